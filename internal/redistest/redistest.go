@@ -1,0 +1,306 @@
+// Package redistest starts real redis-server processes for tests: a single
+// server on a free loopback port, or a small Redis Cluster. Servers never
+// persist anything, live in their own directory under t.TempDir() and are
+// stopped by t.Cleanup.
+//
+// When redis-server (or redis-cli, for clusters) is not on PATH the test
+// fails if the environment variable CI is set, and is skipped otherwise.
+package redistest
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// startTimeout bounds how long we wait for a server to answer PING and for a
+// cluster to reach cluster_state:ok.
+const startTimeout = 10 * time.Second
+
+// Server is one redis-server process started by Start or StartCluster.
+type Server struct {
+	// Addr is the "127.0.0.1:port" address the server listens on. It stays
+	// the same across Stop and Restart.
+	Addr string
+
+	t    testing.TB
+	bin  string
+	dir  string
+	args []string
+
+	mu     sync.Mutex
+	proc   *os.Process // nil when stopped
+	exited chan error  // receives the Wait result of proc
+}
+
+// Start starts a redis-server on a free 127.0.0.1 port with persistence
+// disabled, waits until it answers PING and registers its shutdown with
+// t.Cleanup. Extra args are appended to the command line (for example
+// "--maxmemory", "10mb"). It returns the running server.
+func Start(t testing.TB, args ...string) *Server {
+	t.Helper()
+	bin := need(t, "redis-server")
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ { // a free port can be taken between probe and bind
+		port, err := freePort()
+		if err != nil {
+			t.Fatalf("redistest: finding a free loopback port: %v", err)
+		}
+		s, err := start(t, bin, port, 0, args)
+		if err == nil {
+			return s
+		}
+		lastErr = err
+	}
+	t.Fatalf("redistest: starting redis-server: %v", lastErr)
+	return nil
+}
+
+// StartCluster starts n redis-server nodes with cluster mode enabled (all
+// masters, no replicas), joins them with `redis-cli --cluster create`, waits
+// until every node reports cluster_state:ok and returns the node addresses.
+// n must be at least 3, the minimum redis-cli accepts.
+func StartCluster(t testing.TB, n int) []string {
+	t.Helper()
+	if n < 3 {
+		t.Fatalf("redistest: StartCluster needs at least 3 nodes, got %d", n)
+	}
+	bin := need(t, "redis-server")
+	cli := need(t, "redis-cli")
+	addrs := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		var s *Server
+		var lastErr error
+		for attempt := 0; attempt < 5 && s == nil; attempt++ {
+			port, err := freePort()
+			if err != nil {
+				t.Fatalf("redistest: finding a free loopback port: %v", err)
+			}
+			bus, err := freePort()
+			if err != nil {
+				t.Fatalf("redistest: finding a free loopback port: %v", err)
+			}
+			s, lastErr = start(t, bin, port, bus, []string{
+				"--cluster-enabled", "yes",
+				"--cluster-node-timeout", "2000",
+			})
+		}
+		if s == nil {
+			t.Fatalf("redistest: starting cluster node %d: %v", i, lastErr)
+		}
+		addrs = append(addrs, s.Addr)
+	}
+	cmdArgs := append([]string{"--cluster", "create"}, addrs...)
+	cmdArgs = append(cmdArgs, "--cluster-replicas", "0", "--cluster-yes")
+	out, err := exec.Command(cli, cmdArgs...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redistest: redis-cli --cluster create %v: %v\n%s", addrs, err, out)
+	}
+	deadline := time.Now().Add(startTimeout)
+	for _, a := range addrs {
+		for {
+			info, err := command(a, "CLUSTER", "INFO")
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("redistest: cluster node %s not ok after %v: %q %v", a, startTimeout, info, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return addrs
+}
+
+// Stop kills the server process (SIGKILL, as in a crash) and waits for it to
+// exit. Stopping a stopped server does nothing.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopLocked()
+}
+
+// Restart starts the server again on the same port (after a Stop; a running
+// server is stopped first) and waits until it answers PING. It fails the test
+// if the server does not come back. The data set starts empty.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopLocked()
+	var err error
+	for attempt := 0; attempt < 20; attempt++ { // the port may linger briefly
+		if err = s.launchLocked(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("redistest: restarting redis-server on %s: %v", s.Addr, err)
+}
+
+func (s *Server) stopLocked() {
+	if s.proc == nil {
+		return
+	}
+	_ = s.proc.Kill()
+	<-s.exited
+	s.proc = nil
+}
+
+// need returns the path of a binary, or fails/skips the test when absent.
+func need(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("redistest: %s not found on PATH (required when CI is set): %v", name, err)
+	}
+	t.Skipf("redistest: %s not found on PATH; skipping (set CI to make this a failure)", name)
+	return ""
+}
+
+func start(t testing.TB, bin string, port, busPort int, extra []string) (*Server, error) {
+	t.Helper()
+	dir, err := os.MkdirTemp(t.TempDir(), "redis-"+strconv.Itoa(port)+"-")
+	if err != nil {
+		return nil, err
+	}
+	args := []string{
+		"--port", strconv.Itoa(port),
+		"--bind", "127.0.0.1",
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", dir,
+		"--protected-mode", "no",
+		"--logfile", filepath.Join(dir, "redis.log"),
+	}
+	if busPort != 0 {
+		args = append(args, "--cluster-port", strconv.Itoa(busPort),
+			"--cluster-config-file", filepath.Join(dir, "nodes.conf"))
+	}
+	args = append(args, extra...)
+	s := &Server{
+		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		t:    t,
+		bin:  bin,
+		dir:  dir,
+		args: args,
+	}
+	s.mu.Lock()
+	err = s.launchLocked()
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(s.Stop)
+	return s, nil
+}
+
+// launchLocked runs the process and waits for PING; on failure the process
+// is killed and the error includes the tail of the server log.
+func (s *Server) launchLocked() error {
+	cmd := exec.Command(s.bin, s.args...)
+	cmd.Dir = s.dir
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("running %s: %w", s.bin, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(startTimeout)
+	for {
+		reply, err := command(s.Addr, "PING")
+		if err == nil && reply == "PONG" {
+			s.proc = cmd.Process
+			s.exited = exited
+			return nil
+		}
+		select {
+		case werr := <-exited:
+			return fmt.Errorf("redis-server on %s exited before answering PING (%v); log:\n%s", s.Addr, werr, s.logTail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-exited
+			return fmt.Errorf("redis-server on %s did not answer PING within %v (last: %q, %v); log:\n%s",
+				s.Addr, startTimeout, reply, err, s.logTail())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *Server) logTail() string {
+	b, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// command sends one RESP command and returns a simple-string, error or bulk
+// reply as text. It is just enough for PING and CLUSTER INFO.
+func command(addr string, args ...string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	var req bytes.Buffer
+	fmt.Fprintf(&req, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&req, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := c.Write(req.Bytes()); err != nil {
+		return "", err
+	}
+	r := bufio.NewReader(c)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("empty reply")
+	}
+	switch line[0] {
+	case '+':
+		return line[1:], nil
+	case '-':
+		return "", errors.New(line[1:])
+	case '$':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 || n > 1<<20 {
+			return "", fmt.Errorf("bad bulk length %q", line)
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return "", err
+		}
+		return string(buf[:n]), nil
+	default:
+		return "", fmt.Errorf("unexpected reply %q", line)
+	}
+}
