@@ -1,0 +1,171 @@
+package rules
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+// HostSet matches request hosts against exact names and "*.example.org" patterns.
+type HostSet struct {
+	exact    map[string]struct{}
+	suffixes []string // ".example.org"
+}
+
+// NewHostSet compiles host patterns; it fails on a pattern that is neither a name nor "*.name".
+func NewHostSet(patterns []string) (*HostSet, error) {
+	hs := &HostSet{exact: map[string]struct{}{}}
+	for _, raw := range patterns {
+		p := strings.ToLower(strings.TrimSpace(raw))
+		name, wild := strings.CutPrefix(p, "*.")
+		switch {
+		case strings.Contains(name, "*"):
+			return nil, fmt.Errorf("host %q: '*' may only begin a pattern, as in *.example.org", raw)
+		case !validHostName(name):
+			return nil, fmt.Errorf("host %q is not a host name (expected example.org or *.example.org, without scheme, port or path)", raw)
+		case wild:
+			hs.suffixes = append(hs.suffixes, "."+name)
+		default:
+			hs.exact[name] = struct{}{}
+		}
+	}
+	return hs, nil
+}
+
+// validHostName reports whether s is a DNS name or an IPv4 address: dot-separated, non-empty
+// labels of letters, digits, '-' and '_', with an optional final dot left out.
+func validHostName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, c := range label {
+			if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Contains reports whether host (lowercase, no port) matches a pattern.
+func (hs *HostSet) Contains(host string) bool {
+	if _, ok := hs.exact[host]; ok {
+		return true
+	}
+	for _, s := range hs.suffixes {
+		if len(host) > len(s) && strings.HasSuffix(host, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// PathSet matches request paths against exact paths and globs.
+type PathSet struct {
+	exact map[string]struct{}
+	globs []*regexp.Regexp
+}
+
+// NewPathSet compiles path globs: '*' matches any run of characters but '/', '**' any run at all.
+func NewPathSet(patterns []string) (*PathSet, error) {
+	ps := &PathSet{exact: map[string]struct{}{}}
+	for _, p := range patterns {
+		switch {
+		case !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "*"):
+			return nil, fmt.Errorf("path %q must begin with '/' (or '*'), as in /wp-login.php", p)
+		case strings.Contains(p, "?"):
+			return nil, fmt.Errorf("path %q holds a '?': the path is matched without its query, expected the query under query:", p)
+		case !utf8.ValidString(p):
+			return nil, fmt.Errorf("path %q is not valid UTF-8 text", p)
+		}
+		if !strings.Contains(p, "*") {
+			ps.exact[p] = struct{}{}
+			continue
+		}
+		var b strings.Builder
+		b.WriteString("^")
+		for i := 0; i < len(p); i++ {
+			switch {
+			case strings.HasPrefix(p[i:], "**"):
+				b.WriteString(".*")
+				i++
+			case p[i] == '*':
+				b.WriteString("[^/]*")
+			default:
+				b.WriteString(regexp.QuoteMeta(p[i : i+1]))
+			}
+		}
+		b.WriteString("$")
+		re, err := regexp.Compile(b.String())
+		if err != nil {
+			return nil, fmt.Errorf("path %q: %v", p, err)
+		}
+		ps.globs = append(ps.globs, re)
+	}
+	return ps, nil
+}
+
+// Contains reports whether path matches one of the set's patterns.
+func (ps *PathSet) Contains(path string) bool {
+	if _, ok := ps.exact[path]; ok {
+		return true
+	}
+	for _, g := range ps.globs {
+		if g.MatchString(path) {
+			return true
+		}
+	}
+	return false
+}
+
+// QueryTest checks one query parameter: present, or present with a value.
+type QueryTest struct {
+	Key   string
+	Value string
+	// HasValue tells "s" (any value) from "s=" (empty value).
+	HasValue bool
+}
+
+// NewQueryTest reads "key" or "key=value".
+func NewQueryTest(s string) (QueryTest, error) {
+	k, v, has := strings.Cut(s, "=")
+	if strings.TrimSpace(k) == "" {
+		return QueryTest{}, fmt.Errorf("query %q has no parameter name (expected s or page=recherche)", s)
+	}
+	return QueryTest{Key: k, Value: v, HasValue: has}, nil
+}
+
+// Matches reports whether the raw query string satisfies the test. Keys and values are
+// compared after URL decoding ("%73=x" and "s=x" are the same parameter to PHP).
+func (q QueryTest) Matches(rawQuery string) bool {
+	for rawQuery != "" {
+		var part string
+		part, rawQuery, _ = strings.Cut(rawQuery, "&")
+		k, v, _ := strings.Cut(part, "=")
+		if k != q.Key && unescape(k) != q.Key {
+			continue
+		}
+		if !q.HasValue || v == q.Value || unescape(v) == q.Value {
+			return true
+		}
+	}
+	return false
+}
+
+// unescape decodes a query key or value as a form does ('+' is a space); text that does not
+// decode is returned as is.
+func unescape(s string) string {
+	if !strings.ContainsAny(s, "%+") {
+		return s
+	}
+	if u, err := url.QueryUnescape(s); err == nil {
+		return u
+	}
+	return s
+}
