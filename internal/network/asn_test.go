@@ -150,10 +150,18 @@ func TestASNGenerated(t *testing.T) {
 // writeMMDB writes a small database of the given type to a temp file.
 func writeMMDB(t *testing.T, databaseType string, record mmdbtype.Map) string {
 	t.Helper()
+	return writeMMDBVersion(t, databaseType, 6, record)
+}
+
+// writeMMDBVersion is writeMMDB with an IP version (4: IPv4-only tree).
+func writeMMDBVersion(t *testing.T, databaseType string, ipVersion int, record mmdbtype.Map) string {
+	t.Helper()
 	tree, err := mmdbwriter.New(mmdbwriter.Options{
 		DatabaseType:            databaseType,
 		Description:             map[string]string{"en": "test"},
 		IncludeReservedNetworks: true,
+		IPVersion:               ipVersion,
+		RecordSize:              24,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +174,7 @@ func writeMMDB(t *testing.T, databaseType string, record mmdbtype.Map) string {
 	if _, err := tree.WriteTo(&buf); err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(t.TempDir(), databaseType+".mmdb")
+	p := filepath.Join(t.TempDir(), "test.mmdb")
 	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -331,6 +339,61 @@ func TestOpenASNAcceptsOtherASNTypes(t *testing.T) {
 		if got, ok := db.Lookup(netip.MustParseAddr("127.1.2.3")); !ok || got != (ASN{64500, "Example"}) {
 			t.Errorf("%s: Lookup = %v, %v", typ, got, ok)
 		}
+	}
+}
+
+// TestASNIPv4OnlyDB checks that an IPv6 address in an IPv4-only database
+// is simply not found, not an error.
+func TestASNIPv4OnlyDB(t *testing.T) {
+	db := openTestASN(t, writeMMDBVersion(t, "GeoLite2-ASN", 4, mmdbtype.Map{
+		"autonomous_system_number": mmdbtype.Uint32(64500),
+	}))
+	if db.Info().IPVersion != 4 {
+		t.Fatalf("IPVersion = %d", db.Info().IPVersion)
+	}
+	tests := []struct {
+		ip   string
+		want ASN
+		ok   bool
+	}{
+		{"127.1.2.3", ASN{Number: 64500}, true}, // record without organisation
+		{"::ffff:127.1.2.3", ASN{Number: 64500}, true},
+		{"::1", ASN{}, false},
+		{"2001:db8::1", ASN{}, false},
+	}
+	for _, tt := range tests {
+		got, ok, err := db.LookupErr(netip.MustParseAddr(tt.ip))
+		if err != nil || ok != tt.ok || got != tt.want {
+			t.Errorf("LookupErr(%s) = %v, %v, %v; want %v, %v", tt.ip, got, ok, err, tt.want, tt.ok)
+		}
+	}
+}
+
+// TestASNConcurrent runs lookups from several goroutines (run with -race).
+func TestASNConcurrent(t *testing.T) {
+	data := corruptTestASN(t)
+	db, err := openASNBytes("corrupt", data, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	done := make(chan struct{})
+	const workers, rounds = 4, 200
+	for range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range rounds {
+				db.Lookup(netip.MustParseAddr("127.0.2.1"))
+				db.Lookup(netip.MustParseAddr("127.0.4.1")) // fails
+				db.LookupErrors()
+			}
+		}()
+	}
+	for range workers {
+		<-done
+	}
+	if n, _ := db.LookupErrors(); n != workers*rounds {
+		t.Errorf("LookupErrors = %d, want %d", n, workers*rounds)
 	}
 }
 
