@@ -1,0 +1,268 @@
+// Package classify says who is asking: it matches a request against a compiled rule Set and
+// returns the request's identity (class, bot family, rule, network) and every rule that
+// applies to it. It knows nothing of Caddy or of counting.
+package classify
+
+import (
+	"net/netip"
+	"strings"
+
+	"github.com/floodgate-proxy/floodgate/internal/network"
+	"github.com/floodgate-proxy/floodgate/internal/rules"
+)
+
+// Request is what classification looks at.
+type Request struct {
+	// IP is the client address (Caddy's client_ip, which honours trusted_proxies).
+	IP netip.Addr
+	// UserAgent is the User-Agent header, as sent.
+	UserAgent string
+	// Host is the request host, lowercase and without port.
+	Host string
+	// Method is the HTTP method.
+	Method string
+	// Path is the URL path.
+	Path string
+	// Query is the raw query string.
+	Query string
+}
+
+// Identity is who a request comes from.
+type Identity struct {
+	// Class is the client's class: browser, ai-crawler, search-bot, bot, unknown, or a declared one.
+	Class string
+	// Bot is the bot family named by the identity rule (e.g. GPTBot); empty when no rule matched.
+	Bot string
+	// Rule is the identity rule that matched; empty when none did.
+	Rule string
+	// ASN and ASOrg come from the ASN database; zero and empty without one or when unknown.
+	ASN   uint32
+	ASOrg string
+	// Prefix is the client's network (/24 for IPv4 and /64 for IPv6 by default).
+	Prefix netip.Prefix
+	// Verified is true when the identity rule verifies addresses and the client is inside them.
+	Verified bool
+	// Impostor is true when the identity rule verifies addresses and the client is outside them.
+	Impostor bool
+}
+
+// Result is a classification: the identity, the identity rule, and every rule that applies.
+type Result struct {
+	Identity
+	// IdentityRule is the identity rule that matched, nil when none did.
+	IdentityRule *rules.Rule
+	// Rules lists the rules that apply, in set order: the identity rule and matching policy rules.
+	Rules []*rules.Rule
+}
+
+// ASNLookup finds the autonomous system of an address; *network.ASNDB is one.
+type ASNLookup interface {
+	Lookup(ip netip.Addr) (network.ASN, bool)
+}
+
+// Classifier classifies requests against one rule Set. It is safe for concurrent use.
+type Classifier struct {
+	set      *rules.Set
+	asn      ASNLookup
+	prefixes network.PrefixLengths
+
+	subs       *substringIndex
+	subRule    []int32 // pattern id -> rule index
+	regexRules []*rules.Rule
+	emptyUA    ruleSet // rules that match an empty User-Agent
+	noUA       ruleSet // rules that do not look at the User-Agent
+	identity   ruleSet // identity rules
+	cache      *uaCache
+	needsASN   bool
+}
+
+// New builds a classifier for set. asn may be nil (no ASN database): rules matching on asn
+// then never match. Zero prefix lengths mean the defaults (/24, /64).
+func New(set *rules.Set, asn ASNLookup, prefixes network.PrefixLengths) *Classifier {
+	n := len(set.Rules)
+	c := &Classifier{
+		set: set, asn: asn, prefixes: prefixes.WithDefaults(),
+		emptyUA: newRuleSet(n), noUA: newRuleSet(n), identity: newRuleSet(n),
+		cache: newUACache(),
+	}
+	var patterns []string
+	for _, r := range set.Rules {
+		if r.IsIdentity() {
+			c.identity.add(r.Index)
+		}
+		if !r.Match.HasUserAgent() {
+			c.noUA.add(r.Index)
+		}
+		if r.Match.UserAgentEmpty {
+			c.emptyUA.add(r.Index)
+		}
+		for _, p := range r.Match.UserAgent {
+			patterns = append(patterns, p)
+			c.subRule = append(c.subRule, int32(r.Index))
+		}
+		if len(r.Match.UserAgentRegex) > 0 {
+			c.regexRules = append(c.regexRules, r)
+		}
+	}
+	c.subs = newSubstringIndex(patterns)
+	c.needsASN = asn != nil
+	return c
+}
+
+// Set returns the rule set the classifier was built from.
+func (c *Classifier) Set() *rules.Set { return c.set }
+
+// uaRules returns the rules whose User-Agent conditions hold for ua (rules without such
+// conditions included). The result is shared: do not modify it.
+func (c *Classifier) uaRules(ua string) ruleSet {
+	if s, ok := c.cache.get(ua); ok {
+		return s
+	}
+	s := newRuleSet(len(c.set.Rules))
+	s.copyFrom(c.noUA)
+	if strings.TrimSpace(ua) == "" {
+		s.union(c.emptyUA)
+	} else {
+		c.subs.each(ua, func(id int32) { s.add(int(c.subRule[id])) })
+		for _, r := range c.regexRules {
+			if s.has(r.Index) {
+				continue
+			}
+			for _, re := range r.Match.UserAgentRegex {
+				if re.MatchString(ua) {
+					s.add(r.Index)
+					break
+				}
+			}
+		}
+	}
+	c.cache.put(ua, s)
+	return s
+}
+
+// Classify fills out with the request's identity and the rules that apply. out's Rules slice
+// is reused, so a caller may keep one Result per goroutine to avoid allocations.
+func (c *Classifier) Classify(req *Request, out *Result) {
+	out.Identity = Identity{Class: rules.ClassUnknown}
+	out.IdentityRule = nil
+	out.Rules = out.Rules[:0]
+	if req.IP.IsValid() {
+		out.Prefix = c.prefixes.Prefix(req.IP)
+		if c.needsASN {
+			if a, ok := c.asn.Lookup(req.IP); ok {
+				out.ASN, out.ASOrg = a.Number, a.Org
+			}
+		}
+	}
+	candidates := c.uaRules(req.UserAgent)
+	// Identity: the first identity rule that matches.
+	candidates.each(func(i int) bool {
+		r := c.set.Rules[i]
+		if !r.IsIdentity() || !c.matchRest(r, req, &out.Identity) {
+			return true
+		}
+		out.IdentityRule = r
+		out.Class, out.Bot, out.Rule = r.Class, r.Bot, r.Name
+		if len(r.VerifySets) > 0 {
+			out.Verified = inAny(r.VerifySets, req.IP)
+			if !out.Verified {
+				out.Impostor = true
+				out.Class, out.Bot = rules.ClassBot, "impostor:"+r.Bot
+			}
+		}
+		return false
+	})
+	// Policy: every other rule that matches, with the identity rule in its place.
+	candidates.each(func(i int) bool {
+		r := c.set.Rules[i]
+		if r == out.IdentityRule {
+			out.Rules = append(out.Rules, r)
+			return true
+		}
+		if r.IsIdentity() {
+			return true
+		}
+		if len(r.Match.Class) > 0 && !contains(r.Match.Class, out.Class) {
+			return true
+		}
+		if c.matchRest(r, req, &out.Identity) {
+			out.Rules = append(out.Rules, r)
+		}
+		return true
+	})
+}
+
+// matchRest checks every condition but the User-Agent ones (already checked) and class.
+func (c *Classifier) matchRest(r *rules.Rule, req *Request, id *Identity) bool {
+	m := &r.Match
+	if len(m.Method) > 0 && !contains(m.Method, req.Method) {
+		return false
+	}
+	if m.Hosts != nil && !m.Hosts.Contains(req.Host) {
+		return false
+	}
+	if m.Paths != nil && !m.Paths.Contains(req.Path) {
+		return false
+	}
+	if len(m.Queries) > 0 {
+		ok := false
+		for _, q := range m.Queries {
+			if q.Matches(req.Query) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if len(m.ASN) > 0 {
+		ok := false
+		for _, a := range m.ASN {
+			if a == id.ASN {
+				ok = true
+				break
+			}
+		}
+		if !ok || id.ASN == 0 {
+			return false
+		}
+	}
+	if len(m.CIDR) > 0 {
+		ok := false
+		for _, p := range m.CIDR {
+			if p.Contains(req.IP.Unmap()) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if len(m.RangeSets) > 0 && !inAny(m.RangeSets, req.IP) {
+		return false
+	}
+	return true
+}
+
+func inAny(sets []*network.RangeSet, ip netip.Addr) bool {
+	if !ip.IsValid() {
+		return false
+	}
+	for _, s := range sets {
+		if s.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,91 @@
+package classify
+
+// substringIndex finds, in one pass over a text, every pattern it contains, ASCII
+// case-insensitively (an Aho-Corasick automaton). It keeps user-agent matching linear in the
+// length of the User-Agent, whatever the number of patterns.
+type substringIndex struct {
+	// classOf maps a lowercased byte to its column; bytes no pattern uses share column 0.
+	classOf [256]uint8
+	width   int
+	next    []int32   // next[state*width+class]: the goto function, failures folded in
+	out     [][]int32 // out[state]: pattern ids ending here, including via suffix links
+}
+
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// newSubstringIndex builds the automaton; pattern i is reported as id i.
+func newSubstringIndex(patterns []string) *substringIndex {
+	ix := &substringIndex{width: 1}
+	for _, p := range patterns {
+		for i := 0; i < len(p); i++ {
+			c := lower(p[i])
+			if ix.classOf[c] == 0 {
+				if ix.width == 255 {
+					continue // more than 254 distinct bytes: the rest share column 0
+				}
+				ix.classOf[c] = uint8(ix.width)
+				ix.width++
+			}
+		}
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		ix.classOf[c] = ix.classOf[c+'a'-'A']
+	}
+	// Build the trie.
+	ix.next = make([]int32, ix.width)
+	ix.out = [][]int32{nil}
+	for id, p := range patterns {
+		state := int32(0)
+		for i := 0; i < len(p); i++ {
+			col := int(ix.classOf[lower(p[i])])
+			nx := ix.next[int(state)*ix.width+col]
+			if nx == 0 {
+				nx = int32(len(ix.out))
+				ix.out = append(ix.out, nil)
+				ix.next = append(ix.next, make([]int32, ix.width)...)
+				ix.next[int(state)*ix.width+col] = nx
+			}
+			state = nx
+		}
+		ix.out[state] = append(ix.out[state], int32(id))
+	}
+	// Breadth-first: fold failure links into the goto table and merge outputs.
+	fail := make([]int32, len(ix.out))
+	queue := make([]int32, 0, len(ix.out))
+	for col := 0; col < ix.width; col++ {
+		if s := ix.next[col]; s != 0 {
+			queue = append(queue, s)
+		}
+	}
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		ix.out[s] = append(ix.out[s], ix.out[fail[s]]...)
+		for col := 0; col < ix.width; col++ {
+			t := ix.next[int(s)*ix.width+col]
+			if t != 0 {
+				fail[t] = ix.next[int(fail[s])*ix.width+col]
+				queue = append(queue, t)
+			} else {
+				ix.next[int(s)*ix.width+col] = ix.next[int(fail[s])*ix.width+col]
+			}
+		}
+	}
+	return ix
+}
+
+// each calls fn for every pattern id found in text (an id may be reported more than once).
+func (ix *substringIndex) each(text string, fn func(id int32)) {
+	state := int32(0)
+	for i := 0; i < len(text); i++ {
+		state = ix.next[int(state)*ix.width+int(ix.classOf[text[i]])]
+		for _, id := range ix.out[state] {
+			fn(id)
+		}
+	}
+}

@@ -1,0 +1,210 @@
+// Package verdict decides what happens to a classified request: it counts the request against
+// the budgets of every rule that applies and picks the strongest action due. It knows nothing
+// of Caddy; counters live in any ulule/limiter Store.
+package verdict
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/ulule/limiter/v3"
+
+	"github.com/floodgate-proxy/floodgate/internal/classify"
+	"github.com/floodgate-proxy/floodgate/internal/rules"
+)
+
+// now is the clock; tests replace it.
+var now = time.Now
+
+// Verdict is the decision for one request.
+type Verdict struct {
+	// Action is what to do: ActionNone or ActionAllow pass the request; ActionLog passes it
+	// and reports; ActionDelay holds it for Delay then passes it; ActionThrottle answers 429
+	// with RetryAfter; ActionBlock answers 403.
+	Action rules.Action
+	// Rule names the rule that decided the action; empty when nothing did.
+	Rule string
+	// Budget describes the budget that decided, e.g. "60/min per bot+host"; empty for
+	// outright actions.
+	Budget string
+	// Reason says why in a few words, for logs: "budget", "rule", "impostor".
+	Reason string
+	// RetryAfter is when the client may come back (throttle), rounded up to whole seconds.
+	RetryAfter time.Duration
+	// Delay is how long to hold the request (delay).
+	Delay time.Duration
+	// Shadowed is true when a stronger action was due but a shadow file turned it into log.
+	Shadowed bool
+	// Crossed is true when this request is the one that took its budget past the rate:
+	// the moment worth a log line, once per key and window.
+	Crossed bool
+	// Key is the counting key of the deciding budget (for that log line; never a metric label).
+	Key string
+	// StoreErrors counts budgets that could not be counted (the request was let through).
+	StoreErrors int
+}
+
+// Decider counts requests against budgets and decides. It is safe for concurrent use.
+type Decider struct {
+	store   limiter.Store
+	timeout time.Duration
+	// prefix keeps keys of different floodgate deployments apart in a shared store.
+	prefix string
+	// crossed remembers keys already reported over budget in their window.
+	crossed *crossedSet
+	// delayed counts requests held by delay now; past maxDelayed, delay becomes throttle.
+	delayed    atomic.Int64
+	maxDelayed int64
+}
+
+// Options tune a Decider.
+type Options struct {
+	// StoreTimeout bounds one budget count; past it the request passes (fail open). Default 50ms.
+	StoreTimeout time.Duration
+	// KeyPrefix begins every counting key. Default "fg:".
+	KeyPrefix string
+	// MaxDelayed bounds how many requests delay may hold at once; the rest are throttled.
+	// Default 1000.
+	MaxDelayed int64
+}
+
+// New builds a Decider counting in store.
+func New(store limiter.Store, opt Options) *Decider {
+	if opt.StoreTimeout <= 0 {
+		opt.StoreTimeout = 50 * time.Millisecond
+	}
+	if opt.KeyPrefix == "" {
+		opt.KeyPrefix = "fg:"
+	}
+	if opt.MaxDelayed <= 0 {
+		opt.MaxDelayed = 1000
+	}
+	return &Decider{store: store, timeout: opt.StoreTimeout, prefix: opt.KeyPrefix,
+		crossed: newCrossedSet(), maxDelayed: opt.MaxDelayed}
+}
+
+// Decide counts the request against the budgets of the rules in res and returns the verdict.
+func (d *Decider) Decide(ctx context.Context, req *classify.Request, res *classify.Result) Verdict {
+	var v Verdict
+	// Outright actions first: block beats allow; an impostor gets its rule's impostor action.
+	allowed := false
+	for _, r := range res.Rules {
+		switch r.Action {
+		case rules.ActionBlock:
+			if d.raise(&v, rules.ActionBlock, r.Shadow) {
+				v.Rule, v.Budget, v.Reason = r.Name, "", "rule"
+			}
+		case rules.ActionAllow:
+			allowed = true
+		}
+	}
+	if res.Impostor && res.IdentityRule != nil {
+		if d.raise(&v, res.IdentityRule.Impostor, res.IdentityRule.Shadow) {
+			v.Rule, v.Budget, v.Reason = res.IdentityRule.Name, "", "impostor"
+		}
+	}
+	if v.Action == rules.ActionBlock || (allowed && v.Action == rules.ActionNone) {
+		if allowed && v.Action == rules.ActionNone {
+			v.Action, v.Reason = rules.ActionAllow, "rule"
+		}
+		return v
+	}
+	var keyBuf []byte
+	for _, r := range res.Rules {
+		for i, b := range r.Budgets {
+			keyBuf = d.appendKey(keyBuf[:0], r, i, b, req, &res.Identity)
+			cctx, cancel := context.WithTimeout(ctx, d.timeout)
+			lc, err := d.store.Increment(cctx, string(keyBuf), 1, limiter.Rate{Period: b.Rate.Period, Limit: b.Rate.Limit})
+			cancel()
+			if err != nil {
+				v.StoreErrors++
+				continue
+			}
+			if !lc.Reached {
+				continue
+			}
+			if !d.raise(&v, b.Action, r.Shadow) {
+				continue
+			}
+			v.Rule, v.Budget, v.Reason, v.Key = r.Name, b.Label, "budget", string(keyBuf)
+			wait := max(time.Unix(lc.Reset, 0).Sub(now()), 0)
+			v.RetryAfter = max(wait.Truncate(time.Second), time.Second)
+			if wait > v.RetryAfter {
+				v.RetryAfter += time.Second
+			}
+			v.Delay = min(wait, b.MaxDelay)
+			v.Crossed = d.crossed.first(v.Key, time.Unix(lc.Reset, 0))
+		}
+	}
+	if v.Action == rules.ActionDelay {
+		if d.delayed.Load() >= d.maxDelayed {
+			v.Action, v.Reason = rules.ActionThrottle, "budget (delay queue full)"
+		}
+	}
+	return v
+}
+
+// Hold sleeps for a delay verdict, counting the held request; it returns early when ctx ends.
+func (d *Decider) Hold(ctx context.Context, delay time.Duration) {
+	d.delayed.Add(1)
+	defer d.delayed.Add(-1)
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// Delayed reports how many requests delay holds now.
+func (d *Decider) Delayed() int64 { return d.delayed.Load() }
+
+// raise makes a the verdict's action if it is stronger; in shadow, a stronger action only
+// raises to log and marks the verdict shadowed. It reports whether the verdict changed.
+func (d *Decider) raise(v *Verdict, a rules.Action, shadow bool) bool {
+	if shadow && a > rules.ActionLog {
+		if v.Action >= rules.ActionLog {
+			v.Shadowed = true
+			return false
+		}
+		v.Shadowed = true
+		a = rules.ActionLog
+	}
+	if a <= v.Action {
+		return false
+	}
+	v.Action = a
+	return true
+}
+
+// appendKey writes the counting key of budget i of rule r for this identity:
+// prefix + rule + "#" + i + ":" + the key parts joined by "|".
+func (d *Decider) appendKey(buf []byte, r *rules.Rule, i int, b *rules.Budget, req *classify.Request, id *classify.Identity) []byte {
+	buf = append(buf, d.prefix...)
+	buf = append(buf, r.Name...)
+	buf = append(buf, '#')
+	buf = strconv.AppendInt(buf, int64(i), 10)
+	buf = append(buf, ':')
+	for j, part := range b.Per {
+		if j > 0 {
+			buf = append(buf, '|')
+		}
+		switch part {
+		case rules.KeyIP:
+			buf = req.IP.Unmap().AppendTo(buf)
+		case rules.KeyPrefix:
+			buf = id.Prefix.AppendTo(buf)
+		case rules.KeyASN:
+			buf = strconv.AppendUint(buf, uint64(id.ASN), 10)
+		case rules.KeyBot:
+			buf = append(buf, id.Bot...)
+		case rules.KeyClass:
+			buf = append(buf, id.Class...)
+		case rules.KeyHost:
+			buf = append(buf, req.Host...)
+		}
+	}
+	return buf
+}

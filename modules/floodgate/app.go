@@ -1,0 +1,204 @@
+// Package floodgate holds floodgate's Caddy adapters: the "floodgate" app that owns the shared
+// state (compiled rules, counters, ASN database), the http.handlers.floodgate handler that
+// applies it to each request, their Caddyfile syntax, and metrics. The logic itself lives in
+// internal/ and knows nothing of Caddy.
+package floodgate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/ulule/limiter/v3"
+	"go.uber.org/zap"
+
+	"github.com/floodgate-proxy/floodgate/internal/classify"
+	"github.com/floodgate-proxy/floodgate/internal/network"
+	"github.com/floodgate-proxy/floodgate/internal/verdict"
+	shipped "github.com/floodgate-proxy/floodgate/rules"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// App is the floodgate app: the state every floodgate handler in every site shares. The
+// counter store and the ASN database are kept across config reloads as long as their
+// configuration does not change, so a reload does not reset counters.
+type App struct {
+	// Rules lists the rule files to load, in order. The word "shipped" stands for the rule
+	// files built into floodgate (see rules/README.md). Default: ["shipped"].
+	Rules []string `json:"rules,omitempty"`
+
+	// ASNDB is the path of a MaxMind-format ASN database (GeoLite2-ASN, DB-IP ASN Lite).
+	// Without one, ASNs are unknown and rules matching on asn never match.
+	ASNDB string `json:"asn_db,omitempty"`
+
+	// PrefixV4 is the length of the network prefix counted as one client network for IPv4
+	// (budgets "per prefix"). Default 24.
+	PrefixV4 int `json:"prefix_v4,omitempty"`
+
+	// PrefixV6 is the same for IPv6. Default 64.
+	PrefixV6 int `json:"prefix_v6,omitempty"`
+
+	// Store says where counters live. Default: in memory, in this process.
+	Store StoreConfig `json:"store,omitempty"`
+
+	// Shadow turns every action into "log" everywhere: nothing is refused, everything that
+	// would be is counted, logged and measured. Use it to watch floodgate before trusting it.
+	Shadow bool `json:"shadow,omitempty"`
+
+	state    *state
+	storeKey string
+	asnKey   string
+	logger   *zap.Logger
+}
+
+// state is what handlers use per request, built once per config load.
+type state struct {
+	classifier *classify.Classifier
+	decider    *verdict.Decider
+	metrics    *metrics
+	store      sharedStore
+	logger     *zap.Logger
+	shadow     bool
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "floodgate",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision loads rules, opens (or reuses) the store and the ASN database.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if len(a.Rules) == 0 {
+		a.Rules = []string{shipped.Shipped}
+	}
+	lens := network.PrefixLengths{V4: a.PrefixV4, V6: a.PrefixV6}.WithDefaults()
+	if err := lens.Valid(); err != nil {
+		return fmt.Errorf("floodgate: %w", err)
+	}
+	set, err := shipped.Load(a.Rules...)
+	if err != nil {
+		return fmt.Errorf("floodgate: rule files have errors (the running configuration is kept):\n%w", err)
+	}
+	var asn classify.ASNLookup
+	if a.ASNDB != "" {
+		db, key, err := loadASNDB(a.ASNDB)
+		if err != nil {
+			return fmt.Errorf("floodgate: asn_db: %w", err)
+		}
+		a.asnKey = key
+		asn = db
+		info := db.Info()
+		a.logger.Info("ASN database loaded", zap.String("path", a.ASNDB), zap.String("database", info.String()))
+	}
+	st, key, err := loadStore(a.Store, a.logger)
+	if err != nil {
+		if a.asnKey != "" {
+			_, _ = asnDBs.Delete(a.asnKey)
+		}
+		return fmt.Errorf("floodgate: store: %w", err)
+	}
+	a.storeKey = key
+	m, err := newMetrics(ctx.GetMetricsRegistry(), st)
+	if err != nil {
+		return fmt.Errorf("floodgate: metrics: %w", err)
+	}
+	a.state = &state{
+		classifier: classify.New(set, asn, lens),
+		decider: verdict.New(st, verdict.Options{
+			StoreTimeout: time.Duration(a.Store.Timeout),
+			KeyPrefix:    a.Store.KeyPrefix,
+		}),
+		metrics: m,
+		store:   st,
+		logger:  a.logger,
+		shadow:  a.Shadow,
+	}
+	a.logger.Info("rules loaded", zap.Strings("files", set.Files), zap.Int("rules", len(set.Rules)),
+		zap.String("store", a.Store.describe()), zap.Bool("shadow", a.Shadow))
+	return nil
+}
+
+// Start does nothing: the app's state is ready after Provision.
+func (a *App) Start() error { return nil }
+
+// Stop does nothing: shared resources are released in Cleanup.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this config's hold on the shared store and ASN database; they close when
+// no config holds them any more.
+func (a *App) Cleanup() error {
+	var errs []error
+	if a.storeKey != "" {
+		if _, err := stores.Delete(a.storeKey); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.asnKey != "" {
+		if _, err := asnDBs.Delete(a.asnKey); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func unwrapPathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// asnDBs shares open ASN databases across configs, keyed by path, size and modification
+// time, so a reload after the file was replaced opens the new file.
+var asnDBs = caddy.NewUsagePool()
+
+type pooledASNDB struct{ *network.ASNDB }
+
+func (p pooledASNDB) Destruct() error { return p.Close() }
+
+func loadASNDB(path string) (*network.ASNDB, string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("cannot open ASN database %s: %w", path, unwrapPathErr(err))
+	}
+	key := fmt.Sprintf("%s|%d|%d", path, fi.Size(), fi.ModTime().UnixNano())
+	v, _, err := asnDBs.LoadOrNew(key, func() (caddy.Destructor, error) {
+		db, err := network.OpenASN(path)
+		if err != nil {
+			return nil, err
+		}
+		return pooledASNDB{db}, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return v.(pooledASNDB).ASNDB, key, nil
+}
+
+// sharedStore is a counter store that may report its health.
+type sharedStore interface {
+	limiter.Store
+}
+
+func storeKey(c StoreConfig) string {
+	b, _ := json.Marshal(c)
+	return string(b)
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

@@ -1,0 +1,128 @@
+package floodgate
+
+import (
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/floodgate-proxy/floodgate/internal/store"
+)
+
+// StoreConfig says where floodgate keeps its counters.
+type StoreConfig struct {
+	// Redis is the URL of a Redis (or Valkey) shared by every floodgate proxy: redis://,
+	// rediss:// (TLS), or the Sentinel and Cluster forms described in the README. Empty: the
+	// counters live in this process's memory.
+	Redis string `json:"redis,omitempty"`
+
+	// Mode is "batched" (default: count locally, sync with Redis every SyncInterval, no
+	// request ever waits on Redis) or "exact" (one Redis round trip per budget per request;
+	// slower, and a slow Redis slows requests down to Timeout).
+	Mode string `json:"mode,omitempty"`
+
+	// SyncInterval is how often the batched store syncs with Redis. Default 100ms. Counters
+	// may overshoot a budget by about SyncInterval × rate × number of proxies.
+	SyncInterval caddy.Duration `json:"sync_interval,omitempty"`
+
+	// Timeout bounds one exchange with Redis (and, in exact mode, one request's count).
+	// Default 50ms.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// KeyPrefix begins every key floodgate writes, so deployments can share a Redis.
+	// Default "fg:".
+	KeyPrefix string `json:"key_prefix,omitempty"`
+
+	// MaxKeys bounds how many counters are kept in memory (the memory store, and the local
+	// side of the batched store); the idlest are evicted first. Default 1,000,000.
+	MaxKeys int `json:"max_keys,omitempty"`
+}
+
+func (c StoreConfig) describe() string {
+	if c.Redis == "" {
+		return "memory"
+	}
+	mode := c.Mode
+	if mode == "" {
+		mode = "batched"
+	}
+	return "redis " + redactURL(c.Redis) + " (" + mode + ")"
+}
+
+// redactURL hides a password in a Redis URL for logs and messages.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// stores shares counter stores across config loads, keyed by their configuration: a reload
+// that keeps the store configuration keeps the counters.
+var stores = caddy.NewUsagePool()
+
+type pooledStore struct {
+	sharedStore
+	close func() error
+}
+
+func (p pooledStore) Destruct() error {
+	if p.close == nil {
+		return nil
+	}
+	return p.close()
+}
+
+func loadStore(c StoreConfig, log *zap.Logger) (sharedStore, string, error) {
+	switch c.Mode {
+	case "", "batched", "exact":
+	default:
+		return nil, "", fmt.Errorf("mode %q: expected batched or exact", c.Mode)
+	}
+	if c.Mode != "" && c.Redis == "" {
+		return nil, "", fmt.Errorf("mode %q needs a redis URL", c.Mode)
+	}
+	key := storeKey(c)
+	v, loaded, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
+		if c.Redis == "" {
+			return pooledStore{sharedStore: store.NewMemory(c.MaxKeys)}, nil
+		}
+		client, err := store.ParseRedisURL(c.Redis)
+		if err != nil {
+			return nil, err
+		}
+		prefix := c.KeyPrefix
+		if prefix == "" {
+			prefix = "fg:"
+		}
+		if c.Mode == "exact" {
+			st, err := store.NewExact(client, prefix)
+			if err != nil {
+				_ = client.Close()
+				return nil, err
+			}
+			return pooledStore{sharedStore: st, close: client.Close}, nil
+		}
+		b := store.NewBatched(client, store.Options{
+			SyncInterval: time.Duration(c.SyncInterval),
+			Timeout:      time.Duration(c.Timeout),
+			KeyPrefix:    prefix,
+			MaxKeys:      c.MaxKeys,
+		}, log.Named("store"))
+		return pooledStore{sharedStore: b, close: func() error {
+			err := b.Close()
+			_ = client.Close()
+			return err
+		}}, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	if loaded {
+		log.Debug("counter store kept from the previous configuration", zap.String("store", c.describe()))
+	}
+	return v.(pooledStore).sharedStore, key, nil
+}

@@ -1,0 +1,75 @@
+// Package rules holds floodgate's shipped rule files, embedded in the binary, and loads rule
+// files by name: the word "shipped" stands for all of the embedded files, in order; any other
+// name is a path on disk. Range files named by a rule file resolve next to it (inside the
+// binary for shipped files).
+package rules
+
+import (
+	"embed"
+	"errors"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	irules "github.com/floodgate-proxy/floodgate/internal/rules"
+)
+
+// FS holds the shipped rule files and the range files they name.
+//
+//go:embed *.yaml ranges
+var FS embed.FS
+
+// Shipped is the name that stands for the shipped rule files.
+const Shipped = "shipped"
+
+// embeddedPrefix marks a shipped file in messages: "shipped:20-ai-crawlers.yaml:12: ...".
+const embeddedPrefix = "shipped:"
+
+// Files returns the names of the shipped rule files in load order (by name).
+func Files() []string {
+	names, _ := fs.Glob(FS, "*.yaml")
+	sort.Strings(names)
+	return names
+}
+
+// Load reads and compiles rule files in order; "shipped" stands for the shipped files.
+// Every problem of every file is reported, each as "file:line: message".
+func Load(names ...string) (*irules.Set, error) {
+	var expanded []string
+	for _, n := range names {
+		if n == Shipped {
+			for _, f := range Files() {
+				expanded = append(expanded, embeddedPrefix+f)
+			}
+			continue
+		}
+		expanded = append(expanded, n)
+	}
+	if len(expanded) == 0 {
+		return nil, errors.New("no rule files given")
+	}
+	return irules.Load(source{}, expanded...)
+}
+
+// source reads "shipped:" names from FS and every other name from disk.
+type source struct{}
+
+func (source) ReadFile(name string) ([]byte, error) {
+	if n, ok := strings.CutPrefix(name, embeddedPrefix); ok {
+		return fs.ReadFile(FS, n)
+	}
+	return os.ReadFile(name)
+}
+
+func (source) Join(ruleFile, rel string) string {
+	if n, ok := strings.CutPrefix(ruleFile, embeddedPrefix); ok {
+		return embeddedPrefix + path.Join(path.Dir(n), rel)
+	}
+	if filepath.IsAbs(rel) {
+		return rel
+	}
+	return filepath.Join(filepath.Dir(ruleFile), rel)
+}
