@@ -1,0 +1,103 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/ulule/limiter/v3"
+)
+
+// DefaultMaxKeys is the number of counters a store keeps when asked for 0.
+const DefaultMaxKeys = 1_000_000
+
+// Memory is the embedded, single-process store: approximate sliding window
+// counters (see the package doc) in a bounded, sharded table. It holds at
+// most maxKeys counters; when a shard is full, counters whose windows have
+// ended go first, then the least recently used one. Evicting a live counter
+// forgets its hits, so size maxKeys above the number of keys active within
+// two periods. Safe for concurrent use.
+type Memory struct {
+	tab *table[memCounter]
+	now func() time.Time
+}
+
+type memCounter struct {
+	period time.Duration
+	counts
+}
+
+// NewMemory returns a Memory store holding at most maxKeys counters
+// (DefaultMaxKeys when maxKeys <= 0).
+func NewMemory(maxKeys int) *Memory {
+	if maxKeys <= 0 {
+		maxKeys = DefaultMaxKeys
+	}
+	m := &Memory{tab: newTable[memCounter](maxKeys), now: time.Now}
+	m.tab.dead = func(c *memCounter) bool {
+		return windowIndex(m.now(), c.period) >= c.idx+2
+	}
+	return m
+}
+
+// Len returns the number of counters held.
+func (m *Memory) Len() int { return m.tab.len() }
+
+// Increment counts count hits for key and returns the resulting state.
+func (m *Memory) Increment(_ context.Context, key string, count int64, rate limiter.Rate) (limiter.Context, error) {
+	if err := checkRate(count, rate); err != nil {
+		return limiter.Context{}, err
+	}
+	now := m.now()
+	idx := windowIndex(now, rate.Period)
+	_, s := m.tab.shard(key)
+	s.mu.Lock()
+	c := s.get(key)
+	if c == nil {
+		c = m.tab.insert(s, key)
+	}
+	if c.period != rate.Period { // new key, or the key's rate changed period
+		*c = memCounter{period: rate.Period, counts: counts{idx: idx}}
+	}
+	c.roll(idx)
+	c.cur += count
+	cur, prev := c.cur, c.prev
+	s.mu.Unlock()
+	return contextFor(now, rate, cur, prev), nil
+}
+
+// Get counts one hit for key, like Increment(ctx, key, 1, rate).
+func (m *Memory) Get(ctx context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
+	return m.Increment(ctx, key, 1, rate)
+}
+
+// Peek returns the state of key without counting a hit.
+func (m *Memory) Peek(_ context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
+	if err := checkRate(0, rate); err != nil {
+		return limiter.Context{}, err
+	}
+	now := m.now()
+	var cur, prev int64
+	_, s := m.tab.shard(key)
+	s.mu.Lock()
+	if c := s.peek(key); c != nil && c.period == rate.Period {
+		cs := c.counts
+		cs.roll(windowIndex(now, rate.Period))
+		cur, prev = cs.cur, cs.prev
+	}
+	s.mu.Unlock()
+	return contextFor(now, rate, cur, prev), nil
+}
+
+// Reset forgets every hit of key.
+func (m *Memory) Reset(_ context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
+	if err := checkRate(0, rate); err != nil {
+		return limiter.Context{}, err
+	}
+	_, s := m.tab.shard(key)
+	s.mu.Lock()
+	s.delete(key)
+	s.mu.Unlock()
+	return contextFor(m.now(), rate, 0, 0), nil
+}
+
+var _ limiter.Store = (*Memory)(nil)

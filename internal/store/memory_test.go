@@ -1,0 +1,136 @@
+package store
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ulule/limiter/v3"
+)
+
+func newTestMemory(maxKeys int) (*Memory, *fakeClock) {
+	m := NewMemory(maxKeys)
+	c := newFakeClock()
+	m.now = c.now
+	return m, c
+}
+
+func TestMemoryWindowSemantics(t *testing.T) {
+	m, c := newTestMemory(0)
+	runWindowCases(t, harness{store: m, now: c.now, wait: c.advance})
+}
+
+func TestMemoryRejectsBadInput(t *testing.T) {
+	m := NewMemory(10)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		count int64
+		rate  limiter.Rate
+	}{
+		{"zero period", 1, limiter.Rate{Limit: 1}},
+		{"negative period", 1, limiter.Rate{Period: -time.Second, Limit: 1}},
+		{"negative limit", 1, limiter.Rate{Period: time.Second, Limit: -1}},
+		{"negative count", -1, limiter.Rate{Period: time.Second, Limit: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := m.Increment(ctx, "k", tc.count, tc.rate); err == nil {
+				t.Fatalf("Increment(%d, %+v) succeeded, want an error", tc.count, tc.rate)
+			}
+		})
+	}
+}
+
+// TestMemoryEvictionBound fills the store far beyond maxKeys while one key
+// stays hot: the size bound holds and the hot key keeps its count.
+func TestMemoryEvictionBound(t *testing.T) {
+	const maxKeys = 6400
+	m, _ := newTestMemory(maxKeys)
+	ctx := context.Background()
+	rate := perMinute(1_000_000)
+	for i := 0; i < 20*maxKeys; i++ {
+		if _, err := m.Increment(ctx, "cold:"+strconv.Itoa(i), 1, rate); err != nil {
+			t.Fatal(err)
+		}
+		if i%4 == 0 {
+			if _, err := m.Increment(ctx, "hot", 1, rate); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n := m.Len(); n > maxKeys || n < maxKeys/2 {
+		t.Fatalf("Len() = %d after %d keys, want at most %d and at least %d", n, 20*maxKeys, maxKeys, maxKeys/2)
+	}
+	got, err := m.Peek(ctx, "hot", rate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := rate.Limit - 5*maxKeys; got.Remaining != want {
+		t.Fatalf("hot key Remaining = %d, want %d (its hits were evicted)", got.Remaining, want)
+	}
+}
+
+// TestMemoryDropsExpiredFirst: counters whose windows ended make room
+// before any live one is evicted.
+func TestMemoryDropsExpiredFirst(t *testing.T) {
+	m, c := newTestMemory(6400)
+	ctx := context.Background()
+	rate := perMinute(10)
+	for i := 0; i < 1000; i++ {
+		if _, err := m.Increment(ctx, "old:"+strconv.Itoa(i), 1, rate); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.advance(3 * time.Minute)
+	for i := 0; i < 1000; i++ {
+		if _, err := m.Increment(ctx, "new:"+strconv.Itoa(i), 1, rate); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := m.Len(); n >= 1500 {
+		t.Fatalf("Len() = %d, want < 1500: expired counters were not dropped", n)
+	}
+}
+
+// TestMemorySlidingWindow checks the weighted previous window and the retry
+// time derived from it.
+func TestMemorySlidingWindow(t *testing.T) {
+	m, c := newTestMemory(0)
+	ctx := context.Background()
+	rate := perMinute(10)
+	if _, err := m.Increment(ctx, "k", 10, rate); err != nil {
+		t.Fatal(err)
+	}
+	// 15s into the next window, 75% of the 10 previous hits still count.
+	c.advance(time.Minute + 15*time.Second - time.Millisecond)
+	got, err := m.Increment(ctx, "k", 1, rate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Reached || got.Remaining != 10-1-7 {
+		t.Fatalf("got reached=%v remaining=%d, want reached=false remaining=2", got.Reached, got.Remaining)
+	}
+	got, _ = m.Increment(ctx, "k", 2, rate)
+	if got.Reached {
+		t.Fatalf("3 + floor(7.5) = 10 hits should still be allowed, got reached")
+	}
+	got, _ = m.Increment(ctx, "k", 1, rate)
+	if !got.Reached {
+		t.Fatalf("4 + floor(7.5) = 11 hits should be refused")
+	}
+	// cur=4, prev=10: one more allowed once 10*(1-f) < 6, f > 0.4, just
+	// after 24s into the window: 9s and a bit from now, 10s rounded up.
+	now := c.now()
+	if retry := got.Reset - now.Unix(); retry != 10 {
+		t.Fatalf("Retry-After = %ds, want 10s", retry)
+	}
+	c.advance(9 * time.Second)
+	if got, _ = m.Peek(ctx, "k", rate); got.Remaining != 0 {
+		t.Fatalf("9s later 4 + floor(6.0) = 10 hits should leave nothing, got remaining %d", got.Remaining)
+	}
+	c.advance(time.Second)
+	if got, _ = m.Peek(ctx, "k", rate); got.Remaining != 1 {
+		t.Fatalf("at Reset 4 + floor(5.8) = 9 hits should leave room for one, got remaining %d", got.Remaining)
+	}
+}
