@@ -105,7 +105,7 @@ func (p *parser) mapping(n *yaml.Node, what string, fields map[string]func(*yaml
 		case !ok:
 			p.errf(k, "unknown field %q in %s, expected one of %s", k.Value, what, fieldList(fields))
 		case seen[k.Value]:
-			p.errf(k, "field %q given twice in %s", k.Value, what)
+			p.errf(k, "field %q given twice in %s (expected each field once)", k.Value, what)
 		default:
 			seen[k.Value] = true
 			fn(v)
@@ -234,6 +234,7 @@ func (p *parser) ranges(n *yaml.Node) []*Range {
 func (p *parser) rule(n *yaml.Node, f *File) *Rule {
 	r := &Rule{File: f.Name, Line: n.Line, Shadow: f.Shadow, Impostor: ActionBlock, lines: map[string]int{}}
 	var actionNode, impostorNode, verifyNode, botNode, nameNode *yaml.Node
+	matchErrs := false // a match problem is reported already: don't also say it matches everything
 	at := func(field string, v *yaml.Node) { r.lines[field] = v.Line }
 	p.mapping(n, "a rule", map[string]func(*yaml.Node){
 		"name": func(v *yaml.Node) {
@@ -249,7 +250,11 @@ func (p *parser) rule(n *yaml.Node, f *File) *Rule {
 			botNode = v
 			r.Bot = p.scalar(v, "bot")
 		},
-		"match": func(v *yaml.Node) { p.match(v, &r.Match, r.lines) },
+		"match": func(v *yaml.Node) {
+			before := len(p.errs)
+			p.match(v, &r.Match, r.lines)
+			matchErrs = len(p.errs) > before
+		},
 		"verify": func(v *yaml.Node) {
 			verifyNode = v
 			at("verify", v)
@@ -283,7 +288,7 @@ func (p *parser) rule(n *yaml.Node, f *File) *Rule {
 	if r.Class != "" && r.Bot == "" {
 		r.Bot = r.Name
 	}
-	if r.Class == "" && len(r.Match.Class) == 0 && !r.Match.any() {
+	if r.Class == "" && len(r.Match.Class) == 0 && !r.Match.any() && !matchErrs {
 		p.errf(n, "rule %s has no class and no match: it would apply to every request (expected a class:, or match: conditions)", r.Name)
 	}
 	if r.Class != "" && len(r.Match.Class) > 0 {
@@ -327,12 +332,12 @@ func (p *parser) match(n *yaml.Node, m *Match, lines map[string]int) {
 			for _, item := range p.items(v, "user_agent_regex") {
 				s := item.Value
 				if _, err := regexp.Compile(s); err != nil {
-					p.errf(item, "user_agent_regex %q is not a valid RE2 regular expression: %s", s, regexErrMsg(err))
+					p.errf(item, "user_agent_regex '%s' is not a valid RE2 regular expression: %s", s, regexErrMsg(err))
 					continue
 				}
 				re, err := regexp.Compile("(?i)" + s)
 				if err != nil {
-					p.errf(item, "user_agent_regex %q is not a valid RE2 regular expression: %s", s, regexErrMsg(err))
+					p.errf(item, "user_agent_regex '%s' is not a valid RE2 regular expression: %s", s, regexErrMsg(err))
 					continue
 				}
 				m.UserAgentRegex = append(m.UserAgentRegex, re)
@@ -500,7 +505,7 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	if a, err := netip.ParseAddr(s); err == nil {
 		return netip.PrefixFrom(a, a.BitLen()), nil
 	}
-	return netip.Prefix{}, fmt.Errorf("%q is not a network (expected a CIDR such as 192.0.2.0/24 or 2001:db8::/32)", s)
+	return netip.Prefix{}, fmt.Errorf("cidr %q is not a network (expected a CIDR such as 192.0.2.0/24 or 2001:db8::/32)", s)
 }
 
 func knownKeyPart(k KeyPart) bool {
@@ -570,9 +575,16 @@ func yamlError(name string, data []byte, err error) *Error {
 		line, _ = strconv.Atoi(m[1])
 		msg = yamlLineRe.ReplaceAllString(msg, "")
 	}
+	// yaml.v3 counts lines from 0 for parser errors and from 1 for scanner errors.
+	if strings.HasPrefix(msg, "did not find expected") && strings.Contains(err.Error(), "line ") {
+		line++
+	}
 	lines := strings.Split(string(data), "\n")
 	switch {
-	case strings.Contains(msg, "found character that cannot start any token") && tabIndented(lines, line):
+	case strings.Contains(msg, "tab character") || strings.Contains(msg, "found character that cannot start any token") && firstTabIndent(lines) > 0:
+		if l := firstTabIndent(lines); l > 0 {
+			line = l
+		}
 		msg = "a tab indents this line, expected spaces (YAML indents with spaces only)"
 	case strings.Contains(msg, "found unexpected end of stream"):
 		if open, quote, ok := unclosedQuote(lines); ok {
@@ -587,6 +599,8 @@ func yamlError(name string, data []byte, err error) *Error {
 		msg = "a [ list is not closed, expected entries separated by ',' and a closing ]"
 	case strings.Contains(msg, "did not find expected ',' or '}'"):
 		msg = "a { mapping is not closed, expected entries separated by ',' and a closing }"
+	case strings.Contains(msg, "did not find expected key"):
+		msg = "this line is not indented like the ones before it, expected the fields of one rule (or list) to line up"
 	default:
 		msg += " (expected YAML indented with spaces: key: value pairs and '- ' list items)"
 	}
@@ -596,13 +610,15 @@ func yamlError(name string, data []byte, err error) *Error {
 	return &Error{File: name, Line: line, Msg: "not valid YAML: " + msg}
 }
 
-// tabIndented reports whether line (1-based) of lines has a tab in its leading white space.
-func tabIndented(lines []string, line int) bool {
-	if line < 1 || line > len(lines) {
-		return false
+// firstTabIndent is the line (1-based) of the first line with a tab in its leading white
+// space, or 0.
+func firstTabIndent(lines []string) int {
+	for i, l := range lines {
+		if strings.Contains(l[:len(l)-len(strings.TrimLeft(l, " \t"))], "\t") {
+			return i + 1
+		}
 	}
-	l := lines[line-1]
-	return strings.Contains(l[:len(l)-len(strings.TrimLeft(l, " \t"))], "\t")
+	return 0
 }
 
 // unclosedQuote finds the line of a quoted scalar that is never closed. It follows YAML's

@@ -73,12 +73,14 @@ type PathSet struct {
 }
 
 // NewPathSet compiles path globs: '*' matches any run of characters but '/', '**' any run at all.
+// A pattern begins with '/', or with '**' to match at any depth.
 func NewPathSet(patterns []string) (*PathSet, error) {
 	ps := &PathSet{exact: map[string]struct{}{}}
 	for _, p := range patterns {
 		switch {
-		case !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "*"):
-			return nil, fmt.Errorf("path %q must begin with '/' (or '*'), as in /wp-login.php", p)
+		case !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "**"):
+			// A single leading '*' cannot match: every path begins with '/'.
+			return nil, fmt.Errorf("path %q must begin with '/' (or '**'), as in /wp-login.php or **.env", p)
 		case strings.Contains(p, "?"):
 			return nil, fmt.Errorf("path %q holds a '?': the path is matched without its query, expected the query under query:", p)
 		case !utf8.ValidString(p):
