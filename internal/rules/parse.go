@@ -430,10 +430,11 @@ func (p *parser) budget(n *yaml.Node) *Budget {
 			b.Rate = r
 		},
 		"per": func(v *yaml.Node) {
-			text, ok := p.scalarOK(v, "per")
-			if !ok {
+			if v.Kind != yaml.ScalarNode {
+				p.errf(v, "per is %s, expected keys joined by '+' such as bot+host", kindName(v))
 				return
 			}
+			text := v.Value
 			b.Per = nil
 			for _, s := range strings.Split(text, "+") {
 				part := KeyPart(strings.TrimSpace(s))
@@ -599,8 +600,11 @@ func yamlError(name string, data []byte, err error) *Error {
 		msg = "a [ list is not closed, expected entries separated by ',' and a closing ]"
 	case strings.Contains(msg, "did not find expected ',' or '}'"):
 		msg = "a { mapping is not closed, expected entries separated by ',' and a closing }"
-	case strings.Contains(msg, "did not find expected key"):
-		msg = "this line is not indented like the ones before it, expected the fields of one rule (or list) to line up"
+	case strings.Contains(msg, "did not find expected key") || strings.Contains(msg, "did not find expected '-' indicator"):
+		if l := badDedent(lines); l > 0 {
+			line = l
+		}
+		msg = "this line is indented differently from the lines above it, expected it to line up with the field or list item it belongs to"
 	default:
 		msg += " (expected YAML indented with spaces: key: value pairs and '- ' list items)"
 	}
@@ -616,6 +620,39 @@ func firstTabIndent(lines []string) int {
 	for i, l := range lines {
 		if strings.Contains(l[:len(l)-len(strings.TrimLeft(l, " \t"))], "\t") {
 			return i + 1
+		}
+	}
+	return 0
+}
+
+// badDedent finds the first line that moves left to an indentation no line above it opened,
+// the usual cause of yaml.v3's "did not find expected key" (which names an earlier line). It
+// returns 0 when it finds none.
+func badDedent(lines []string) int {
+	var stack []int // open indentations, increasing
+	for i, l := range lines {
+		body := strings.TrimLeft(l, " ")
+		if body == "" || strings.HasPrefix(body, "#") {
+			continue
+		}
+		indent := len(l) - len(body)
+		dedent := false
+		for len(stack) > 0 && stack[len(stack)-1] > indent {
+			stack = stack[:len(stack)-1]
+			dedent = true
+		}
+		if dedent && (len(stack) == 0 || stack[len(stack)-1] != indent) {
+			return i + 1
+		}
+		if len(stack) == 0 || stack[len(stack)-1] < indent {
+			stack = append(stack, indent)
+		}
+		// "- key: v" opens a second level where the item's content begins.
+		for strings.HasPrefix(body, "- ") {
+			rest := strings.TrimLeft(body[2:], " ")
+			indent += len(body) - len(rest)
+			stack = append(stack, indent)
+			body = rest
 		}
 	}
 	return 0
