@@ -209,7 +209,8 @@ func start(t testing.TB, bin string, port, busPort int, extra []string) (*Server
 	return s, nil
 }
 
-// launchLocked runs the process and waits for PING; on failure the process
+// launchLocked runs the process and waits for PING (a NOAUTH reply, from a
+// server started with --requirepass, counts as an answer); on failure the process
 // is killed and the error includes the tail of the server log.
 func (s *Server) launchLocked() error {
 	cmd := exec.Command(s.bin, s.args...)
@@ -222,7 +223,7 @@ func (s *Server) launchLocked() error {
 	deadline := time.Now().Add(startTimeout)
 	for {
 		reply, err := command(s.Addr, "PING")
-		if err == nil && reply == "PONG" {
+		if (err == nil && reply == "PONG") || (err != nil && strings.HasPrefix(err.Error(), "NOAUTH")) {
 			s.proc = cmd.Process
 			s.exited = exited
 			return nil
