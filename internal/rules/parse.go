@@ -285,7 +285,7 @@ func (p *parser) rule(n *yaml.Node, f *File) *Rule {
 		}
 		return nil
 	}
-	if r.Class != "" && r.Bot == "" {
+	if r.Class != "" && r.Bot == "" && botNode == nil { // an explicit bot: "" (browsers) stays empty
 		r.Bot = r.Name
 	}
 	if r.Class == "" && len(r.Match.Class) == 0 && !r.Match.any() && !matchErrs {

@@ -1,0 +1,313 @@
+package floodgate_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	_ "github.com/floodgate-proxy/floodgate/modules/floodgate"
+
+	"github.com/floodgate-proxy/floodgate/internal/redistest"
+)
+
+// Browser and crawler user agents used throughout.
+const (
+	uaBrowser = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+	uaGPTBot  = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)"
+	// Client addresses travel in X-Forwarded-For from the trusted loopback peer: only
+	// loopback traffic, yet distinct networks and ASNs (see testdata/mmdb/README.md).
+	ipAmazon = "3.0.0.5"
+	ipOrange = "90.0.0.7"
+)
+
+var e2eRules = abs("../../testdata/rules/e2e/sites.yaml")
+
+func abs(p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+// upstream is the test backend: it counts what reaches it.
+type upstream struct {
+	*httptest.Server
+	hits atomic.Int64
+}
+
+func newUpstream(t *testing.T) *upstream {
+	u := &upstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.hits.Add(1)
+		fmt.Fprintf(w, "upstream %s\n", r.URL.Path)
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// proxy is a running Caddy with floodgate.
+type proxy struct {
+	t    *testing.T
+	port int
+	log  string
+}
+
+// caddyfile renders a Caddyfile for the test: floodgate options, then a site proxying to up.
+func (p *proxy) caddyfile(globalOpts, upstreamAddr, extra string) string {
+	return fmt.Sprintf(`{
+	admin off
+	persist_config off
+	servers {
+		trusted_proxies static 127.0.0.1/32
+	}
+	floodgate {
+		asn_db %s
+		%s
+	}
+}
+http://localhost:%d, http://127.0.0.1:%d {
+	floodgate
+	handle_errors 429 {
+		respond "slow down" 429
+	}
+	%s
+	reverse_proxy %s
+	log {
+		output file %s
+		format json
+	}
+}
+`, abs("../../testdata/mmdb/test-asn.mmdb"), globalOpts, p.port, p.port, extra, upstreamAddr, p.log)
+}
+
+// load adapts and loads a Caddyfile into the running Caddy, as `floodgate reload` does.
+func load(cf string) error {
+	adapter := caddyconfig.GetAdapter("caddyfile")
+	cfg, warns, err := adapter.Adapt([]byte(cf), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		return fmt.Errorf("adapt: %w", err)
+	}
+	_ = warns
+	return caddy.Load(cfg, true)
+}
+
+func startProxy(t *testing.T, globalOpts, upstreamAddr, extra string) *proxy {
+	t.Helper()
+	p := &proxy{t: t, port: freePort(t), log: filepath.Join(t.TempDir(), "access.log")}
+	if err := load(p.caddyfile(globalOpts, upstreamAddr, extra)); err != nil {
+		t.Fatalf("starting Caddy: %v", err)
+	}
+	t.Cleanup(func() { _ = caddy.Stop() })
+	return p
+}
+
+// get sends one request from client address ip with user agent ua.
+func (p *proxy) get(ip, ua, path string) *http.Response {
+	p.t.Helper()
+	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d%s", p.port, path), nil)
+	req.Host = "localhost"
+	req.Header.Set("User-Agent", ua)
+	req.Header.Set("X-Forwarded-For", ip)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		p.t.Fatalf("GET %s: %v", path, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+func (p *proxy) status(ip, ua, path string) int { return p.get(ip, ua, path).StatusCode }
+
+// crawlPastBudget sends the GPTBot budget (5) plus one and checks the last is throttled,
+// while a browser from another network passes at the same moment.
+func crawlPastBudget(t *testing.T, p *proxy, up *upstream) {
+	t.Helper()
+	for i := 0; i < 5; i++ {
+		if s := p.status(ipAmazon, uaGPTBot, fmt.Sprintf("/page%d", i)); s != 200 {
+			t.Fatalf("GPTBot request %d within budget: status %d, want 200", i+1, s)
+		}
+	}
+	resp := p.get(ipAmazon, uaGPTBot, "/page6")
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("GPTBot past its budget: status %d, want 429", resp.StatusCode)
+	}
+	ra, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if err != nil || ra < 1 || ra > 60 {
+		t.Fatalf("Retry-After = %q, want whole seconds in 1..60", resp.Header.Get("Retry-After"))
+	}
+	if s := p.status(ipOrange, uaBrowser, "/"); s != 200 {
+		t.Fatalf("browser from another network while GPTBot is throttled: status %d, want 200", s)
+	}
+	if got := up.hits.Load(); got != 6 {
+		t.Fatalf("upstream saw %d requests, want 6 (5 GPTBot + 1 browser)", got)
+	}
+}
+
+func TestThrottleCrawlerNotBrowser(t *testing.T) {
+	cases := []struct {
+		name  string
+		store func(t *testing.T) string
+	}{
+		{"memory", func(*testing.T) string { return "store memory" }},
+		{"redis-batched", func(t *testing.T) string {
+			return "store redis://" + redistest.Start(t).Addr
+		}},
+		{"redis-exact", func(t *testing.T) string {
+			return "store redis://" + redistest.Start(t).Addr + " {\n\t\t\tmode exact\n\t\t}"
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			up := newUpstream(t)
+			p := startProxy(t, "rules "+e2eRules+"\n\t\t"+c.store(t), up.Listener.Addr().String(), "")
+			crawlPastBudget(t, p, up)
+		})
+	}
+}
+
+func TestCountersSurviveReload(t *testing.T) {
+	for _, store := range []string{"memory", "redis"} {
+		t.Run(store, func(t *testing.T) {
+			opt := "store memory"
+			if store == "redis" {
+				opt = "store redis://" + redistest.Start(t).Addr
+			}
+			up := newUpstream(t)
+			p := startProxy(t, "rules "+e2eRules+"\n\t\t"+opt, up.Listener.Addr().String(), "")
+			for i := 0; i < 3; i++ {
+				if s := p.status(ipAmazon, uaGPTBot, "/"); s != 200 {
+					t.Fatalf("before reload, request %d: %d", i, s)
+				}
+			}
+			// A reload that changes the site but not the store keeps the counters.
+			cf := p.caddyfile("rules "+e2eRules+"\n\t\t"+opt, up.Listener.Addr().String(), `header X-Reloaded yes`)
+			if err := load(cf); err != nil {
+				t.Fatalf("reload: %v", err)
+			}
+			if h := p.get(ipOrange, uaBrowser, "/").Header.Get("X-Reloaded"); h != "yes" {
+				t.Fatalf("the reload did not take effect (X-Reloaded=%q)", h)
+			}
+			codes := []int{p.status(ipAmazon, uaGPTBot, "/"), p.status(ipAmazon, uaGPTBot, "/"), p.status(ipAmazon, uaGPTBot, "/")}
+			if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 {
+				t.Fatalf("after reload, requests 4-6 got %v, want [200 200 429]: counters were reset by the reload", codes)
+			}
+		})
+	}
+}
+
+func TestBadRulesKeepRunningConfig(t *testing.T) {
+	up := newUpstream(t)
+	p := startProxy(t, "rules "+e2eRules, up.Listener.Addr().String(), "")
+	broken := abs("../../testdata/rules/e2e/broken.yaml")
+	err := load(p.caddyfile("rules "+broken, up.Listener.Addr().String(), ""))
+	if err == nil {
+		t.Fatal("loading a broken rule file succeeded")
+	}
+	want := broken + `:7: rate "5/fortnight": unknown period "fortnight"`
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("error does not say file:line and what is wrong:\n got: %v\nwant: ...%s...", err, want)
+	}
+	// The running configuration still serves and still applies its rules.
+	crawlPastBudget(t, p, up)
+}
+
+func TestActionsAndAnnotations(t *testing.T) {
+	up := newUpstream(t)
+	p := startProxy(t, "rules "+e2eRules+" shipped", up.Listener.Addr().String(),
+		`header /whoami X-Class "{http.vars.floodgate.class}"
+	handle /whoami {
+		respond "{http.vars.floodgate.class}|{http.vars.floodgate.bot}|{http.vars.floodgate.rule}|{http.vars.floodgate.asn}|{http.vars.floodgate.prefix}|{http.vars.floodgate.action}"
+	}`)
+	body := func(ip, ua string) string {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/whoami", p.port), nil)
+		req.Host = "localhost"
+		req.Header.Set("User-Agent", ua)
+		req.Header.Set("X-Forwarded-For", ip)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if got, want := body(ipAmazon, uaGPTBot), "ai-crawler|GPTBot|test-gptbot|16509|3.0.0.0/24|pass"; got != want {
+		t.Errorf("placeholders for GPTBot from AWS: %q, want %q", got, want)
+	}
+	// Googlebot from Google's published range is verified; from elsewhere it is an impostor.
+	const uaGooglebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+	if s := p.status("66.249.66.1", uaGooglebot, "/"); s != 200 {
+		t.Errorf("real Googlebot: status %d, want 200", s)
+	}
+	if s := p.status(ipOrange, uaGooglebot, "/"); s != 403 {
+		t.Errorf("Googlebot impostor from a residential network: status %d, want 403", s)
+	}
+	if s := p.status(ipOrange, uaBrowser, "/wp-content/uploads/2024/shell.php"); s != 403 {
+		t.Errorf("script in an upload folder: status %d, want 403", s)
+	}
+	// Delay: the second SlowBot request in a minute is held, then passes.
+	if s := p.status(ipOrange, "SlowBot/1.0", "/"); s != 200 {
+		t.Errorf("SlowBot first request: %d", s)
+	}
+	if s := p.status(ipOrange, "SlowBot/1.0", "/"); s != 200 {
+		t.Errorf("SlowBot delayed request: %d, want 200 after the delay", s)
+	}
+
+	// Access-log lines carry the floodgate fields.
+	f, err := os.Open(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var seen []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var line struct {
+			Status    int `json:"status"`
+			Floodgate struct {
+				Class, Bot, Rule, Action, ActingRule string
+			} `json:"floodgate"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatalf("access log line is not JSON: %v", err)
+		}
+		seen = append(seen, fmt.Sprintf("%d %s %s %s", line.Status, line.Floodgate.Class, line.Floodgate.Bot, line.Floodgate.Action))
+	}
+	wantLines := []string{
+		"200 ai-crawler GPTBot pass",
+		"200 search-bot Googlebot pass",
+		"403 bot impostor:Googlebot block",
+		"403 browser  block",
+		"200 bot SlowBot pass",
+		"200 bot SlowBot delay",
+	}
+	if strings.Join(seen, "\n") != strings.Join(wantLines, "\n") {
+		t.Errorf("access log floodgate fields:\n%s\nwant:\n%s", strings.Join(seen, "\n"), strings.Join(wantLines, "\n"))
+	}
+}
