@@ -311,3 +311,24 @@ func TestActionsAndAnnotations(t *testing.T) {
 		t.Errorf("access log floodgate fields:\n%s\nwant:\n%s", strings.Join(seen, "\n"), strings.Join(wantLines, "\n"))
 	}
 }
+
+func TestBadASNDatabaseIsAClearError(t *testing.T) {
+	up := newUpstream(t)
+	for _, db := range []string{
+		abs("../../../shared/data/maxmind-test/bad/invalid-data-record-offset.mmdb"),
+		abs("../../../shared/data/maxmind-test/bad/metadata-is-an-uint128.mmdb"),
+		"/nonexistent/GeoLite2-ASN.mmdb",
+	} {
+		p := &proxy{t: t, port: freePort(t), log: filepath.Join(t.TempDir(), "access.log")}
+		cf := strings.Replace(p.caddyfile("rules "+e2eRules, up.Listener.Addr().String(), ""),
+			abs("../../testdata/mmdb/test-asn.mmdb"), db, 1)
+		err := load(cf)
+		if err == nil {
+			_ = caddy.Stop()
+			t.Fatalf("asn_db %s: loading succeeded", db)
+		}
+		if !strings.Contains(err.Error(), "asn_db") || !strings.Contains(err.Error(), db) {
+			t.Errorf("asn_db %s: error does not name the option and the file: %v", db, err)
+		}
+	}
+}

@@ -1,0 +1,120 @@
+package floodgate
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+)
+
+func TestParseGlobalOption(t *testing.T) {
+	cases := []struct {
+		name, input string
+		want        string // JSON of the app, or the error text expected
+		wantErr     bool
+	}{
+		{"defaults", `floodgate`, `{"store":{}}`, false},
+		{"everything", `floodgate {
+			rules shipped /etc/floodgate/local.yaml
+			asn_db /var/lib/asn.mmdb
+			prefix 22 48
+			store redis://127.0.0.1:6379/0 {
+				mode exact
+				sync_interval 250ms
+				timeout 20ms
+				key_prefix site1:
+				max_keys 5000
+			}
+			shadow
+		}`, `{"rules":["shipped","/etc/floodgate/local.yaml"],"asn_db":"/var/lib/asn.mmdb","prefix_v4":22,"prefix_v6":48,"store":{"redis":"redis://127.0.0.1:6379/0","mode":"exact","sync_interval":250000000,"timeout":20000000,"key_prefix":"site1:","max_keys":5000},"shadow":true}`, false},
+		{"memory and no asn db", `floodgate {
+			store memory
+			asn_db none
+		}`, `{"store":{}}`, false},
+		{"unknown option", `floodgate {
+			ruless shipped
+		}`, `unknown floodgate option "ruless" (expected rules, asn_db, prefix, store or shadow)`, true},
+		{"rules without files", `floodgate {
+			rules
+		}`, `rules: expected one or more rule files`, true},
+		{"bad prefix", `floodgate {
+			prefix 24
+		}`, `prefix: expected two lengths, IPv4 then IPv6`, true},
+		{"bad store option", `floodgate {
+			store redis://h:6379 {
+				interval 1s
+			}
+		}`, `unknown store option "interval" (expected mode, sync_interval, timeout, key_prefix or max_keys)`, true},
+		{"bad duration", `floodgate {
+			store redis://h:6379 {
+				timeout soon
+			}
+		}`, `store timeout: "soon" is not a positive duration`, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := caddyfile.NewTestDispenser(c.input)
+			v, err := parseGlobalOption(d, nil)
+			if c.wantErr {
+				if err == nil || !strings.Contains(err.Error(), c.want) {
+					t.Fatalf("error = %v, want one containing %q", err, c.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			got := string(v.(httpcaddyfile.App).Value)
+			var a, b any
+			_ = json.Unmarshal([]byte(got), &a)
+			_ = json.Unmarshal([]byte(c.want), &b)
+			ja, _ := json.Marshal(a)
+			jb, _ := json.Marshal(b)
+			if string(ja) != string(jb) {
+				t.Fatalf("JSON = %s\nwant   %s", got, c.want)
+			}
+		})
+	}
+}
+
+func TestParseHandlerDirective(t *testing.T) {
+	cases := []struct {
+		input   string
+		shadow  bool
+		wantErr string
+	}{
+		{"floodgate", false, ""},
+		{"floodgate {\n shadow \n}", true, ""},
+		{"floodgate extra", false, "wrong argument count"},
+		{"floodgate {\n shadoww \n}", false, `unknown floodgate subdirective "shadoww" (expected shadow)`},
+	}
+	for _, c := range cases {
+		h := httpcaddyfile.Helper{Dispenser: caddyfile.NewTestDispenser(c.input)}
+		mh, err := parseHandlerDirective(h)
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("%q: error = %v, want %q", c.input, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", c.input, err)
+			continue
+		}
+		if mh.(*Handler).Shadow != c.shadow {
+			t.Errorf("%q: shadow = %v", c.input, mh.(*Handler).Shadow)
+		}
+	}
+}
+
+func TestHostOnly(t *testing.T) {
+	for in, want := range map[string]string{
+		"Example.ORG:8080": "example.org", "example.org.": "example.org", "[::1]:443": "::1", "example.org": "example.org",
+	} {
+		if got := hostOnly(in); got != want {
+			t.Errorf("hostOnly(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
