@@ -1,0 +1,373 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/ulule/limiter/v3"
+	"go.uber.org/zap"
+)
+
+// Defaults of Options.
+const (
+	// DefaultSyncInterval is the default Options.SyncInterval.
+	DefaultSyncInterval = 100 * time.Millisecond
+	// DefaultSyncTimeout is the default Options.Timeout.
+	DefaultSyncTimeout = 250 * time.Millisecond
+	// DefaultKeyPrefix is the default Options.KeyPrefix and the prefix
+	// NewExact uses when given "".
+	DefaultKeyPrefix = "floodgate"
+	// maxBackoff caps the wait between sync attempts while Redis is down.
+	maxBackoff = 5 * time.Second
+)
+
+// Options configure a Batched store. The zero value is usable: WithDefaults
+// fills every unset field.
+type Options struct {
+	// SyncInterval is how often local counts are pushed to Redis and the
+	// global totals read back. Shorter means a smaller overshoot (see
+	// Batched) and more Redis commands. Default 100ms.
+	SyncInterval time.Duration
+	// Timeout bounds one sync (all its pipelined batches). A sync that
+	// fails or takes longer marks Redis down; requests never wait on it.
+	// Default 250ms.
+	Timeout time.Duration
+	// KeyPrefix starts every Redis key the store writes, so several
+	// floodgate deployments can share one Redis. It must not contain '{' or
+	// '}' (the store adds its own hash tag). All proxies sharing budgets
+	// must use the same prefix. Default "floodgate".
+	KeyPrefix string
+	// MaxKeys bounds the number of counters kept locally; the least
+	// recently used go first. Default 1,000,000.
+	MaxKeys int
+}
+
+// WithDefaults returns o with every unset (zero or negative) field set to
+// its default.
+func (o Options) WithDefaults() Options {
+	if o.SyncInterval <= 0 {
+		o.SyncInterval = DefaultSyncInterval
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultSyncTimeout
+	}
+	if o.KeyPrefix == "" {
+		o.KeyPrefix = DefaultKeyPrefix
+	}
+	if o.MaxKeys <= 0 {
+		o.MaxKeys = DefaultMaxKeys
+	}
+	return o
+}
+
+// Validate reports options that cannot work. Zero values are fine (they
+// mean "default").
+func (o Options) Validate() error {
+	var errs []error
+	if o.SyncInterval < 0 {
+		errs = append(errs, fmt.Errorf("sync interval must be positive, got %v", o.SyncInterval))
+	}
+	if o.SyncInterval > 0 && o.SyncInterval < time.Millisecond {
+		errs = append(errs, fmt.Errorf("sync interval must be at least 1ms, got %v", o.SyncInterval))
+	}
+	if o.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("sync timeout must be positive, got %v", o.Timeout))
+	}
+	if strings.ContainsAny(o.KeyPrefix, "{}") {
+		errs = append(errs, fmt.Errorf("key prefix must not contain '{' or '}', got %q", o.KeyPrefix))
+	}
+	if o.MaxKeys < 0 {
+		errs = append(errs, fmt.Errorf("max keys must be zero (default) or more, got %d", o.MaxKeys))
+	}
+	return errors.Join(errs...)
+}
+
+// Batched counts locally and shares its counts through Redis in batches.
+//
+// Every Increment is answered from local state (it never waits on Redis):
+// the approximate sliding window of the package doc, where each window's
+// count is the global total read back at the last sync plus this process's
+// hits not yet acknowledged by Redis. Every SyncInterval one background
+// goroutine pushes the per-key deltas (INCRBY, one Lua call per hash-tag
+// bucket, pipelined) and reads back the global totals. Keys already over
+// their limit are answered from a cached verdict until their retry time.
+//
+// Overshoot bound: a process sees the other processes' hits at most about
+// two sync intervals late (their push, then its own read). So when N
+// proxies each receive r requests/s for one key, the whole fleet admits at
+// most about limit + 2 × SyncInterval × r × (N−1) (≈ SyncInterval × rate ×
+// number of proxies for small N) in a window, plus one Timeout's worth of
+// traffic when a sync is slow. Example: 600/min, 2 proxies at 100 req/s
+// each, 100ms interval: at most about 620 admitted.
+//
+// Redis down or slow: requests go on being counted and decided locally, so
+// each proxy enforces the limits on its own traffic only (a fleet of N
+// admits up to N × limit). Syncs back off exponentially (up to 5s), one log
+// line marks each change between healthy and down, Healthy reports the
+// state, and counts made meanwhile are pushed when Redis answers again. If
+// Redis lost its data (restart without persistence), every proxy restores
+// at least its own counts for the live windows. A sync that times out after
+// Redis applied it is pushed again: the error is an overcount, never an
+// undercount.
+//
+// Windows are aligned to the unix epoch, so proxies need synchronised
+// clocks (NTP). Redis keys are
+// "<prefix>:{<bucket>}:<key>:<period ms>:<window number>", where the
+// bucket (one of 16, from a hash of the key) is a Redis Cluster hash tag:
+// one Lua call only touches keys of one slot.
+type Batched struct {
+	client redis.UniversalClient
+	opts   Options
+	log    *zap.Logger
+	now    func() time.Time
+
+	tab *table[bEntry]
+	// dirty[i] lists the entries of shard i waiting to be synced; guarded
+	// by that shard's lock.
+	dirty [][]*bEntry
+
+	healthy atomic.Bool
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+	syncMu  sync.Mutex // serialises syncs (loop, Close) and Reset's deletes
+	next    int        // shard the next sync starts from (round robin)
+}
+
+// bEntry is the local state of one key.
+type bEntry struct {
+	key     string
+	period  time.Duration
+	limit   int64
+	cur     slot
+	prev    slot
+	blocked int64 // unix ns until which the key is known to be over its limit
+	queued  bool  // in its shard's dirty list
+	gone    bool  // dropped from the table; pending syncs are discarded
+}
+
+// slot is one window of a key as this process knows it.
+type slot struct {
+	idx      int64 // window number
+	global   int64 // total read back from Redis (includes our acknowledged hits)
+	inflight int64 // our hits sent in the running sync
+	pending  int64 // our hits not sent yet
+	mine     int64 // all our hits sent for this window (to restore lost keys)
+	read     bool  // the global total must be (re)read at the next sync
+}
+
+func (s *slot) total() int64 { return s.global + s.inflight + s.pending }
+
+// roll moves e forward to window idx; a new previous window is marked for
+// one more read so late pushes of other proxies are seen.
+func (e *bEntry) roll(idx int64) {
+	switch d := idx - e.cur.idx; {
+	case d <= 0:
+		return
+	case d == 1:
+		e.prev = e.cur
+		e.prev.read = true
+	default:
+		e.prev = slot{idx: idx - 1, read: true}
+	}
+	e.cur = slot{idx: idx, read: true}
+	e.blocked = 0
+}
+
+// NewBatched returns a Batched store on client and starts its sync loop;
+// call Close to flush and stop it. opts are completed with WithDefaults; a
+// KeyPrefix with braces has them replaced by '_' (Validate reports it). log
+// may be nil.
+func NewBatched(client redis.UniversalClient, opts Options, log *zap.Logger) *Batched {
+	opts = opts.WithDefaults()
+	opts.KeyPrefix = strings.NewReplacer("{", "_", "}", "_").Replace(opts.KeyPrefix)
+	if log == nil {
+		log = zap.NewNop()
+	}
+	b := &Batched{
+		client: client,
+		opts:   opts,
+		log:    log,
+		now:    time.Now,
+		tab:    newTable[bEntry](opts.MaxKeys),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	b.dirty = make([][]*bEntry, len(b.tab.shards))
+	b.tab.dead = func(e *bEntry) bool {
+		return !e.queued && windowIndex(b.now(), e.period) >= e.cur.idx+2
+	}
+	b.tab.removed = func(e *bEntry) { e.gone = true }
+	b.healthy.Store(true)
+	go b.loop()
+	return b
+}
+
+// Options returns the options in effect (defaults filled in).
+func (b *Batched) Options() Options { return b.opts }
+
+// Healthy reports whether the last sync with Redis succeeded.
+func (b *Batched) Healthy() bool { return b.healthy.Load() }
+
+// Len returns the number of keys held locally.
+func (b *Batched) Len() int { return b.tab.len() }
+
+// Increment counts count hits for key and returns the resulting state,
+// from local state only.
+func (b *Batched) Increment(_ context.Context, key string, count int64, rate limiter.Rate) (limiter.Context, error) {
+	if err := checkRate(count, rate); err != nil {
+		return limiter.Context{}, err
+	}
+	now := b.now()
+	idx := windowIndex(now, rate.Period)
+	i, s := b.tab.shard(key)
+	s.mu.Lock()
+	e := s.get(key)
+	if e == nil {
+		e = b.tab.insert(s, key)
+	}
+	if e.period != rate.Period { // a new entry (period 0), or the key's period changed
+		if e.queued {
+			// The old entry is still referenced by a sync; start afresh.
+			e.gone = true
+			s.delete(key)
+			e = b.tab.insert(s, key)
+		}
+		*e = bEntry{key: key, period: rate.Period,
+			cur:  slot{idx: idx, read: true},
+			prev: slot{idx: idx - 1, read: true}}
+	}
+	e.roll(idx)
+	e.limit = rate.Limit
+	e.cur.pending += count
+	if !e.queued {
+		e.queued = true
+		b.dirty[i] = append(b.dirty[i], e)
+	}
+	if n := now.UnixNano(); n < e.blocked {
+		// Cached verdict: still over the limit.
+		until := e.blocked
+		s.mu.Unlock()
+		return limiter.Context{Limit: rate.Limit, Reached: true, Reset: ceilUnix(until)}, nil
+	}
+	cur, prev := e.cur.total(), e.prev.total()
+	c := contextFor(now, rate, cur, prev)
+	if c.Reached {
+		e.blocked = retryAt(now, rate, cur, prev)
+	}
+	s.mu.Unlock()
+	return c, nil
+}
+
+// Get counts one hit for key, like Increment(ctx, key, 1, rate).
+func (b *Batched) Get(ctx context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
+	return b.Increment(ctx, key, 1, rate)
+}
+
+// Peek returns the local view of key without counting a hit. It does not
+// ask Redis: a key this process has not seen reads as unused.
+func (b *Batched) Peek(_ context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
+	if err := checkRate(0, rate); err != nil {
+		return limiter.Context{}, err
+	}
+	now := b.now()
+	var cur, prev int64
+	_, s := b.tab.shard(key)
+	s.mu.Lock()
+	if e := s.peek(key); e != nil && e.period == rate.Period {
+		c := *e
+		c.roll(windowIndex(now, rate.Period))
+		cur, prev = c.cur.total(), c.prev.total()
+	}
+	s.mu.Unlock()
+	return contextFor(now, rate, cur, prev), nil
+}
+
+// Reset forgets key locally and deletes its current and previous window in
+// Redis (bounded by Timeout). Other proxies keep their last read of the
+// key until its windows end. The local reset happens even when Redis fails;
+// the error says so.
+func (b *Batched) Reset(ctx context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
+	if err := checkRate(0, rate); err != nil {
+		return limiter.Context{}, err
+	}
+	now := b.now()
+	_, s := b.tab.shard(key)
+	s.mu.Lock()
+	if e := s.delete(key); e != nil {
+		e.gone = true
+	}
+	s.mu.Unlock()
+	idx := windowIndex(now, rate.Period)
+	// Not during a sync: a push in flight could recreate the keys.
+	b.syncMu.Lock()
+	defer b.syncMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
+	defer cancel()
+	err := b.client.Del(ctx, b.redisKey(key, rate.Period, idx), b.redisKey(key, rate.Period, idx-1)).Err()
+	res := contextFor(now, rate, 0, 0)
+	if err != nil {
+		return res, fmt.Errorf("store: key reset locally, but deleting it in Redis failed: %w", err)
+	}
+	return res, nil
+}
+
+// Close pushes the counts not yet synced (bounded by Timeout), stops the
+// sync loop and returns the flush error, if any. It does not close the
+// Redis client. Calls after the first return nil.
+func (b *Batched) Close() error {
+	err := errClosed
+	b.once.Do(func() {
+		close(b.stop)
+		<-b.done
+		err = b.syncOnce()
+	})
+	if err == errClosed {
+		return nil
+	}
+	return err
+}
+
+var errClosed = errors.New("closed")
+
+// redisKey names the Redis counter of key's window idx.
+func (b *Batched) redisKey(key string, period time.Duration, idx int64) string {
+	var sb strings.Builder
+	sb.Grow(len(b.opts.KeyPrefix) + len(key) + 40)
+	sb.WriteString(b.opts.KeyPrefix)
+	sb.WriteString(":{")
+	bkt := bucket(key)
+	sb.WriteByte(hexDigit(bkt))
+	sb.WriteString("}:")
+	sb.WriteString(key)
+	sb.WriteByte(':')
+	sb.WriteString(strconv.FormatInt(period.Milliseconds(), 10))
+	sb.WriteByte(':')
+	sb.WriteString(strconv.FormatInt(idx, 10))
+	return sb.String()
+}
+
+// numBuckets is the number of hash-tag buckets; part of the key naming, so
+// it must be the same on every proxy.
+const numBuckets = 16
+
+// bucket hashes key (FNV-1a, stable across processes) to a bucket.
+func bucket(key string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
+		h *= 16777619
+	}
+	return int(h % numBuckets)
+}
+
+func hexDigit(n int) byte { return "0123456789abcdef"[n] }
+
+var _ limiter.Store = (*Batched)(nil)

@@ -1,0 +1,302 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// syncScript adds our deltas to the window counters of one hash-tag bucket
+// and returns their totals. ARGV holds, per key, delta, mine (everything we
+// ever sent for that window, this delta included) and the TTL in ms. A
+// counter below mine lost its data (Redis restarted): it is raised to mine.
+const syncScript = `
+local out = {}
+for i = 1, #KEYS do
+  local d = tonumber(ARGV[3*i-2])
+  local mine = tonumber(ARGV[3*i-1])
+  local ttl = ARGV[3*i]
+  local v
+  if d > 0 then
+    v = redis.call('INCRBY', KEYS[i], d)
+  else
+    v = tonumber(redis.call('GET', KEYS[i]) or '0')
+  end
+  if v < mine then
+    redis.call('SET', KEYS[i], mine, 'PX', ttl)
+    v = mine
+  elseif d > 0 and v == d then
+    redis.call('PEXPIRE', KEYS[i], ttl)
+  end
+  out[i] = v
+end
+return out
+`
+
+var script = redis.NewScript(syncScript)
+
+const (
+	// maxSyncKeys bounds the window counters sent in one sync, so a resync
+	// after an outage is spread over several intervals instead of timing
+	// out forever.
+	maxSyncKeys = 10_000
+	// maxScriptKeys bounds the keys of one Lua call, so Redis is never
+	// blocked long by one script.
+	maxScriptKeys = 500
+	// ttlSlack is added to the 2 periods a window counter must live, to
+	// allow for clock differences between proxies.
+	ttlSlack = 10 * time.Second
+)
+
+// syncOp is one window counter of one key in a sync.
+type syncOp struct {
+	shard int
+	e     *bEntry
+	idx   int64
+	delta int64
+	mine  int64
+	read  bool // the slot's read flag before the sync took it
+	key   string
+}
+
+// loop runs syncs every SyncInterval, backing off while Redis fails.
+func (b *Batched) loop() {
+	defer close(b.done)
+	wait := b.opts.SyncInterval
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-timer.C:
+		}
+		if err := b.syncOnce(); err != nil {
+			wait = min(max(wait*2, b.opts.SyncInterval), maxBackoff)
+		} else {
+			wait = b.opts.SyncInterval
+		}
+		timer.Reset(wait)
+	}
+}
+
+// syncOnce pushes pending deltas, reads back totals and updates the health
+// state (logging each change once). Without anything to send while Redis is
+// down, it only PINGs to notice the recovery.
+func (b *Batched) syncOnce() error {
+	b.syncMu.Lock()
+	defer b.syncMu.Unlock()
+	ops := b.collect()
+	ctx, cancel := context.WithTimeout(context.Background(), b.opts.Timeout)
+	defer cancel()
+	var err error
+	switch {
+	case len(ops) > 0:
+		err = b.push(ctx, ops)
+	case !b.healthy.Load():
+		err = b.client.Ping(ctx).Err()
+	}
+	b.setHealth(err, len(ops))
+	return err
+}
+
+func (b *Batched) setHealth(err error, n int) {
+	if err != nil {
+		if b.healthy.CompareAndSwap(true, false) {
+			b.log.Warn("redis unreachable: counting locally, each proxy enforces limits on its own traffic until it returns",
+				zap.Error(err), zap.Duration("retry_max_backoff", maxBackoff))
+		}
+		return
+	}
+	if b.healthy.CompareAndSwap(false, true) {
+		b.log.Info("redis reachable again: counters resynced", zap.Int("window_counters_pushed", n))
+	}
+}
+
+// collect takes the dirty entries (at most maxSyncKeys window counters)
+// and moves their pending hits in flight.
+func (b *Batched) collect() []syncOp {
+	var ops []syncOp
+	n := len(b.tab.shards)
+	start := b.next
+	b.next = (b.next + 1) % n
+	for k := 0; k < n && len(ops) < maxSyncKeys; k++ {
+		i := (start + k) % n
+		s := &b.tab.shards[i]
+		s.mu.Lock()
+		list := b.dirty[i]
+		taken := 0
+		for _, e := range list {
+			if len(ops) >= maxSyncKeys {
+				break
+			}
+			taken++
+			e.queued = false
+			if e.gone {
+				continue
+			}
+			// The current window is always read back (the key is in use);
+			// the previous one only while it has hits to push or a read due.
+			for _, sl := range []*slot{&e.cur, &e.prev} {
+				if sl == &e.prev && sl.pending == 0 && !sl.read {
+					continue
+				}
+				op := syncOp{shard: i, e: e, idx: sl.idx, delta: sl.pending,
+					mine: sl.mine + sl.pending, read: sl.read,
+					key: b.redisKey(e.key, e.period, sl.idx)}
+				sl.inflight += sl.pending
+				sl.mine += sl.pending
+				sl.pending = 0
+				sl.read = false
+				ops = append(ops, op)
+			}
+		}
+		rest := list[taken:]
+		if len(rest) == 0 {
+			b.dirty[i] = list[:0]
+		} else {
+			b.dirty[i] = append(list[:0], rest...)
+		}
+		s.mu.Unlock()
+	}
+	return ops
+}
+
+// push sends ops, one Lua call per bucket and chunk, in one pipeline, then
+// applies the totals or puts failed deltas back.
+func (b *Batched) push(ctx context.Context, ops []syncOp) error {
+	var groups [numBuckets][]int
+	for j := range ops {
+		bk := bucket(ops[j].e.key)
+		groups[bk] = append(groups[bk], j)
+	}
+	type call struct {
+		ops  []int
+		keys []string
+		args []any
+		cmd  *redis.Cmd
+	}
+	var calls []*call
+	for _, g := range groups {
+		for len(g) > 0 {
+			n := min(len(g), maxScriptKeys)
+			c := &call{ops: g[:n]}
+			for _, j := range c.ops {
+				op := &ops[j]
+				ttl := (2*op.e.period + ttlSlack).Milliseconds()
+				c.keys = append(c.keys, op.key)
+				c.args = append(c.args, op.delta, op.mine, ttl)
+			}
+			calls = append(calls, c)
+			g = g[n:]
+		}
+	}
+	run := func(cs []*call, eval bool) {
+		pipe := b.client.Pipeline()
+		for _, c := range cs {
+			if eval {
+				c.cmd = script.Eval(ctx, pipe, c.keys, c.args...)
+			} else {
+				c.cmd = script.EvalSha(ctx, pipe, c.keys, c.args...)
+			}
+		}
+		_, _ = pipe.Exec(ctx) // per-command errors are read below
+	}
+	run(calls, false)
+	var again []*call
+	for _, c := range calls {
+		if err := c.cmd.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			again = append(again, c)
+		}
+	}
+	if len(again) > 0 {
+		run(again, true)
+	}
+	var firstErr error
+	failed := 0
+	for _, c := range calls {
+		totals, err := parseTotals(c.cmd, len(c.ops))
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			failed += len(c.ops)
+		}
+		b.apply(ops, c.ops, totals)
+	}
+	if firstErr != nil {
+		return fmt.Errorf("store: syncing %d of %d counters with Redis failed: %w", failed, len(ops), firstErr)
+	}
+	return nil
+}
+
+func parseTotals(cmd *redis.Cmd, n int) ([]int64, error) {
+	if cmd == nil {
+		return nil, errors.New("command not sent")
+	}
+	res, err := cmd.Result()
+	if err != nil {
+		return nil, err
+	}
+	arr, ok := res.([]any)
+	if !ok || len(arr) != n {
+		return nil, fmt.Errorf("sync script returned %T of length %d, want %d integers", res, len(arr), n)
+	}
+	out := make([]int64, n)
+	for i, v := range arr {
+		switch x := v.(type) {
+		case int64:
+			out[i] = x
+		case string:
+			if out[i], err = strconv.ParseInt(x, 10, 64); err != nil {
+				return nil, fmt.Errorf("sync script returned %q, want an integer", x)
+			}
+		default:
+			return nil, fmt.Errorf("sync script returned %T, want an integer", v)
+		}
+	}
+	return out, nil
+}
+
+// apply lands the result of one Lua call: totals on success, or the
+// deltas back into pending (and the entries back in the queue) when totals
+// is nil.
+func (b *Batched) apply(ops []syncOp, idxs []int, totals []int64) {
+	for k, j := range idxs {
+		op := &ops[j]
+		s := &b.tab.shards[op.shard]
+		s.mu.Lock()
+		e := op.e
+		var sl *slot
+		switch {
+		case e.gone:
+		case e.cur.idx == op.idx:
+			sl = &e.cur
+		case e.prev.idx == op.idx:
+			sl = &e.prev
+		}
+		if sl != nil {
+			sl.inflight -= op.delta
+			if totals != nil {
+				// Within a window counts only grow: never go below what
+				// we already knew (Redis may have lost data).
+				sl.global = max(sl.global+op.delta, totals[k])
+			} else {
+				sl.pending += op.delta
+				sl.mine -= op.delta
+				sl.read = sl.read || op.read
+				if !e.queued {
+					e.queued = true
+					b.dirty[op.shard] = append(b.dirty[op.shard], e)
+				}
+			}
+		}
+		s.mu.Unlock()
+	}
+}
