@@ -7,7 +7,14 @@ type ruleSet []uint64
 
 func newRuleSet(n int) ruleSet { return make(ruleSet, (n+63)/64) }
 
-func (s ruleSet) add(i int)      { s[i/64] |= 1 << (uint(i) % 64) }
+func (s ruleSet) add(i int) { s[i/64] |= 1 << (uint(i) % 64) }
+func (s ruleSet) set(i int, on bool) {
+	if on {
+		s.add(i)
+	} else {
+		s[i/64] &^= 1 << (uint(i) % 64)
+	}
+}
 func (s ruleSet) has(i int) bool { return s[i/64]&(1<<(uint(i)%64)) != 0 }
 func (s ruleSet) union(o ruleSet) {
 	for i := range s {

@@ -66,14 +66,17 @@ type Classifier struct {
 	asn      ASNLookup
 	prefixes network.PrefixLengths
 
-	subs       *substringIndex
-	subRule    []int32 // pattern id -> rule index
-	regexRules []*rules.Rule
-	emptyUA    ruleSet // rules that match an empty User-Agent
-	noUA       ruleSet // rules that do not look at the User-Agent
-	identity   ruleSet // identity rules
-	cache      *uaCache
-	needsASN   bool
+	subs    *substringIndex
+	subRule []int32 // pattern id -> rule index
+	// mixed are the rules whose User-Agent conditions are more than a user_agent list or
+	// user_agent_empty alone (a regex, or several conditions that must all hold).
+	mixed    []*rules.Rule
+	emptyUA  ruleSet  // rules whose only User-Agent condition is user_agent_empty
+	noUA     ruleSet  // rules that do not look at the User-Agent
+	identity ruleSet  // identity rules
+	impostor []string // rule index -> "impostor:" + bot, for verified identity rules
+	cache    *uaCache
+	needsASN bool
 }
 
 // New builds a classifier for set. asn may be nil (no ASN database): rules matching on asn
@@ -83,25 +86,28 @@ func New(set *rules.Set, asn ASNLookup, prefixes network.PrefixLengths) *Classif
 	c := &Classifier{
 		set: set, asn: asn, prefixes: prefixes.WithDefaults(),
 		emptyUA: newRuleSet(n), noUA: newRuleSet(n), identity: newRuleSet(n),
-		cache: newUACache(),
+		impostor: make([]string, n), cache: newUACache(),
 	}
 	var patterns []string
 	for _, r := range set.Rules {
 		if r.IsIdentity() {
 			c.identity.add(r.Index)
+			if len(r.VerifySets) > 0 {
+				c.impostor[r.Index] = "impostor:" + r.Bot
+			}
 		}
-		if !r.Match.HasUserAgent() {
+		m := &r.Match
+		switch {
+		case !m.HasUserAgent():
 			c.noUA.add(r.Index)
-		}
-		if r.Match.UserAgentEmpty {
+		case m.UserAgentEmpty && len(m.UserAgent) == 0 && len(m.UserAgentRegex) == 0:
 			c.emptyUA.add(r.Index)
+		case len(m.UserAgentRegex) > 0 || m.UserAgentEmpty:
+			c.mixed = append(c.mixed, r)
 		}
-		for _, p := range r.Match.UserAgent {
+		for _, p := range m.UserAgent {
 			patterns = append(patterns, p)
 			c.subRule = append(c.subRule, int32(r.Index))
-		}
-		if len(r.Match.UserAgentRegex) > 0 {
-			c.regexRules = append(c.regexRules, r)
 		}
 	}
 	c.subs = newSubstringIndex(patterns)
@@ -120,21 +126,29 @@ func (c *Classifier) uaRules(ua string) ruleSet {
 	}
 	s := newRuleSet(len(c.set.Rules))
 	s.copyFrom(c.noUA)
-	if strings.TrimSpace(ua) == "" {
+	blank := strings.TrimSpace(ua) == ""
+	if blank {
 		s.union(c.emptyUA)
-	} else {
-		c.subs.each(ua, func(id int32) { s.add(int(c.subRule[id])) })
-		for _, r := range c.regexRules {
-			if s.has(r.Index) {
-				continue
-			}
-			for _, re := range r.Match.UserAgentRegex {
+	}
+	// A rule's bit is set when one of its user_agent entries is found.
+	c.subs.each(ua, func(id int32) { s.add(int(c.subRule[id])) })
+	// Rules with several User-Agent conditions need all of them (AND).
+	for _, r := range c.mixed {
+		m := &r.Match
+		ok := len(m.UserAgent) == 0 || s.has(r.Index)
+		if ok && m.UserAgentEmpty && !blank {
+			ok = false
+		}
+		if ok && len(m.UserAgentRegex) > 0 {
+			ok = false
+			for _, re := range m.UserAgentRegex {
 				if re.MatchString(ua) {
-					s.add(r.Index)
+					ok = true
 					break
 				}
 			}
 		}
+		s.set(r.Index, ok)
 	}
 	c.cache.put(ua, s)
 	return s
@@ -167,7 +181,7 @@ func (c *Classifier) Classify(req *Request, out *Result) {
 			out.Verified = inAny(r.VerifySets, req.IP)
 			if !out.Verified {
 				out.Impostor = true
-				out.Class, out.Bot = rules.ClassBot, "impostor:"+r.Bot
+				out.Class, out.Bot = rules.ClassBot, c.impostor[i]
 			}
 		}
 		return false
