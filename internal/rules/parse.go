@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -285,6 +286,13 @@ func (p *parser) rule(n *yaml.Node, f *File) *Rule {
 		}
 		return nil
 	}
+	if !oneLine(r.Name) {
+		p.errf(nameNode, "rule name %q holds a line break or control character, expected one line of text", r.Name)
+		return nil
+	}
+	if !oneLine(r.Bot) {
+		p.errf(botNode, "bot %q holds a line break or control character, expected one line of text", r.Bot)
+	}
 	if r.Class != "" && r.Bot == "" && botNode == nil { // an explicit bot: "" (browsers) stays empty
 		r.Bot = r.Name
 	}
@@ -310,6 +318,17 @@ func (p *parser) rule(n *yaml.Node, f *File) *Rule {
 		p.errf(n, "rule %s does nothing: without a class it needs an action: or budgets:", r.Name)
 	}
 	return r
+}
+
+// oneLine reports whether s holds no line break or other control character, so it can go in
+// messages, logs and metric labels as it is.
+func oneLine(s string) bool {
+	for _, c := range s {
+		if unicode.IsControl(c) {
+			return false
+		}
+	}
+	return true
 }
 
 func (m *Match) any() bool {
