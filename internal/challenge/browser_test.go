@@ -1,0 +1,196 @@
+package challenge
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"html"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/floodgate-proxy/floodgate/internal/pass"
+)
+
+// findChromium returns the path of a Chromium binary. When there is none the
+// test fails if the CI environment variable is set, and is skipped otherwise.
+func findChromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("chromium not found and CI is set: install the Debian package chromium")
+	}
+	t.Skip("chromium not found (install the Debian package chromium); skipped outside CI")
+	return ""
+}
+
+// clientPrefix is the network prefix the test site binds passes to: the
+// client's /24 (IPv4) or /64 (IPv6).
+func clientPrefix(r *http.Request) netip.Prefix {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Prefix{}
+	}
+	a := ap.Addr().Unmap()
+	bits := 64
+	if a.Is4() {
+		bits = 24
+	}
+	p, _ := a.Prefix(bits)
+	return p
+}
+
+// protectedSite is a tiny site behind a Challenger: /cookie/…, /script/… and
+// /work/… demand a pass of that level; it records what happened.
+type protectedSite struct {
+	c *Challenger
+
+	mu       sync.Mutex
+	served   map[pass.Level]time.Time // first challenge page served
+	passed   map[pass.Level]time.Duration
+	outcomes []Outcome
+	content  int // protected pages served
+}
+
+func (s *protectedSite) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	prefix := clientPrefix(r)
+	if s.c.IsVerify(r) {
+		out := s.c.HandleVerify(w, r, prefix)
+		s.mu.Lock()
+		s.outcomes = append(s.outcomes, out)
+		if out.Passed {
+			s.passed[out.Level] = time.Since(s.served[out.Level])
+		}
+		s.mu.Unlock()
+		return
+	}
+	level, err := pass.ParseLevel(strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")[0])
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	if p, err := s.c.Check(r, prefix, level); err == nil {
+		s.mu.Lock()
+		s.content++
+		s.mu.Unlock()
+		fmt.Fprintf(w, "<!DOCTYPE html><html><head><title>PROTECTED CONTENT %s (pass level %s) at %s</title></head><body><h1>Protected</h1></body></html>", level, p.Level, html.EscapeString(r.URL.RequestURI()))
+		return
+	}
+	s.mu.Lock()
+	if _, ok := s.served[level]; !ok {
+		s.served[level] = time.Now()
+	}
+	s.mu.Unlock()
+	s.c.Serve(w, r, level, prefix)
+}
+
+// browse loads url in headless Chromium and waits, in real time (Web
+// Workers do not run under --virtual-time-budget), until the page's title
+// contains want. It returns the final title and URL, read from Chromium's
+// DevTools HTTP endpoint on loopback.
+func browse(t *testing.T, chromium, url, want string) (title, final string) {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--no-first-run", "--no-default-browser-check", "--disable-dev-shm-usage",
+		"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+		"--user-data-dir="+dir, "--accept-lang=fr-FR,fr;q=0.9,en;q=0.5", url)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	var port string
+	for i := 0; i < 600 && port == ""; i++ { // up to 60s
+		if b, err := os.ReadFile(filepath.Join(dir, "DevToolsActivePort")); err == nil {
+			port, _, _ = strings.Cut(string(b), "\n")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if port == "" {
+		t.Fatalf("chromium wrote no DevToolsActivePort; stderr:\n%s", stderr.String())
+	}
+	for i := 0; i < 600; i++ { // up to 60s
+		resp, err := http.Get("http://127.0.0.1:" + port + "/json/list")
+		if err == nil {
+			var targets []struct{ Type, Title, URL string }
+			err = json.NewDecoder(resp.Body).Decode(&targets)
+			resp.Body.Close()
+			for _, tg := range targets {
+				if tg.Type == "page" {
+					title, final = tg.Title, tg.URL
+				}
+			}
+			if strings.Contains(title, want) {
+				return title, final
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("the page never reached %q; last title %q at %s", want, title, final)
+	return
+}
+
+func TestBrowserPassesEveryLevel(t *testing.T) {
+	chromium := findChromium(t)
+	c := newTestChallenger(t, Config{})
+	site := &protectedSite{c: c, served: map[pass.Level]time.Time{}, passed: map[pass.Level]time.Duration{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(site)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	defer srv.Close()
+
+	for _, level := range []pass.Level{pass.LevelCookie, pass.LevelScript, pass.LevelWork} {
+		t.Run(level.String(), func(t *testing.T) {
+			path := "/" + level.String() + "/article?id=7"
+			want := fmt.Sprintf("PROTECTED CONTENT %s (pass level %s) at %s", level, level, path)
+			_, final := browse(t, chromium, srv.URL+path, want)
+			if final != srv.URL+path {
+				t.Errorf("final URL %s, want %s", final, srv.URL+path)
+			}
+			site.mu.Lock()
+			defer site.mu.Unlock()
+			if level != pass.LevelCookie {
+				d, ok := site.passed[level]
+				if !ok {
+					t.Fatalf("no accepted answer recorded for %s; outcomes %+v", level, site.outcomes)
+				}
+				t.Logf("%s level: challenge served to answer accepted in %v (difficulty %d bits, page load and solve included)", level, d.Round(time.Millisecond), map[pass.Level]int{pass.LevelScript: ScriptDifficulty, pass.LevelWork: c.cfg.Difficulty}[level])
+			}
+		})
+	}
+	// Without the cookie a plain client gets the challenge, never the content.
+	resp, err := http.Get(srv.URL + "/work/article")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("plain client: status %d, want 403", resp.StatusCode)
+	}
+}

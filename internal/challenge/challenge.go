@@ -1,0 +1,272 @@
+// Package challenge serves challenge pages, checks their answers and reads
+// pass cookies. It speaks net/http and knows nothing of Caddy: the floodgate
+// handler decides when to challenge and at which level, and counts the
+// levels and reasons this package returns.
+package challenge
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/floodgate-proxy/floodgate/internal/pass"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultCookieName   = "floodgate_pass"
+	DefaultPassTTL      = 7 * 24 * time.Hour
+	DefaultChallengeTTL = 10 * time.Minute
+	DefaultDifficulty   = 16
+	DefaultVerifyPath   = "/.floodgate/verify"
+	// ScriptDifficulty is the proof of work of the script level: enough to
+	// need a script, solved in a blink.
+	ScriptDifficulty = 8
+	// MaxDifficulty bounds Config.Difficulty (2^24 hashes: many seconds).
+	MaxDifficulty = 24
+	// refreshSeconds is the meta-refresh delay of the cookie level: a
+	// client that drops cookies reloads once a second, not in a tight loop.
+	refreshSeconds = 1
+)
+
+// now is the clock; tests replace it.
+var now = time.Now
+
+// Config configures a Challenger. Only Signer is required.
+type Config struct {
+	// Signer signs passes and challenges; share its keys between floodgate
+	// instances so that any of them accepts a pass another issued.
+	Signer *pass.Signer
+	// CookieName is the pass cookie's name. Default "floodgate_pass".
+	CookieName string
+	// PassTTL is how long a pass is accepted. Default 7 days.
+	PassTTL time.Duration
+	// ChallengeTTL is how long a served challenge can be answered.
+	// Default 10 minutes.
+	ChallengeTTL time.Duration
+	// Difficulty is the work level's proof of work, in leading zero bits of
+	// SHA-256: each bit doubles the expected work. Default 16, at most 24.
+	Difficulty int
+	// Template replaces the built-in page (see PageData and LoadTemplate).
+	Template *template.Template
+	// Seen remembers answered challenges so each answer is used once.
+	// Default: an in-memory set of DefaultSeenSize keys (this process only).
+	Seen SeenSet
+	// VerifyPath is the reserved path the answers are posted to.
+	// Default "/.floodgate/verify".
+	VerifyPath string
+}
+
+// Challenger serves challenges and checks answers and passes. It is safe for
+// concurrent use.
+type Challenger struct {
+	cfg  Config
+	bufs sync.Pool // *bytes.Buffer
+}
+
+// New checks cfg, fills in its defaults and returns a Challenger.
+func New(cfg Config) (*Challenger, error) {
+	var errs []error
+	if cfg.Signer == nil {
+		errs = append(errs, errors.New("challenge: no Signer, expected a *pass.Signer"))
+	}
+	if cfg.CookieName == "" {
+		cfg.CookieName = DefaultCookieName
+	} else if !validCookieName(cfg.CookieName) {
+		errs = append(errs, fmt.Errorf("challenge: cookie name %q: expected letters, digits, '-', '_' or '.'", cfg.CookieName))
+	}
+	if cfg.PassTTL == 0 {
+		cfg.PassTTL = DefaultPassTTL
+	} else if cfg.PassTTL < time.Minute {
+		errs = append(errs, fmt.Errorf("challenge: pass TTL %v: expected a minute or more", cfg.PassTTL))
+	}
+	if cfg.ChallengeTTL == 0 {
+		cfg.ChallengeTTL = DefaultChallengeTTL
+	} else if cfg.ChallengeTTL < 10*time.Second || cfg.ChallengeTTL > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("challenge: challenge TTL %v: expected between 10s and 24h", cfg.ChallengeTTL))
+	}
+	if cfg.Difficulty == 0 {
+		cfg.Difficulty = DefaultDifficulty
+	} else if cfg.Difficulty < 1 || cfg.Difficulty > MaxDifficulty {
+		errs = append(errs, fmt.Errorf("challenge: difficulty %d: expected 1 to %d leading zero bits", cfg.Difficulty, MaxDifficulty))
+	}
+	if cfg.Template == nil {
+		cfg.Template = DefaultTemplate()
+	}
+	if cfg.Seen == nil {
+		cfg.Seen = NewMemorySeen(DefaultSeenSize)
+	}
+	if cfg.VerifyPath == "" {
+		cfg.VerifyPath = DefaultVerifyPath
+	} else if !strings.HasPrefix(cfg.VerifyPath, "/") || strings.ContainsAny(cfg.VerifyPath, "?#\\ \"'<>") {
+		errs = append(errs, fmt.Errorf("challenge: verify path %q: expected an absolute path such as %s", cfg.VerifyPath, DefaultVerifyPath))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	c := &Challenger{cfg: cfg}
+	c.bufs.New = func() any { return new(bytes.Buffer) }
+	return c, nil
+}
+
+// VerifyPath is the reserved path HandleVerify serves.
+func (c *Challenger) VerifyPath() string { return c.cfg.VerifyPath }
+
+// IsVerify reports whether r is for the verify endpoint; route it to
+// HandleVerify before anything else.
+func (c *Challenger) IsVerify(r *http.Request) bool { return r.URL.Path == c.cfg.VerifyPath }
+
+// Check reads the pass cookie of r and verifies it for the client's network
+// prefix and User-Agent, demanding a pass of level need or stronger. The
+// error is a pass.Reason (ReasonMissing when there is no cookie). When the
+// request carries several cookies of that name, the first valid one wins.
+func (c *Challenger) Check(r *http.Request, prefix netip.Prefix, need pass.Level) (pass.Pass, error) {
+	err := error(pass.ReasonMissing)
+	ua := r.UserAgent()
+	t := now()
+	for _, line := range r.Header["Cookie"] {
+		for i := 0; i < 64 && line != ""; i++ { // at most 64 cookies a line
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if !ok || name != c.cfg.CookieName {
+				continue
+			}
+			p, verr := c.cfg.Signer.Verify(strings.Trim(value, `"`), prefix, ua, t)
+			if verr != nil {
+				err = verr
+				continue
+			}
+			if !p.Level.Satisfies(need) {
+				err = pass.ReasonWeakerLevel
+				continue
+			}
+			return p, nil
+		}
+	}
+	return pass.Pass{}, err
+}
+
+// Serve writes the challenge page of level for r, from a client of network
+// prefix. At the cookie level the page itself carries the pass (Set-Cookie)
+// and reloads r's URL; the script and work levels post an answer to
+// VerifyPath. The status is 403 with Cache-Control: no-store: browsers show
+// the page and run it whatever the status, while crawlers, feed readers and
+// scripts see a refusal rather than content to index or store (a 200 would
+// make the page pass for the site's content; a 503 would make uptime checks
+// report the site down).
+func (c *Challenger) Serve(w http.ResponseWriter, r *http.Request, level pass.Level, prefix netip.Prefix) error {
+	return c.serve(w, r, level, prefix, returnPath(r.URL.RequestURI()), false)
+}
+
+func (c *Challenger) serve(w http.ResponseWriter, r *http.Request, level pass.Level, prefix netip.Prefix, ret string, retry bool) error {
+	if !level.Valid() {
+		return fmt.Errorf("challenge: level %v: expected cookie, script or work", level)
+	}
+	lang := chooseLang(r.Header.Get("Accept-Language"))
+	d := PageData{
+		Lang:           lang,
+		Text:           texts[lang],
+		Host:           hostOf(r),
+		Level:          level.String(),
+		ReturnTo:       ret,
+		RefreshSeconds: refreshSeconds,
+		VerifyPath:     c.cfg.VerifyPath,
+		Retry:          retry,
+		CSPNonce:       randomString(16),
+	}
+	if level == pass.LevelCookie {
+		c.setPass(w, r, prefix, pass.LevelCookie)
+	} else {
+		d.Difficulty = c.cfg.Difficulty
+		if level == pass.LevelScript {
+			d.Difficulty = ScriptDifficulty
+		}
+		d.Challenge, d.Nonce = c.newChallenge(level, d.Difficulty, prefix, r.UserAgent())
+		d.Script = template.JS(solverJS)
+	}
+	buf := c.bufs.Get().(*bytes.Buffer)
+	defer c.bufs.Put(buf)
+	buf.Reset()
+	if err := c.cfg.Template.Execute(buf, d); err != nil {
+		http.Error(w, "challenge page unavailable", http.StatusInternalServerError)
+		return fmt.Errorf("challenge: page template: %w", err)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Language", lang)
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Robots-Tag", "noindex, nofollow")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+d.CSPNonce+"'; style-src 'nonce-"+d.CSPNonce+
+		"'; worker-src blob:; child-src blob:; img-src data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(http.StatusForbidden)
+	if r.Method != http.MethodHead {
+		_, err := w.Write(buf.Bytes())
+		return err
+	}
+	return nil
+}
+
+// setPass issues a pass for the client and sets it as a cookie: host-only,
+// Path=/, HttpOnly (no script needs it), SameSite=Lax (it must come along
+// when a visitor follows a link from elsewhere), Secure when the request came
+// over TLS (a Secure cookie on a plain-HTTP site would never come back and
+// the visitor would be challenged forever).
+func (c *Challenger) setPass(w http.ResponseWriter, r *http.Request, prefix netip.Prefix, level pass.Level) {
+	t := now()
+	http.SetCookie(w, &http.Cookie{
+		Name:     c.cfg.CookieName,
+		Value:    c.cfg.Signer.Issue(prefix, r.UserAgent(), level, t, c.cfg.PassTTL),
+		Path:     "/",
+		MaxAge:   int(c.cfg.PassTTL / time.Second),
+		Expires:  t.Add(c.cfg.PassTTL).UTC(),
+		HttpOnly: true,
+		Secure:   r.TLS != nil,
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// hostOf returns the request host without port, for display.
+func hostOf(r *http.Request) string {
+	h := r.Host
+	if hh, _, err := net.SplitHostPort(h); err == nil {
+		h = hh
+	}
+	if len(h) > 253 {
+		h = h[:253]
+	}
+	return strings.ToLower(h)
+}
+
+// randomString returns n random bytes, base64url encoded.
+func randomString(n int) string {
+	b := make([]byte, n)
+	randRead(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// randRead fills b with random bytes; crypto/rand never fails since Go 1.24.
+func randRead(b []byte) { rand.Read(b) }
+
+// validCookieName reports whether s is a plain cookie name.
+func validCookieName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_' || ch == '.') {
+			return false
+		}
+	}
+	return s != ""
+}
