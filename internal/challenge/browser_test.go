@@ -23,7 +23,7 @@ import (
 
 // findChromium returns the path of a Chromium binary. When there is none the
 // test fails if the CI environment variable is set, and is skipped otherwise.
-func findChromium(t *testing.T) string {
+func findChromium(t testing.TB) string {
 	t.Helper()
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -62,7 +62,25 @@ type protectedSite struct {
 	served   map[pass.Level]time.Time // first challenge page served
 	passed   map[pass.Level]time.Duration
 	outcomes []Outcome
-	content  int // protected pages served
+	content  int             // protected pages served
+	langs    map[string]bool // languages of the challenge pages served
+}
+
+// startSite serves a protectedSite on a loopback port.
+func startSite(t testing.TB, cfg Config) (*protectedSite, *httptest.Server) {
+	t.Helper()
+	site := &protectedSite{c: newTestChallenger(t, cfg), served: map[pass.Level]time.Time{},
+		passed: map[pass.Level]time.Duration{}, langs: map[string]bool{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(site)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return site, srv
 }
 
 func (s *protectedSite) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -93,6 +111,7 @@ func (s *protectedSite) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.served[level]; !ok {
 		s.served[level] = time.Now()
 	}
+	s.langs[chooseLang(r.Header.Get("Accept-Language"))] = true
 	s.mu.Unlock()
 	s.c.Serve(w, r, level, prefix)
 }
@@ -101,7 +120,7 @@ func (s *protectedSite) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Workers do not run under --virtual-time-budget), until the page's title
 // contains want. It returns the final title and URL, read from Chromium's
 // DevTools HTTP endpoint on loopback.
-func browse(t *testing.T, chromium, url, want string) (title, final string) {
+func browse(t testing.TB, chromium, url, want string) (title, final string) {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -151,20 +170,11 @@ func browse(t *testing.T, chromium, url, want string) (title, final string) {
 	return
 }
 
+// TestBrowserPassesEveryLevel has a real browser pass each level and reach
+// the protected content; a plain HTTP client never does.
 func TestBrowserPassesEveryLevel(t *testing.T) {
 	chromium := findChromium(t)
-	c := newTestChallenger(t, Config{})
-	site := &protectedSite{c: c, served: map[pass.Level]time.Time{}, passed: map[pass.Level]time.Duration{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(site)
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	defer srv.Close()
-
+	site, srv := startSite(t, Config{})
 	for _, level := range []pass.Level{pass.LevelCookie, pass.LevelScript, pass.LevelWork} {
 		t.Run(level.String(), func(t *testing.T) {
 			path := "/" + level.String() + "/article?id=7"
@@ -175,22 +185,71 @@ func TestBrowserPassesEveryLevel(t *testing.T) {
 			}
 			site.mu.Lock()
 			defer site.mu.Unlock()
-			if level != pass.LevelCookie {
-				d, ok := site.passed[level]
-				if !ok {
-					t.Fatalf("no accepted answer recorded for %s; outcomes %+v", level, site.outcomes)
-				}
-				t.Logf("%s level: challenge served to answer accepted in %v (difficulty %d bits, page load and solve included)", level, d.Round(time.Millisecond), map[pass.Level]int{pass.LevelScript: ScriptDifficulty, pass.LevelWork: c.cfg.Difficulty}[level])
+			if _, ok := site.served[level]; !ok {
+				t.Errorf("the browser was never challenged at %s", level)
 			}
+			if level == pass.LevelCookie {
+				return
+			}
+			d, ok := site.passed[level]
+			if !ok {
+				t.Fatalf("no accepted answer recorded for %s; outcomes %+v", level, site.outcomes)
+			}
+			bits := site.c.cfg.Difficulty
+			if level == pass.LevelScript {
+				bits = ScriptDifficulty
+			}
+			t.Logf("%s level, %d bits: %v from challenge page served to answer accepted (load, solve, post)", level, bits, d.Round(time.Millisecond))
 		})
 	}
-	// Without the cookie a plain client gets the challenge, never the content.
-	resp, err := http.Get(srv.URL + "/work/article")
-	if err != nil {
-		t.Fatal(err)
+	site.mu.Lock()
+	for _, out := range site.outcomes {
+		if !out.Passed {
+			t.Errorf("the browser's answer was refused: %+v", out)
+		}
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("plain client: status %d, want 403", resp.StatusCode)
+	if !site.langs["fr"] || len(site.langs) != 1 {
+		t.Errorf("page languages %v, want only fr (the browser asks for French)", site.langs)
 	}
+	content := site.content
+	site.mu.Unlock()
+
+	// A plain client without the cookie gets the challenge, never the content.
+	for _, level := range []string{"cookie", "script", "work"} {
+		resp, err := http.Get(srv.URL + "/" + level + "/article")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("plain client at %s: status %d, want 403", level, resp.StatusCode)
+		}
+	}
+	site.mu.Lock()
+	defer site.mu.Unlock()
+	if site.content != content {
+		t.Errorf("a plain client reached the protected content")
+	}
+}
+
+// BenchmarkBrowserWork has headless Chromium solve the work level at the
+// default difficulty, b.N times, and reports the mean time from challenge
+// page served to answer accepted (page load, Web Worker start, solve, post)
+// as ms/solve. Run it with -benchtime 10x: each run starts a browser.
+func BenchmarkBrowserWork(b *testing.B) {
+	chromium := findChromium(b)
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		site, srv := startSite(b, Config{})
+		path := fmt.Sprintf("/work/bench%d", i)
+		browse(b, chromium, srv.URL+path, "PROTECTED CONTENT work")
+		site.mu.Lock()
+		d, ok := site.passed[pass.LevelWork]
+		site.mu.Unlock()
+		if !ok {
+			b.Fatal("no accepted answer")
+		}
+		total += d
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/solve")
 }
