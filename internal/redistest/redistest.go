@@ -57,7 +57,7 @@ func Start(t testing.TB, args ...string) *Server {
 		if err != nil {
 			t.Fatalf("redistest: finding a free loopback port: %v", err)
 		}
-		s, err := start(t, bin, port, 0, args)
+		s, err := start(t, bin, port, 0, nil, args)
 		if err == nil {
 			return s
 		}
@@ -91,7 +91,7 @@ func StartCluster(t testing.TB, n int) []string {
 			if err != nil {
 				t.Fatalf("redistest: finding a free loopback port: %v", err)
 			}
-			s, lastErr = start(t, bin, port, bus, []string{
+			s, lastErr = start(t, bin, port, bus, nil, []string{
 				"--cluster-enabled", "yes",
 				"--cluster-node-timeout", "2000",
 			})
@@ -121,6 +121,51 @@ func StartCluster(t testing.TB, n int) []string {
 		}
 	}
 	return addrs
+}
+
+// StartSentinel starts a Redis Sentinel (redis-server --sentinel) on a free
+// 127.0.0.1 port that monitors the master at masterAddr under masterName
+// with quorum 1, and waits until it reports that master. It is stopped by
+// t.Cleanup.
+func StartSentinel(t testing.TB, masterName, masterAddr string) *Server {
+	t.Helper()
+	bin := need(t, "redis-server")
+	host, mport, err := net.SplitHostPort(masterAddr)
+	if err != nil {
+		t.Fatalf("redistest: master address %q is not host:port: %v", masterAddr, err)
+	}
+	conf := func(dir string) ([]string, error) {
+		p := filepath.Join(dir, "sentinel.conf")
+		body := fmt.Sprintf("sentinel monitor %s %s %s 1\n", masterName, host, mport)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			return nil, err
+		}
+		return []string{p, "--sentinel"}, nil
+	}
+	var s *Server
+	var lastErr error
+	for attempt := 0; attempt < 5 && s == nil; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			t.Fatalf("redistest: finding a free loopback port: %v", err)
+		}
+		s, lastErr = start(t, bin, port, 0, conf, nil)
+	}
+	if s == nil {
+		t.Fatalf("redistest: starting redis sentinel: %v", lastErr)
+	}
+	deadline := time.Now().Add(startTimeout)
+	for {
+		reply, err := command(s.Addr, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", masterName)
+		if err == nil && reply == host+"\n"+mport {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redistest: sentinel %s does not report master %s at %s: %q %v", s.Addr, masterName, masterAddr, reply, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return s
 }
 
 // Stop kills the server process (SIGKILL, as in a crash) and waits for it to
@@ -172,13 +217,22 @@ func need(t testing.TB, name string) string {
 	return ""
 }
 
-func start(t testing.TB, bin string, port, busPort int, extra []string) (*Server, error) {
+// start launches bin on port. conf, when not nil, writes a config file
+// into the server's directory and returns leading arguments (the file must
+// come first on a redis-server command line).
+func start(t testing.TB, bin string, port, busPort int, conf func(dir string) ([]string, error), extra []string) (*Server, error) {
 	t.Helper()
 	dir, err := os.MkdirTemp(t.TempDir(), "redis-"+strconv.Itoa(port)+"-")
 	if err != nil {
 		return nil, err
 	}
-	args := []string{
+	var args []string
+	if conf != nil {
+		if args, err = conf(dir); err != nil {
+			return nil, err
+		}
+	}
+	args = append(args,
 		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",
 		"--save", "",
@@ -186,7 +240,7 @@ func start(t testing.TB, bin string, port, busPort int, extra []string) (*Server
 		"--dir", dir,
 		"--protected-mode", "no",
 		"--logfile", filepath.Join(dir, "redis.log"),
-	}
+	)
 	if busPort != 0 {
 		args = append(args, "--cluster-port", strconv.Itoa(busPort),
 			"--cluster-config-file", filepath.Join(dir, "nodes.conf"))
@@ -260,8 +314,8 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// command sends one RESP command and returns a simple-string, error or bulk
-// reply as text. It is just enough for PING and CLUSTER INFO.
+// command sends one RESP command and returns its reply as text (see
+// readReply). It is just enough for PING, CLUSTER INFO and SENTINEL.
 func command(addr string, args ...string) (string, error) {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
@@ -277,7 +331,12 @@ func command(addr string, args ...string) (string, error) {
 	if _, err := c.Write(req.Bytes()); err != nil {
 		return "", err
 	}
-	r := bufio.NewReader(c)
+	return readReply(bufio.NewReader(c))
+}
+
+// readReply reads one RESP reply: simple strings and bulk strings as text,
+// arrays of those joined by newlines (a nil array as ""), errors as errors.
+func readReply(r *bufio.Reader) (string, error) {
 	line, err := r.ReadString('\n')
 	if err != nil {
 		return "", err
@@ -287,20 +346,37 @@ func command(addr string, args ...string) (string, error) {
 		return "", errors.New("empty reply")
 	}
 	switch line[0] {
-	case '+':
+	case '+', ':':
 		return line[1:], nil
 	case '-':
 		return "", errors.New(line[1:])
 	case '$':
 		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 || n > 1<<20 {
+		if err != nil || n < -1 || n > 1<<20 {
 			return "", fmt.Errorf("bad bulk length %q", line)
+		}
+		if n == -1 {
+			return "", errors.New("nil reply")
 		}
 		buf := make([]byte, n+2)
 		if _, err := io.ReadFull(r, buf); err != nil {
 			return "", err
 		}
 		return string(buf[:n]), nil
+	case '*':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < -1 || n > 1024 {
+			return "", fmt.Errorf("bad array length %q", line)
+		}
+		parts := make([]string, 0, max(n, 0))
+		for i := 0; i < n; i++ {
+			p, err := readReply(r)
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, p)
+		}
+		return strings.Join(parts, "\n"), nil
 	default:
 		return "", fmt.Errorf("unexpected reply %q", line)
 	}

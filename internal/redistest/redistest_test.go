@@ -36,3 +36,12 @@ func TestStartCluster(t *testing.T) {
 		}
 	}
 }
+
+func TestStartSentinel(t *testing.T) {
+	m := Start(t)
+	s := StartSentinel(t, "mymaster", m.Addr)
+	got, err := command(s.Addr, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")
+	if err != nil || strings.ReplaceAll(got, "\n", ":") != m.Addr {
+		t.Fatalf("sentinel reports master %q (%v), want %s", got, err, m.Addr)
+	}
+}

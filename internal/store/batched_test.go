@@ -439,3 +439,27 @@ func TestBatchedEvictionBound(t *testing.T) {
 		t.Fatalf("sync would send %d counters for at most 640 keys: evicted keys are still queued", len(ops))
 	}
 }
+
+// TestBatchedSentinel reaches the master through a real Sentinel, by URL.
+func TestBatchedSentinel(t *testing.T) {
+	m := redistest.Start(t)
+	sen := redistest.StartSentinel(t, "mymaster", m.Addr)
+	c, err := ParseRedisURL("redis+sentinel://" + sen.Addr + "/mymaster/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	clock := newFakeClock()
+	b := newTestBatched(t, c, Options{SyncInterval: manual, Timeout: 2 * time.Second}, clock, nil)
+	ctx := context.Background()
+	if _, err := b.Increment(ctx, "k", 7, perMinute(10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.syncOnce(); err != nil {
+		t.Fatalf("sync through sentinel: %v", err)
+	}
+	key := b.redisKey("k", time.Minute, windowIndex(clock.now(), time.Minute))
+	if v, err := newClient(t, m.Addr).Get(ctx, key).Int64(); err != nil || v != 7 {
+		t.Fatalf("master holds %s = %d (%v), want 7", key, v, err)
+	}
+}
