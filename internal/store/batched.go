@@ -245,7 +245,9 @@ func (b *Batched) Increment(_ context.Context, key string, count int64, rate lim
 			prev: slot{idx: idx - 1, read: true}}
 	}
 	e.roll(idx)
-	e.limit = rate.Limit
+	if e.limit != rate.Limit { // the budget changed (config reload): verdict stale
+		e.limit, e.blocked = rate.Limit, 0
+	}
 	e.cur.pending += count
 	if !e.queued {
 		e.queued = true

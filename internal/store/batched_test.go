@@ -463,3 +463,17 @@ func TestBatchedSentinel(t *testing.T) {
 		t.Fatalf("master holds %s = %d (%v), want 7", key, v, err)
 	}
 }
+
+// TestBatchedLimitChangeDropsVerdict: a cached "over the limit" verdict does
+// not outlive a raised limit (a config reload).
+func TestBatchedLimitChangeDropsVerdict(t *testing.T) {
+	b := newTestBatched(t, redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}), Options{SyncInterval: manual}, nil, nil)
+	ctx := context.Background()
+	b.Increment(ctx, "k", 3, perMinute(2))
+	if got, _ := b.Increment(ctx, "k", 1, perMinute(2)); !got.Reached {
+		t.Fatal("4 hits on 2/min were admitted")
+	}
+	if got, _ := b.Increment(ctx, "k", 1, perMinute(10)); got.Reached || got.Remaining != 5 {
+		t.Fatalf("after raising the limit to 10: reached=%v remaining=%d, want admitted with 5 left", got.Reached, got.Remaining)
+	}
+}
