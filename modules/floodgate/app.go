@@ -114,10 +114,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.state = &state{
 		classifier: classify.New(set, asn, lens),
-		decider: verdict.New(st, verdict.Options{
-			StoreTimeout: time.Duration(a.Store.Timeout),
-			KeyPrefix:    a.Store.KeyPrefix,
-		}),
+		decider: verdict.New(st, verdict.Options{StoreTimeout: time.Duration(a.Store.Timeout)}),
 		metrics: m,
 		store:   st,
 		logger:  a.logger,

@@ -27,12 +27,12 @@ type StoreConfig struct {
 	// may overshoot a budget by about SyncInterval × rate × number of proxies.
 	SyncInterval caddy.Duration `json:"sync_interval,omitempty"`
 
-	// Timeout bounds one exchange with Redis (and, in exact mode, one request's count).
-	// Default 50ms.
+	// Timeout bounds one exchange with Redis: one sync in batched mode (default 250ms; past
+	// it Redis counts as down), one request's count in exact mode (default 50ms).
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
-	// KeyPrefix begins every key floodgate writes, so deployments can share a Redis.
-	// Default "fg:".
+	// KeyPrefix begins every key floodgate writes in Redis, so deployments can share one.
+	// It must be the same on every proxy and hold no '{' or '}'. Default "floodgate".
 	KeyPrefix string `json:"key_prefix,omitempty"`
 
 	// MaxKeys bounds how many counters are kept in memory (the memory store, and the local
@@ -94,24 +94,25 @@ func loadStore(c StoreConfig, log *zap.Logger) (sharedStore, string, error) {
 		if err != nil {
 			return nil, err
 		}
-		prefix := c.KeyPrefix
-		if prefix == "" {
-			prefix = "fg:"
-		}
 		if c.Mode == "exact" {
-			st, err := store.NewExact(client, prefix)
+			st, err := store.NewExact(client, c.KeyPrefix)
 			if err != nil {
 				_ = client.Close()
 				return nil, err
 			}
 			return pooledStore{sharedStore: st, close: client.Close}, nil
 		}
-		b := store.NewBatched(client, store.Options{
+		opts := store.Options{
 			SyncInterval: time.Duration(c.SyncInterval),
 			Timeout:      time.Duration(c.Timeout),
-			KeyPrefix:    prefix,
+			KeyPrefix:    c.KeyPrefix,
 			MaxKeys:      c.MaxKeys,
-		}, log.Named("store"))
+		}
+		if err := opts.Validate(); err != nil {
+			_ = client.Close()
+			return nil, err
+		}
+		b := store.NewBatched(client, opts, log.Named("store"))
 		return pooledStore{sharedStore: b, close: func() error {
 			err := b.Close()
 			_ = client.Close()
