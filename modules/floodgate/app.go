@@ -114,11 +114,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.state = &state{
 		classifier: classify.New(set, asn, lens),
-		decider: verdict.New(st, verdict.Options{StoreTimeout: time.Duration(a.Store.Timeout)}),
-		metrics: m,
-		store:   st,
-		logger:  a.logger,
-		shadow:  a.Shadow,
+		decider:    verdict.New(st, verdict.Options{StoreTimeout: time.Duration(a.Store.Timeout)}),
+		metrics:    m,
+		store:      st,
+		logger:     a.logger,
+		shadow:     a.Shadow,
 	}
 	a.logger.Info("rules loaded", zap.Strings("files", set.Files), zap.Int("rules", len(set.Rules)),
 		zap.String("store", a.Store.describe()), zap.Bool("shadow", a.Shadow))
