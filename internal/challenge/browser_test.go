@@ -232,24 +232,28 @@ func TestBrowserPassesEveryLevel(t *testing.T) {
 	}
 }
 
-// BenchmarkBrowserWork has headless Chromium solve the work level at the
-// default difficulty, b.N times, and reports the mean time from challenge
-// page served to answer accepted (page load, Web Worker start, solve, post)
-// as ms/solve. Run it with -benchtime 10x: each run starts a browser.
+// BenchmarkBrowserWork has headless Chromium solve the work level at 16
+// (the default), 18 and 20 bits, b.N times each, and reports the mean time
+// from challenge page served to answer accepted (page load, Web Worker
+// start, solve, post) as ms/solve. Each run starts a browser: use
+// -benchtime 10x.
 func BenchmarkBrowserWork(b *testing.B) {
 	chromium := findChromium(b)
-	var total time.Duration
-	for i := 0; i < b.N; i++ {
-		site, srv := startSite(b, Config{})
-		path := fmt.Sprintf("/work/bench%d", i)
-		browse(b, chromium, srv.URL+path, "PROTECTED CONTENT work")
-		site.mu.Lock()
-		d, ok := site.passed[pass.LevelWork]
-		site.mu.Unlock()
-		if !ok {
-			b.Fatal("no accepted answer")
-		}
-		total += d
+	for _, bits := range []int{DefaultDifficulty, 18, 20} {
+		b.Run(fmt.Sprintf("bits=%d", bits), func(b *testing.B) {
+			var total time.Duration
+			for i := 0; i < b.N; i++ {
+				site, srv := startSite(b, Config{Difficulty: bits})
+				browse(b, chromium, srv.URL+fmt.Sprintf("/work/bench%d", i), "PROTECTED CONTENT work")
+				site.mu.Lock()
+				d, ok := site.passed[pass.LevelWork]
+				site.mu.Unlock()
+				if !ok {
+					b.Fatal("no accepted answer")
+				}
+				total += d
+			}
+			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/solve")
+		})
 	}
-	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/solve")
 }
