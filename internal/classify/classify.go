@@ -5,6 +5,7 @@ package classify
 
 import (
 	"net/netip"
+	"regexp"
 	"strings"
 
 	"github.com/floodgate-proxy/floodgate/internal/network"
@@ -66,17 +67,37 @@ type Classifier struct {
 	asn      ASNLookup
 	prefixes network.PrefixLengths
 
+	// subs finds the user_agent entries (pattern ids below len(subRule)) and the necessary
+	// literals of the regexes (the ids above, see prefilter.go) in one pass.
 	subs    *substringIndex
 	subRule []int32 // pattern id -> rule index
+	litRe   []int32 // pattern id - len(subRule) -> index in regexes
+	regexes []uaRegex
 	// mixed are the rules whose User-Agent conditions are more than a user_agent list or
 	// user_agent_empty alone (a regex, or several conditions that must all hold).
-	mixed    []*rules.Rule
+	mixed    []mixedRule
 	emptyUA  ruleSet  // rules whose only User-Agent condition is user_agent_empty
 	noUA     ruleSet  // rules that do not look at the User-Agent
 	identity ruleSet  // identity rules
 	impostor []string // rule index -> "impostor:" + bot, for verified identity rules
 	cache    *uaCache
 	needsASN bool
+}
+
+// uaRegex is a user_agent_regex entry, or one of its top-level alternatives, and how the
+// prefilter treats it (see prefilter.go): it runs on every User-Agent (always), or only on
+// those where the automaton found one of its literals; when precise, for an ASCII
+// User-Agent, finding a literal is the answer and it does not run at all.
+type uaRegex struct {
+	re      *regexp.Regexp
+	always  bool
+	precise bool
+}
+
+// mixedRule is a rule with several User-Agent conditions, or a regex, and its regexes.
+type mixedRule struct {
+	rule    *rules.Rule
+	regexes []int // indexes in Classifier.regexes
 }
 
 // New builds a classifier for set. asn may be nil (no ASN database): rules matching on asn
@@ -88,7 +109,7 @@ func New(set *rules.Set, asn ASNLookup, prefixes network.PrefixLengths) *Classif
 		emptyUA: newRuleSet(n), noUA: newRuleSet(n), identity: newRuleSet(n),
 		impostor: make([]string, n), cache: newUACache(),
 	}
-	var patterns []string
+	var patterns, literals []string
 	for _, r := range set.Rules {
 		if r.IsIdentity() {
 			c.identity.add(r.Index)
@@ -102,15 +123,27 @@ func New(set *rules.Set, asn ASNLookup, prefixes network.PrefixLengths) *Classif
 			c.noUA.add(r.Index)
 		case m.UserAgentEmpty && len(m.UserAgent) == 0 && len(m.UserAgentRegex) == 0:
 			c.emptyUA.add(r.Index)
-		case len(m.UserAgentRegex) > 0 || m.UserAgentEmpty:
-			c.mixed = append(c.mixed, r)
+		default:
+			mr := mixedRule{rule: r}
+			for _, re := range m.UserAgentRegex {
+				for _, f := range filtersFor(re) {
+					k := len(c.regexes)
+					mr.regexes = append(mr.regexes, k)
+					c.regexes = append(c.regexes, uaRegex{re: f.re, always: f.lits == nil, precise: f.precise})
+					for _, l := range f.lits {
+						literals = append(literals, l)
+						c.litRe = append(c.litRe, int32(k))
+					}
+				}
+			}
+			c.mixed = append(c.mixed, mr)
 		}
 		for _, p := range m.UserAgent {
 			patterns = append(patterns, p)
 			c.subRule = append(c.subRule, int32(r.Index))
 		}
 	}
-	c.subs = newSubstringIndex(patterns)
+	c.subs = newSubstringIndex(append(patterns, literals...))
 	c.needsASN = asn != nil
 	return c
 }
@@ -130,25 +163,49 @@ func (c *Classifier) uaRules(ua string) ruleSet {
 	if blank {
 		s.union(c.emptyUA)
 	}
-	// A rule's bit is set when one of its user_agent entries is found.
-	c.subs.each(ua, func(id int32) { s.add(int(c.subRule[id])) })
+	// A rule's bit is set when one of its user_agent entries is found; a regex's bit in
+	// maybe when one of its necessary literals is.
+	var maybeBuf [4]uint64
+	maybe := ruleSet(maybeBuf[:])
+	if n := len(c.regexes); n > len(maybeBuf)*64 {
+		maybe = newRuleSet(n)
+	}
+	nSub := int32(len(c.subRule))
+	c.subs.each(ua, func(id int32) {
+		if id < nSub {
+			s.add(int(c.subRule[id]))
+		} else {
+			maybe.add(int(c.litRe[id-nSub]))
+		}
+	})
+	ascii, unfiltered := true, false
+	if len(c.regexes) > 0 {
+		ascii = isASCII(ua)
+		unfiltered = !ascii && foldsToASCII(ua)
+	}
 	// Rules with several User-Agent conditions need all of them (AND).
-	for _, r := range c.mixed {
-		m := &r.Match
-		ok := len(m.UserAgent) == 0 || s.has(r.Index)
+	for _, mr := range c.mixed {
+		m := &mr.rule.Match
+		ok := len(m.UserAgent) == 0 || s.has(mr.rule.Index)
 		if ok && m.UserAgentEmpty && !blank {
 			ok = false
 		}
-		if ok && len(m.UserAgentRegex) > 0 {
+		if ok && len(mr.regexes) > 0 {
 			ok = false
-			for _, re := range m.UserAgentRegex {
-				if re.MatchString(ua) {
-					ok = true
+			for _, k := range mr.regexes {
+				re := &c.regexes[k]
+				switch {
+				case re.precise && ascii:
+					ok = maybe.has(k)
+				case re.always || unfiltered || maybe.has(k):
+					ok = re.re.MatchString(ua)
+				}
+				if ok {
 					break
 				}
 			}
 		}
-		s.set(r.Index, ok)
+		s.set(mr.rule.Index, ok)
 	}
 	c.cache.put(ua, s)
 	return s
