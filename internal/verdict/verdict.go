@@ -89,7 +89,7 @@ func New(store limiter.Store, opt Options) *Decider {
 func (d *Decider) Decide(ctx context.Context, req *classify.Request, res *classify.Result) Verdict {
 	var v Verdict
 	// Outright actions first: block beats allow; an impostor gets its rule's impostor action.
-	allowed := false
+	var allowedBy *rules.Rule
 	for _, r := range res.Rules {
 		switch r.Action {
 		case rules.ActionBlock:
@@ -97,7 +97,9 @@ func (d *Decider) Decide(ctx context.Context, req *classify.Request, res *classi
 				v.Rule, v.Budget, v.Reason = r.Name, "", "rule"
 			}
 		case rules.ActionAllow:
-			allowed = true
+			if allowedBy == nil {
+				allowedBy = r
+			}
 		}
 	}
 	if res.Impostor && res.IdentityRule != nil {
@@ -105,18 +107,24 @@ func (d *Decider) Decide(ctx context.Context, req *classify.Request, res *classi
 			v.Rule, v.Budget, v.Reason = res.IdentityRule.Name, "", "impostor"
 		}
 	}
-	if v.Action == rules.ActionBlock || (allowed && v.Action == rules.ActionNone) {
-		if allowed && v.Action == rules.ActionNone {
-			v.Action, v.Reason = rules.ActionAllow, "rule"
+	if v.Action == rules.ActionBlock {
+		return v
+	}
+	// Allow skips every budget unless something stronger than log is due (an impostor). A
+	// shadowed block leaves it at log: without the shadow file the request would be allowed.
+	if allowedBy != nil && v.Action <= rules.ActionLog {
+		if v.Action == rules.ActionNone {
+			v.Action, v.Rule, v.Reason = rules.ActionAllow, allowedBy.Name, "rule"
 		}
 		return v
 	}
-	var keyBuf []byte
+	var keyBuf [128]byte
+	var reset int64 // of the deciding budget
 	for _, r := range res.Rules {
 		for i, b := range r.Budgets {
-			keyBuf = d.appendKey(keyBuf[:0], r, i, b, req, &res.Identity)
+			key := d.appendKey(keyBuf[:0], r, i, b, req, &res.Identity)
 			cctx, cancel := context.WithTimeout(ctx, d.timeout)
-			lc, err := d.store.Increment(cctx, string(keyBuf), 1, limiter.Rate{Period: b.Rate.Period, Limit: b.Rate.Limit})
+			lc, err := d.store.Increment(cctx, string(key), 1, limiter.Rate{Period: b.Rate.Period, Limit: b.Rate.Limit})
 			cancel()
 			if err != nil {
 				v.StoreErrors++
@@ -128,15 +136,15 @@ func (d *Decider) Decide(ctx context.Context, req *classify.Request, res *classi
 			if !d.raise(&v, b.Action, r.Shadow) {
 				continue
 			}
-			v.Rule, v.Budget, v.Reason, v.Key = r.Name, b.Label, "budget", string(keyBuf)
-			wait := max(time.Unix(lc.Reset, 0).Sub(now()), 0)
-			v.RetryAfter = max(wait.Truncate(time.Second), time.Second)
-			if wait > v.RetryAfter {
-				v.RetryAfter += time.Second
-			}
-			v.Delay = min(wait, b.MaxDelay)
-			v.Crossed = d.crossed.first(v.Key, time.Unix(lc.Reset, 0))
+			v.Rule, v.Budget, v.Reason, v.Key = r.Name, b.Label, "budget", string(key)
+			reset = lc.Reset
+			v.RetryAfter, v.Delay = waits(time.Unix(lc.Reset, 0).Sub(now()), b)
 		}
+	}
+	if v.Key != "" {
+		// Only the deciding budget is reported: a key marked here but not reported would
+		// never get its line.
+		v.Crossed = d.crossed.first(v.Key, time.Unix(reset, 0))
 	}
 	if v.Action == rules.ActionDelay {
 		if d.delayed.Load() >= d.maxDelayed {
@@ -144,6 +152,23 @@ func (d *Decider) Decide(ctx context.Context, req *classify.Request, res *classi
 		}
 	}
 	return v
+}
+
+// waits turns the time until the store admits the client again into a Retry-After, whole
+// seconds rounded up, at least 1s and at most the budget's period (the sliding-window
+// estimate can exceed a period after a burst, yet a client quiet for a whole period is
+// within any "N per period"), and a delay, at most the budget's max_delay.
+func waits(wait time.Duration, b *rules.Budget) (retryAfter, delay time.Duration) {
+	wait = max(wait, 0)
+	retryAfter = max(wait.Truncate(time.Second), time.Second)
+	if wait > retryAfter {
+		retryAfter += time.Second
+	}
+	period := max(b.Rate.Period.Truncate(time.Second), time.Second)
+	if b.Rate.Period > period {
+		period += time.Second
+	}
+	return min(retryAfter, period), min(wait, b.MaxDelay)
 }
 
 // Hold sleeps for a delay verdict, counting the held request; it returns early when ctx ends.
