@@ -61,7 +61,10 @@ type Decider struct {
 
 // Options tune a Decider.
 type Options struct {
-	// StoreTimeout bounds one budget count; past it the request passes (fail open). Default 50ms.
+	// StoreTimeout bounds the counting of one request's budgets; past it the request passes
+	// (fail open) and the budgets not counted show in Verdict.StoreErrors. Default 50ms.
+	// Negative: no timeout, for stores that never wait on the network (store.Memory,
+	// store.Batched), which saves four allocations per request.
 	StoreTimeout time.Duration
 	// KeyPrefix begins every counting key. Default "fg:".
 	KeyPrefix string
@@ -72,7 +75,7 @@ type Options struct {
 
 // New builds a Decider counting in store.
 func New(store limiter.Store, opt Options) *Decider {
-	if opt.StoreTimeout <= 0 {
+	if opt.StoreTimeout == 0 {
 		opt.StoreTimeout = 50 * time.Millisecond
 	}
 	if opt.KeyPrefix == "" {
@@ -120,12 +123,14 @@ func (d *Decider) Decide(ctx context.Context, req *classify.Request, res *classi
 	}
 	var keyBuf [128]byte
 	var reset int64 // of the deciding budget
+	cctx, cancel := ctx, context.CancelFunc(nil)
 	for _, r := range res.Rules {
 		for i, b := range r.Budgets {
 			key := d.appendKey(keyBuf[:0], r, i, b, req, &res.Identity)
-			cctx, cancel := context.WithTimeout(ctx, d.timeout)
+			if cancel == nil && d.timeout > 0 { // one deadline for all of the request's budgets
+				cctx, cancel = context.WithTimeout(ctx, d.timeout)
+			}
 			lc, err := d.store.Increment(cctx, string(key), 1, limiter.Rate{Period: b.Rate.Period, Limit: b.Rate.Limit})
-			cancel()
 			if err != nil {
 				v.StoreErrors++
 				continue
@@ -140,6 +145,9 @@ func (d *Decider) Decide(ctx context.Context, req *classify.Request, res *classi
 			reset = lc.Reset
 			v.RetryAfter, v.Delay = waits(time.Unix(lc.Reset, 0).Sub(now()), b)
 		}
+	}
+	if cancel != nil {
+		cancel()
 	}
 	if v.Key != "" {
 		// Only the deciding budget is reported: a key marked here but not reported would

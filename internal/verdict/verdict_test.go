@@ -602,3 +602,19 @@ func TestDelayQueueBound(t *testing.T) {
 		t.Errorf("queue free again: %+v, want delay", v)
 	}
 }
+
+// Without a store timeout (a store that never blocks), the request's own context still
+// bounds a store that hangs.
+func TestNoStoreTimeoutUsesRequestContext(t *testing.T) {
+	p := newPipeline(t, &hangingStore{}, Options{StoreTimeout: -1}, identities+`
+    budgets: [{rate: 1/hour, per: ip}, {rate: 1/hour, per: host}]
+`)
+	r := req("127.0.0.1", firefox)
+	var res classify.Result
+	p.c.Classify(&r, &res)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+	defer cancel()
+	if v := p.d.Decide(ctx, &r, &res); v.Action != rules.ActionNone || v.StoreErrors != 2 {
+		t.Errorf("hanging store, request context ended: %+v, want a pass with 2 store errors", v)
+	}
+}
