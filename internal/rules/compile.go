@@ -23,6 +23,8 @@ type Set struct {
 	Classes map[string]bool
 	// Files names the files the set was built from, in load order.
 	Files []string
+	// Sites finds a request host's site policy.
+	Sites *SiteIndex
 }
 
 // Source reads rule files and the range files they name.
@@ -163,6 +165,7 @@ func Compile(src Source, files ...*File) (*Set, error) {
 			s.Rules = append(s.Rules, r)
 		}
 	}
+	compileSites(s, files, errf)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

@@ -77,6 +77,7 @@ func Parse(name string, data []byte) (*File, error) {
 		"shadow":  func(n *yaml.Node) { f.Shadow = p.boolean(n, "shadow") },
 		"classes": func(n *yaml.Node) { f.Classes = p.classes(n) },
 		"ranges":  func(n *yaml.Node) { f.Ranges = p.ranges(n) },
+		"sites":   func(n *yaml.Node) { f.Sites = p.sites(n, f) },
 		"rules": func(n *yaml.Node) {
 			p.sequence(n, "rules", func(item *yaml.Node) {
 				if r := p.rule(item, f); r != nil {
@@ -234,7 +235,7 @@ func (p *parser) ranges(n *yaml.Node) []*Range {
 
 func (p *parser) rule(n *yaml.Node, f *File) *Rule {
 	r := &Rule{File: f.Name, Line: n.Line, Shadow: f.Shadow, Impostor: ActionBlock, lines: map[string]int{}}
-	var actionNode, impostorNode, verifyNode, botNode, nameNode *yaml.Node
+	var actionNode, impostorNode, verifyNode, botNode, nameNode, levelNode *yaml.Node
 	matchErrs := false // a match problem is reported already: don't also say it matches everything
 	at := func(field string, v *yaml.Node) { r.lines[field] = v.Line }
 	p.mapping(n, "a rule", map[string]func(*yaml.Node){
@@ -267,7 +268,11 @@ func (p *parser) rule(n *yaml.Node, f *File) *Rule {
 		},
 		"action": func(v *yaml.Node) {
 			actionNode = v
-			r.Action = p.action(v, "action", ActionAllow, ActionBlock)
+			r.Action = p.action(v, "action", ActionAllow, ActionChallenge, ActionBlock)
+		},
+		"challenge_level": func(v *yaml.Node) {
+			levelNode = v
+			r.ChallengeLevel = p.challengeLevel(v)
 		},
 		"budgets": func(v *yaml.Node) {
 			p.sequence(v, "budgets", func(item *yaml.Node) {
@@ -311,6 +316,15 @@ func (p *parser) rule(n *yaml.Node, f *File) *Rule {
 	if impostorNode != nil && len(r.Verify) == 0 {
 		p.errf(impostorNode, "rule %s: impostor is set but there is no verify: list (expected verify: [range names] beside it)", r.Name)
 	}
+	if levelNode != nil && r.Action != ActionChallenge {
+		p.errf(levelNode, "rule %s: challenge_level only applies to action: challenge", r.Name)
+	}
+	if r.IsResponse() && (r.Class != "" || r.Action != ActionNone || len(r.Budgets) == 0) {
+		p.errf(n, "rule %s: match.status counts responses, so the rule needs budgets, and no class: or action: (a response comes too late to decide who asked or to block it)", r.Name)
+	}
+	if r.Action == ActionChallenge && r.ChallengeLevel == "" {
+		r.ChallengeLevel = DefaultChallengeLevel
+	}
 	if r.Action == ActionAllow && len(r.Budgets) > 0 && actionNode != nil {
 		p.errf(actionNode, "rule %s: action allow skips budgets, yet budgets are given (remove one)", r.Name)
 	}
@@ -333,7 +347,7 @@ func oneLine(s string) bool {
 
 func (m *Match) any() bool {
 	return m.HasUserAgent() || len(m.ASN) > 0 || len(m.CIDR) > 0 || len(m.Ranges) > 0 ||
-		len(m.Host) > 0 || len(m.Path) > 0 || len(m.Query) > 0 || len(m.Method) > 0
+		len(m.Host) > 0 || len(m.Path) > 0 || len(m.Query) > 0 || len(m.Method) > 0 || len(m.Status) > 0
 }
 
 func (p *parser) match(n *yaml.Node, m *Match, lines map[string]int) {
@@ -429,12 +443,24 @@ func (p *parser) match(n *yaml.Node, m *Match, lines map[string]int) {
 			lines["match.class"] = v.Line
 			m.Class = p.strings(v, "class")
 		},
+		"status": func(v *yaml.Node) {
+			lines["match.status"] = v.Line
+			for _, item := range p.items(v, "status") {
+				code, err := strconv.Atoi(item.Value)
+				if err != nil || code < 100 || code > 599 {
+					p.errf(item, "status %q: expected an HTTP status code such as 404", item.Value)
+					continue
+				}
+				m.Status = append(m.Status, code)
+			}
+		},
 	})
 }
 
 func (p *parser) budget(n *yaml.Node) *Budget {
 	b := &Budget{Line: n.Line, Action: ActionThrottle, Per: []KeyPart{KeyIP}}
-	var rateNode, delayNode *yaml.Node
+	var rateNode, delayNode, levelNode, cooldownNode *yaml.Node
+	quarantine := false
 	p.mapping(n, "a budget", map[string]func(*yaml.Node){
 		"rate": func(v *yaml.Node) {
 			rateNode = v
@@ -469,7 +495,24 @@ func (p *parser) budget(n *yaml.Node) *Budget {
 			}
 		},
 		"action": func(v *yaml.Node) {
-			b.Action = p.action(v, "budget action", ActionThrottle, ActionBlock, ActionDelay, ActionLog)
+			if v.Kind == yaml.ScalarNode && v.Value == "quarantine" {
+				quarantine = true
+				b.Action = ActionThrottle
+				return
+			}
+			b.Action = p.action(v, "budget action", ActionThrottle, ActionBlock, ActionDelay, ActionChallenge, ActionLog, actionQuarantine)
+		},
+		"cooldown": func(v *yaml.Node) {
+			cooldownNode = v
+			d, err := time.ParseDuration(p.scalar(v, "cooldown"))
+			if err != nil || d < time.Second || d > 7*24*time.Hour {
+				p.errf(v, "cooldown %q: expected a duration between 1s and 168h, such as 10m", v.Value)
+			}
+			b.Quarantine = d
+		},
+		"challenge_level": func(v *yaml.Node) {
+			levelNode = v
+			b.ChallengeLevel = p.challengeLevel(v)
 		},
 		"max_delay": func(v *yaml.Node) {
 			delayNode = v
@@ -490,6 +533,23 @@ func (p *parser) budget(n *yaml.Node) *Budget {
 	if delayNode != nil && b.Action != ActionDelay {
 		p.errf(delayNode, "max_delay only applies to action: delay")
 	}
+	if levelNode != nil && b.Action != ActionChallenge {
+		p.errf(levelNode, "challenge_level only applies to action: challenge")
+	}
+	if b.Action == ActionChallenge && b.ChallengeLevel == "" {
+		b.ChallengeLevel = DefaultChallengeLevel
+	}
+	if cooldownNode != nil && !quarantine {
+		p.errf(cooldownNode, "cooldown only applies to action: quarantine")
+	}
+	if quarantine {
+		if b.Quarantine == 0 {
+			b.Quarantine = DefaultQuarantine
+		}
+		if !slices.Contains(b.Per, KeyHost) {
+			p.errf(n, "action: quarantine quarantines a site, so the budget must count per host (expected per: host)")
+		}
+	}
 	if b.Action == ActionDelay && b.MaxDelay == 0 {
 		b.MaxDelay = DefaultMaxDelay
 	}
@@ -499,6 +559,15 @@ func (p *parser) budget(n *yaml.Node) *Budget {
 	}
 	b.Label = b.Rate.String() + " per " + strings.Join(parts, "+")
 	return b
+}
+
+func (p *parser) challengeLevel(n *yaml.Node) string {
+	s := p.scalar(n, "challenge_level")
+	if slices.Contains(ChallengeLevels, s) {
+		return s
+	}
+	p.errf(n, "challenge_level %q is not known, expected one of %s", s, strings.Join(ChallengeLevels, ", "))
+	return ""
 }
 
 func (p *parser) action(n *yaml.Node, what string, allowed ...Action) Action {

@@ -38,6 +38,8 @@ type File struct {
 	Ranges []*Range
 	// Rules are the file's rules, in file order.
 	Rules []*Rule
+	// Sites are the file's per-site policies.
+	Sites []*Site
 }
 
 // Class is a declared class of clients.
@@ -73,8 +75,10 @@ type Rule struct {
 	Verify []string
 	// Impostor is the action for clients that match but fail Verify.
 	Impostor Action
-	// Action is an outright action: ActionNone, ActionAllow or ActionBlock.
+	// Action is an outright action: ActionNone, ActionAllow, ActionChallenge or ActionBlock.
 	Action Action
+	// ChallengeLevel is the challenge's level for ActionChallenge: cookie, script or work.
+	ChallengeLevel string
 	// Budgets are the rates the rule's matching requests are held to.
 	Budgets []*Budget
 	// Shadow is inherited from the file: the rule only logs.
@@ -102,6 +106,9 @@ func (r *Rule) lineOf(field string) int {
 	return r.Line
 }
 
+// IsResponse reports whether the rule counts responses (it matches on status).
+func (r *Rule) IsResponse() bool { return len(r.Match.Status) > 0 }
+
 // IsIdentity reports whether the rule says who is asking (it sets a class).
 func (r *Rule) IsIdentity() bool { return r.Class != "" }
 
@@ -118,6 +125,9 @@ type Match struct {
 	Query          []string
 	Method         []string
 	Class          []string
+	// Status makes the rule a response rule: its budgets count responses with these
+	// statuses (404 floods), and act on the client's next requests once past their rate.
+	Status []int
 
 	// Compiled by Compile.
 	RangeSets []*network.RangeSet
@@ -140,12 +150,18 @@ const (
 	ActionAllow
 	ActionLog
 	ActionDelay
+	ActionChallenge
 	ActionThrottle
 	ActionBlock
 )
 
+// actionQuarantine only names "quarantine" in messages listing budget actions: a quarantine
+// budget is a throttle budget with Budget.Quarantine set.
+const actionQuarantine Action = 100
+
 var actionNames = map[Action]string{
-	ActionNone: "pass", ActionAllow: "allow", ActionLog: "log", ActionDelay: "delay",
+	actionQuarantine: "quarantine",
+	ActionNone:       "pass", ActionAllow: "allow", ActionLog: "log", ActionDelay: "delay", ActionChallenge: "challenge",
 	ActionThrottle: "throttle", ActionBlock: "block",
 }
 
@@ -162,6 +178,12 @@ type Budget struct {
 	Action Action
 	// MaxDelay bounds how long ActionDelay holds a request.
 	MaxDelay time.Duration
+	// ChallengeLevel is the challenge's level for ActionChallenge: cookie, script or work.
+	ChallengeLevel string
+	// Quarantine, when not zero, makes the budget a quarantine trigger: past its rate the
+	// site (host) is quarantined for this long — its POSTs, PUTs, PATCHes and DELETEs get 429
+	// while its GETs flow. Written "action: quarantine" with "cooldown: 10m".
+	Quarantine time.Duration
 	// Line is where the budget was written.
 	Line int
 	// Label is a short stable description, "60/min per bot+host", for logs.
@@ -182,6 +204,16 @@ const (
 )
 
 var keyParts = []KeyPart{KeyIP, KeyPrefix, KeyASN, KeyBot, KeyClass, KeyHost}
+
+// ChallengeLevels are the challenge levels, weakest first; DefaultChallengeLevel is used when a
+// rule says challenge without a level.
+var ChallengeLevels = []string{"cookie", "script", "work"}
+
+// DefaultChallengeLevel is the level of a challenge whose rule names none: no JavaScript needed.
+const DefaultChallengeLevel = "cookie"
+
+// DefaultQuarantine is how long a quarantine lasts when its budget names no cooldown.
+const DefaultQuarantine = 10 * time.Minute
 
 // DefaultMaxDelay is how long a delay budget holds a request when the rule says nothing.
 const DefaultMaxDelay = 2 * time.Second

@@ -73,7 +73,7 @@ func TestGoodFilesCompiled(t *testing.T) {
 		}
 		return r
 	}
-	if want := 15; len(set.Rules) != want {
+	if want := 17; len(set.Rules) != want {
 		t.Errorf("%d rules, want %d", len(set.Rules), want)
 	}
 	for _, c := range append([]string{"partner", "monitoring"}, BuiltinClasses...) {
@@ -82,7 +82,7 @@ func TestGoodFilesCompiled(t *testing.T) {
 		}
 	}
 	// Identity order: file order, then rule order.
-	if set.Rules[0].Name != "Googlebot" || set.Rules[len(set.Rules)-1].Name != "new-post-flood" {
+	if set.Rules[0].Name != "Googlebot" || set.Rules[len(set.Rules)-1].Name != "not-found-flood" {
 		t.Errorf("rules not in load order: first %s, last %s", set.Rules[0].Name, set.Rules[len(set.Rules)-1].Name)
 	}
 
