@@ -1,8 +1,10 @@
 package protect
 
 import (
+	"maps"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,11 +29,13 @@ type Entry struct {
 // Quarantine holds the sites quarantined after a compromised-site burst, each until a
 // time. It only keeps the state; the policy (the site's POSTs get 429, its GETs flow) is
 // the caller's. Expired entries are dropped lazily, and at most a fixed number of sites are
-// held. A Quarantine is safe for concurrent use; Active, on the hot path, takes a read lock.
+// held. A Quarantine is safe for concurrent use. Active, on the hot path, takes no lock: it
+// reads an immutable map that writers (rare: a quarantine starts, is extended or ends)
+// replace by a copy.
 type Quarantine struct {
-	mu    sync.RWMutex
+	mu    sync.Mutex // serialises writers
 	max   int
-	sites map[string]*Entry
+	sites atomic.Pointer[map[string]Entry]
 }
 
 // NewQuarantine returns an empty Quarantine holding at most maxSites sites
@@ -41,7 +45,10 @@ func NewQuarantine(maxSites int) *Quarantine {
 	if maxSites <= 0 {
 		maxSites = DefaultMaxQuarantined
 	}
-	return &Quarantine{max: maxSites, sites: make(map[string]*Entry)}
+	q := &Quarantine{max: maxSites}
+	m := map[string]Entry{}
+	q.sites.Store(&m)
+	return q
 }
 
 // Start quarantines site until the given time and reports whether this started a new
@@ -51,48 +58,51 @@ func (q *Quarantine) Start(site string, until time.Time, reason string) (started
 	t := now()
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if e := q.sites[site]; e != nil && t.Before(e.Until) {
+	old := *q.sites.Load()
+	if e, ok := old[site]; ok && t.Before(e.Until) {
 		if until.After(e.Until) {
 			e.Until = until
+			m := maps.Clone(old)
+			m[site] = e
+			q.sites.Store(&m)
 		}
 		return false
 	}
 	if !until.After(t) {
 		return false // ends before it starts: nothing to hold
 	}
-	delete(q.sites, site)
-	if len(q.sites) >= q.max {
-		q.makeRoom(t)
+	m := maps.Clone(old)
+	delete(m, site)
+	if len(m) >= q.max {
+		q.makeRoom(m, t)
 	}
-	q.sites[site] = &Entry{Site: site, Since: t, Until: until, Reason: reason}
+	m[site] = Entry{Site: site, Since: t, Until: until, Reason: reason}
+	q.sites.Store(&m)
 	return true
 }
 
 // makeRoom drops the expired entries, then the one ending soonest if still full. Only
 // reached when the Quarantine is full, so its cost (one pass) is rare.
-func (q *Quarantine) makeRoom(t time.Time) {
+func (q *Quarantine) makeRoom(m map[string]Entry, t time.Time) {
 	var soonest *Entry
-	for site, e := range q.sites {
+	for site, e := range m {
 		if !t.Before(e.Until) {
-			delete(q.sites, site)
+			delete(m, site)
 			continue
 		}
 		if soonest == nil || e.Until.Before(soonest.Until) {
-			soonest = e
+			soonest = &e
 		}
 	}
-	if len(q.sites) >= q.max && soonest != nil {
-		delete(q.sites, soonest.Site)
+	if len(m) >= q.max && soonest != nil {
+		delete(m, soonest.Site)
 	}
 }
 
 // Active reports whether site is quarantined at time t (pass time.Now()).
 func (q *Quarantine) Active(site string, t time.Time) bool {
-	q.mu.RLock()
-	e := q.sites[site]
-	active := e != nil && t.Before(e.Until)
-	q.mu.RUnlock()
-	return active
+	e, ok := (*q.sites.Load())[site]
+	return ok && t.Before(e.Until)
 }
 
 // End lifts the quarantine of site at once (a tech's decision) and reports whether it was
@@ -100,22 +110,33 @@ func (q *Quarantine) Active(site string, t time.Time) bool {
 func (q *Quarantine) End(site string) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	_, ok := q.sites[site]
-	delete(q.sites, site)
-	return ok
+	old := *q.sites.Load()
+	if _, ok := old[site]; !ok {
+		return false
+	}
+	m := maps.Clone(old)
+	delete(m, site)
+	q.sites.Store(&m)
+	return true
 }
 
 // List returns the sites quarantined at time t, sorted by site, and drops the expired ones.
 func (q *Quarantine) List(t time.Time) []Entry {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	out := make([]Entry, 0, len(q.sites))
-	for site, e := range q.sites {
-		if !t.Before(e.Until) {
-			delete(q.sites, site)
-			continue
+	old := *q.sites.Load()
+	out := make([]Entry, 0, len(old))
+	for _, e := range old {
+		if t.Before(e.Until) {
+			out = append(out, e)
 		}
-		out = append(out, *e)
+	}
+	if len(out) < len(old) {
+		m := make(map[string]Entry, len(out))
+		for _, e := range out {
+			m[e.Site] = e
+		}
+		q.sites.Store(&m)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Site < out[j].Site })
 	return out

@@ -105,7 +105,7 @@ func TestQuarantineBounded(t *testing.T) {
 	for i := 0; i < 10000; i++ {
 		clock = t0.Add(time.Duration(i) * time.Second)
 		q.Start(fmt.Sprint("site", i), clock.Add(time.Duration(1+i%500)*time.Second), "burst")
-		if n := len(q.sites); n > 100 {
+		if n := len(*q.sites.Load()); n > 100 {
 			t.Fatalf("after %d starts: %d entries held, bound 100", i+1, n)
 		}
 	}
