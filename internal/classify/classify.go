@@ -54,6 +54,8 @@ type Result struct {
 	IdentityRule *rules.Rule
 	// Rules lists the rules that apply, in set order: the identity rule and matching policy rules.
 	Rules []*rules.Rule
+	// Site is the site policy of the request's host, nil when no site lists it.
+	Site *rules.Site
 }
 
 // ASNLookup finds the autonomous system of an address; *network.ASNDB is one.
@@ -216,6 +218,7 @@ func (c *Classifier) uaRules(ua string) ruleSet {
 func (c *Classifier) Classify(req *Request, out *Result) {
 	out.Identity = Identity{Class: rules.ClassUnknown}
 	out.IdentityRule = nil
+	out.Site = c.set.Sites.Lookup(req.Host)
 	out.Rules = out.Rules[:0]
 	if req.IP.IsValid() {
 		out.Prefix = c.prefixes.Prefix(req.IP)

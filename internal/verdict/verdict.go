@@ -5,6 +5,7 @@ package verdict
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,11 @@ type Verdict struct {
 	Key string
 	// StoreErrors counts budgets that could not be counted (the request was let through).
 	StoreErrors int
+	// ChallengeLevel is the level to challenge at when Action is ActionChallenge.
+	ChallengeLevel string
+	// Quarantine, when not zero, says a quarantine budget of the request's site is past its
+	// rate: the site is to be quarantined for this long.
+	Quarantine time.Duration
 }
 
 // Decider counts requests against budgets and decides. It is safe for concurrent use.
@@ -91,13 +97,16 @@ func New(store limiter.Store, opt Options) *Decider {
 // Decide counts the request against the budgets of the rules in res and returns the verdict.
 func (d *Decider) Decide(ctx context.Context, req *classify.Request, res *classify.Result) Verdict {
 	var v Verdict
+	site := res.Site
+	siteShadow := site != nil && site.Shadow
 	// Outright actions first: block beats allow; an impostor gets its rule's impostor action.
 	var allowedBy *rules.Rule
 	for _, r := range res.Rules {
-		switch r.Action {
-		case rules.ActionBlock:
-			if d.raise(&v, rules.ActionBlock, r.Shadow) {
-				v.Rule, v.Budget, v.Reason = r.Name, "", "rule"
+		action, level, _, _ := site.Effective(r)
+		switch action {
+		case rules.ActionBlock, rules.ActionChallenge:
+			if d.raise(&v, action, r.Shadow || siteShadow) {
+				v.Rule, v.Budget, v.Reason, v.ChallengeLevel = r.Name, "", "rule", level
 			}
 		case rules.ActionAllow:
 			if allowedBy == nil {
@@ -106,8 +115,10 @@ func (d *Decider) Decide(ctx context.Context, req *classify.Request, res *classi
 		}
 	}
 	if res.Impostor && res.IdentityRule != nil {
-		if d.raise(&v, res.IdentityRule.Impostor, res.IdentityRule.Shadow) {
+		if d.raise(&v, res.IdentityRule.Impostor, res.IdentityRule.Shadow || siteShadow) {
 			v.Rule, v.Budget, v.Reason = res.IdentityRule.Name, "", "impostor"
+			// No budget says when to come back: an impostor may try again in a minute.
+			v.RetryAfter = time.Minute
 		}
 	}
 	if v.Action == rules.ActionBlock {
@@ -125,12 +136,23 @@ func (d *Decider) Decide(ctx context.Context, req *classify.Request, res *classi
 	var reset int64 // of the deciding budget
 	cctx, cancel := ctx, context.CancelFunc(nil)
 	for _, r := range res.Rules {
-		for i, b := range r.Budgets {
-			key := d.appendKey(keyBuf[:0], r, i, b, req, &res.Identity)
+		_, _, budgets, overridden := site.Effective(r)
+		shadow := r.Shadow || siteShadow
+		for i, b := range budgets {
+			key := d.appendKey(keyBuf[:0], r, i, b, req, res, overridden)
 			if cancel == nil && d.timeout > 0 { // one deadline for all of the request's budgets
 				cctx, cancel = context.WithTimeout(ctx, d.timeout)
 			}
-			lc, err := d.store.Increment(cctx, string(key), 1, limiter.Rate{Period: b.Rate.Period, Limit: b.Rate.Limit})
+			rate := limiter.Rate{Period: b.Rate.Period, Limit: b.Rate.Limit}
+			var lc limiter.Context
+			var err error
+			if r.IsResponse() {
+				// Response budgets are counted once the response is known (CountResponse);
+				// here they only say whether the client is already past them.
+				lc, err = d.store.Peek(cctx, string(key), rate)
+			} else {
+				lc, err = d.store.Increment(cctx, string(key), 1, rate)
+			}
 			if err != nil {
 				v.StoreErrors++
 				continue
@@ -138,12 +160,21 @@ func (d *Decider) Decide(ctx context.Context, req *classify.Request, res *classi
 			if !lc.Reached {
 				continue
 			}
-			if !d.raise(&v, b.Action, r.Shadow) {
+			if b.Quarantine > 0 && !shadow {
+				v.Quarantine = max(v.Quarantine, b.Quarantine)
+			}
+			retryAfter, delay := waits(time.Unix(lc.Reset, 0).Sub(now()), b)
+			if b.Action == v.Action && !shadow && retryAfter > v.RetryAfter {
+				// Two budgets past their rate with the same action: the longer wait holds.
+				v.RetryAfter = retryAfter
+			}
+			if !d.raise(&v, b.Action, shadow) {
 				continue
 			}
 			v.Rule, v.Budget, v.Reason, v.Key = r.Name, b.Label, "budget", string(key)
+			v.ChallengeLevel = b.ChallengeLevel
 			reset = lc.Reset
-			v.RetryAfter, v.Delay = waits(time.Unix(lc.Reset, 0).Sub(now()), b)
+			v.RetryAfter, v.Delay = retryAfter, delay
 		}
 	}
 	if cancel != nil {
@@ -160,6 +191,22 @@ func (d *Decider) Decide(ctx context.Context, req *classify.Request, res *classi
 		}
 	}
 	return v
+}
+
+// CountResponse counts a response against the budgets of the response rules (match.status)
+// among the rules that applied to the request, once its status is known.
+func (d *Decider) CountResponse(ctx context.Context, req *classify.Request, res *classify.Result, status int) {
+	var keyBuf [128]byte
+	for _, r := range res.Rules {
+		if !r.IsResponse() || !slices.Contains(r.Match.Status, status) {
+			continue
+		}
+		_, _, budgets, overridden := res.Site.Effective(r)
+		for i, b := range budgets {
+			key := d.appendKey(keyBuf[:0], r, i, b, req, res, overridden)
+			_, _ = d.store.Increment(ctx, string(key), 1, limiter.Rate{Period: b.Rate.Period, Limit: b.Rate.Limit})
+		}
+	}
 }
 
 // waits turns the time until the store admits the client again into a Retry-After, whole
@@ -213,10 +260,18 @@ func (d *Decider) raise(v *Verdict, a rules.Action, shadow bool) bool {
 }
 
 // appendKey writes the counting key of budget i of rule r for this identity:
-// prefix + rule + "#" + i + ":" + the key parts joined by "|".
-func (d *Decider) appendKey(buf []byte, r *rules.Rule, i int, b *rules.Budget, req *classify.Request, id *classify.Identity) []byte {
+// prefix + rule [+ "@" + site, when the site overrides the rule's budgets] + "#" + i + ":" +
+// the key parts joined by "|". A client without a known ASN is counted per network prefix
+// under "asn" (as "?<prefix>"), so that without an ASN database budgets per asn do not lump
+// every client together.
+func (d *Decider) appendKey(buf []byte, r *rules.Rule, i int, b *rules.Budget, req *classify.Request, res *classify.Result, siteOverride bool) []byte {
+	id := &res.Identity
 	buf = append(buf, d.prefix...)
 	buf = append(buf, r.Name...)
+	if siteOverride {
+		buf = append(buf, '@')
+		buf = append(buf, res.Site.Name...)
+	}
 	buf = append(buf, '#')
 	buf = strconv.AppendInt(buf, int64(i), 10)
 	buf = append(buf, ':')
@@ -230,6 +285,11 @@ func (d *Decider) appendKey(buf []byte, r *rules.Rule, i int, b *rules.Budget, r
 		case rules.KeyPrefix:
 			buf = id.Prefix.AppendTo(buf)
 		case rules.KeyASN:
+			if id.ASN == 0 {
+				buf = append(buf, '?')
+				buf = id.Prefix.AppendTo(buf)
+				break
+			}
 			buf = strconv.AppendUint(buf, uint64(id.ASN), 10)
 		case rules.KeyBot:
 			buf = append(buf, id.Bot...)

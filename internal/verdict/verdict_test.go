@@ -95,7 +95,7 @@ func (p *pipeline) count(tb testing.TB, rule string, i int, req classify.Request
 			continue
 		}
 		b := r.Budgets[i]
-		key := string(p.d.appendKey(nil, r, i, b, &req, &res.Identity))
+		key := string(p.d.appendKey(nil, r, i, b, &req, &res, false))
 		lc, err := p.store.Peek(context.Background(), key, limiter.Rate{Period: b.Rate.Period, Limit: b.Rate.Limit})
 		if err != nil {
 			tb.Fatalf("peek %s: %v", key, err)
