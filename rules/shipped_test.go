@@ -65,7 +65,7 @@ func readFixture(t *testing.T, name string) map[string][]string {
 
 func TestShippedFilesLoadInOrder(t *testing.T) {
 	want := []string{"10-search-engines.yaml", "20-ai-crawlers.yaml", "30-automation.yaml",
-		"40-hosting-networks.yaml", "90-browsers.yaml"}
+		"40-hosting-networks.yaml", "50-expensive-paths.yaml", "55-compromised-sites.yaml", "90-browsers.yaml"}
 	if got := rules.Files(); !slices.Equal(got, want) {
 		t.Fatalf("shipped files = %v, want %v", got, want)
 	}

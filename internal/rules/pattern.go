@@ -134,7 +134,7 @@ type QueryTest struct {
 	HasValue bool
 }
 
-// NewQueryTest reads "key" or "key=value".
+// NewQueryTest reads "key", "key=value", or "*" (any query string at all).
 func NewQueryTest(s string) (QueryTest, error) {
 	k, v, has := strings.Cut(s, "=")
 	if strings.TrimSpace(k) == "" {
@@ -146,6 +146,9 @@ func NewQueryTest(s string) (QueryTest, error) {
 // Matches reports whether the raw query string satisfies the test. Keys and values are
 // compared after URL decoding ("%73=x" and "s=x" are the same parameter to PHP).
 func (q QueryTest) Matches(rawQuery string) bool {
+	if q.Key == "*" && !q.HasValue {
+		return rawQuery != ""
+	}
 	for rawQuery != "" {
 		var part string
 		part, rawQuery, _ = strings.Cut(rawQuery, "&")

@@ -463,6 +463,9 @@ func TestQueryTest(t *testing.T) {
 		query string
 		want  bool
 	}{
+		{"*", "", false},
+		{"*", "x=1", true},
+		{"*", "ver=5", true},
 		{"s", "s=wordpress", true},
 		{"s", "s=", true},
 		{"s", "s", true},
