@@ -1,0 +1,177 @@
+// Command floodgate-bench is the "shared host under attack" benchmark of issue 6. It stands
+// up, all on loopback, a shared backend of limited capacity hosting many sites, floodgate
+// (built from this tree) or plain Caddy in front of it, and a traffic generator with humans,
+// AI crawlers, stealth scrapers, a POST burst and a verified search engine; then reports, per
+// arm, what humans got and who used the backend. A second scenario measures floodgate's
+// overhead next to plain Caddy.
+//
+//	go run ./cmd/floodgate-bench -scenario attack -out bench-results/
+//	go run ./cmd/floodgate-bench -scenario overhead -out bench-results/
+//
+// See cmd/floodgate-bench/README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/floodgate-proxy/floodgate/internal/bench"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "floodgate-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// run is main without the process: the smoke test calls it.
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("floodgate-bench", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	def := bench.DefaultScenario()
+	ov := bench.DefaultOverheadOptions()
+	var (
+		scenario    = fs.String("scenario", "attack", "attack or overhead")
+		out         = fs.String("out", "bench-results", "directory for the reports (created)")
+		bin         = fs.String("floodgate-bin", "", "use this floodgate binary instead of building ./cmd/floodgate from this tree")
+		arms        = fs.String("arms", "plain,floodgate", "attack: arms to run, in order")
+		rules       = fs.String("rules", "shipped", "floodgate arm: rule files, comma-separated (\"shipped\" = built-in)")
+		globalExtra = fs.String("floodgate-options", "", "floodgate arm: Caddyfile lines added inside the floodgate global option")
+		siteExtra   = fs.String("site-directives", "", "floodgate arm: Caddyfile lines added to the site block before reverse_proxy")
+		seed        = fs.Uint64("seed", def.Seed, "attack: random seed (same seed, same traffic)")
+		sites       = fs.Int("sites", def.Sites, "attack: member sites on the backend")
+		attacked    = fs.Int("attacked-sites", def.AttackedSites, "attack: how many of them the flood targets")
+		workers     = fs.Int("workers", def.Pool.Workers, "attack: backend workers")
+		queue       = fs.Int("queue", def.Pool.Queue, "attack: backend queue length")
+		queueWait   = fs.Duration("queue-timeout", def.Pool.QueueTimeout, "attack: longest wait for a backend worker (then 504)")
+		dynCost     = fs.Duration("dynamic-cost", def.Pool.DynamicCost, "attack: worker time of a page or POST")
+		staticCost  = fs.Duration("static-cost", def.Pool.StaticCost, "attack: worker time of a static file")
+		calm        = fs.Duration("calm", def.Calm, "attack: calm phase length")
+		flood       = fs.Duration("flood", def.Flood, "attack: flood phase length")
+		factor      = fs.Float64("flood-factor", def.FloodFactor, "attack: flood rate as a multiple of the backend's capacity")
+		mix         = fs.String("mix", fmt.Sprintf("%g,%g,%g", def.Mix.AI, def.Mix.Stealth, def.Mix.Post), "attack: shares of AI crawlers, stealth scrapers, POST burst in the flood")
+		humanLoad   = fs.Float64("human-load", def.HumanLoad, "attack: share of backend worker time humans use")
+		think       = fs.Duration("think", def.ThinkTime, "attack: humans' mean think time")
+		searchRate  = fs.Float64("search-rate", def.SearchRate, "attack: Googlebot requests per second")
+		concurrency = fs.Int("concurrency", ov.Concurrency, "overhead: concurrent connections of the load generator")
+		duration    = fs.Duration("duration", ov.Duration, "overhead: length of one measurement")
+		repeats     = fs.Int("repeats", ov.Repeats, "overhead: interleaved repeats per arm")
+		noRedis     = fs.Bool("no-redis", false, "overhead: skip the Redis-store arm")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q (flags only; see -h)", fs.Args())
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "floodgate-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	logDir := filepath.Join(*out, "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return err
+	}
+
+	if *bin == "" {
+		*bin = filepath.Join(work, "floodgate")
+		fmt.Fprintf(stdout, "building floodgate from this tree into %s\n", *bin)
+		if err := buildFloodgate(ctx, *bin); err != nil {
+			return err
+		}
+	}
+	command := "go run ./cmd/floodgate-bench " + strings.Join(args, " ")
+
+	switch *scenario {
+	case "attack":
+		sc := def
+		sc.Seed, sc.Sites, sc.AttackedSites = *seed, *sites, *attacked
+		sc.Pool.Workers, sc.Pool.Queue, sc.Pool.QueueTimeout = *workers, *queue, *queueWait
+		sc.Pool.DynamicCost, sc.Pool.StaticCost = *dynCost, *staticCost
+		sc.Calm, sc.Flood, sc.FloodFactor, sc.HumanLoad, sc.ThinkTime, sc.SearchRate = *calm, *flood, *factor, *humanLoad, *think, *searchRate
+		if _, err := fmt.Sscanf(*mix, "%g,%g,%g", &sc.Mix.AI, &sc.Mix.Stealth, &sc.Mix.Post); err != nil {
+			return fmt.Errorf("-mix %q: expected three shares such as 0.45,0.45,0.1: %v", *mix, err)
+		}
+		o := bench.AttackOptions{
+			Bin: *bin, Dir: logDir, Scenario: sc, Arms: splitList(*arms), Rules: splitList(*rules),
+			GlobalExtra: *globalExtra, SiteExtra: *siteExtra, Run: bench.DefaultRunConfig(""), Bucket: 2 * time.Second, Log: stdout,
+		}
+		rep, err := bench.RunAttack(ctx, o)
+		if err != nil {
+			return err
+		}
+		rep.Command = command
+		return writeReports(*out, "attack", rep, rep.Markdown(), rep.SVG(), stdout)
+	case "overhead":
+		ov.Bin, ov.Dir, ov.Concurrency, ov.Duration, ov.Repeats, ov.Redis, ov.Log = *bin, logDir, *concurrency, *duration, *repeats, !*noRedis, stdout
+		ov.Rules = splitList(*rules)
+		rep, err := bench.RunOverhead(ctx, ov)
+		if err != nil {
+			return err
+		}
+		rep.Command = command
+		return writeReports(*out, "overhead", rep, rep.Markdown(), rep.SVG(), stdout)
+	default:
+		return fmt.Errorf("-scenario %q: expected attack or overhead", *scenario)
+	}
+}
+
+// buildFloodgate builds ./cmd/floodgate of the module the current directory is in.
+func buildFloodgate(ctx context.Context, out string) error {
+	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOMOD: %w (is the go command on PATH?)", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(gomod)))
+	if strings.TrimSpace(string(gomod)) == "" || strings.TrimSpace(string(gomod)) == os.DevNull {
+		return errors.New("not inside the floodgate module: run floodgate-bench from the repository, or pass -floodgate-bin")
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/floodgate")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building floodgate in %s: %v\n%s\n(pass -floodgate-bin to use a binary built elsewhere)", root, err, b)
+	}
+	return nil
+}
+
+func writeReports(dir, name string, rep any, md, svg string, stdout io.Writer) error {
+	files := map[string]func(string) error{
+		name + ".json": func(p string) error { return bench.WriteJSON(p, rep) },
+		name + ".md":   func(p string) error { return os.WriteFile(p, []byte(md), 0o644) },
+		name + ".svg":  func(p string) error { return os.WriteFile(p, []byte(svg), 0o644) },
+	}
+	for _, f := range []string{name + ".json", name + ".md", name + ".svg"} {
+		p := filepath.Join(dir, f)
+		if err := files[f](p); err != nil {
+			return fmt.Errorf("writing %s: %w", p, err)
+		}
+	}
+	fmt.Fprintf(stdout, "\n%s\nreports: %s/%s.{json,md,svg}\n", md, dir, name)
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
