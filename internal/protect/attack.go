@@ -1,0 +1,555 @@
+package protect
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Mode says who decides whether a site is under attack.
+type Mode uint8
+
+const (
+	// ModeAuto lets the Detector switch the site on and off by its load signals (default).
+	ModeAuto Mode = iota
+	// ModeOn keeps the site under attack mode, set by hand.
+	ModeOn
+	// ModeOff keeps the site out of under-attack mode, set by hand.
+	ModeOff
+)
+
+// String returns "auto", "on" or "off".
+func (m Mode) String() string {
+	switch m {
+	case ModeOn:
+		return "on"
+	case ModeOff:
+		return "off"
+	}
+	return "auto"
+}
+
+// ParseMode reads "auto", "on" or "off".
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "auto":
+		return ModeAuto, nil
+	case "on":
+		return ModeOn, nil
+	case "off":
+		return ModeOff, nil
+	}
+	return ModeAuto, fmt.Errorf("under-attack mode %q: expected auto, on or off", s)
+}
+
+// Sample is what one answered request tells the Detector.
+type Sample struct {
+	// Requests is the number of requests the sample stands for, usually 1. Every request
+	// counts, refused ones included: it is the site's request rate.
+	Requests int
+	// Errors5xx is the number of 5xx answers from the upstream (not floodgate's own refusals).
+	Errors5xx int
+	// Latency is the upstream's response time for a request that went upstream, 0 for one
+	// that did not (refused, served by floodgate). Only non-zero latencies are counted.
+	Latency time.Duration
+	// Saturated is Gate.Saturated(site) when the request arrived: the site was at its cap
+	// or had requests waiting.
+	Saturated bool
+}
+
+// SiteThresholds are the triggers of the under-attack signals of a site. A signal is past
+// its trigger at or above it, and calm below ReleaseFactor times it. In
+// DetectorOptions.Defaults a zero field takes the package default below; in Configure and
+// DetectorOptions.Thresholds a zero field inherits from DetectorOptions.Defaults. A
+// negative value turns the signal off.
+type SiteThresholds struct {
+	// TriggerRate is the request rate (requests per second over the window) of the site
+	// that means an attack; set it from the site's budget. Package default: off.
+	TriggerRate float64
+	// TriggerErrorShare is the share (0 to 1) of upstream answers that are 5xx that means
+	// an attack. Package default: 0.5.
+	TriggerErrorShare float64
+	// TriggerLatency is the upstream latency that means an attack, compared with the 90th
+	// percentile of the window's upstream latencies. Package default: 5s.
+	TriggerLatency time.Duration
+	// TriggerSaturation is the share (0 to 1) of requests that found the site saturated in
+	// the Gate that means an attack. Package default: 0.5.
+	TriggerSaturation float64
+}
+
+// Package defaults of SiteThresholds.
+const (
+	DefaultTriggerErrorShare = 0.5
+	DefaultTriggerLatency    = 5 * time.Second
+	DefaultTriggerSaturation = 0.5
+)
+
+// latencyQuantile is the share of slow upstream answers that puts the latency signal past
+// its trigger: 0.1 compares the 90th percentile.
+const latencyQuantile = 0.1
+
+// DetectorOptions sets a Detector. Zero fields take the defaults given.
+type DetectorOptions struct {
+	// Defaults are the thresholds of every site without its own (see SiteThresholds).
+	Defaults SiteThresholds
+	// Thresholds, when set, gives the thresholds of a site (for example from host
+	// patterns); zero fields inherit from Defaults. It is called when a site is first seen
+	// and on Reconfigure, never per request. Configure's overrides take precedence.
+	Thresholds func(site string) SiteThresholds
+	// Window is the sliding window over which signals are measured. Default 10s.
+	Window time.Duration
+	// OnAfter is how long a signal must stay past its trigger before the site switches on.
+	// Default 3s.
+	OnAfter time.Duration
+	// OffAfter is how long all signals must stay calm (below ReleaseFactor × trigger)
+	// before the site switches off. Default 60s.
+	OffAfter time.Duration
+	// MinOn is the shortest time a site stays on once switched on. Default 60s.
+	MinOn time.Duration
+	// ReleaseFactor is the fraction of a trigger below which a signal is calm; between it
+	// and the trigger, a site that is on stays on (hysteresis). Default 0.5.
+	ReleaseFactor float64
+	// MinRequests is the fewest requests (for shares) or upstream answers (for 5xx share
+	// and latency) in the window for those signals to count, so that a quiet site is not
+	// switched on by two slow pages. Default 20.
+	MinRequests int
+	// ForgetAfter is how long a site in ModeAuto, off, without traffic, is kept before
+	// its state is dropped. Default 10m.
+	ForgetAfter time.Duration
+	// MaxSites bounds the sites tracked; samples of further sites are ignored until some
+	// are forgotten. Default 10000.
+	MaxSites int
+	// OnSwitch, when set, is called once for every switch of a site, on or off, with a
+	// reason for the log. It is called from Tick or SetMode, one call at a time and in
+	// order; it must not call SetMode, Configure, Reconfigure or Tick.
+	OnSwitch func(site string, on bool, reason string)
+}
+
+// withDefaults fills the zero fields of o.
+func (o DetectorOptions) withDefaults() DetectorOptions {
+	setDur := func(d *time.Duration, def time.Duration) {
+		if *d <= 0 {
+			*d = def
+		}
+	}
+	setDur(&o.Window, 10*time.Second)
+	setDur(&o.OnAfter, 3*time.Second)
+	setDur(&o.OffAfter, 60*time.Second)
+	setDur(&o.MinOn, 60*time.Second)
+	setDur(&o.ForgetAfter, 10*time.Minute)
+	if o.ReleaseFactor <= 0 || o.ReleaseFactor > 1 {
+		o.ReleaseFactor = 0.5
+	}
+	if o.MinRequests <= 0 {
+		o.MinRequests = 20
+	}
+	if o.MaxSites <= 0 {
+		o.MaxSites = 10000
+	}
+	o.Defaults = inherit(o.Defaults, SiteThresholds{
+		TriggerErrorShare: DefaultTriggerErrorShare,
+		TriggerLatency:    DefaultTriggerLatency,
+		TriggerSaturation: DefaultTriggerSaturation,
+	})
+	return o
+}
+
+// inherit fills the zero fields of t from base.
+func inherit(t, base SiteThresholds) SiteThresholds {
+	if t.TriggerRate == 0 {
+		t.TriggerRate = base.TriggerRate
+	}
+	if t.TriggerErrorShare == 0 {
+		t.TriggerErrorShare = base.TriggerErrorShare
+	}
+	if t.TriggerLatency == 0 {
+		t.TriggerLatency = base.TriggerLatency
+	}
+	if t.TriggerSaturation == 0 {
+		t.TriggerSaturation = base.TriggerSaturation
+	}
+	return t
+}
+
+// Detector switches sites into and out of under-attack mode by their load signals, with
+// hysteresis, or by hand. Observe (per request) and Active (per request) are cheap; Tick,
+// called once a second, does the measuring. It keeps state only for sites with recent
+// traffic or a mode set by hand. A Detector is safe for concurrent use.
+type Detector struct {
+	tickMu sync.Mutex // serialises the state changes and their OnSwitch calls
+	mu     sync.RWMutex
+	opts   DetectorOptions
+	sites  map[string]*attackSite
+	config map[string]SiteThresholds // Configure's overrides
+	last   time.Time                 // previous Tick
+	// active is the set of sites on, replaced by a copy at every switch (rare), so that
+	// Active takes no lock.
+	active atomic.Pointer[map[string]struct{}]
+}
+
+// attackSite is the state of one site.
+type attackSite struct {
+	// Hot path: written by Observe and read by Active without d.mu held for writing.
+	active  atomic.Bool
+	cur     counts
+	slowAt  atomic.Int64 // latency trigger in ns, 0 = off
+	calmAt  atomic.Int64 // latency release in ns, 0 = off
+	created bool         // set on creation, cleared by the first Tick
+
+	// Owned by Tick and SetMode (under d.mu held for writing).
+	mode      Mode
+	th        SiteThresholds
+	ring      []bucket
+	next      int // ring position of the next bucket
+	overSince time.Time
+	calmSince time.Time
+	onSince   time.Time
+	lastSeen  time.Time
+}
+
+// counts are the atomic counters of the current second.
+type counts struct {
+	req, err, sat, up, slow, slowRel atomic.Int64
+}
+
+// bucket holds one Tick's worth of counts, for the interval (from, at].
+type bucket struct {
+	req, err, sat, up, slow, slowRel int64
+	from, at                         time.Time
+}
+
+// NewDetector returns a Detector with the given options.
+func NewDetector(opts DetectorOptions) *Detector {
+	d := &Detector{
+		opts:   opts.withDefaults(),
+		sites:  make(map[string]*attackSite),
+		config: make(map[string]SiteThresholds),
+	}
+	d.active.Store(&map[string]struct{}{})
+	return d
+}
+
+// publish rebuilds the set of active sites after switches; d.mu is held for writing.
+func (d *Detector) publish() {
+	m := make(map[string]struct{})
+	for name, s := range d.sites {
+		if s.active.Load() {
+			m[name] = struct{}{}
+		}
+	}
+	d.active.Store(&m)
+}
+
+// Reconfigure changes the options of a running Detector (on a config reload), keeping
+// the sites' measurements, modes and states.
+func (d *Detector) Reconfigure(opts DetectorOptions) {
+	d.tickMu.Lock()
+	defer d.tickMu.Unlock()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.opts = opts.withDefaults()
+	for name, s := range d.sites {
+		d.resolve(name, s)
+		if n := d.ringLen(); len(s.ring) != n {
+			s.ring, s.next = make([]bucket, n), 0
+		}
+	}
+}
+
+// Configure sets the thresholds of one site; zero fields inherit from the defaults, and
+// SiteThresholds{} removes the site's own thresholds.
+func (d *Detector) Configure(site string, th SiteThresholds) {
+	d.tickMu.Lock()
+	defer d.tickMu.Unlock()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if th == (SiteThresholds{}) {
+		delete(d.config, site)
+	} else {
+		d.config[site] = th
+	}
+	if s := d.sites[site]; s != nil {
+		d.resolve(site, s)
+	}
+}
+
+// resolve sets the thresholds of s: Configure's, else Thresholds', inheriting Defaults.
+func (d *Detector) resolve(name string, s *attackSite) {
+	th, ok := d.config[name]
+	if !ok && d.opts.Thresholds != nil {
+		th = d.opts.Thresholds(name)
+	}
+	s.th = inherit(th, d.opts.Defaults)
+	slow, calm := int64(0), int64(0)
+	if s.th.TriggerLatency > 0 {
+		slow = int64(s.th.TriggerLatency)
+		calm = max(int64(float64(slow)*d.opts.ReleaseFactor), 1)
+	}
+	s.slowAt.Store(slow)
+	s.calmAt.Store(calm)
+}
+
+func (d *Detector) ringLen() int {
+	return max(int((d.opts.Window+time.Second-1)/time.Second), 1)
+}
+
+// newSite creates the state of a site; d.mu is held for writing. It returns nil when
+// MaxSites are tracked already.
+func (d *Detector) newSite(name string) *attackSite {
+	if len(d.sites) >= d.opts.MaxSites {
+		return nil
+	}
+	s := &attackSite{ring: make([]bucket, d.ringLen()), created: true}
+	d.resolve(name, s)
+	d.sites[name] = s
+	return s
+}
+
+// Observe counts one request (or s.Requests) of site. It runs per request: a read lock,
+// a map lookup and a few atomic additions.
+func (d *Detector) Observe(site string, smp Sample) {
+	d.mu.RLock()
+	s := d.sites[site]
+	if s == nil {
+		d.mu.RUnlock()
+		d.mu.Lock()
+		if s = d.sites[site]; s == nil {
+			s = d.newSite(site)
+		}
+		d.mu.Unlock()
+		if s == nil {
+			return
+		}
+		d.mu.RLock()
+		if d.sites[site] != s { // forgotten in between: drop the sample
+			d.mu.RUnlock()
+			return
+		}
+	}
+	c := &s.cur
+	if smp.Requests > 0 {
+		c.req.Add(int64(smp.Requests))
+	}
+	if smp.Errors5xx > 0 {
+		c.err.Add(int64(smp.Errors5xx))
+	}
+	if smp.Saturated {
+		c.sat.Add(int64(max(smp.Requests, 1)))
+	}
+	if smp.Latency > 0 {
+		c.up.Add(1)
+		if at := s.slowAt.Load(); at > 0 && int64(smp.Latency) >= at {
+			c.slow.Add(1)
+		}
+		if at := s.calmAt.Load(); at > 0 && int64(smp.Latency) >= at {
+			c.slowRel.Add(1)
+		}
+	}
+	d.mu.RUnlock()
+}
+
+// Active reports whether site is in under-attack mode. It runs per request: an atomic
+// load and a lookup in the (small) set of active sites, no lock.
+func (d *Detector) Active(site string) bool {
+	_, on := (*d.active.Load())[site]
+	return on
+}
+
+// ActiveSites returns the sites in under-attack mode, sorted (for status pages and logs).
+func (d *Detector) ActiveSites() []string {
+	d.mu.RLock()
+	var out []string
+	for name, s := range d.sites {
+		if s.active.Load() {
+			out = append(out, name)
+		}
+	}
+	d.mu.RUnlock()
+	sort.Strings(out)
+	return out
+}
+
+// switchEvent is one OnSwitch call to make.
+type switchEvent struct {
+	site   string
+	on     bool
+	reason string
+}
+
+// SetMode sets who decides for site: ModeOn and ModeOff switch it at once and hold it;
+// ModeAuto hands it back to the signals (a site that is on then switches off once calm).
+// A site with a mode set by hand is never forgotten; ModeAuto lets it be forgotten again.
+func (d *Detector) SetMode(site string, m Mode) {
+	d.tickMu.Lock()
+	defer d.tickMu.Unlock()
+	var ev []switchEvent
+	d.mu.Lock()
+	s := d.sites[site]
+	if s == nil && m != ModeAuto {
+		s = &attackSite{ring: make([]bucket, d.ringLen()), created: true}
+		d.resolve(site, s)
+		d.sites[site] = s // exempt from MaxSites: set by hand, bounded by the config
+	}
+	if s != nil {
+		s.mode = m
+		t := now()
+		switch {
+		case m == ModeOn && !s.active.Load():
+			s.active.Store(true)
+			s.onSince = t
+			ev = append(ev, switchEvent{site, true, "set on by hand"})
+		case m == ModeOff && s.active.Load():
+			s.active.Store(false)
+			ev = append(ev, switchEvent{site, false, "set off by hand"})
+		}
+	}
+	if len(ev) > 0 {
+		d.publish()
+	}
+	d.mu.Unlock()
+	d.emit(ev)
+}
+
+// emit calls OnSwitch for each event; d.tickMu is held, d.mu is not.
+func (d *Detector) emit(ev []switchEvent) {
+	if d.opts.OnSwitch == nil {
+		return
+	}
+	for _, e := range ev {
+		d.opts.OnSwitch(e.site, e.on, e.reason)
+	}
+}
+
+// Tick closes the current second of every site, measures the signals over the window and
+// switches sites on or off. Call it once a second (from a time.Ticker) with the current
+// time; its cost is proportional to the number of sites tracked, never per request.
+func (d *Detector) Tick(t time.Time) {
+	d.tickMu.Lock()
+	defer d.tickMu.Unlock()
+	var ev []switchEvent
+	d.mu.Lock()
+	from := d.last
+	if from.IsZero() || !from.Before(t) {
+		from = t.Add(-time.Second)
+	}
+	d.last = t
+	for name, s := range d.sites {
+		if e, ok := d.tickSite(name, s, from, t); ok {
+			ev = append(ev, e)
+		}
+		if s.mode == ModeAuto && !s.active.Load() && t.Sub(s.lastSeen) >= d.opts.ForgetAfter {
+			delete(d.sites, name)
+		}
+	}
+	if len(ev) > 0 {
+		d.publish()
+	}
+	d.mu.Unlock()
+	d.emit(ev)
+}
+
+// tickSite closes the current bucket of s and runs its switch; d.mu is held for writing.
+func (d *Detector) tickSite(name string, s *attackSite, from, t time.Time) (switchEvent, bool) {
+	c := &s.cur
+	b := bucket{
+		req: c.req.Swap(0), err: c.err.Swap(0), sat: c.sat.Swap(0),
+		up: c.up.Swap(0), slow: c.slow.Swap(0), slowRel: c.slowRel.Swap(0),
+		from: from, at: t,
+	}
+	if b.req > 0 || s.created {
+		s.lastSeen = t
+		s.created = false
+	}
+	s.ring[s.next] = b
+	s.next = (s.next + 1) % len(s.ring)
+
+	var sum bucket
+	start := t
+	for i := range s.ring {
+		r := &s.ring[i]
+		if r.at.IsZero() || !r.at.After(t.Add(-d.opts.Window)) || r.at.After(t) {
+			continue
+		}
+		sum.req += r.req
+		sum.err += r.err
+		sum.sat += r.sat
+		sum.up += r.up
+		sum.slow += r.slow
+		sum.slowRel += r.slowRel
+		if r.from.Before(start) {
+			start = r.from
+		}
+	}
+	span := max(t.Sub(start), time.Second)
+	over, calm := d.signals(s.th, sum, span)
+
+	switch {
+	case over != "":
+		s.calmSince = time.Time{}
+		if s.overSince.IsZero() {
+			s.overSince = t
+		}
+	case calm:
+		s.overSince = time.Time{}
+		if s.calmSince.IsZero() {
+			s.calmSince = t
+		}
+	default:
+		s.overSince, s.calmSince = time.Time{}, time.Time{}
+	}
+	if s.mode != ModeAuto {
+		return switchEvent{}, false
+	}
+	if !s.active.Load() && over != "" && t.Sub(s.overSince) >= d.opts.OnAfter {
+		s.active.Store(true)
+		s.onSince = t
+		return switchEvent{name, true, fmt.Sprintf("%s for %s", over, t.Sub(s.overSince))}, true
+	}
+	if s.active.Load() && calm && t.Sub(s.calmSince) >= d.opts.OffAfter && t.Sub(s.onSince) >= d.opts.MinOn {
+		s.active.Store(false)
+		return switchEvent{name, false, fmt.Sprintf("calm for %s (every signal below %g× its trigger)",
+			t.Sub(s.calmSince), d.opts.ReleaseFactor)}, true
+	}
+	return switchEvent{}, false
+}
+
+// signals compares the window's measures with th. over names the first signal past its
+// trigger ("" when none); calm is true when every signal is below its release level.
+func (d *Detector) signals(th SiteThresholds, w bucket, span time.Duration) (over string, calm bool) {
+	rf := d.opts.ReleaseFactor
+	minN := int64(d.opts.MinRequests)
+	calm = true
+	check := func(value, trigger float64, enough bool, format string) {
+		if trigger <= 0 || !enough {
+			return
+		}
+		if value >= trigger && over == "" {
+			over = fmt.Sprintf(format, value, trigger)
+		}
+		if value >= rf*trigger {
+			calm = false
+		}
+	}
+	rate := float64(w.req) / span.Seconds()
+	check(rate, th.TriggerRate, true, "request rate %.1f/s past trigger %g/s")
+	if w.up > 0 {
+		check(float64(min(w.err, w.up))/float64(w.up), th.TriggerErrorShare, w.up >= minN,
+			"upstream 5xx share %.2f past trigger %g")
+	}
+	if w.req > 0 {
+		check(float64(min(w.sat, w.req))/float64(w.req), th.TriggerSaturation, w.req >= minN,
+			"saturated share %.2f past trigger %g")
+	}
+	if th.TriggerLatency > 0 && w.up >= minN {
+		// The 90th percentile is at or past a level when at least 10% of answers are.
+		if float64(w.slow) >= latencyQuantile*float64(w.up) && over == "" {
+			over = fmt.Sprintf("upstream latency p90 past trigger %s", th.TriggerLatency)
+		}
+		if float64(w.slowRel) >= latencyQuantile*float64(w.up) {
+			calm = false
+		}
+	}
+	return over, calm
+}

@@ -1,0 +1,393 @@
+package protect
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// rig drives a Detector second by second with synthetic samples and records its switches
+// as "second:site:on|off".
+type rig struct {
+	t      *testing.T
+	d      *Detector
+	sec    int
+	events []string
+}
+
+func newRig(t *testing.T, opts DetectorOptions) *rig {
+	r := &rig{t: t}
+	clock := t0
+	setClock(t, &clock) // SetMode reads now(); keep it on the rig's second
+	opts.OnSwitch = func(site string, on bool, reason string) {
+		if reason == "" {
+			t.Errorf("switch of %s without a reason", site)
+		}
+		state := "off"
+		if on {
+			state = "on"
+		}
+		r.events = append(r.events, fmt.Sprintf("%d:%s:%s", r.sec, site, state))
+	}
+	r.d = NewDetector(opts)
+	r.d.Tick(t0) // second 0
+	now = func() time.Time { return t0.Add(time.Duration(r.sec) * time.Second) }
+	return r
+}
+
+// load is one second of one site's traffic: n requests, of which errs are upstream 5xx,
+// slow have latency slowLat and the rest lat, sat found the gate saturated.
+type load struct {
+	site          string
+	n, errs, sat  int
+	slow          int
+	lat, slowLat  time.Duration
+	noUpstreamAll bool
+}
+
+// run plays seconds of the given loads, ticking after each.
+func (r *rig) run(seconds int, loads ...load) {
+	r.t.Helper()
+	for i := 0; i < seconds; i++ {
+		for _, l := range loads {
+			for k := 0; k < l.n; k++ {
+				s := Sample{Requests: 1, Saturated: k < l.sat}
+				if !l.noUpstreamAll {
+					s.Latency = l.lat
+					if s.Latency == 0 {
+						s.Latency = 50 * time.Millisecond
+					}
+					if k < l.slow {
+						s.Latency = l.slowLat
+					}
+					if k < l.errs {
+						s.Errors5xx = 1
+					}
+				}
+				r.d.Observe(l.site, s)
+			}
+		}
+		r.sec++
+		r.d.Tick(t0.Add(time.Duration(r.sec) * time.Second))
+	}
+}
+
+// expect checks all the switches so far, in order.
+func (r *rig) expect(want string) {
+	r.t.Helper()
+	if got := strings.Join(r.events, " "); got != want {
+		r.t.Fatalf("switches:\n got  %s\n want %s", got, want)
+	}
+}
+
+var testOpts = DetectorOptions{
+	Defaults: SiteThresholds{TriggerRate: 50},
+	Window:   10 * time.Second, OnAfter: 3 * time.Second, OffAfter: 60 * time.Second,
+	MinOn: 60 * time.Second, ReleaseFactor: 0.5, MinRequests: 20,
+}
+
+func TestDetectorFloodOnThenOffWithHysteresis(t *testing.T) {
+	r := newRig(t, testOpts)
+	r.run(30, load{site: "a", n: 10}, load{site: "b", n: 40})
+	r.expect("") // 10/s and 40/s are below 50/s
+	if r.d.Active("a") {
+		t.Fatal("a active on calm traffic")
+	}
+	// Flood at 150/s from second 31. Window rates (10 s): 31: (9×10+150)/10 = 24/s,
+	// 32: 38/s, 33: 52/s, past the trigger; OnAfter 3 s later, at 36, the site switches on.
+	r.run(40, load{site: "a", n: 150}, load{site: "b", n: 40})
+	r.expect("36:a:on")
+	if !r.d.Active("a") || r.d.Active("b") {
+		t.Fatalf("active a=%v b=%v, want true false", r.d.Active("a"), r.d.Active("b"))
+	}
+	// Between release (25/s) and trigger (50/s): stays on, however long.
+	r.run(300, load{site: "a", n: 40}, load{site: "b", n: 40})
+	r.expect("36:a:on")
+	// Calm at 10/s from second 371. Window rates: 371: 37/s, 372: 34, 373: 31, 374: 28,
+	// 375: 25 (not below the release level 25/s), 376: 22: calm from 376, off 60 s later.
+	r.run(100, load{site: "a", n: 10}, load{site: "b", n: 40})
+	r.expect("36:a:on 436:a:off")
+	if got := r.d.ActiveSites(); len(got) != 0 {
+		t.Fatalf("active sites %v after the flood", got)
+	}
+}
+
+func TestDetectorOnAfterExactly(t *testing.T) {
+	r := newRig(t, testOpts)
+	r.run(3, load{site: "c", n: 100}) // over at 1, 2, 3: 2 s past the first over second
+	r.expect("")
+	r.run(1, load{site: "c", n: 100})
+	r.expect("4:c:on")
+	// A short dip below trigger resets the count: a new flood needs OnAfter again.
+	r2 := newRig(t, testOpts)
+	r2.run(3, load{site: "c", n: 100})
+	r2.run(1, load{site: "c", n: 0})
+	// window: 300 requests over 4 s = 75/s, still past: no reset, on at 4.
+	r2.expect("4:c:on")
+}
+
+func TestDetectorMinOn(t *testing.T) {
+	opts := testOpts
+	opts.OffAfter = 5 * time.Second
+	opts.MinOn = 30 * time.Second
+	r := newRig(t, opts)
+	r.run(4, load{site: "a", n: 100})
+	r.expect("4:a:on")
+	r.run(60, load{site: "a", n: 0})
+	// calm from 13 (10 s window emptied), OffAfter 5 s → 18, but MinOn holds until 34.
+	r.expect("4:a:on 34:a:off")
+}
+
+func TestDetectorSignals(t *testing.T) {
+	cases := []struct {
+		name  string
+		th    SiteThresholds
+		flood load
+		mid   load // between release and trigger: stays on
+		calm  load
+	}{
+		{
+			name:  "5xx share",
+			th:    SiteThresholds{TriggerErrorShare: 0.4},
+			flood: load{n: 30, errs: 15},
+			mid:   load{n: 30, errs: 9},
+			calm:  load{n: 30, errs: 3},
+		},
+		{
+			name:  "latency p90",
+			th:    SiteThresholds{TriggerLatency: time.Second},
+			flood: load{n: 30, slow: 6, slowLat: 2 * time.Second},        // 20% ≥ 1s
+			mid:   load{n: 30, slow: 6, slowLat: 700 * time.Millisecond}, // p90 in [0.5s, 1s)
+			calm:  load{n: 30, slow: 2, slowLat: 2 * time.Second},        // 7% slow: p90 fast
+		},
+		{
+			name:  "saturation share",
+			th:    SiteThresholds{TriggerSaturation: 0.5},
+			flood: load{n: 30, sat: 20},
+			mid:   load{n: 30, sat: 10},
+			calm:  load{n: 30, sat: 2},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := testOpts
+			opts.Defaults = SiteThresholds{TriggerRate: -1, TriggerErrorShare: -1, TriggerLatency: -1, TriggerSaturation: -1}
+			r := newRig(t, opts)
+			r.d.Configure("s", tc.th)
+			tc.flood.site, tc.mid.site, tc.calm.site = "s", "s", "s"
+			r.run(20, tc.calm)
+			r.expect("")
+			r.run(20, tc.flood)
+			if !r.d.Active("s") || len(r.events) != 1 {
+				t.Fatalf("flood did not switch on once: %v", r.events)
+			}
+			r.run(200, tc.mid)
+			if !r.d.Active("s") || len(r.events) != 1 {
+				t.Fatalf("between release and trigger, switched: %v", r.events)
+			}
+			r.run(200, tc.calm)
+			if r.d.Active("s") || len(r.events) != 2 {
+				t.Fatalf("calm did not switch off once: %v", r.events)
+			}
+			// The signal off for another site: the same flood does nothing there.
+			r.run(20, load{site: "other", n: tc.flood.n, errs: tc.flood.errs, sat: tc.flood.sat,
+				slow: tc.flood.slow, slowLat: tc.flood.slowLat})
+			if r.d.Active("other") || len(r.events) != 2 {
+				t.Fatalf("site without the signal switched: %v", r.events)
+			}
+		})
+	}
+}
+
+func TestDetectorMinRequests(t *testing.T) {
+	r := newRig(t, testOpts)
+	// 1 request a second, every one a slow 5xx on a saturated site: 10 in the window < 20.
+	r.run(60, load{site: "q", n: 1, errs: 1, sat: 1, slow: 1, slowLat: time.Minute})
+	r.expect("")
+	// Refused requests (no upstream answer) do not count in 5xx share or latency.
+	r.run(60, load{site: "q", n: 3, noUpstreamAll: true})
+	r.expect("")
+}
+
+func TestDetectorManualModes(t *testing.T) {
+	r := newRig(t, testOpts)
+	r.d.SetMode("m", ModeOn)
+	r.expect("0:m:on")
+	r.d.SetMode("m", ModeOn) // no switch, no call
+	r.run(100)               // no traffic: held on by hand, never forgotten
+	r.expect("0:m:on")
+	if !r.d.Active("m") {
+		t.Fatal("ModeOn not active")
+	}
+	r.d.SetMode("m", ModeAuto) // calm since second 1 and on for 100 s: off at next tick
+	r.run(1)
+	r.expect("0:m:on 101:m:off")
+
+	r.d.SetMode("f", ModeOff)
+	r.run(30, load{site: "f", n: 200})
+	r.expect("0:m:on 101:m:off")
+	if r.d.Active("f") {
+		t.Fatal("ModeOff site switched on by a flood")
+	}
+	r.d.SetMode("f", ModeAuto) // the flood has been past trigger for a long time: on at once
+	r.run(1, load{site: "f", n: 200})
+	r.expect("0:m:on 101:m:off 132:f:on")
+	r.d.SetMode("f", ModeOff)
+	r.expect("0:m:on 101:m:off 132:f:on 132:f:off")
+	if _, err := ParseMode("sometimes"); err == nil {
+		t.Fatal("ParseMode accepted an unknown mode")
+	}
+	for _, m := range []Mode{ModeAuto, ModeOn, ModeOff} {
+		if got, err := ParseMode(m.String()); err != nil || got != m {
+			t.Fatalf("ParseMode(%q) = %v %v", m, got, err)
+		}
+	}
+}
+
+func TestDetectorConfigureAndThresholdsFunc(t *testing.T) {
+	opts := testOpts
+	opts.Thresholds = func(site string) SiteThresholds {
+		if strings.HasSuffix(site, ".big.org") {
+			return SiteThresholds{TriggerRate: 500}
+		}
+		return SiteThresholds{}
+	}
+	r := newRig(t, opts)
+	r.d.Configure("small.org", SiteThresholds{TriggerRate: 5})
+	r.run(10, load{site: "www.big.org", n: 100}, load{site: "small.org", n: 10}, load{site: "mid.org", n: 30})
+	r.expect("4:small.org:on")
+	r.d.Configure("small.org", SiteThresholds{}) // back to the default 50/s: 10/s is calm
+	r.run(70, load{site: "small.org", n: 10})
+	r.expect("4:small.org:on 71:small.org:off")
+}
+
+func TestDetectorForgetsIdleSites(t *testing.T) {
+	opts := testOpts
+	opts.ForgetAfter = time.Minute
+	opts.MaxSites = 50
+	r := newRig(t, opts)
+	var loads []load
+	for i := 0; i < 100; i++ {
+		loads = append(loads, load{site: fmt.Sprint("s", i), n: 1})
+	}
+	r.d.SetMode("held", ModeOn)
+	r.run(5, loads...)
+	if n := len(r.d.sites); n != 50 {
+		t.Fatalf("%d sites tracked, want MaxSites 50, the one set by hand included", n)
+	}
+	r.run(61)
+	if n := len(r.d.sites); n != 1 || r.d.sites["held"] == nil {
+		t.Fatalf("after a quiet minute, %d sites tracked, want only the one set by hand", n)
+	}
+	r.run(1, load{site: "new", n: 1})
+	if r.d.sites["new"] == nil {
+		t.Fatal("a site seen after the others were forgotten is not tracked")
+	}
+}
+
+func TestDetectorConcurrent(t *testing.T) {
+	d := NewDetector(DetectorOptions{Defaults: SiteThresholds{TriggerRate: 10}, OnSwitch: func(string, bool, string) {}})
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 20000; i++ {
+				site := fmt.Sprint("s", (w+i)%30)
+				d.Observe(site, Sample{Requests: 1, Latency: time.Millisecond, Saturated: i%2 == 0})
+				d.Active(site)
+			}
+		}(w)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := t0
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			t = t.Add(time.Second)
+			d.Tick(t)
+			d.SetMode("s1", Mode(i%3))
+			d.Configure("s2", SiteThresholds{TriggerRate: float64(i % 5)})
+			d.ActiveSites()
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	// Wait for the observers only, then stop the ticker.
+	done := make(chan struct{})
+	go func() {
+		for {
+			d.mu.RLock()
+			n := len(d.sites)
+			d.mu.RUnlock()
+			if n > 0 {
+				close(done)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	<-done
+	time.Sleep(50 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+}
+
+// BenchmarkDetectorObserve is the per-request cost: 1,000 known sites, all CPUs.
+func BenchmarkDetectorObserve(b *testing.B) {
+	d := NewDetector(DetectorOptions{Defaults: SiteThresholds{TriggerRate: 100}})
+	names := make([]string, 1000)
+	for i := range names {
+		names[i] = fmt.Sprintf("site%d.example.org", i)
+		d.Observe(names[i], Sample{Requests: 1})
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			d.Observe(names[i%len(names)], Sample{Requests: 1, Latency: 30 * time.Millisecond, Saturated: i%8 == 0})
+		}
+	})
+}
+
+// BenchmarkDetectorActive is the per-request cost of the hot-path read.
+func BenchmarkDetectorActive(b *testing.B) {
+	d := NewDetector(DetectorOptions{})
+	d.SetMode("site1.example.org", ModeOn)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if !d.Active("site1.example.org") {
+				b.Fatal("not active")
+			}
+		}
+	})
+}
+
+// BenchmarkDetectorTick is the once-a-second cost with 1,000 busy sites.
+func BenchmarkDetectorTick(b *testing.B) {
+	d := NewDetector(DetectorOptions{Defaults: SiteThresholds{TriggerRate: 100}})
+	names := make([]string, 1000)
+	for i := range names {
+		names[i] = fmt.Sprintf("site%d.example.org", i)
+	}
+	t := t0
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		for _, n := range names {
+			d.Observe(n, Sample{Requests: 1, Latency: time.Millisecond})
+		}
+		b.StartTimer()
+		t = t.Add(time.Second)
+		d.Tick(t)
+	}
+}
