@@ -466,10 +466,10 @@ func (d *Detector) tickSite(name string, s *attackSite, from, t time.Time) (swit
 	s.next = (s.next + 1) % len(s.ring)
 
 	var sum bucket
-	start := t
+	start, cutoff := t, t.Add(-d.opts.Window)
 	for i := range s.ring {
 		r := &s.ring[i]
-		if r.at.IsZero() || !r.at.After(t.Add(-d.opts.Window)) || r.at.After(t) {
+		if r.at.IsZero() || !r.at.After(cutoff) || r.at.After(t) {
 			continue
 		}
 		sum.req += r.req
