@@ -307,7 +307,7 @@ func (d *Detector) newSite(name string) *attackSite {
 	return s
 }
 
-// Observe counts one request (or s.Requests) of site. It runs per request: a read lock,
+// Observe counts one request (or smp.Requests) of site. It runs per request: a read lock,
 // a map lookup and a few atomic additions.
 func (d *Detector) Observe(site string, smp Sample) {
 	d.mu.RLock()
