@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -68,7 +69,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		concurrency = fs.Int("concurrency", ov.Concurrency, "overhead: concurrent connections of the load generator")
 		duration    = fs.Duration("duration", ov.Duration, "overhead: length of one measurement")
 		repeats     = fs.Int("repeats", ov.Repeats, "overhead: interleaved repeats per arm")
+		warmup      = fs.Duration("warmup", ov.Warmup, "overhead: load sent to each proxy before measuring")
 		noRedis     = fs.Bool("no-redis", false, "overhead: skip the Redis-store arm")
+		render      = fs.String("render", "", "only re-render the markdown and SVG of an existing attack.json or overhead.json into -out")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -78,6 +81,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
+	}
+	if *render != "" {
+		return rerender(*render, *out, stdout)
 	}
 	work, err := os.MkdirTemp("", "floodgate-bench-")
 	if err != nil {
@@ -119,7 +125,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		rep.Command = command
 		return writeReports(*out, "attack", rep, rep.Markdown(), rep.SVG(), stdout)
 	case "overhead":
-		ov.Bin, ov.Dir, ov.Concurrency, ov.Duration, ov.Repeats, ov.Redis, ov.Log = *bin, logDir, *concurrency, *duration, *repeats, !*noRedis, stdout
+		ov.Bin, ov.Dir, ov.Concurrency, ov.Duration, ov.Warmup, ov.Repeats, ov.Redis, ov.Log = *bin, logDir, *concurrency, *duration, *warmup, *repeats, !*noRedis, stdout
 		ov.Rules = splitList(*rules)
 		rep, err := bench.RunOverhead(ctx, ov)
 		if err != nil {
@@ -174,4 +180,35 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// rerender writes the markdown and SVG of a JSON report again (after a change to the charts,
+// say) without running anything.
+func rerender(path, out string, stdout io.Writer) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var head struct {
+		Scenario string `json:"scenario"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	switch head.Scenario {
+	case "attack":
+		var r bench.AttackReport
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		return writeReports(out, "attack", &r, r.Markdown(), r.SVG(), stdout)
+	case "overhead":
+		var r bench.OverheadReport
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		return writeReports(out, "overhead", &r, r.Markdown(), r.SVG(), stdout)
+	default:
+		return fmt.Errorf("%s: scenario %q, expected a floodgate-bench report (attack or overhead)", path, head.Scenario)
+	}
 }

@@ -56,7 +56,7 @@ func (d *svgDoc) polyline(pts [][2]float64, stroke string) {
 // per arm (flood shaded, targets dashed), and the backend's worker time in the flood by
 // population per arm.
 func (r *AttackReport) SVG() string {
-	const W, H = 980.0, 700.0
+	const W, H = 1010.0, 700.0
 	const x0, x1 = 80.0, 700.0
 	d := &svgDoc{}
 	d.f(`<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" font-family="DejaVu Sans, Arial, sans-serif">`+"\n", W, H, W, H)
@@ -163,7 +163,9 @@ func (r *AttackReport) SVG() string {
 		x := x0
 		d.rect(x0, y, x1-x0, barH, "#eeeeee")
 		for _, cr := range a.Classes {
-			w := (x1 - x0) * math.Min(cr.WorkerShare, 1)
+			// Requests still queued when the flood ends are served after it, so the shares
+			// may add up to a little over 100%: clip at the track's end.
+			w := math.Min((x1-x0)*cr.WorkerShare, x1-x)
 			d.rect(x, y, w, barH, classColors[cr.Class])
 			if w > 34 {
 				d.text(x+w/2, y+barH/2+4, 11, "middle", "#fff", pct(cr.WorkerShare))
@@ -171,6 +173,7 @@ func (r *AttackReport) SVG() string {
 			x += w
 		}
 	}
+	d.text(x1+6, cTop+12, 11, "start", "#333", "100%")
 	ly = cTop + float64(len(r.Arms))*(barH+14) + 12
 	lx := x0
 	for _, c := range Classes {
