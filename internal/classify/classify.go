@@ -56,6 +56,8 @@ type Result struct {
 	Rules []*rules.Rule
 	// Site is the site policy of the request's host, nil when no site lists it.
 	Site *rules.Site
+	// HasResponseRules is true when a rule in Rules counts responses (match.status).
+	HasResponseRules bool
 }
 
 // ASNLookup finds the autonomous system of an address; *network.ASNDB is one.
@@ -219,6 +221,7 @@ func (c *Classifier) Classify(req *Request, out *Result) {
 	out.Identity = Identity{Class: rules.ClassUnknown}
 	out.IdentityRule = nil
 	out.Site = c.set.Sites.Lookup(req.Host)
+	out.HasResponseRules = false
 	out.Rules = out.Rules[:0]
 	if req.IP.IsValid() {
 		out.Prefix = c.prefixes.Prefix(req.IP)
@@ -261,6 +264,7 @@ func (c *Classifier) Classify(req *Request, out *Result) {
 		}
 		if c.matchRest(r, req, &out.Identity) {
 			out.Rules = append(out.Rules, r)
+			out.HasResponseRules = out.HasResponseRules || r.IsResponse()
 		}
 		return true
 	})

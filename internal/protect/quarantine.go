@@ -101,8 +101,17 @@ func (q *Quarantine) makeRoom(m map[string]Entry, t time.Time) {
 
 // Active reports whether site is quarantined at time t (pass time.Now()).
 func (q *Quarantine) Active(site string, t time.Time) bool {
+	_, ok := q.Until(site, t)
+	return ok
+}
+
+// Until returns when the quarantine of site ends, if site is quarantined at t.
+func (q *Quarantine) Until(site string, t time.Time) (time.Time, bool) {
 	e, ok := (*q.sites.Load())[site]
-	return ok && t.Before(e.Until)
+	if !ok || !t.Before(e.Until) {
+		return time.Time{}, false
+	}
+	return e.Until, true
 }
 
 // End lifts the quarantine of site at once (a tech's decision) and reports whether it was

@@ -113,6 +113,22 @@ func (ix *SiteIndex) Lookup(host string) *Site {
 	return nil
 }
 
+// Each calls fn once for every site indexed.
+func (ix *SiteIndex) Each(fn func(*Site)) {
+	if ix == nil {
+		return
+	}
+	seen := map[*Site]bool{}
+	for _, m := range []map[string]*Site{ix.exact, ix.wildcard} {
+		for _, s := range m {
+			if !seen[s] {
+				seen[s] = true
+				fn(s)
+			}
+		}
+	}
+}
+
 // Len is the number of host patterns indexed.
 func (ix *SiteIndex) Len() int { return len(ix.exact) + len(ix.wildcard) }
 

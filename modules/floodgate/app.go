@@ -9,14 +9,18 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/ulule/limiter/v3"
 	"go.uber.org/zap"
 
+	"github.com/floodgate-proxy/floodgate/internal/challenge"
 	"github.com/floodgate-proxy/floodgate/internal/classify"
 	"github.com/floodgate-proxy/floodgate/internal/network"
+	"github.com/floodgate-proxy/floodgate/internal/protect"
+	"github.com/floodgate-proxy/floodgate/internal/rules"
 	"github.com/floodgate-proxy/floodgate/internal/verdict"
 	shipped "github.com/floodgate-proxy/floodgate/rules"
 )
@@ -45,26 +49,36 @@ type App struct {
 	PrefixV6 int `json:"prefix_v6,omitempty"`
 
 	// Store says where counters live. Default: in memory, in this process.
-	Store StoreConfig `json:"store,omitempty"`
+	Store StoreConfig `json:"store,omitzero"`
+
+	// Challenge sets up challenge pages and passes (keys, pass lifetime, difficulty, page).
+	Challenge ChallengeConfig `json:"challenge,omitzero"`
 
 	// Shadow turns every action into "log" everywhere: nothing is refused, everything that
 	// would be is counted, logged and measured. Use it to watch floodgate before trusting it.
 	Shadow bool `json:"shadow,omitempty"`
 
-	state    *state
-	storeKey string
-	asnKey   string
-	logger   *zap.Logger
+	// Protect protects the shared backend: in-flight caps and the under-attack mode.
+	Protect ProtectConfig `json:"protect,omitzero"`
+
+	state     *state
+	storeKey  string
+	asnKey    string
+	protected bool
+	logger    *zap.Logger
 }
 
 // state is what handlers use per request, built once per config load.
 type state struct {
 	classifier *classify.Classifier
 	decider    *verdict.Decider
+	challenger *challenge.Challenger
 	metrics    *metrics
 	store      sharedStore
 	logger     *zap.Logger
 	shadow     bool
+	protection *protection
+	protect    ProtectConfig
 }
 
 // CaddyModule returns the Caddy module information.
@@ -75,9 +89,16 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision loads rules, opens (or reuses) the store and the ASN database.
-func (a *App) Provision(ctx caddy.Context) error {
+// Provision loads rules, opens (or reuses) the store and the ASN database, and sets up the
+// backend's protection. On any error it releases what it took, and the running configuration
+// (if any) keeps serving.
+func (a *App) Provision(ctx caddy.Context) (err error) {
 	a.logger = ctx.Logger()
+	defer func() {
+		if err != nil {
+			_ = a.Cleanup()
+		}
+	}()
 	if len(a.Rules) == 0 {
 		a.Rules = []string{shipped.Shipped}
 	}
@@ -102,28 +123,88 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	st, key, err := loadStore(a.Store, a.logger)
 	if err != nil {
-		if a.asnKey != "" {
-			_, _ = asnDBs.Delete(a.asnKey)
-		}
 		return fmt.Errorf("floodgate: store: %w", err)
 	}
 	a.storeKey = key
+	ch, err := newChallenger(a.Challenge, st)
+	if err != nil {
+		return fmt.Errorf("floodgate: challenge: %w", err)
+	}
 	m, err := newMetrics(ctx.GetMetricsRegistry(), st)
 	if err != nil {
 		return fmt.Errorf("floodgate: metrics: %w", err)
 	}
+	prot, err := a.provisionProtection(set)
+	if err != nil {
+		return fmt.Errorf("floodgate: protect: %w", err)
+	}
+	// The memory and batched stores never wait on the network: no deadline needed.
+	storeTimeout := time.Duration(-1)
+	if a.Store.Mode == "exact" {
+		storeTimeout = time.Duration(a.Store.Timeout)
+	}
 	a.state = &state{
 		classifier: classify.New(set, asn, lens),
-		decider:    verdict.New(st, verdict.Options{StoreTimeout: time.Duration(a.Store.Timeout)}),
+		challenger: ch,
+		decider:    verdict.New(st, verdict.Options{StoreTimeout: storeTimeout}),
 		metrics:    m,
 		store:      st,
 		logger:     a.logger,
 		shadow:     a.Shadow,
+		protection: prot,
+		protect:    a.Protect,
+	}
+	prot.current.Store(a.state)
+	for _, site := range prot.detector.ActiveSites() {
+		m.underAttack.WithLabelValues(prot.siteLabel(site)).Set(1)
 	}
 	a.logger.Info("rules loaded", zap.Strings("files", set.Files), zap.Int("rules", len(set.Rules)),
-		zap.String("store", a.Store.describe()), zap.Bool("shadow", a.Shadow))
+		zap.Int("site_patterns", set.Sites.Len()), zap.String("store", a.Store.describe()), zap.Bool("shadow", a.Shadow))
 	return nil
 }
+
+// provisionProtection takes the shared protection state and applies this config to it: the
+// caps, the under-attack thresholds, and the modes sites set by hand.
+func (a *App) provisionProtection(set *rules.Set) (*protection, error) {
+	u := a.Protect.UnderAttack
+	if u.ChallengeLevel != "" && !slices.Contains(rules.ChallengeLevels, u.ChallengeLevel) {
+		return nil, fmt.Errorf("under_attack challenge_level %q: expected cookie, script or work", u.ChallengeLevel)
+	}
+	defaultRate := 0.0
+	if u.Rate != "" {
+		r, err := rules.ParseRate(u.Rate)
+		if err != nil {
+			return nil, fmt.Errorf("under_attack rate: %w", err)
+		}
+		defaultRate = perSecond(r)
+	}
+	v, _, err := protections.LoadOrNew(protectionKey, func() (caddy.Destructor, error) { return newProtection(), nil })
+	if err != nil {
+		return nil, err
+	}
+	a.protected = true
+	p := v.(*protection)
+	sites := map[string]*rules.Site{}
+	set.Sites.Each(func(s *rules.Site) { sites[s.Name] = s })
+	p.gate.Reconfigure(protect.GateOptions{
+		BackendCap: a.Protect.BackendMaxInflight,
+		QueueLen:   a.Protect.QueueLength,
+		MaxWait:    time.Duration(a.Protect.MaxWait),
+	})
+	p.detector.Reconfigure(u.detectorOptions(defaultRate, func(name string) float64 {
+		if s := sites[name]; s != nil && s.AttackRate.Limit > 0 {
+			return perSecond(s.AttackRate)
+		}
+		return 0
+	}, p.switched))
+	for name, s := range sites {
+		mode, _ := protect.ParseMode(s.UnderAttack)
+		p.detector.SetMode(name, mode)
+	}
+	return p, nil
+}
+
+func perSecond(r rules.Rate) float64 { return float64(r.Limit) / r.Period.Seconds() }
 
 // Start does nothing: the app's state is ready after Provision.
 func (a *App) Start() error { return nil }
@@ -139,11 +220,19 @@ func (a *App) Cleanup() error {
 		if _, err := stores.Delete(a.storeKey); err != nil {
 			errs = append(errs, err)
 		}
+		a.storeKey = ""
 	}
 	if a.asnKey != "" {
 		if _, err := asnDBs.Delete(a.asnKey); err != nil {
 			errs = append(errs, err)
 		}
+		a.asnKey = ""
+	}
+	if a.protected {
+		if _, err := protections.Delete(protectionKey); err != nil {
+			errs = append(errs, err)
+		}
+		a.protected = false
 	}
 	return errors.Join(errs...)
 }

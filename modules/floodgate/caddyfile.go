@@ -1,6 +1,7 @@
 package floodgate
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
@@ -8,6 +9,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/floodgate-proxy/floodgate/internal/rules"
 )
 
 func init() {
@@ -29,6 +32,28 @@ func init() {
 //			timeout       50ms
 //			key_prefix    fg:
 //			max_keys      1000000
+//		}
+//		challenge {
+//			key        <base64 or hex, 32+ bytes>   (repeatable: the first signs)
+//			pass_ttl   7d
+//			difficulty 16
+//			template   /etc/floodgate/challenge.html
+//			cookie_name floodgate_pass
+//		}
+//		protect {
+//			backend_max_inflight 64
+//			site_max_inflight    16
+//			queue_length         1024
+//			max_wait             2s
+//			under_attack {
+//				rate            50/sec
+//				latency         5s
+//				error_share     0.5
+//				saturation      0.5
+//				challenge_level cookie
+//				on_after        3s
+//				off_after       60s
+//			}
 //		}
 //		shadow
 //	}
@@ -75,8 +100,16 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 				return nil, d.ArgErr()
 			}
 			app.Shadow = true
+		case "challenge":
+			if err := parseChallenge(d, &app.Challenge); err != nil {
+				return nil, err
+			}
+		case "protect":
+			if err := parseProtect(d, &app.Protect); err != nil {
+				return nil, err
+			}
 		default:
-			return nil, d.Errf("unknown floodgate option %q (expected rules, asn_db, prefix, store or shadow)", d.Val())
+			return nil, d.Errf("unknown floodgate option %q (expected rules, asn_db, prefix, store, challenge, protect or shadow)", d.Val())
 		}
 	}
 	return httpcaddyfile.App{Name: "floodgate", Value: caddyconfig.JSON(app, nil)}, nil
@@ -133,6 +166,7 @@ func parseStore(d *caddyfile.Dispenser, c *StoreConfig) error {
 //
 //	floodgate [{
 //		shadow
+//		challenge_exempt /api/** /webhooks/*
 //	}]
 func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	fh := new(Handler)
@@ -147,9 +181,156 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 				return nil, h.ArgErr()
 			}
 			fh.Shadow = true
+		case "challenge_exempt":
+			paths := h.RemainingArgs()
+			if len(paths) == 0 {
+				return nil, h.Errf("challenge_exempt: expected one or more path globs, such as /api/**")
+			}
+			fh.ChallengeExempt = append(fh.ChallengeExempt, paths...)
 		default:
-			return nil, h.Errf("unknown floodgate subdirective %q (expected shadow)", h.Val())
+			return nil, h.Errf("unknown floodgate subdirective %q (expected shadow or challenge_exempt)", h.Val())
 		}
 	}
 	return fh, nil
+}
+
+func parseChallenge(d *caddyfile.Dispenser, c *ChallengeConfig) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		if !d.NextArg() {
+			return d.Errf("challenge %s: expected a value", opt)
+		}
+		val := d.Val()
+		switch opt {
+		case "key":
+			if val != "" {
+				c.Keys = append(c.Keys, val)
+			}
+		case "pass_ttl":
+			dur, err := caddy.ParseDuration(val)
+			if err != nil || dur <= 0 {
+				return d.Errf("challenge pass_ttl: %q is not a positive duration (expected e.g. 7d or 12h)", val)
+			}
+			c.PassTTL = caddy.Duration(dur)
+		case "difficulty":
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 1 || n > 24 {
+				return d.Errf("challenge difficulty: %q, expected a number of bits from 1 to 24 (16 is about half a second)", val)
+			}
+			c.Difficulty = n
+		case "template":
+			c.Template = val
+		case "cookie_name":
+			c.CookieName = val
+		default:
+			return d.Errf("unknown challenge option %q (expected key, pass_ttl, difficulty, template or cookie_name)", opt)
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	return nil
+}
+
+func parseProtect(d *caddyfile.Dispenser, c *ProtectConfig) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		if opt == "under_attack" {
+			if err := parseUnderAttack(d, &c.UnderAttack); err != nil {
+				return err
+			}
+			continue
+		}
+		if !d.NextArg() {
+			return d.Errf("protect %s: expected a value", opt)
+		}
+		val := d.Val()
+		switch opt {
+		case "backend_max_inflight", "site_max_inflight", "queue_length":
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 0 {
+				return d.Errf("protect %s: %q is not a whole number of requests (0 = no cap)", opt, val)
+			}
+			switch opt {
+			case "backend_max_inflight":
+				c.BackendMaxInflight = n
+			case "site_max_inflight":
+				c.SiteMaxInflight = n
+			default:
+				c.QueueLength = n
+			}
+		case "max_wait":
+			dur, err := caddy.ParseDuration(val)
+			if err != nil || dur <= 0 {
+				return d.Errf("protect max_wait: %q is not a positive duration (expected e.g. 2s)", val)
+			}
+			c.MaxWait = caddy.Duration(dur)
+		default:
+			return d.Errf("unknown protect option %q (expected backend_max_inflight, site_max_inflight, queue_length, max_wait or under_attack)", opt)
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	return nil
+}
+
+func parseUnderAttack(d *caddyfile.Dispenser, u *UnderAttackConfig) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		if !d.NextArg() {
+			return d.Errf("under_attack %s: expected a value", opt)
+		}
+		val := d.Val()
+		switch opt {
+		case "rate":
+			if _, err := rules.ParseRate(val); err != nil {
+				return d.Errf("under_attack rate: %v", err)
+			}
+			u.Rate = val
+		case "latency", "on_after", "off_after":
+			dur, err := caddy.ParseDuration(val)
+			if err != nil || dur <= 0 {
+				return d.Errf("under_attack %s: %q is not a positive duration", opt, val)
+			}
+			switch opt {
+			case "latency":
+				u.Latency = caddy.Duration(dur)
+			case "on_after":
+				u.OnAfter = caddy.Duration(dur)
+			default:
+				u.OffAfter = caddy.Duration(dur)
+			}
+		case "error_share", "saturation":
+			f, err := strconv.ParseFloat(val, 64)
+			if err != nil || f <= 0 || f > 1 {
+				return d.Errf("under_attack %s: %q, expected a share between 0 and 1 such as 0.5", opt, val)
+			}
+			if opt == "error_share" {
+				u.ErrorShare = f
+			} else {
+				u.Saturation = f
+			}
+		case "challenge_level":
+			if !slices.Contains(rules.ChallengeLevels, val) {
+				return d.Errf("under_attack challenge_level %q: expected cookie, script or work", val)
+			}
+			u.ChallengeLevel = val
+		default:
+			return d.Errf("unknown under_attack option %q (expected rate, latency, error_share, saturation, challenge_level, on_after or off_after)", opt)
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	return nil
 }

@@ -15,7 +15,7 @@ func TestParseGlobalOption(t *testing.T) {
 		want        string // JSON of the app, or the error text expected
 		wantErr     bool
 	}{
-		{"defaults", `floodgate`, `{"store":{}}`, false},
+		{"defaults", `floodgate`, `{}`, false},
 		{"everything", `floodgate {
 			rules shipped /etc/floodgate/local.yaml
 			asn_db /var/lib/asn.mmdb
@@ -27,15 +27,42 @@ func TestParseGlobalOption(t *testing.T) {
 				key_prefix site1:
 				max_keys 5000
 			}
+			challenge {
+				key c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0xMjM0
+				pass_ttl 12h
+				difficulty 18
+			}
+			protect {
+				backend_max_inflight 64
+				site_max_inflight 16
+				max_wait 1s
+				under_attack {
+					rate 50/sec
+					challenge_level script
+					off_after 2m
+				}
+			}
 			shadow
-		}`, `{"rules":["shipped","/etc/floodgate/local.yaml"],"asn_db":"/var/lib/asn.mmdb","prefix_v4":22,"prefix_v6":48,"store":{"redis":"redis://127.0.0.1:6379/0","mode":"exact","sync_interval":250000000,"timeout":20000000,"key_prefix":"site1:","max_keys":5000},"shadow":true}`, false},
+		}`, `{"rules":["shipped","/etc/floodgate/local.yaml"],"asn_db":"/var/lib/asn.mmdb","prefix_v4":22,"prefix_v6":48,"store":{"redis":"redis://127.0.0.1:6379/0","mode":"exact","sync_interval":250000000,"timeout":20000000,"key_prefix":"site1:","max_keys":5000},"challenge":{"keys":["c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0xMjM0"],"pass_ttl":43200000000000,"difficulty":18},"protect":{"backend_max_inflight":64,"site_max_inflight":16,"max_wait":1000000000,"under_attack":{"rate":"50/sec","challenge_level":"script","off_after":120000000000}},"shadow":true}`, false},
+		{"bad under_attack level", `floodgate {
+			protect {
+				under_attack {
+					challenge_level captcha
+				}
+			}
+		}`, `under_attack challenge_level "captcha": expected cookie, script or work`, true},
+		{"bad difficulty", `floodgate {
+			challenge {
+				difficulty 40
+			}
+		}`, `challenge difficulty: "40", expected a number of bits from 1 to 24`, true},
 		{"memory and no asn db", `floodgate {
 			store memory
 			asn_db none
-		}`, `{"store":{}}`, false},
+		}`, `{}`, false},
 		{"unknown option", `floodgate {
 			ruless shipped
-		}`, `unknown floodgate option "ruless" (expected rules, asn_db, prefix, store or shadow)`, true},
+		}`, `unknown floodgate option "ruless" (expected rules, asn_db, prefix, store, challenge, protect or shadow)`, true},
 		{"rules without files", `floodgate {
 			rules
 		}`, `rules: expected one or more rule files`, true},
@@ -88,7 +115,7 @@ func TestParseHandlerDirective(t *testing.T) {
 		{"floodgate", false, ""},
 		{"floodgate {\n shadow \n}", true, ""},
 		{"floodgate extra", false, "wrong argument count"},
-		{"floodgate {\n shadoww \n}", false, `unknown floodgate subdirective "shadoww" (expected shadow)`},
+		{"floodgate {\n shadoww \n}", false, `unknown floodgate subdirective "shadoww" (expected shadow or challenge_exempt)`},
 	}
 	for _, c := range cases {
 		h := httpcaddyfile.Helper{Dispenser: caddyfile.NewTestDispenser(c.input)}

@@ -13,6 +13,17 @@ type metrics struct {
 	requests    *prometheus.CounterVec
 	storeErrors prometheus.Counter
 	delayed     prometheus.Gauge
+
+	challengesIssued *prometheus.CounterVec
+	challengesPassed *prometheus.CounterVec
+	challengesFailed *prometheus.CounterVec
+	passesRefused    *prometheus.CounterVec
+
+	quarantines         *prometheus.CounterVec
+	quarantineRefusals  prometheus.Counter
+	underAttack         *prometheus.GaugeVec
+	underAttackSwitches *prometheus.CounterVec
+	backendBusy         *prometheus.CounterVec
 }
 
 // healthReporter is a store that can say whether its backend is reachable.
@@ -33,7 +44,44 @@ func newMetrics(reg *prometheus.Registry, st sharedStore) (*metrics, error) {
 			Help: "Requests held by a delay budget right now.",
 		}),
 	}
-	cs := []prometheus.Collector{m.requests, m.storeErrors, m.delayed}
+	m.challengesIssued = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "floodgate", Name: "challenges_issued_total",
+		Help: "Challenge pages served, by level (cookie, script, work).",
+	}, []string{"level"})
+	m.challengesPassed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "floodgate", Name: "challenges_passed_total",
+		Help: "Challenges answered correctly (a pass was given), by level.",
+	}, []string{"level"})
+	m.challengesFailed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "floodgate", Name: "challenges_failed_total",
+		Help: "Challenge answers refused, by level and reason.",
+	}, []string{"level", "reason"})
+	m.passesRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "floodgate", Name: "passes_refused_total",
+		Help: "Pass cookies presented but refused, by reason (expired, other_network, other_user_agent, bad_signature, malformed, weaker_level).",
+	}, []string{"reason"})
+	m.quarantines = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "floodgate", Name: "quarantines_total",
+		Help: "Sites quarantined after a POST burst (a compromised site?), by site: call the member.",
+	}, []string{"site"})
+	m.quarantineRefusals = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "floodgate", Name: "quarantine_refusals_total",
+		Help: "POST, PUT, PATCH and DELETE requests refused (429) because their site is quarantined.",
+	})
+	m.underAttack = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "floodgate", Name: "under_attack",
+		Help: "1 for each site in under-attack mode right now.",
+	}, []string{"site"})
+	m.underAttackSwitches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "floodgate", Name: "under_attack_switches_total",
+		Help: "Switches of sites into (on) and out of (off) under-attack mode.",
+	}, []string{"to"})
+	m.backendBusy = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "floodgate", Name: "backend_busy_total",
+		Help: "Requests answered 503 because their site or the backend was at its in-flight cap, by reason (queue_full, wait_timeout).",
+	}, []string{"reason"})
+	cs := []prometheus.Collector{m.requests, m.storeErrors, m.delayed, m.challengesIssued, m.challengesPassed, m.challengesFailed, m.passesRefused,
+		m.quarantines, m.quarantineRefusals, m.underAttack, m.underAttackSwitches, m.backendBusy}
 	if h, ok := st.(healthReporter); ok {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "floodgate", Name: "store_healthy",

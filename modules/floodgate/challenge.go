@@ -1,0 +1,105 @@
+package floodgate
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/ulule/limiter/v3"
+
+	"github.com/floodgate-proxy/floodgate/internal/challenge"
+	"github.com/floodgate-proxy/floodgate/internal/pass"
+)
+
+// ChallengeConfig sets up challenge pages and the passes they give.
+type ChallengeConfig struct {
+	// Keys sign passes, base64 or hex, at least 32 bytes each. The first signs; all verify,
+	// so a new key can be put first while passes signed by the old one stay valid. Every
+	// proxy serving the same sites needs the same keys. Default: a random key made when
+	// floodgate starts, kept across reloads (passes then end with the process).
+	Keys []string `json:"keys,omitempty"`
+
+	// PassTTL is how long a pass is accepted. Default 7 days.
+	PassTTL caddy.Duration `json:"pass_ttl,omitempty"`
+
+	// Difficulty of the work level, in leading zero bits of SHA-256 (each bit doubles the
+	// work). Default 16: about half a second in a desktop browser.
+	Difficulty int `json:"difficulty,omitempty"`
+
+	// Template is the path of an html/template file replacing the built-in page.
+	Template string `json:"template,omitempty"`
+
+	// CookieName is the pass cookie's name. Default "floodgate_pass".
+	CookieName string `json:"cookie_name,omitempty"`
+}
+
+// processKey is the pass key used when the config names none: random, made once per process
+// so that passes survive reloads.
+var processKey = sync.OnceValue(func() []byte {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	return k
+})
+
+func decodeKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if b, err := hex.DecodeString(s); err == nil {
+		return b, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("a challenge key is neither hex nor base64 (make one with: head -c 32 /dev/urandom | base64)")
+}
+
+func newChallenger(c ChallengeConfig, st limiter.Store) (*challenge.Challenger, error) {
+	var keys [][]byte
+	for i, k := range c.Keys {
+		b, err := decodeKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("key %d: %w", i+1, err)
+		}
+		keys = append(keys, b)
+	}
+	if len(keys) == 0 {
+		keys = [][]byte{processKey()}
+	}
+	signer, err := pass.NewSigner(keys...)
+	if err != nil {
+		return nil, err
+	}
+	cfg := challenge.Config{
+		Signer:     signer,
+		CookieName: c.CookieName,
+		PassTTL:    time.Duration(c.PassTTL),
+		Difficulty: c.Difficulty,
+		Seen:       storeSeen{st},
+	}
+	if c.Template != "" {
+		if cfg.Template, err = challenge.LoadTemplate(c.Template); err != nil {
+			return nil, err
+		}
+	}
+	return challenge.New(cfg)
+}
+
+// storeSeen keeps answered challenges in the counter store, so an answer is single-use
+// across every proxy sharing the store (within one sync interval for the batched store).
+type storeSeen struct{ st limiter.Store }
+
+// FirstUse counts the key once per ttl: the first use is under the limit of one.
+func (s storeSeen) FirstUse(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	lc, err := s.st.Increment(ctx, "seen:"+key, 1, limiter.Rate{Limit: 1, Period: ttl})
+	if err != nil {
+		return true, err
+	}
+	return !lc.Reached, nil
+}

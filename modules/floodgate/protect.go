@@ -1,0 +1,219 @@
+package floodgate
+
+import (
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/floodgate-proxy/floodgate/internal/protect"
+)
+
+// ProtectConfig protects the shared backend: caps on requests in flight, per site and for
+// the whole backend, and what happens past them. Per-site values come from a rule file's
+// sites: section; these are the defaults.
+type ProtectConfig struct {
+	// BackendMaxInflight caps the requests in flight to the backend, all sites together.
+	// Past it, requests wait briefly, known-good clients first. 0 (default): no cap.
+	BackendMaxInflight int `json:"backend_max_inflight,omitempty"`
+
+	// SiteMaxInflight caps one site's requests in flight to the backend, so that one site's
+	// flood cannot take the workers every other site needs; a site may set its own
+	// (max_inflight). 0 (default): no cap.
+	SiteMaxInflight int `json:"site_max_inflight,omitempty"`
+
+	// QueueLength is the most requests waiting for a slot, all sites together; a site may
+	// fill at most an eighth of it. Default 1024.
+	QueueLength int `json:"queue_length,omitempty"`
+
+	// MaxWait is the longest a request waits for a slot before it gets 503 with
+	// Retry-After. Default 2s.
+	MaxWait caddy.Duration `json:"max_wait,omitempty"`
+
+	// UnderAttack sets the automatic under-attack mode.
+	UnderAttack UnderAttackConfig `json:"under_attack,omitzero"`
+}
+
+// protection is the state that protects the backend, shared by every config load so that a
+// reload neither doubles the caps nor lifts quarantines.
+type protection struct {
+	gate       *protect.Gate
+	quarantine *protect.Quarantine
+	detector   *protect.Detector
+
+	// current is the newest config's state, for the detector's callback.
+	current atomic.Pointer[state]
+	stop    chan struct{}
+
+	mu     sync.Mutex
+	labels map[string]bool // site labels given to metrics so far
+}
+
+// maxSiteLabels bounds the distinct site labels of the per-site metrics: configured sites
+// and quarantined hosts, then "other".
+const maxSiteLabels = 500
+
+// siteLabel returns the metric label for a site, bounded in number.
+func (p *protection) siteLabel(site string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.labels[site] {
+		return site
+	}
+	if len(p.labels) >= maxSiteLabels {
+		return "other"
+	}
+	p.labels[site] = true
+	return site
+}
+
+// Destruct stops the detector's clock when no config uses the protection any more.
+func (p *protection) Destruct() error {
+	close(p.stop)
+	return nil
+}
+
+var protections = caddy.NewUsagePool()
+
+const protectionKey = "floodgate-protection"
+
+// unsafeMethod reports whether a method changes state on the site (what quarantine refuses).
+func unsafeMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	return true
+}
+
+// statusRecorder remembers the status of the response written through it.
+type statusRecorder struct {
+	*caddyhttp.ResponseWriterWrapper
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 && code >= 200 {
+		s.status = code
+	}
+	s.ResponseWriterWrapper.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriterWrapper.Write(b)
+}
+
+// statusOf is the status the client got: the written one, or the one of the error a later
+// handler returned (Caddy writes it after us).
+func statusOf(rec *statusRecorder, err error) int {
+	if rec.status != 0 {
+		return rec.status
+	}
+	if err != nil {
+		if he, ok := err.(caddyhttp.HandlerError); ok && he.StatusCode != 0 {
+			return he.StatusCode
+		}
+		return http.StatusInternalServerError
+	}
+	return http.StatusOK
+}
+
+// UnderAttackConfig sets the automatic under-attack mode: while a site is under attack,
+// clients that are not known good (no valid pass, not a verified search engine, not allowed
+// by a rule) are challenged. A site switches on when one signal stays past its trigger for
+// OnAfter, and off when all have been calm (below half their trigger) for OffAfter.
+type UnderAttackConfig struct {
+	// Rate is a site's request rate that means an attack, such as "50/sec"; a site may set
+	// its own (attack_rate). Default: off (the other signals still apply).
+	Rate string `json:"rate,omitempty"`
+	// Latency is the upstream latency (90th percentile over 10s) that means an attack.
+	// Default 5s.
+	Latency caddy.Duration `json:"latency,omitempty"`
+	// ErrorShare is the share of upstream answers that are 5xx that means an attack.
+	// Default 0.5.
+	ErrorShare float64 `json:"error_share,omitempty"`
+	// Saturation is the share of a site's requests finding it at its in-flight cap that
+	// means an attack. Default 0.5.
+	Saturation float64 `json:"saturation,omitempty"`
+	// ChallengeLevel is the challenge shown while a site is under attack: cookie (default,
+	// no JavaScript needed), script or work. A site may set its own.
+	ChallengeLevel string `json:"challenge_level,omitempty"`
+	// OnAfter is how long a signal must stay past its trigger. Default 3s.
+	OnAfter caddy.Duration `json:"on_after,omitempty"`
+	// OffAfter is how long all signals must stay calm before the mode switches off, and the
+	// shortest time it stays on. Default 60s.
+	OffAfter caddy.Duration `json:"off_after,omitempty"`
+}
+
+// detectorOptions turns the config into the detector's options; siteRate gives a
+// configured site's own attack rate (0: the default).
+func (u UnderAttackConfig) detectorOptions(defaultRate float64, siteRate func(string) float64, onSwitch func(string, bool, string)) protect.DetectorOptions {
+	return protect.DetectorOptions{
+		Defaults: protect.SiteThresholds{
+			TriggerRate:       defaultRate,
+			TriggerErrorShare: u.ErrorShare,
+			TriggerLatency:    time.Duration(u.Latency),
+			TriggerSaturation: u.Saturation,
+		},
+		Thresholds: func(site string) protect.SiteThresholds {
+			return protect.SiteThresholds{TriggerRate: siteRate(site)}
+		},
+		OnAfter:  time.Duration(u.OnAfter),
+		OffAfter: time.Duration(u.OffAfter),
+		MinOn:    time.Duration(u.OffAfter),
+		OnSwitch: onSwitch,
+	}
+}
+
+// newProtection makes the shared protection state and starts the detector's clock.
+func newProtection() *protection {
+	p := &protection{
+		gate:       protect.NewGate(protect.GateOptions{}),
+		quarantine: protect.NewQuarantine(0),
+		labels:     map[string]bool{},
+		stop:       make(chan struct{}),
+	}
+	p.detector = protect.NewDetector(protect.DetectorOptions{OnSwitch: p.switched})
+	go p.tick()
+	return p
+}
+
+func (p *protection) tick() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case now := <-t.C:
+			p.detector.Tick(now)
+		case <-p.stop:
+			return
+		}
+	}
+}
+
+// switched logs an under-attack switch and sets the metric, with the newest config's logger
+// and metrics.
+func (p *protection) switched(site string, on bool, reason string) {
+	st := p.current.Load()
+	if st == nil {
+		return
+	}
+	label := p.siteLabel(site)
+	if on {
+		st.logger.Warn("site under attack: challenging clients that are not known good", zap.String("site", site), zap.String("reason", reason))
+		st.metrics.underAttack.WithLabelValues(label).Set(1)
+		st.metrics.underAttackSwitches.WithLabelValues("on").Inc()
+	} else {
+		st.logger.Info("site no longer under attack", zap.String("site", site), zap.String("reason", reason))
+		st.metrics.underAttack.DeleteLabelValues(label)
+		st.metrics.underAttackSwitches.WithLabelValues("off").Inc()
+	}
+}
