@@ -1,41 +1,20 @@
 package challenge
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
 	"html"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/floodgate-proxy/floodgate/internal/browsertest"
 	"github.com/floodgate-proxy/floodgate/internal/pass"
 )
-
-// findChromium returns the path of a Chromium binary. When there is none the
-// test fails if the CI environment variable is set, and is skipped otherwise.
-func findChromium(t testing.TB) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium not found and CI is set: install the Debian package chromium")
-	}
-	t.Skip("chromium not found (install the Debian package chromium); skipped outside CI")
-	return ""
-}
 
 // clientPrefix is the network prefix the test site binds passes to: the
 // client's /24 (IPv4) or /64 (IPv6).
@@ -116,70 +95,16 @@ func (s *protectedSite) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.c.Serve(w, r, level, prefix)
 }
 
-// browse loads url in headless Chromium and waits, in real time (Web
-// Workers do not run under --virtual-time-budget), until the page's title
-// contains want. It returns the final title and URL, read from Chromium's
-// DevTools HTTP endpoint on loopback.
-func browse(t testing.TB, chromium, url, want string) (title, final string) {
-	t.Helper()
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--no-first-run", "--no-default-browser-check", "--disable-dev-shm-usage",
-		"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
-		"--user-data-dir="+dir, "--accept-lang=fr-FR,fr;q=0.9,en;q=0.5", url)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
-	var port string
-	for i := 0; i < 600 && port == ""; i++ { // up to 60s
-		if b, err := os.ReadFile(filepath.Join(dir, "DevToolsActivePort")); err == nil {
-			port, _, _ = strings.Cut(string(b), "\n")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if port == "" {
-		t.Fatalf("chromium wrote no DevToolsActivePort; stderr:\n%s", stderr.String())
-	}
-	for i := 0; i < 600; i++ { // up to 60s
-		resp, err := http.Get("http://127.0.0.1:" + port + "/json/list")
-		if err == nil {
-			var targets []struct{ Type, Title, URL string }
-			err = json.NewDecoder(resp.Body).Decode(&targets)
-			resp.Body.Close()
-			for _, tg := range targets {
-				if tg.Type == "page" {
-					title, final = tg.Title, tg.URL
-				}
-			}
-			if strings.Contains(title, want) {
-				return title, final
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("the page never reached %q; last title %q at %s", want, title, final)
-	return
-}
-
 // TestBrowserPassesEveryLevel has a real browser pass each level and reach
 // the protected content; a plain HTTP client never does.
 func TestBrowserPassesEveryLevel(t *testing.T) {
-	chromium := findChromium(t)
+	chromium := browsertest.Find(t)
 	site, srv := startSite(t, Config{})
 	for _, level := range []pass.Level{pass.LevelCookie, pass.LevelScript, pass.LevelWork} {
 		t.Run(level.String(), func(t *testing.T) {
 			path := "/" + level.String() + "/article?id=7"
 			want := fmt.Sprintf("PROTECTED CONTENT %s (pass level %s) at %s", level, level, path)
-			_, final := browse(t, chromium, srv.URL+path, want)
+			_, final := browsertest.Browse(t, chromium, srv.URL+path, want, "fr-FR,fr;q=0.9,en;q=0.5")
 			if final != srv.URL+path {
 				t.Errorf("final URL %s, want %s", final, srv.URL+path)
 			}
@@ -238,13 +163,13 @@ func TestBrowserPassesEveryLevel(t *testing.T) {
 // start, solve, post) as ms/solve. Each run starts a browser: use
 // -benchtime 10x.
 func BenchmarkBrowserWork(b *testing.B) {
-	chromium := findChromium(b)
+	chromium := browsertest.Find(b)
 	for _, bits := range []int{DefaultDifficulty, 18, 20} {
 		b.Run(fmt.Sprintf("bits=%d", bits), func(b *testing.B) {
 			var total time.Duration
 			for i := 0; i < b.N; i++ {
 				site, srv := startSite(b, Config{Difficulty: bits})
-				browse(b, chromium, srv.URL+fmt.Sprintf("/work/bench%d", i), "PROTECTED CONTENT work")
+				browsertest.Browse(b, chromium, srv.URL+fmt.Sprintf("/work/bench%d", i), "PROTECTED CONTENT work", "fr-FR,fr;q=0.9,en;q=0.5")
 				site.mu.Lock()
 				d, ok := site.passed[pass.LevelWork]
 				site.mu.Unlock()
