@@ -12,6 +12,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -95,7 +96,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
+	tree := "binary " + *bin
 	if *bin == "" {
+		tree = treeVersion(ctx)
 		*bin = filepath.Join(work, "floodgate")
 		fmt.Fprintf(stdout, "building floodgate from this tree into %s\n", *bin)
 		if err := buildFloodgate(ctx, *bin); err != nil {
@@ -122,7 +125,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		rep.Command = command
+		rep.Command, rep.Tree = command, tree
 		return writeReports(*out, "attack", rep, rep.Markdown(), rep.SVG(), stdout)
 	case "overhead":
 		ov.Bin, ov.Dir, ov.Concurrency, ov.Duration, ov.Warmup, ov.Repeats, ov.Redis, ov.Log = *bin, logDir, *concurrency, *duration, *warmup, *repeats, !*noRedis, stdout
@@ -131,7 +134,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		rep.Command = command
+		rep.Command, rep.Tree = command, tree
 		return writeReports(*out, "overhead", rep, rep.Markdown(), rep.SVG(), stdout)
 	default:
 		return fmt.Errorf("-scenario %q: expected attack or overhead", *scenario)
@@ -211,4 +214,18 @@ func rerender(path, out string, stdout io.Writer) error {
 	default:
 		return fmt.Errorf("%s: scenario %q, expected a floodgate-bench report (attack or overhead)", path, head.Scenario)
 	}
+}
+
+// treeVersion names the source being built: the git commit, with "-dirty" when the working
+// tree has uncommitted changes (other work in progress is then part of the measurement).
+func treeVersion(ctx context.Context) string {
+	head, err := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown tree (not a git checkout)"
+	}
+	v := "commit " + strings.TrimSpace(string(head))
+	if st, err := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+		v += "-dirty"
+	}
+	return v
 }

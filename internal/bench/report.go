@@ -282,6 +282,9 @@ type AttackReport struct {
 	Targets *Targets `json:"targets,omitempty"`
 	// Command reproduces the run.
 	Command string `json:"command"`
+	// Tree is the floodgate source the binary was built from (git commit, "-dirty" with
+	// uncommitted changes), or the binary given with -floodgate-bin.
+	Tree string `json:"tree"`
 }
 
 // Arm returns the arm named name, or nil.
@@ -337,7 +340,7 @@ func (r *AttackReport) Markdown() string {
 	var b strings.Builder
 	c := r.Config
 	fmt.Fprintf(&b, "# floodgate-bench: shared host under attack\n\n")
-	fmt.Fprintf(&b, "Run %s on %d CPUs (%s), load average %.2f at start. Reproduce: `%s`\n\n", r.Started.UTC().Format(time.RFC3339), r.Machine.CPUs, r.Machine.CPUModel, r.Machine.Load1, r.Command)
+	fmt.Fprintf(&b, "Run %s on %d CPUs (%s), load average %.2f at start; floodgate %s. Reproduce: `%s`\n\n", r.Started.UTC().Format(time.RFC3339), r.Machine.CPUs, r.Machine.CPUModel, r.Machine.Load1, r.Tree, r.Command)
 	fmt.Fprintf(&b, "Backend: %d workers, queue %d, %v per page, %v per static file, %v longest wait → capacity %.0f pages/s. "+
 		"%d sites, the flood targets %d. Calm %v (humans + Googlebot), then flood %v at %.0f× capacity (%.0f req/s: AI crawlers %.0f%%, stealth scrapers %.0f%%, POST burst %.0f%%). Seed %d.\n\n",
 		c.Pool.Workers, c.Pool.Queue, c.Pool.DynamicCost, c.Pool.StaticCost, c.Pool.QueueTimeout, r.CapacityRPS,
