@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -90,7 +91,8 @@ func (p *proxy) caddyfile(globalOpts, upstreamAddr, extra string) string {
 		%s
 	}
 }
-http://localhost:%d, http://127.0.0.1:%d {
+http://:%d {
+	bind 127.0.0.1
 	floodgate
 	handle_errors 429 {
 		respond "slow down" 429
@@ -102,7 +104,7 @@ http://localhost:%d, http://127.0.0.1:%d {
 		format json
 	}
 }
-`, abs("../../testdata/mmdb/test-asn.mmdb"), globalOpts, p.port, p.port, extra, upstreamAddr, p.log)
+`, abs("../../testdata/mmdb/test-asn.mmdb"), globalOpts, p.port, extra, upstreamAddr, p.log)
 }
 
 // load adapts and loads a Caddyfile into the running Caddy, as `floodgate reload` does.
@@ -331,4 +333,12 @@ func TestBadASNDatabaseIsAClearError(t *testing.T) {
 			t.Errorf("asn_db %s: error does not name the option and the file: %v", db, err)
 		}
 	}
+}
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
 }
