@@ -3,11 +3,14 @@ package bench
 import (
 	"context"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/netip"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -75,6 +78,9 @@ type Sample struct {
 	Site int16
 	// Static is true for a static file.
 	Static bool
+	// Refreshed is true for a human page that answered with a meta refresh (a cookie
+	// challenge, say) which the browser followed; Latency then covers the whole visit.
+	Refreshed bool
 }
 
 // RunConfig says where and how hard the generator may send.
@@ -241,7 +247,7 @@ func runSession(ctx context.Context, sc Scenario, s *Session, tr http.RoundTripp
 		if t >= sc.Duration() || ctx.Err() != nil {
 			return
 		}
-		smp := do(ctx, client, http.MethodGet, s.Site, p.Path, nil, s.IP, s.UA, Humans, sc.PhaseAt(t), start)
+		smp := visitPage(ctx, sc, client, s, p.Path, start)
 		rec.add(smp)
 		if smp.Outcome == OK {
 			lim := make(chan struct{}, cfg.AssetParallel)
@@ -269,14 +275,73 @@ func runSession(ctx context.Context, sc Scenario, s *Session, tr http.RoundTripp
 	}
 }
 
+// maxRefreshes bounds the meta refreshes a human's browser follows for one page.
+const maxRefreshes = 2
+
+// metaRefresh matches <meta http-equiv="refresh" content="N; url=U">.
+var metaRefresh = regexp.MustCompile(`(?i)<meta\s+http-equiv=["']?refresh["']?\s+content=["']?\s*(\d+)\s*;\s*url=([^"'>\s]+)`)
+
+// MetaRefresh returns the delay and same-site target of an HTML page's meta refresh, as a
+// browser follows it ("Retry shortly" pages, cookie challenges); ok is false when there is
+// none, or it points elsewhere than a path of the same site.
+func MetaRefresh(page []byte) (delay time.Duration, target string, ok bool) {
+	m := metaRefresh.FindSubmatch(page)
+	if m == nil {
+		return 0, "", false
+	}
+	n, err := strconv.Atoi(string(m[1]))
+	target = html.UnescapeString(string(m[2]))
+	if err != nil || n < 0 || !strings.HasPrefix(target, "/") || strings.HasPrefix(target, "//") {
+		return 0, "", false
+	}
+	return time.Duration(min(n, 10)) * time.Second, target, true
+}
+
+// visitPage loads a page as a browser does: when the answer is an HTML page that refreshes
+// itself (a cookie challenge, say), it waits and loads the target, keeping cookies, up to
+// maxRefreshes times. The sample is the final answer's, with the latency of the whole visit
+// and Refreshed set.
+func visitPage(ctx context.Context, sc Scenario, c *http.Client, s *Session, path string, start time.Time) Sample {
+	t0 := time.Now()
+	smp, page := doCapture(ctx, c, http.MethodGet, s.Site, path, nil, s.IP, s.UA, Humans, sc.PhaseAt(time.Since(start)), start, true)
+	first := smp
+	for i := 0; i < maxRefreshes && smp.Outcome != OK; i++ {
+		delay, target, ok := MetaRefresh(page)
+		if !ok || time.Since(start)+delay >= sc.Duration() {
+			break
+		}
+		tm := time.NewTimer(delay)
+		select {
+		case <-tm.C:
+		case <-ctx.Done():
+			tm.Stop()
+			return smp
+		}
+		smp, page = doCapture(ctx, c, http.MethodGet, s.Site, target, nil, s.IP, s.UA, Humans, sc.PhaseAt(time.Since(start)), start, true)
+		smp.Refreshed = true
+	}
+	if smp.Refreshed {
+		smp.At, smp.Phase, smp.Static = first.At, first.Phase, false
+		smp.Latency = float32(float64(time.Since(t0).Microseconds()) / 1000)
+	}
+	return smp
+}
+
 // do sends one request and measures it to the end of the body.
 func do(ctx context.Context, c *http.Client, method string, site int, path string, body io.Reader, ip netip.Addr, ua string, class Class, phase Phase, start time.Time) Sample {
+	smp, _ := doCapture(ctx, c, method, site, path, body, ip, ua, class, phase, start, false)
+	return smp
+}
+
+// doCapture is do that also returns the beginning of an HTML answer's body when capture is
+// set (for the humans' browsers, which follow meta refreshes).
+func doCapture(ctx context.Context, c *http.Client, method string, site int, path string, body io.Reader, ip netip.Addr, ua string, class Class, phase Phase, start time.Time, capture bool) (Sample, []byte) {
 	t0 := time.Now()
 	smp := Sample{Class: class, Phase: phase, At: float32(t0.Sub(start).Seconds()), Site: int16(site), Static: IsStatic(path)}
 	req, err := http.NewRequestWithContext(ctx, method, "http://"+Host(site)+path, body)
 	if err != nil {
 		smp.Outcome = Failed
-		return smp
+		return smp, nil
 	}
 	req.Header.Set("User-Agent", ua)
 	req.Header.Set("X-Forwarded-For", ip.String())
@@ -287,8 +352,14 @@ func do(ctx context.Context, c *http.Client, method string, site int, path strin
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	resp, err := c.Do(req)
+	var head []byte
 	if err == nil {
-		_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		if capture && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			head, err = io.ReadAll(io.LimitReader(resp.Body, 16<<10))
+		}
+		if err == nil {
+			_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		}
 		_ = resp.Body.Close()
 	}
 	smp.Latency = float32(float64(time.Since(t0).Microseconds()) / 1000)
@@ -297,7 +368,7 @@ func do(ctx context.Context, c *http.Client, method string, site int, path strin
 		status = resp.StatusCode
 	}
 	smp.Outcome = OutcomeOf(status, err)
-	return smp
+	return smp, head
 }
 
 // sleepUntil waits until start+at, or returns false when ctx ends first.

@@ -56,6 +56,9 @@ type HumanStats struct {
 	PageLatency LatencySummary `json:"page_latency"`
 	// Outcomes counts each outcome.
 	Outcomes map[Outcome]int `json:"outcomes"`
+	// Refreshed counts the pages that answered with a meta refresh (a cookie challenge, say)
+	// which the browser followed; their outcome and latency are the whole visit's.
+	Refreshed int `json:"refreshed_pages"`
 }
 
 // ClassReport is what one population sent and what it cost the backend in the flood phase.
@@ -158,6 +161,9 @@ func humanStats(samples []Sample, keep func(*Sample) bool) HumanStats {
 		}
 		hs.Requests++
 		hs.Outcomes[s.Outcome]++
+		if s.Refreshed {
+			hs.Refreshed++
+		}
 		if s.Outcome == OK {
 			ok++
 		}
@@ -346,14 +352,15 @@ func (r *AttackReport) Markdown() string {
 		c.Pool.Workers, c.Pool.Queue, c.Pool.DynamicCost, c.Pool.StaticCost, c.Pool.QueueTimeout, r.CapacityRPS,
 		c.Sites, c.AttackedSites, c.Calm, c.Flood, c.FloodFactor, r.FloodRPS, 100*c.Mix.AI, 100*c.Mix.Stealth, 100*c.Mix.Post, c.Seed)
 
-	b.WriteString("## Humans\n\n| arm | phase | requests | success | p50 ms | p95 ms | p99 ms | page p95 ms |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("## Humans\n\nLatency is over successful requests (failures count in the success rate); a page that answered with a meta refresh (cookie challenge) counts once, with the whole visit's time. Humans here follow meta refreshes and keep cookies but run no JavaScript: a script or proof-of-work challenge counts as a failure (403).\n\n| arm | phase | requests | success | p50 ms | p95 ms | p99 ms | page p95 ms | 403 | 429 | 503/504 | refreshed pages |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, a := range r.Arms {
 		for _, row := range []struct {
 			label string
 			h     HumanStats
 		}{{"calm", a.HumansCalm}, {"flood, all sites", a.HumansFlood}, {"flood, sites not attacked", a.QuietSitesFlood}, {"flood, attacked sites", a.AttackedSitesFlood}} {
-			fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s |\n", a.Name, row.label, row.h.Requests, pct(row.h.SuccessRate),
-				ms(row.h.Latency.P50), ms(row.h.Latency.P95), ms(row.h.Latency.P99), ms(row.h.PageLatency.P95))
+			o := row.h.Outcomes
+			fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %d | %d | %d | %d |\n", a.Name, row.label, row.h.Requests, pct(row.h.SuccessRate),
+				ms(row.h.Latency.P50), ms(row.h.Latency.P95), ms(row.h.Latency.P99), ms(row.h.PageLatency.P95), o[Blocked], o[Throttled], o[Unavailable]+o[GatewayTimeout], row.h.Refreshed)
 		}
 	}
 	b.WriteString("\n## Flood phase, per population\n\n| arm | population | sent | ok | 429 | 403 | 503 | 504 | errors | dropped | reached backend | served | backend worker time | share of capacity |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
