@@ -76,6 +76,8 @@ type proxy struct {
 	t    *testing.T
 	port int
 	log  string
+	// global holds more global options, such as a log for floodgate's own lines.
+	global string
 }
 
 // caddyfile renders a Caddyfile for the test: floodgate options, then a site proxying to up.
@@ -90,6 +92,7 @@ func (p *proxy) caddyfile(globalOpts, upstreamAddr, extra string) string {
 		asn_db %s
 		%s
 	}
+	%s
 }
 http://:%d {
 	bind 127.0.0.1
@@ -104,7 +107,7 @@ http://:%d {
 		format json
 	}
 }
-`, abs("../../testdata/mmdb/test-asn.mmdb"), globalOpts, p.port, extra, upstreamAddr, p.log)
+`, abs("../../testdata/mmdb/test-asn.mmdb"), globalOpts, p.global, p.port, extra, upstreamAddr, p.log)
 }
 
 // load adapts and loads a Caddyfile into the running Caddy, as `floodgate reload` does.
@@ -120,7 +123,13 @@ func load(cf string) error {
 
 func startProxy(t *testing.T, globalOpts, upstreamAddr, extra string) *proxy {
 	t.Helper()
-	p := &proxy{t: t, port: freePort(t), log: filepath.Join(t.TempDir(), "access.log")}
+	return startProxyWith(t, &proxy{}, globalOpts, upstreamAddr, extra)
+}
+
+// startProxyWith starts Caddy for p, whose global field may hold more global options.
+func startProxyWith(t *testing.T, p *proxy, globalOpts, upstreamAddr, extra string) *proxy {
+	t.Helper()
+	p.t, p.port, p.log = t, freePort(t), filepath.Join(t.TempDir(), "access.log")
 	if err := load(p.caddyfile(globalOpts, upstreamAddr, extra)); err != nil {
 		t.Fatalf("starting Caddy: %v", err)
 	}

@@ -1,0 +1,335 @@
+package floodgate_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// pool is a backend of limited capacity, like a PHP-FPM pool: a fixed number of workers,
+// each request holding one for hold; at most backlog requests wait for a worker, the rest
+// get 503 at once, as an overloaded shared server does.
+type pool struct {
+	*httptest.Server
+	workers chan struct{}
+	waiting atomic.Int64
+	backlog int64
+	hold    time.Duration
+	served  sync.Map // host -> *atomic.Int64
+
+	mu          sync.Mutex
+	inflight    map[string]int // host -> requests holding a worker or waiting for one
+	maxInflight map[string]int
+}
+
+func newPool(t *testing.T, workers, backlog int, hold time.Duration) *pool {
+	p := &pool{workers: make(chan struct{}, workers), backlog: int64(backlog), hold: hold,
+		inflight: map[string]int{}, maxInflight: map[string]int{}}
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p.waiting.Add(1) > p.backlog+int64(cap(p.workers)) {
+			p.waiting.Add(-1)
+			http.Error(w, "backend overloaded", http.StatusServiceUnavailable)
+			return
+		}
+		p.mu.Lock()
+		p.inflight[r.Host]++
+		p.maxInflight[r.Host] = max(p.maxInflight[r.Host], p.inflight[r.Host])
+		p.mu.Unlock()
+		defer func() {
+			p.mu.Lock()
+			p.inflight[r.Host]--
+			p.mu.Unlock()
+		}()
+		p.workers <- struct{}{}
+		time.Sleep(p.hold)
+		<-p.workers
+		p.waiting.Add(-1)
+		n, _ := p.served.LoadOrStore(r.Host, new(atomic.Int64))
+		n.(*atomic.Int64).Add(1)
+		fmt.Fprintf(w, "page of %s", r.Host)
+	}))
+	t.Cleanup(p.Close)
+	return p
+}
+
+// hit sends one request to host through the proxy and returns its status and latency.
+func (p *proxy) hit(client *http.Client, method, host, ip, ua, path string) (int, time.Duration) {
+	req, _ := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", p.port, path), nil)
+	req.Host = host
+	req.Header.Set("User-Agent", ua)
+	req.Header.Set("X-Forwarded-For", ip)
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, time.Since(start)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, time.Since(start)
+}
+
+var e2eClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+// median latency of n sequential browser GETs to host.
+func (p *proxy) medianLatency(t *testing.T, host string, n int) time.Duration {
+	var ds []time.Duration
+	for i := 0; i < n; i++ {
+		code, d := p.hit(e2eClient, "GET", host, fmt.Sprintf("90.0.1.%d", i+1), uaBrowser, "/")
+		if code != 200 {
+			t.Fatalf("%s: status %d", host, code)
+		}
+		ds = append(ds, d)
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2]
+}
+
+// logLines returns floodgate's own log lines (not access logs) with the given message.
+func logLines(t *testing.T, path, msg string) []map[string]any {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []map[string]any
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func startProtectedProxy(t *testing.T, upstreamAddr, protectOpts string) (*proxy, string) {
+	logPath := filepath.Join(t.TempDir(), "floodgate.log")
+	p := startProxyWith(t, &proxy{global: "log default {\n\t\toutput file " + logPath + "\n\t\tformat json\n\t}"},
+		"rules "+protectRules+"\n\t\t"+protectOpts, upstreamAddr, "")
+	return p, logPath
+}
+
+// TestPOSTBurstQuarantinesSite: site A under a POST burst is quarantined, A's GETs still
+// work, and site B's latency stays near its calm value.
+func TestPOSTBurstQuarantinesSite(t *testing.T) {
+	backend := newPool(t, 4, 16, 20*time.Millisecond)
+	p, logPath := startProtectedProxy(t, backend.Listener.Addr().String(), "protect {\n\t\t\tbackend_max_inflight 4\n\t\t}")
+	calm := p.medianLatency(t, "b.example", 15)
+
+	// The burst: 8 senders posting to A as fast as they can for a bounded count.
+	var codes sync.Map
+	var wg sync.WaitGroup
+	stopB := make(chan struct{})
+	var during []time.Duration
+	var bMu sync.Mutex
+	go func() { // B's visitors, during the burst
+		for i := 0; ; i++ {
+			select {
+			case <-stopB:
+				return
+			default:
+			}
+			code, d := p.hit(e2eClient, "GET", "b.example", fmt.Sprintf("90.0.2.%d", i%250+1), uaBrowser, "/")
+			if code == 200 {
+				bMu.Lock()
+				during = append(during, d)
+				bMu.Unlock()
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	for s := 0; s < 8; s++ {
+		wg.Add(1)
+		go func(s int) {
+			defer wg.Done()
+			for i := 0; i < 40; i++ {
+				code, _ := p.hit(e2eClient, "POST", "a.example", fmt.Sprintf("3.0.%d.%d", s, i+1), uaBrowser, "/wp-comments-post.php")
+				n, _ := codes.LoadOrStore(code, new(atomic.Int64))
+				n.(*atomic.Int64).Add(1)
+			}
+		}(s)
+	}
+	wg.Wait()
+	close(stopB)
+	counts := map[any]int64{}
+	codes.Range(func(k, v any) bool { counts[k] = v.(*atomic.Int64).Load(); return true })
+	t.Logf("320 POSTs to a.example: %v", counts)
+	if counts[429] < 250 {
+		t.Errorf("only %d of 320 POSTs were refused: the site was not quarantined after its budget of 30/min", counts[429])
+	}
+	if code, _ := p.hit(e2eClient, "POST", "a.example", "90.0.0.50", uaBrowser, "/contact"); code != 429 {
+		t.Errorf("a POST to the quarantined site from a new client: %d, want 429", code)
+	}
+	if code, _ := p.hit(e2eClient, "GET", "a.example", "90.0.0.51", uaBrowser, "/"); code != 200 {
+		t.Errorf("a GET on the quarantined site: %d, want 200 (pages keep flowing)", code)
+	}
+	if code, _ := p.hit(e2eClient, "POST", "b.example", "90.0.0.52", uaBrowser, "/contact"); code != 200 {
+		t.Errorf("a POST to another site: %d, want 200", code)
+	}
+	warn := logLines(t, logPath, "site quarantined: its POST rate looks like a compromised site; its POSTs get 429, its pages still flow")
+	if len(warn) != 1 || warn[0]["site"] != "a.example" {
+		t.Errorf("quarantine warnings: %v, want exactly one naming a.example", warn)
+	}
+	bMu.Lock()
+	slices.Sort(during)
+	bMu.Unlock()
+	if len(during) < 5 {
+		t.Fatalf("site B answered only %d requests during the burst", len(during))
+	}
+	med := during[len(during)/2]
+	t.Logf("site B median latency: calm %v, during A's burst %v (%d requests)", calm, med, len(during))
+	if med > 2*calm+30*time.Millisecond {
+		t.Errorf("site B's median latency went from %v to %v during A's burst", calm, med)
+	}
+}
+
+// TestInflightCapKeepsOtherSitesUp: a flood on one site leaves the other sites' success
+// rate near 100%, because the flooded site only gets its share of the backend. The same
+// flood on a site without a cap shows what happens otherwise.
+func TestInflightCapKeepsOtherSitesUp(t *testing.T) {
+	run := func(t *testing.T, flooded string) (floodOK, floodRefused, otherOK, otherTotal int64, maxFlood int) {
+		backend := newPool(t, 4, 8, 20*time.Millisecond)
+		p, _ := startProtectedProxy(t, backend.Listener.Addr().String(), "protect {\n\t\t\tmax_wait 500ms\n\t\t}")
+		var fOK, fRefused, oOK, oTotal atomic.Int64
+		var wg sync.WaitGroup
+		deadline := time.Now().Add(3 * time.Second)
+		for c := 0; c < 48; c++ { // the flood: 48 clients back to back
+			wg.Add(1)
+			go func(c int) {
+				defer wg.Done()
+				for i := 0; time.Now().Before(deadline) && i < 1000; i++ {
+					code, _ := p.hit(e2eClient, "GET", flooded, fmt.Sprintf("90.1.%d.%d", c, i%250+1), uaBrowser, "/search")
+					if code == 200 {
+						fOK.Add(1)
+					} else {
+						fRefused.Add(1)
+					}
+				}
+			}(c)
+		}
+		wg.Add(1)
+		go func() { // e.example's visitors, 20 a second
+			defer wg.Done()
+			for i := 0; time.Now().Before(deadline); i++ {
+				code, _ := p.hit(e2eClient, "GET", "e.example", fmt.Sprintf("90.2.0.%d", i%250+1), uaBrowser, "/")
+				oTotal.Add(1)
+				if code == 200 {
+					oOK.Add(1)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
+		wg.Wait()
+		backend.mu.Lock()
+		defer backend.mu.Unlock()
+		return fOK.Load(), fRefused.Load(), oOK.Load(), oTotal.Load(), backend.maxInflight[flooded]
+	}
+	// d.example has max_inflight 2 (testdata/rules/e2e/protect.yaml).
+	fOK, fRefused, oOK, oTotal, maxD := run(t, "d.example")
+	t.Logf("flood on d.example (max_inflight 2): %d served, %d refused, at most %d at once in the backend; e.example %d of %d served", fOK, fRefused, maxD, oOK, oTotal)
+	if oTotal < 20 || float64(oOK) < 0.98*float64(oTotal) {
+		t.Errorf("e.example served %d of %d requests during d.example's flood, want ≥ 98%%", oOK, oTotal)
+	}
+	if maxD > 2 {
+		t.Errorf("d.example had %d requests in the backend at once, past its max_inflight of 2", maxD)
+	}
+	// The same flood on a site without a cap takes the whole backend.
+	_, _, oOK2, oTotal2, maxX := run(t, "nocap.example")
+	t.Logf("flood on nocap.example (no cap): up to %d at once in the backend; e.example %d of %d served", maxX, oOK2, oTotal2)
+	if maxX <= 2 {
+		t.Errorf("without a cap the flood never had more than %d requests in the backend: the test's flood is too weak to show anything", maxX)
+	}
+}
+
+// TestUnderAttackMode: a crawler flood on site C switches C into under-attack mode;
+// visitors holding a pass still get through, the flood is challenged, and the mode switches
+// off after the flood.
+func TestUnderAttackMode(t *testing.T) {
+	backend := newPool(t, 8, 64, 2*time.Millisecond)
+	p, logPath := startProtectedProxy(t, backend.Listener.Addr().String(),
+		"protect {\n\t\t\tunder_attack {\n\t\t\t\ton_after 1s\n\t\t\t\toff_after 2s\n\t\t\t}\n\t\t}")
+	// A visitor earns a pass on a challenged path first (cookie level: kept in a jar).
+	jar := newJar()
+	visitor := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	const visitorIP = "90.0.3.3"
+	p.hit(visitor, "GET", "c.example", visitorIP, uaBrowser, "/cookie/login")
+	if code, _ := p.hit(visitor, "GET", "c.example", visitorIP, uaBrowser, "/cookie/login"); code != 200 {
+		t.Fatalf("the visitor did not earn a pass: %d", code)
+	}
+
+	// The flood: browser-looking scrapers from many addresses, no cookies, 60 requests/s.
+	var challenged, served atomic.Int64
+	flood := func(d time.Duration) {
+		var wg sync.WaitGroup
+		end := time.Now().Add(d)
+		for c := 0; c < 6; c++ {
+			wg.Add(1)
+			go func(c int) {
+				defer wg.Done()
+				for i := 0; time.Now().Before(end); i++ {
+					code, _ := p.hit(e2eClient, "GET", "c.example", fmt.Sprintf("3.0.%d.%d", c, i%250+1), uaBrowser, fmt.Sprintf("/page/%d", i))
+					switch code {
+					case 403:
+						challenged.Add(1)
+					case 200:
+						served.Add(1)
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			}(c)
+		}
+		wg.Wait()
+	}
+	on := func() bool {
+		return len(logLines(t, logPath, "site under attack: challenging clients that are not known good")) > 0
+	}
+	flood(4 * time.Second)
+	if !on() {
+		t.Fatalf("60 requests/s for 4s on a site with attack_rate 20/sec did not switch it on (served %d, challenged %d)", served.Load(), challenged.Load())
+	}
+	before := challenged.Load()
+	var visitorOK atomic.Int64
+	go func() {
+		for i := 0; i < 10; i++ {
+			if code, _ := p.hit(visitor, "GET", "c.example", visitorIP, uaBrowser, fmt.Sprintf("/article/%d", i)); code == 200 {
+				visitorOK.Add(1)
+			}
+		}
+	}()
+	flood(2 * time.Second)
+	t.Logf("under attack: the flood got %d challenge pages, %d pages; the pass holder %d of 10 pages", challenged.Load()-before, served.Load(), visitorOK.Load())
+	if challenged.Load()-before < 50 {
+		t.Errorf("while under attack, only %d flood requests were challenged", challenged.Load()-before)
+	}
+	if visitorOK.Load() != 10 {
+		t.Errorf("the visitor holding a pass got %d of 10 pages while the site was under attack", visitorOK.Load())
+	}
+	// After the flood the mode switches off (10s window, then 2s calm), and a new visitor
+	// without a pass gets the page again.
+	deadline := time.Now().Add(40 * time.Second)
+	for len(logLines(t, logPath, "site no longer under attack")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the site never left under-attack mode after the flood")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if code, _ := p.hit(e2eClient, "GET", "c.example", "90.0.4.4", uaBrowser, "/"); code != 200 {
+		t.Errorf("a new visitor after the attack: %d, want 200", code)
+	}
+}
+
+func newJar() http.CookieJar {
+	j, _ := cookiejar.New(nil)
+	return j
+}
