@@ -201,6 +201,9 @@ func parseChallenge(d *caddyfile.Dispenser, c *ChallengeConfig) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
 		if !d.NextArg() {
+			if opt == "key" {
+				continue // an empty key (unset environment variable): one is made at start
+			}
 			return d.Errf("challenge %s: expected a value", opt)
 		}
 		val := d.Val()
