@@ -172,3 +172,24 @@ rules:
 		t.Errorf("impostor throttle: %v with Retry-After %v, want throttle with a Retry-After", v.Action, v.RetryAfter)
 	}
 }
+
+func TestAllowBeatsChallenge(t *testing.T) {
+	p := newPipeline(t, store.NewMemory(0), Options{}, identities, `
+rules:
+  - name: uptime-monitor
+    class: bot
+    match: {user_agent: [UptimeRobot]}
+    action: allow
+  - name: challenge-everything
+    match: {path: ["/**"]}
+    action: challenge
+`)
+	v, _ := p.decide(classify.Request{IP: netip.MustParseAddr("90.0.0.7"), UserAgent: "UptimeRobot/2.0 (+http://www.uptimerobot.com/)", Path: "/"})
+	if v.Action != rules.ActionAllow || v.Rule != "uptime-monitor" {
+		t.Errorf("allowed automation on a challenged path: %v by %q, want allow by uptime-monitor", v.Action, v.Rule)
+	}
+	v, _ = p.decide(classify.Request{IP: netip.MustParseAddr("90.0.0.7"), UserAgent: "Mozilla/5.0 (X11; Linux x86_64)", Path: "/"})
+	if v.Action != rules.ActionChallenge {
+		t.Errorf("a browser on a challenged path: %v, want challenge", v.Action)
+	}
+}

@@ -124,9 +124,13 @@ func (d *Decider) Decide(ctx context.Context, req *classify.Request, res *classi
 	if v.Action == rules.ActionBlock {
 		return v
 	}
-	// Allow skips every budget unless something stronger than log is due (an impostor). A
-	// shadowed block leaves it at log: without the shadow file the request would be allowed.
-	if allowedBy != nil && v.Action <= rules.ActionLog {
+	// Allow skips every budget, and is never challenged, unless something stronger is due
+	// (an impostor). A shadowed block leaves it at log: without the shadow file the request
+	// would be allowed.
+	if allowedBy != nil && (v.Action <= rules.ActionLog || v.Action == rules.ActionChallenge) {
+		if v.Action == rules.ActionChallenge {
+			v = Verdict{}
+		}
 		if v.Action == rules.ActionNone {
 			v.Action, v.Rule, v.Reason = rules.ActionAllow, allowedBy.Name, "rule"
 		}

@@ -79,6 +79,8 @@ type state struct {
 	shadow     bool
 	protection *protection
 	protect    ProtectConfig
+	// siteExempt holds, for sites listing challenge_exempt paths, their compiled paths.
+	siteExempt map[*rules.Site]*challenge.Exempt
 }
 
 // CaddyModule returns the Caddy module information.
@@ -153,6 +155,21 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 		shadow:     a.Shadow,
 		protection: prot,
 		protect:    a.Protect,
+		siteExempt: map[*rules.Site]*challenge.Exempt{},
+	}
+	var exemptErr error
+	set.Sites.Each(func(s *rules.Site) {
+		if len(s.ChallengeExempt) == 0 {
+			return
+		}
+		ex, err := challenge.NewExempt(s.ChallengeExempt)
+		if err != nil && exemptErr == nil {
+			exemptErr = fmt.Errorf("floodgate: site %s (%s:%d): challenge_exempt: %w", s.Name, s.File, s.Line, err)
+		}
+		a.state.siteExempt[s] = ex
+	})
+	if exemptErr != nil {
+		return exemptErr
 	}
 	prot.current.Store(a.state)
 	for _, site := range prot.detector.ActiveSites() {

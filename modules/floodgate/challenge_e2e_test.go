@@ -130,6 +130,13 @@ func TestCopiedPassIsRefusedElsewhere(t *testing.T) {
 	if got := up.hitsOf("/cookie/page") - hits; got != 1 {
 		t.Errorf("the upstream served %d requests with copied or altered passes, want only the 1 legitimate one", got)
 	}
+	// A site's challenge_exempt paths (rule file, sites:) are never challenged.
+	if code, _ := p.hit(plain, "GET", "api.example", ipAmazon, uaBrowser, "/cookie/api/orders"); code != 200 {
+		t.Errorf("an exempt path of api.example: %d, want 200", code)
+	}
+	if code, _ := p.hit(plain, "GET", "api.example", ipAmazon, uaBrowser, "/cookie/page"); code != http.StatusForbidden {
+		t.Errorf("a path of api.example that is not exempt: %d, want 403", code)
+	}
 	// Never challenged: robots.txt and feeds, even on a challenged path.
 	for _, path := range []string{"/robots.txt", "/cookie/feed/", "/.well-known/security.txt"} {
 		if s := p.status(ipAmazon, uaBrowser, path); s != 200 {

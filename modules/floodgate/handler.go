@@ -249,6 +249,9 @@ func (h *Handler) spareChallenge(r *http.Request, st *state, res *classify.Resul
 	if res.Verified || h.exempt.IsExempt(r) {
 		return true
 	}
+	if ex := st.siteExempt[res.Site]; ex != nil && ex.IsExempt(r) {
+		return true
+	}
 	level, err := pass.ParseLevel(levelName)
 	if err != nil {
 		level = pass.LevelCookie
