@@ -172,6 +172,7 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 		return exemptErr
 	}
 	prot.current.Store(a.state)
+	currentProtection.Store(prot)
 	for _, site := range prot.detector.ActiveSites() {
 		m.underAttack.WithLabelValues(prot.siteLabel(site)).Set(1)
 	}

@@ -78,12 +78,18 @@ type proxy struct {
 	log  string
 	// global holds more global options, such as a log for floodgate's own lines.
 	global string
+	// admin is Caddy's admin address; empty: off.
+	admin string
 }
 
 // caddyfile renders a Caddyfile for the test: floodgate options, then a site proxying to up.
 func (p *proxy) caddyfile(globalOpts, upstreamAddr, extra string) string {
+	admin := p.admin
+	if admin == "" {
+		admin = "off"
+	}
 	return fmt.Sprintf(`{
-	admin off
+	admin %s
 	persist_config off
 	servers {
 		trusted_proxies static 127.0.0.1/32
@@ -107,7 +113,7 @@ http://:%d {
 		format json
 	}
 }
-`, abs("../../testdata/mmdb/test-asn.mmdb"), globalOpts, p.global, p.port, extra, upstreamAddr, p.log)
+`, admin, abs("../../testdata/mmdb/test-asn.mmdb"), globalOpts, p.global, p.port, extra, upstreamAddr, p.log)
 }
 
 // load adapts and loads a Caddyfile into the running Caddy, as `floodgate reload` does.

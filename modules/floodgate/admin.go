@@ -1,0 +1,130 @@
+package floodgate
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/floodgate-proxy/floodgate/internal/protect"
+)
+
+func init() {
+	caddy.RegisterModule(AdminAPI{})
+}
+
+// AdminAPI gives techs a hand on the backend's protection through Caddy's admin endpoint:
+//
+//	GET    /floodgate/sites                              quarantined sites and sites under attack
+//	POST   /floodgate/under-attack?site=NAME&mode=on     on, off or auto (back to the signals)
+//	DELETE /floodgate/quarantine?site=HOST               lift a quarantine
+//
+// NAME is a site's name from a rule file's sites: section, or a host. Changes made here last
+// until the next change or reload (a site's under_attack setting in its rule file applies
+// again on reload).
+type AdminAPI struct{}
+
+// currentProtection is the protection of the running config, for the admin API.
+var currentProtection atomic.Pointer[protection]
+
+// CaddyModule returns the Caddy module information.
+func (AdminAPI) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "admin.api.floodgate",
+		New: func() caddy.Module { return new(AdminAPI) },
+	}
+}
+
+// Routes returns the admin routes.
+func (a AdminAPI) Routes() []caddy.AdminRoute {
+	return []caddy.AdminRoute{
+		{Pattern: "/floodgate/sites", Handler: caddy.AdminHandlerFunc(a.sites)},
+		{Pattern: "/floodgate/under-attack", Handler: caddy.AdminHandlerFunc(a.underAttack)},
+		{Pattern: "/floodgate/quarantine", Handler: caddy.AdminHandlerFunc(a.quarantine)},
+	}
+}
+
+func protectionOrError() (*protection, error) {
+	p := currentProtection.Load()
+	if p == nil {
+		return nil, caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Message: "floodgate is not running in this configuration"}
+	}
+	return p, nil
+}
+
+func (AdminAPI) sites(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet {
+		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Message: "use GET"}
+	}
+	p, err := protectionOrError()
+	if err != nil {
+		return err
+	}
+	attacked := p.detector.ActiveSites()
+	slices.Sort(attacked)
+	out := struct {
+		Quarantined []protect.Entry `json:"quarantined"`
+		UnderAttack []string        `json:"under_attack"`
+	}{Quarantined: p.quarantine.List(time.Now()), UnderAttack: attacked}
+	if out.Quarantined == nil {
+		out.Quarantined = []protect.Entry{}
+	}
+	if out.UnderAttack == nil {
+		out.UnderAttack = []string{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	return json.NewEncoder(w).Encode(out)
+}
+
+func (AdminAPI) underAttack(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodPost {
+		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Message: "use POST"}
+	}
+	p, err := protectionOrError()
+	if err != nil {
+		return err
+	}
+	site := r.URL.Query().Get("site")
+	mode, err := protect.ParseMode(r.URL.Query().Get("mode"))
+	if site == "" || err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Message: "expected ?site=NAME&mode=on|off|auto"}
+	}
+	p.detector.SetMode(site, mode)
+	if st := p.current.Load(); st != nil {
+		st.logger.Info(fmt.Sprintf("under-attack mode set by hand to %s", mode), zapSite(site), zapRemote(r))
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (AdminAPI) quarantine(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodDelete {
+		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Message: "use DELETE to lift a quarantine"}
+	}
+	p, err := protectionOrError()
+	if err != nil {
+		return err
+	}
+	site := r.URL.Query().Get("site")
+	if site == "" {
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Message: "expected ?site=HOST"}
+	}
+	if !p.quarantine.End(site) {
+		return caddy.APIError{HTTPStatus: http.StatusNotFound, Message: "site " + site + " is not quarantined"}
+	}
+	if st := p.current.Load(); st != nil {
+		st.logger.Info("quarantine lifted by hand", zapSite(site), zapRemote(r))
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func zapSite(site string) zap.Field       { return zap.String("site", site) }
+func zapRemote(r *http.Request) zap.Field { return zap.String("from", r.RemoteAddr) }
+
+var _ caddy.AdminRouter = AdminAPI{}

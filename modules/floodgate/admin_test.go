@@ -1,0 +1,83 @@
+package floodgate_test
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+)
+
+// TestAdminAPI switches a site's under-attack mode by hand and lifts a quarantine through
+// Caddy's admin endpoint, as a tech would with curl.
+func TestAdminAPI(t *testing.T) {
+	up := newContentUpstream(t)
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	admin := l.Addr().String()
+	l.Close()
+	p := startProxyWith(t, &proxy{admin: admin}, "rules "+protectRules, up.Listener.Addr().String(), "")
+	call := func(method, path string) (int, string) {
+		req, _ := http.NewRequest(method, "http://"+admin+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	sites := func() (quarantined, attacked []string) {
+		code, body := call("GET", "/floodgate/sites")
+		if code != 200 {
+			t.Fatalf("GET /floodgate/sites: %d %s", code, body)
+		}
+		var out struct {
+			Quarantined []struct{ Site string } `json:"quarantined"`
+			UnderAttack []string                `json:"under_attack"`
+		}
+		if err := json.Unmarshal([]byte(body), &out); err != nil {
+			t.Fatalf("GET /floodgate/sites: %v: %s", err, body)
+		}
+		for _, q := range out.Quarantined {
+			quarantined = append(quarantined, q.Site)
+		}
+		return quarantined, out.UnderAttack
+	}
+
+	if code, _ := p.hit(e2eClient, "GET", "c.example", ipOrange, uaBrowser, "/"); code != 200 {
+		t.Fatalf("c.example before: %d", code)
+	}
+	if code, body := call("POST", "/floodgate/under-attack?site=c.example&mode=on"); code != http.StatusNoContent {
+		t.Fatalf("switching c.example on: %d %s", code, body)
+	}
+	if code, _ := p.hit(e2eClient, "GET", "c.example", ipOrange, uaBrowser, "/"); code != http.StatusForbidden {
+		t.Errorf("c.example under attack by hand: %d, want 403 (challenge)", code)
+	}
+	if _, attacked := sites(); len(attacked) != 1 || attacked[0] != "c.example" {
+		t.Errorf("under attack: %v, want [c.example]", attacked)
+	}
+	call("POST", "/floodgate/under-attack?site=c.example&mode=off")
+	if code, _ := p.hit(e2eClient, "GET", "c.example", ipOrange, uaBrowser, "/"); code != 200 {
+		t.Errorf("c.example switched off by hand: %d, want 200", code)
+	}
+	if code, _ := call("POST", "/floodgate/under-attack?site=c.example&mode=sometimes"); code != http.StatusBadRequest {
+		t.Errorf("a bad mode: %d, want 400", code)
+	}
+
+	// 31 POSTs pass a.example's budget of 30/min: quarantined; lifted by hand.
+	for i := 0; i < 31; i++ {
+		p.hit(e2eClient, "POST", "a.example", ipOrange, uaBrowser, "/form")
+	}
+	if q, _ := sites(); len(q) != 1 || q[0] != "a.example" {
+		t.Fatalf("quarantined: %v, want [a.example]", q)
+	}
+	if code, body := call("DELETE", "/floodgate/quarantine?site=a.example"); code != http.StatusNoContent {
+		t.Fatalf("lifting the quarantine: %d %s", code, body)
+	}
+	if q, _ := sites(); len(q) != 0 {
+		t.Errorf("still quarantined after lifting: %v", q)
+	}
+	if code, _ := call("DELETE", "/floodgate/quarantine?site=a.example"); code != http.StatusNotFound {
+		t.Errorf("lifting a quarantine that is not there: %d, want 404", code)
+	}
+}
