@@ -7,6 +7,7 @@ package rules
 import (
 	"embed"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -35,7 +36,39 @@ func Files() []string {
 	return names
 }
 
-// Load reads and compiles rule files in order; "shipped" stands for the shipped files.
+// Export writes the shipped rule files and the range files they name into dir, so that techs
+// can edit them or refresh the ranges and load the copy ("rules DIR") without rebuilding.
+// It refuses to overwrite files.
+func Export(dir string) ([]string, error) {
+	var written []string
+	err := fs.WalkDir(FS, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(FS, name)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return fmt.Errorf("%w (export writes into an empty folder, never over your files)", err)
+		}
+		if _, err := f.Write(data); err != nil {
+			f.Close()
+			return err
+		}
+		written = append(written, dst)
+		return f.Close()
+	})
+	return written, err
+}
+
+// Load reads and compiles rule files in order; "shipped" stands for the shipped files, and a
+// folder for its *.yaml files in name order.
 // Every problem of every file is reported, each as "file:line: message".
 func Load(names ...string) (*irules.Set, error) {
 	var expanded []string
@@ -44,6 +77,15 @@ func Load(names ...string) (*irules.Set, error) {
 			for _, f := range Files() {
 				expanded = append(expanded, embeddedPrefix+f)
 			}
+			continue
+		}
+		if fi, err := os.Stat(n); err == nil && fi.IsDir() {
+			files, _ := filepath.Glob(filepath.Join(n, "*.yaml"))
+			if len(files) == 0 {
+				return nil, fmt.Errorf("%s: a folder with no *.yaml rule files", n)
+			}
+			sort.Strings(files)
+			expanded = append(expanded, files...)
 			continue
 		}
 		expanded = append(expanded, n)

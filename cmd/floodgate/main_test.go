@@ -214,3 +214,28 @@ func TestCaddyfileExampleRuns(t *testing.T) {
 		t.Fatalf("browser after reload: status %d", s)
 	}
 }
+
+// TestRulesExport writes the shipped rules into a folder that then loads as they do, and
+// never overwrites a tech's files.
+func TestRulesExport(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "rules")
+	if _, errOut, code := run(t, nil, nil, "rules", "export", dir); code != 0 {
+		t.Fatalf("rules export: exit %d: %s", code, errOut)
+	}
+	want, _, _ := run(t, nil, nil, "rules", "check", "shipped")
+	got, errOut, code := run(t, nil, nil, "rules", "check", dir)
+	if code != 0 || got != want {
+		t.Fatalf("the exported folder checks as %q (exit %d, %s), the shipped rules as %q", got, code, errOut, want)
+	}
+	// A refreshed range file is used without rebuilding: here, one that drops every range.
+	if err := os.WriteFile(filepath.Join(dir, "ranges", "googlebot", "ipv4_merged.txt"), []byte("# emptied\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, _ := run(t, strings.NewReader(`{"ip":"66.249.66.1","ua":"Mozilla/5.0 (compatible; Googlebot/2.1)"}`+"\n"), nil, "classify", "--rules", dir)
+	if !strings.Contains(out, `"impostor":true`) {
+		t.Errorf("after emptying the exported googlebot ranges, Googlebot from 66.249.66.1 is still verified: %s", out)
+	}
+	if _, _, code := run(t, nil, nil, "rules", "export", dir); code != 1 {
+		t.Errorf("a second export into the same folder: exit %d, want 1 (no overwriting)", code)
+	}
+}

@@ -14,8 +14,8 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "rules",
-		Usage: "check <file|shipped>...",
-		Short: "Checks floodgate rule files",
+		Usage: "check <file|folder|shipped>... | export <folder>",
+		Short: "Checks floodgate rule files, or exports the shipped ones",
 		Long: `
 'rules check' reads the rule files named, in the order floodgate would load them, and prints
 every problem as "file:line: what is wrong, what was expected". The word "shipped" stands for
@@ -33,6 +33,24 @@ the rule files built into floodgate. It exits 0 when the files are good, 1 other
 				},
 			}
 			cmd.AddCommand(check)
+			cmd.AddCommand(&cobra.Command{
+				Use:   "export <folder>",
+				Short: "Writes the shipped rule files and their ranges into a folder, to edit or refresh them",
+				Long: `'rules export' writes the rule files and address ranges built into floodgate into a new
+folder. Edit them, refresh the range files from their sources (see rules/README.md), check them
+with 'floodgate rules check <folder>', and load them with 'rules <folder>' in the floodgate
+global option instead of 'rules shipped'. It never overwrites a file.`,
+				Args: cobra.ExactArgs(1),
+				RunE: func(c *cobra.Command, args []string) error {
+					written, err := shipped.Export(args[0])
+					if err != nil {
+						fmt.Fprintln(c.ErrOrStderr(), err)
+						os.Exit(1)
+					}
+					fmt.Fprintf(c.OutOrStdout(), "wrote %d files into %s\n", len(written), args[0])
+					return nil
+				},
+			})
 		},
 	})
 }
