@@ -50,8 +50,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		bin         = fs.String("floodgate-bin", "", "use this floodgate binary instead of building ./cmd/floodgate from this tree")
 		arms        = fs.String("arms", "plain,floodgate", "attack: arms to run, in order")
 		rules       = fs.String("rules", "shipped", "floodgate arm: rule files, comma-separated (\"shipped\" = built-in)")
-		globalExtra = fs.String("floodgate-options", "", "floodgate arm: Caddyfile lines added inside the floodgate global option")
-		siteExtra   = fs.String("site-directives", "", "floodgate arm: Caddyfile lines added to the site block before reverse_proxy")
+		globalExtra = fs.String("floodgate-options", "", "floodgate arm: Caddyfile lines added inside the floodgate global option (@FILE reads them from FILE)")
+		siteExtra   = fs.String("site-directives", "", "floodgate arm: Caddyfile lines added to the site block before reverse_proxy (@FILE reads them from FILE)")
 		seed        = fs.Uint64("seed", def.Seed, "attack: random seed (same seed, same traffic)")
 		sites       = fs.Int("sites", def.Sites, "attack: member sites on the backend")
 		attacked    = fs.Int("attacked-sites", def.AttackedSites, "attack: how many of them the flood targets")
@@ -85,6 +85,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if *render != "" {
 		return rerender(*render, *out, stdout)
+	}
+	for _, v := range []*string{globalExtra, siteExtra} {
+		if strings.HasPrefix(*v, "@") {
+			b, err := os.ReadFile((*v)[1:])
+			if err != nil {
+				return fmt.Errorf("reading Caddyfile lines: %w", err)
+			}
+			*v = string(b)
+		}
 	}
 	work, err := os.MkdirTemp("", "floodgate-bench-")
 	if err != nil {
