@@ -100,6 +100,9 @@ type DetectorOptions struct {
 	Thresholds func(site string) SiteThresholds
 	// Window is the sliding window over which signals are measured. Default 10s.
 	Window time.Duration
+	// FastWindow is a shorter window whose signals may also switch a site on (never off),
+	// so that a flood is caught seconds after it starts. Default 2s; at least one tick.
+	FastWindow time.Duration
 	// OnAfter is how long a signal must stay past its trigger before the site switches on.
 	// Default 3s.
 	OnAfter time.Duration
@@ -135,6 +138,7 @@ func (o DetectorOptions) withDefaults() DetectorOptions {
 		}
 	}
 	setDur(&o.Window, 10*time.Second)
+	setDur(&o.FastWindow, 2*time.Second)
 	setDur(&o.OnAfter, 3*time.Second)
 	setDur(&o.OffAfter, 60*time.Second)
 	setDur(&o.MinOn, 60*time.Second)
@@ -484,6 +488,30 @@ func (d *Detector) tickSite(name string, s *attackSite, from, t time.Time) (swit
 	}
 	span := max(t.Sub(start), time.Second)
 	over, calm := d.signals(s.th, sum, span)
+	if over == "" && d.opts.FastWindow < d.opts.Window {
+		// A flood starting from calm shows in the last seconds long before it moves the
+		// average of the whole window: the fast window switches on, the whole one off.
+		var fast bucket
+		fstart, fcut := t, t.Add(-d.opts.FastWindow)
+		for i := range s.ring {
+			r := &s.ring[i]
+			if r.at.IsZero() || !r.at.After(fcut) || r.at.After(t) {
+				continue
+			}
+			fast.req += r.req
+			fast.err += r.err
+			fast.sat += r.sat
+			fast.up += r.up
+			fast.slow += r.slow
+			fast.slowRel += r.slowRel
+			if r.from.Before(fstart) {
+				fstart = r.from
+			}
+		}
+		if o, _ := d.signals(s.th, fast, max(t.Sub(fstart), time.Second)); o != "" {
+			over = o + " (last " + d.opts.FastWindow.String() + ")"
+		}
+	}
 
 	switch {
 	case over != "":

@@ -95,22 +95,46 @@ func TestDetectorFloodOnThenOffWithHysteresis(t *testing.T) {
 	if r.d.Active("a") {
 		t.Fatal("a active on calm traffic")
 	}
-	// Flood at 150/s from second 31. Window rates (10 s): 31: (9×10+150)/10 = 24/s,
-	// 32: 38/s, 33: 52/s, past the trigger; OnAfter 3 s later, at 36, the site switches on.
+	// Flood at 150/s from second 31. The fast window (2 s) is past the trigger at once:
+	// 31: (10+150)/2 = 80/s; OnAfter 3 s later, at 34, the site switches on. (The whole
+	// window alone would wait until 33: (7×10+3×150)/10 = 52/s, so until 36.)
 	r.run(40, load{site: "a", n: 150}, load{site: "b", n: 40})
-	r.expect("36:a:on")
+	r.expect("34:a:on")
 	if !r.d.Active("a") || r.d.Active("b") {
 		t.Fatalf("active a=%v b=%v, want true false", r.d.Active("a"), r.d.Active("b"))
 	}
 	// Between release (25/s) and trigger (50/s): stays on, however long.
 	r.run(300, load{site: "a", n: 40}, load{site: "b", n: 40})
-	r.expect("36:a:on")
+	r.expect("34:a:on")
 	// Calm at 10/s from second 371. Window rates: 371: 37/s, 372: 34, 373: 31, 374: 28,
 	// 375: 25 (not below the release level 25/s), 376: 22: calm from 376, off 60 s later.
 	r.run(100, load{site: "a", n: 10}, load{site: "b", n: 40})
-	r.expect("36:a:on 436:a:off")
+	r.expect("34:a:on 436:a:off")
 	if got := r.d.ActiveSites(); len(got) != 0 {
 		t.Fatalf("active sites %v after the flood", got)
+	}
+}
+
+func TestDetectorWithoutFastWindow(t *testing.T) {
+	opts := testOpts
+	opts.FastWindow = opts.Window // the whole window only: the flood shows later
+	r := newRig(t, opts)
+	r.run(30, load{site: "a", n: 10})
+	r.run(10, load{site: "a", n: 150})
+	r.expect("36:a:on")
+}
+
+func TestDetectorFastWindowNeverSwitchesOff(t *testing.T) {
+	r := newRig(t, testOpts)
+	r.run(20, load{site: "a", n: 150})
+	r.expect("4:a:on")
+	// Traffic drops to 40/s: below the trigger in the fast window, above the release level
+	// (25/s) in the whole window: the site stays on, however long.
+	r.run(70, load{site: "a", n: 40})
+	r.expect("4:a:on")
+	r.run(80, load{site: "a", n: 5}) // calm for OffAfter (60 s): off
+	if strings.Count(strings.Join(r.events, " "), ":off") != 1 {
+		t.Fatalf("switches %v, want one off after calm", r.events)
 	}
 }
 

@@ -5,6 +5,7 @@
 package floodgate
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -189,8 +190,8 @@ func (a *App) provisionProtection(set *rules.Set) (*protection, error) {
 		return nil, fmt.Errorf("under_attack challenge_level %q: expected cookie, script or work", u.ChallengeLevel)
 	}
 	defaultRate := 0.0
-	if u.Rate != "" {
-		r, err := rules.ParseRate(u.Rate)
+	if rate := cmp.Or(u.Rate, DefaultAttackRate); rate != "off" {
+		r, err := rules.ParseRate(rate)
 		if err != nil {
 			return nil, fmt.Errorf("under_attack rate: %w", err)
 		}

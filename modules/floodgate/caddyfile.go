@@ -296,7 +296,7 @@ func parseUnderAttack(d *caddyfile.Dispenser, u *UnderAttackConfig) error {
 		val := d.Val()
 		switch opt {
 		case "rate":
-			if _, err := rules.ParseRate(val); err != nil {
+			if _, err := rules.ParseRate(val); err != nil && val != "off" {
 				return d.Errf("under_attack rate: %v", err)
 			}
 			u.Rate = val

@@ -145,3 +145,15 @@ func TestHostOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestIsStatic(t *testing.T) {
+	for path, want := range map[string]bool{
+		"/": false, "/wp-content/themes/x/style.css": true, "/IMG/logo.PNG": true, "/app.js": true,
+		"/index.php": false, "/spip.php": false, "/2024/05/article/": false, "/a.b/c": false,
+		"/fonts/x.woff2": true, "/feed.xml": false,
+	} {
+		if got := isStatic(path); got != want {
+			t.Errorf("isStatic(%q) = %v, want %v", path, got, want)
+		}
+	}
+}

@@ -95,8 +95,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.answer(w, r, st, res)
 	}
 	site := siteKey(res, req.Host)
-	// Every request, refused or not, tells the under-attack detector about its site.
+	// Every request, refused or not, tells the under-attack detector about its site; static
+	// files do not count towards its page rate.
 	sample := protect.Sample{Requests: 1}
+	if isStatic(req.Path) {
+		sample.Requests = 0
+	}
 	defer func() { prot.detector.Observe(site, sample) }()
 
 	v := st.decider.Decide(r.Context(), &req, res)
@@ -140,7 +144,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		siteCap = res.Site.MaxInflight
 	}
 	if siteCap > 0 || st.protect.BackendMaxInflight > 0 {
-		sample.Saturated = prot.gate.Saturated(site)
+		// Saturated: the site itself at its cap. A backend at its cap with this site below
+		// its own says nothing about this site.
+		if siteCap > 0 && sample.Requests > 0 {
+			inflight, waiting := prot.gate.Stats(site)
+			sample.Saturated = inflight >= siteCap || waiting > 0
+		}
 		knownGood := passHeld || res.Verified || v.Action == rules.ActionAllow || h.holdsPass(r, st, res)
 		release, err := prot.gate.Acquire(r.Context(), site, siteCap, knownGood)
 		if err != nil {

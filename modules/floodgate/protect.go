@@ -2,6 +2,7 @@ package floodgate
 
 import (
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,6 +83,23 @@ var protections = caddy.NewUsagePool()
 
 const protectionKey = "floodgate-protection"
 
+// staticExt are the file endings of static files: cheap for the backend, and many per page,
+// so they do not count towards a site's attack rate.
+var staticExt = map[string]bool{
+	".css": true, ".js": true, ".mjs": true, ".map": true, ".png": true, ".jpg": true, ".jpeg": true,
+	".gif": true, ".webp": true, ".avif": true, ".svg": true, ".ico": true, ".woff": true, ".woff2": true,
+	".ttf": true, ".otf": true, ".eot": true, ".mp4": true, ".webm": true, ".mp3": true, ".ogg": true,
+}
+
+// isStatic reports whether a path names a static file by its ending.
+func isStatic(path string) bool {
+	i := strings.LastIndexByte(path, '.')
+	if i < 0 || strings.IndexByte(path[i:], '/') >= 0 {
+		return false
+	}
+	return staticExt[strings.ToLower(path[i:])]
+}
+
 // unsafeMethod reports whether a method changes state on the site (what quarantine refuses).
 func unsafeMethod(m string) bool {
 	switch m {
@@ -131,8 +149,9 @@ func statusOf(rec *statusRecorder, err error) int {
 // by a rule) are challenged. A site switches on when one signal stays past its trigger for
 // OnAfter, and off when all have been calm (below half their trigger) for OffAfter.
 type UnderAttackConfig struct {
-	// Rate is a site's request rate that means an attack, such as "50/sec"; a site may set
-	// its own (attack_rate). Default: off (the other signals still apply).
+	// Rate is a site's rate of page requests that means an attack, such as "50/sec" (static
+	// files — styles, scripts, images, fonts — do not count); a site may set its own
+	// (attack_rate). Default 20/sec; "off" turns the rate signal off.
 	Rate string `json:"rate,omitempty"`
 	// Latency is the upstream latency (90th percentile over 10s) that means an attack.
 	// Default 5s.
@@ -146,16 +165,29 @@ type UnderAttackConfig struct {
 	// ChallengeLevel is the challenge shown while a site is under attack: cookie (default,
 	// no JavaScript needed), script or work. A site may set its own.
 	ChallengeLevel string `json:"challenge_level,omitempty"`
-	// OnAfter is how long a signal must stay past its trigger. Default 3s.
+	// OnAfter is how long a signal must stay past its trigger, over the last 2 seconds or
+	// the last 10. Default 1s.
 	OnAfter caddy.Duration `json:"on_after,omitempty"`
 	// OffAfter is how long all signals must stay calm before the mode switches off, and the
 	// shortest time it stays on. Default 60s.
 	OffAfter caddy.Duration `json:"off_after,omitempty"`
 }
 
+// Defaults of the under-attack mode.
+const (
+	// DefaultAttackRate is a site's page rate that means an attack: 20 pages a second is
+	// 1.7 million a day, far above what a small member site serves (static files do not count).
+	DefaultAttackRate = "20/sec"
+	// DefaultAttackOnAfter is how long a signal must stay past its trigger.
+	DefaultAttackOnAfter = time.Second
+)
+
 // detectorOptions turns the config into the detector's options; siteRate gives a
 // configured site's own attack rate (0: the default).
 func (u UnderAttackConfig) detectorOptions(defaultRate float64, siteRate func(string) float64, onSwitch func(string, bool, string)) protect.DetectorOptions {
+	if u.OnAfter == 0 {
+		u.OnAfter = caddy.Duration(DefaultAttackOnAfter)
+	}
 	return protect.DetectorOptions{
 		Defaults: protect.SiteThresholds{
 			TriggerRate:       defaultRate,
