@@ -348,8 +348,8 @@ func (l *waitList) remove(w *waiter) {
 	w.prev, w.next = nil, nil
 }
 
-// readyHeap orders the sites that can take a waiter by their first waiter: priority
-// class first, then arrival order.
+// readyHeap orders the sites that can take a waiter: by their first waiter's priority
+// class, then by the slots the site holds (fewest first), then by arrival order.
 type readyHeap []*gateSite
 
 func (h readyHeap) Len() int { return len(h) }
@@ -357,6 +357,11 @@ func (h readyHeap) Less(i, j int) bool {
 	a, b := h[i].first(), h[j].first()
 	if a.class != b.class {
 		return a.class < b.class
+	}
+	// Fair share: the site holding fewer slots goes first, so that a flooded site's long
+	// queue of older waiters does not make a quiet site's visitor wait behind it.
+	if h[i].inflight != h[j].inflight {
+		return h[i].inflight < h[j].inflight
 	}
 	return a.seq < b.seq
 }

@@ -434,3 +434,38 @@ func BenchmarkGateContended(b *testing.B) {
 		}
 	})
 }
+
+// TestGateFairShareAcrossSites: a quiet site's visitor, arriving after a flooded site's
+// queue has formed, goes before the flooded site's older waiters, because the flooded site
+// already holds slots.
+func TestGateFairShareAcrossSites(t *testing.T) {
+	g := NewGate(GateOptions{BackendCap: 3})
+	flood := hold(t, g, "flooded", 0, 2)
+	quietHeld := hold(t, g, "other", 0, 1)[0]
+	ctx := context.Background()
+	f1 := queued(t, g, ctx, "flooded", 0, false, "flood-1")
+	f2 := queued(t, g, ctx, "flooded", 0, false, "flood-2")
+	q := queued(t, g, ctx, "quiet", 0, false, "quiet-1")
+	// One slot frees: "quiet" holds none, "flooded" holds two: quiet-1 goes first, though
+	// it arrived last.
+	flood[0]()
+	o := <-q
+	if o.err != nil {
+		t.Fatalf("quiet-1: %v", o.err)
+	}
+	select {
+	case o1 := <-f1:
+		t.Fatalf("flood-1 was admitted (%v) before the quiet site's visitor", o1.err)
+	default:
+	}
+	o.release()
+	quietHeld()
+	flood[1]()
+	for _, ch := range []<-chan outcome{f1, f2} {
+		if r := <-ch; r.err != nil {
+			t.Fatalf("%s: %v", r.name, r.err)
+		} else {
+			r.release()
+		}
+	}
+}
