@@ -42,7 +42,10 @@ type GateOptions struct {
 // Gate caps the requests in flight per site and for the whole backend, and lets the
 // requests past a cap wait briefly in a bounded queue. When a slot frees up, the waiters
 // whose site is below its cap are admitted: priority waiters (known-good clients) before
-// the others, first come first served within a class. A site at its cap waits for its own
+// the others, then the site holding the fewest slots, then first come first served. When the
+// whole queue is full, a newcomer from a site waiting less takes the place of the newest
+// ordinary waiter of the site waiting most, so that floods on a few sites cannot fill the
+// queue against everyone else. A site at its cap waits for its own
 // requests to finish and never holds up the waiters of other sites.
 //
 // A Gate keeps state only for the sites that have requests in flight or waiting. Acquire
@@ -79,8 +82,9 @@ type waiter struct {
 	site       *gateSite
 	class      int // 0 priority, 1 others
 	seq        uint64
-	ready      chan struct{} // closed when admitted
+	ready      chan struct{} // closed when admitted, or when pushed out
 	granted    bool
+	pushedOut  bool // its place went to a site waiting less: ErrQueueFull
 	prev, next *waiter
 }
 
@@ -153,7 +157,7 @@ func (g *Gate) Acquire(ctx context.Context, site string, siteCap int, priority b
 		g.mu.Unlock()
 		return g.slot(s), nil
 	}
-	if g.waiting >= g.queueLen || s.waiting >= g.siteQueueLen {
+	if s.waiting >= g.siteQueueLen || (g.waiting >= g.queueLen && !g.pushOutLongest(s, priority)) {
 		g.forgetIfIdle(s)
 		g.mu.Unlock()
 		return nil, ErrQueueFull
@@ -174,6 +178,12 @@ func (g *Gate) Acquire(ctx context.Context, site string, siteCap int, priority b
 	defer timer.Stop()
 	select {
 	case <-w.ready:
+		if w.pushedOut {
+			g.mu.Lock()
+			g.forgetIfIdle(s)
+			g.mu.Unlock()
+			return nil, ErrQueueFull
+		}
 		return g.slot(s), nil
 	case <-timer.C:
 		err = ErrWaitTimeout
@@ -200,6 +210,31 @@ func (g *Gate) Acquire(ctx context.Context, site string, siteCap int, priority b
 	g.forgetIfIdle(s)
 	g.mu.Unlock()
 	return nil, err
+}
+
+// pushOutLongest makes room in a full queue for a waiter of site s: the newest ordinary
+// waiter of the site waiting most gives up its place (ErrQueueFull), if that site waits more
+// than s will, or if the newcomer has priority. It reports whether room was made. Sites are
+// looked at only when the whole queue is full, and only those with something waiting or in
+// flight are known: the work is bounded by the concurrency, not by the number of sites.
+func (g *Gate) pushOutLongest(s *gateSite, priority bool) bool {
+	var longest *gateSite
+	for _, o := range g.sites {
+		if o.queues[1].tail != nil && (longest == nil || o.waiting > longest.waiting) {
+			longest = o
+		}
+	}
+	if longest == nil || (!priority && longest.waiting <= s.waiting+1) {
+		return false
+	}
+	w := longest.queues[1].tail
+	longest.queues[1].remove(w)
+	longest.waiting--
+	g.waiting--
+	w.pushedOut = true
+	close(w.ready)
+	g.fix(longest)
+	return true
 }
 
 // slot returns the release function of one admitted request of s.

@@ -255,14 +255,26 @@ func TestGateQueueFull(t *testing.T) {
 		t.Fatalf("site queue of 2 full: want ErrQueueFull, got %v", err)
 	}
 	w = append(w, queued(t, g, ctx, "b", 0, false, "b1"))
-	if _, err := g.Acquire(ctx, "c", 0, false); !errors.Is(err, ErrQueueFull) {
-		t.Fatalf("queue of 3 full: want ErrQueueFull, got %v", err)
+	// The queue of 3 is full (a: 2, b: 1). A visitor of c, which waits for nothing, takes
+	// the place of a's newest waiter: a waits more than c would.
+	c1 := make(chan outcome, 1)
+	go func() {
+		r, err := g.Acquire(ctx, "c", 0, false)
+		c1 <- outcome{"c1", err, r}
+	}()
+	eventually(t, "c1 waiting", func() bool { _, n := g.Stats("c"); return n == 1 })
+	if o := <-w[1]; o.name != "a2" || !errors.Is(o.err, ErrQueueFull) {
+		t.Fatalf("a2, the newest of the longest queue: want ErrQueueFull, got %v", o.err)
 	}
-	if _, _, sites := g.Totals(); sites != 3 {
-		t.Fatalf("%d sites tracked, want x a b (c refused and forgotten)", sites)
+	// Now a, b and c wait one each: a visitor of d would not wait less than any: refused.
+	if _, err := g.Acquire(ctx, "d", 0, false); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("queue of 3 full, evenly shared: want ErrQueueFull, got %v", err)
+	}
+	if _, _, sites := g.Totals(); sites != 4 {
+		t.Fatalf("%d sites tracked, want x a b c (d refused and forgotten)", sites)
 	}
 	cancel()
-	for _, ch := range w {
+	for _, ch := range []<-chan outcome{w[0], w[2], (<-chan outcome)(c1)} {
 		<-ch
 	}
 	rel[0]()
