@@ -61,6 +61,7 @@ type Gate struct {
 	inflight int
 	waiting  int
 	seq      uint64
+	served   uint64 // counts admissions, to order sites by when they were last served
 	sites    map[string]*gateSite
 	ready    readyHeap // sites with a waiter and room under their cap, oldest first waiter first
 	free     []*gateSite
@@ -75,6 +76,7 @@ type gateSite struct {
 	waiting  int
 	queues   [2]waitList // [0] priority, [1] others
 	index    int         // position in Gate.ready, -1 when not there
+	served   uint64      // Gate.served when the site last got a slot (0: never)
 }
 
 // waiter is one request waiting for a slot.
@@ -154,6 +156,8 @@ func (g *Gate) Acquire(ctx context.Context, site string, siteCap int, priority b
 		// site with room and waiters is served as soon as the backend has room.
 		s.inflight++
 		g.inflight++
+		g.served++
+		s.served = g.served
 		g.mu.Unlock()
 		return g.slot(s), nil
 	}
@@ -271,6 +275,8 @@ func (g *Gate) dispatch() {
 		g.waiting--
 		s.inflight++
 		g.inflight++
+		g.served++
+		s.served = g.served
 		w.granted = true
 		close(w.ready)
 		g.fix(s)
@@ -384,7 +390,8 @@ func (l *waitList) remove(w *waiter) {
 }
 
 // readyHeap orders the sites that can take a waiter: by their first waiter's priority
-// class, then by the slots the site holds (fewest first), then by arrival order.
+// class, then by the slots the site holds (fewest first), then by when the site was last
+// served (longest ago first), then by arrival order.
 type readyHeap []*gateSite
 
 func (h readyHeap) Len() int { return len(h) }
@@ -397,6 +404,11 @@ func (h readyHeap) Less(i, j int) bool {
 	// queue of older waiters does not make a quiet site's visitor wait behind it.
 	if h[i].inflight != h[j].inflight {
 		return h[i].inflight < h[j].inflight
+	}
+	// Round robin: the site served least recently goes first, so that sites taking turns
+	// at a slot do not starve one that has waited since.
+	if h[i].served != h[j].served {
+		return h[i].served < h[j].served
 	}
 	return a.seq < b.seq
 }

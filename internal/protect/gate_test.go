@@ -481,3 +481,31 @@ func TestGateFairShareAcrossSites(t *testing.T) {
 		}
 	}
 }
+
+// TestGateRoundRobinOnTies: when a flooded site drops to as few slots as a quiet site, the
+// quiet site, served less recently, goes first, though the flooded site's waiter is older.
+// (First come first served on such ties starved quiet sites while flooded sites took turns.)
+func TestGateRoundRobinOnTies(t *testing.T) {
+	g := NewGate(GateOptions{BackendCap: 1})
+	ctx := context.Background()
+	held := hold(t, g, "flooded", 0, 1)[0]
+	f1 := queued(t, g, ctx, "flooded", 0, false, "flood-1")
+	q1 := queued(t, g, ctx, "quiet", 0, false, "quiet-1")
+	// The slot frees: flooded and quiet both hold none; flooded was served, quiet never.
+	held()
+	o := <-q1
+	if o.err != nil {
+		t.Fatalf("quiet-1: %v", o.err)
+	}
+	select {
+	case r := <-f1:
+		t.Fatalf("flood-1 admitted (%v) before the quiet site's first visitor", r.err)
+	default:
+	}
+	o.release()
+	if r := <-f1; r.err != nil {
+		t.Fatalf("flood-1: %v", r.err)
+	} else {
+		r.release()
+	}
+}
