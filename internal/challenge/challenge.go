@@ -132,7 +132,7 @@ func (c *Challenger) IsVerify(r *http.Request) bool { return r.URL.Path == c.cfg
 // request carries several cookies of that name, the first valid one wins.
 func (c *Challenger) Check(r *http.Request, prefix netip.Prefix, need pass.Level) (pass.Pass, error) {
 	err := error(pass.ReasonMissing)
-	ua := r.UserAgent()
+	ua := binding(r)
 	t := now()
 	for _, line := range r.Header["Cookie"] {
 		for i := 0; i < 64 && line != ""; i++ { // at most 64 cookies a line
@@ -192,7 +192,7 @@ func (c *Challenger) serve(w http.ResponseWriter, r *http.Request, level pass.Le
 		if level == pass.LevelScript {
 			d.Difficulty = ScriptDifficulty
 		}
-		d.Challenge, d.Nonce = c.newChallenge(level, d.Difficulty, prefix, r.UserAgent())
+		d.Challenge, d.Nonce = c.newChallenge(level, d.Difficulty, prefix, binding(r))
 		d.Script = template.JS(solverJS)
 	}
 	buf := c.bufs.Get().(*bytes.Buffer)
@@ -228,7 +228,7 @@ func (c *Challenger) setPass(w http.ResponseWriter, r *http.Request, prefix neti
 	t := now()
 	http.SetCookie(w, &http.Cookie{
 		Name:     c.cfg.CookieName,
-		Value:    c.cfg.Signer.Issue(prefix, r.UserAgent(), level, t, c.cfg.PassTTL),
+		Value:    c.cfg.Signer.Issue(prefix, binding(r), level, t, c.cfg.PassTTL),
 		Path:     "/",
 		MaxAge:   int(c.cfg.PassTTL / time.Second),
 		Expires:  t.Add(c.cfg.PassTTL).UTC(),
@@ -237,6 +237,12 @@ func (c *Challenger) setPass(w http.ResponseWriter, r *http.Request, prefix neti
 		SameSite: http.SameSiteLaxMode,
 	})
 }
+
+// binding is what a pass and a challenge are bound to besides the network: the browser
+// (User-Agent) and the site (host). A pass solved on one member site is no good on another,
+// so a scraper that solves a challenge once cannot crawl every site with it; a person does
+// not notice, since browsers send a cookie only to the site that set it.
+func binding(r *http.Request) string { return r.UserAgent() + "\x00" + hostOf(r) }
 
 // hostOf returns the request host without port, for display.
 func hostOf(r *http.Request) string {

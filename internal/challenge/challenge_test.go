@@ -185,7 +185,7 @@ func TestServe(t *testing.T) {
 				if !pc.HttpOnly || pc.SameSite != http.SameSiteLaxMode || pc.Path != "/" || pc.Secure != tc.secure || pc.MaxAge != int(DefaultPassTTL/time.Second) || pc.Domain != "" {
 					t.Errorf("cookie attributes %+v: want HttpOnly, SameSite=Lax, Path=/, Secure=%v, Max-Age 7 days, host-only", pc, tc.secure)
 				}
-				p, err := c.cfg.Signer.Verify(pc.Value, prefixA, uaTest, now())
+				p, err := c.cfg.Signer.Verify(pc.Value, prefixA, binding(tc.req), now())
 				if err != nil || p.Level != pass.LevelCookie {
 					t.Errorf("the page's pass: %+v, %v", p, err)
 				}
@@ -375,7 +375,7 @@ func TestHandleVerify(t *testing.T) {
 			if !pc.HttpOnly || !pc.Secure || pc.SameSite != http.SameSiteLaxMode || pc.Path != "/" {
 				t.Errorf("cookie attributes %+v: want HttpOnly, Secure (TLS request), SameSite=Lax, Path=/", pc)
 			}
-			p, err := c.cfg.Signer.Verify(pc.Value, tc.prefix, uaTest, *clock)
+			p, err := c.cfg.Signer.Verify(pc.Value, tc.prefix, uaTest+"\x00example.org", *clock)
 			if err != nil || p.Level != out.Level {
 				t.Errorf("pass %+v, %v; want level %v", p, err, out.Level)
 			}
@@ -402,14 +402,41 @@ func TestHandleVerifySeenSetDownFailsOpen(t *testing.T) {
 	}
 }
 
+// TestPassIsBoundToTheSite: a pass earned on one member site is refused on another.
+func TestPassIsBoundToTheSite(t *testing.T) {
+	setNow(t, time.Now())
+	c := newTestChallenger(t, Config{})
+	w := httptest.NewRecorder()
+	c.Serve(w, get("https://example.org/"), pass.LevelCookie, prefixA)
+	var value string
+	for _, ck := range w.Result().Cookies() {
+		if ck.Name == "floodgate_pass" {
+			value = ck.Value
+		}
+	}
+	if value == "" {
+		t.Fatal("the cookie level set no pass")
+	}
+	for host, want := range map[string]pass.Reason{"example.org": "", "EXAMPLE.org:443": "", "other.example.net": pass.ReasonOtherUserAgent} {
+		r := get("https://" + host + "/")
+		r.Header.Set("Cookie", "floodgate_pass="+value)
+		if _, err := c.Check(r, prefixA, pass.LevelCookie); pass.ReasonOf(err) != want {
+			t.Errorf("the pass from example.org on %s: %v, want %q", host, err, want)
+		}
+	}
+}
+
 func TestCheck(t *testing.T) {
 	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	setNow(t, t0)
 	c := newTestChallenger(t, Config{})
 	s := c.cfg.Signer
-	work := s.Issue(prefixA, uaTest, pass.LevelWork, t0, time.Hour)
-	cookie := s.Issue(prefixA, uaTest, pass.LevelCookie, t0, time.Hour)
-	old := s.Issue(prefixA, uaTest, pass.LevelWork, t0.Add(-2*time.Hour), time.Hour)
+	// A pass is bound to the browser and the site: what binding() makes of a request to
+	// example.org with uaTest.
+	bound := uaTest + "\x00example.org"
+	work := s.Issue(prefixA, bound, pass.LevelWork, t0, time.Hour)
+	cookie := s.Issue(prefixA, bound, pass.LevelCookie, t0, time.Hour)
+	old := s.Issue(prefixA, bound, pass.LevelWork, t0.Add(-2*time.Hour), time.Hour)
 	tests := []struct {
 		name    string
 		cookies []string // Cookie header lines

@@ -123,6 +123,18 @@ func TestCopiedPassIsRefusedElsewhere(t *testing.T) {
 	if code, _ := fetch(plain, ipOrange, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/128.0", passCookie); code != http.StatusForbidden {
 		t.Errorf("the pass copied to another browser: %d, want 403", code)
 	}
+	// A pass is bound to its site: copied to another member site behind the same floodgate,
+	// from the same network and browser, it is refused.
+	other, _ := http.NewRequest("GET", base+"/cookie/page", nil)
+	other.Host = "another-member.example"
+	other.Header.Set("User-Agent", uaBrowser)
+	other.Header.Set("X-Forwarded-For", ipOrange)
+	other.Header.Set("Cookie", passCookie)
+	if resp, err := plain.Do(other); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the pass copied to another member site: %v %v, want 403", resp.StatusCode, err)
+	} else {
+		resp.Body.Close()
+	}
 	tampered := passCookie[:len(passCookie)-2] + "AA"
 	if code, _ := fetch(plain, ipOrange, uaBrowser, tampered); code != http.StatusForbidden {
 		t.Errorf("an altered pass: %d, want 403", code)
