@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -79,5 +80,23 @@ func TestAdminAPI(t *testing.T) {
 	}
 	if code, _ := call("DELETE", "/floodgate/quarantine?site=a.example"); code != http.StatusNotFound {
 		t.Errorf("lifting a quarantine that is not there: %d, want 404", code)
+	}
+
+	// The metrics a tech watches, on the admin endpoint's /metrics.
+	code, metrics := call("GET", "/metrics")
+	if code != 200 {
+		t.Fatalf("GET /metrics: %d", code)
+	}
+	for _, want := range []string{
+		`floodgate_challenges_issued_total{level="cookie"} 1`,
+		`floodgate_quarantines_total{site="a.example"} 1`,
+		`floodgate_quarantine_refusals_total 0`,
+		`floodgate_under_attack_switches_total{to="on"} 1`,
+		`floodgate_under_attack_switches_total{to="off"} 1`,
+		`floodgate_requests_total{action="challenge",class="browser",rule="under-attack"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
