@@ -4,6 +4,9 @@
 package main
 
 import (
+	"runtime/debug"
+
+	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
@@ -11,6 +14,40 @@ import (
 	_ "github.com/floodgate-proxy/floodgate/modules/floodgate"
 )
 
+// version is floodgate's version, set at build time:
+//
+//	go build -ldflags '-X main.version=v0.3.0' ./cmd/floodgate
+var version = ""
+
 func main() {
+	caddy.CustomVersion = floodgateVersion()
 	caddycmd.Main()
+}
+
+// floodgateVersion names floodgate's version and the Caddy it is built on, so that
+// `floodgate version` says both.
+func floodgateVersion() string {
+	v := version
+	if v == "" {
+		v = "devel"
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+				v = bi.Main.Version
+			}
+			for _, s := range bi.Settings {
+				if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+					v += "+" + s.Value[:12]
+				}
+			}
+		}
+	}
+	caddyVersion := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/caddyserver/caddy/v2" {
+				caddyVersion = d.Version
+			}
+		}
+	}
+	return "floodgate " + v + " (Caddy " + caddyVersion + ")"
 }

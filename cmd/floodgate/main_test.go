@@ -239,3 +239,10 @@ func TestRulesExport(t *testing.T) {
 		t.Errorf("a second export into the same folder: exit %d, want 1 (no overwriting)", code)
 	}
 }
+
+func TestVersionNamesFloodgateAndCaddy(t *testing.T) {
+	out, errOut, code := run(t, nil, nil, "version")
+	if code != 0 || !strings.HasPrefix(out, "floodgate ") || !strings.Contains(out, "(Caddy v2.11.") {
+		t.Fatalf("floodgate version: exit %d, %q %q; want floodgate's version and Caddy's", code, out, errOut)
+	}
+}
