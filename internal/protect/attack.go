@@ -455,22 +455,11 @@ func (d *Detector) Tick(t time.Time) {
 }
 
 // tickSite closes the current bucket of s and runs its switch; d.mu is held for writing.
-func (d *Detector) tickSite(name string, s *attackSite, from, t time.Time) (switchEvent, bool) {
-	c := &s.cur
-	b := bucket{
-		req: c.req.Swap(0), err: c.err.Swap(0), sat: c.sat.Swap(0),
-		up: c.up.Swap(0), slow: c.slow.Swap(0), slowRel: c.slowRel.Swap(0),
-		from: from, at: t,
-	}
-	if b.req > 0 || s.created {
-		s.lastSeen = t
-		s.created = false
-	}
-	s.ring[s.next] = b
-	s.next = (s.next + 1) % len(s.ring)
-
+// window sums the site's buckets of the last w before t, and says how much time they cover
+// (at least a second).
+func (s *attackSite) window(t time.Time, w time.Duration) (bucket, time.Duration) {
 	var sum bucket
-	start, cutoff := t, t.Add(-d.opts.Window)
+	start, cutoff := t, t.Add(-w)
 	for i := range s.ring {
 		r := &s.ring[i]
 		if r.at.IsZero() || !r.at.After(cutoff) || r.at.After(t) {
@@ -486,29 +475,30 @@ func (d *Detector) tickSite(name string, s *attackSite, from, t time.Time) (swit
 			start = r.from
 		}
 	}
-	span := max(t.Sub(start), time.Second)
+	return sum, max(t.Sub(start), time.Second)
+}
+
+func (d *Detector) tickSite(name string, s *attackSite, from, t time.Time) (switchEvent, bool) {
+	c := &s.cur
+	b := bucket{
+		req: c.req.Swap(0), err: c.err.Swap(0), sat: c.sat.Swap(0),
+		up: c.up.Swap(0), slow: c.slow.Swap(0), slowRel: c.slowRel.Swap(0),
+		from: from, at: t,
+	}
+	if b.req > 0 || s.created {
+		s.lastSeen = t
+		s.created = false
+	}
+	s.ring[s.next] = b
+	s.next = (s.next + 1) % len(s.ring)
+
+	sum, span := s.window(t, d.opts.Window)
 	over, calm := d.signals(s.th, sum, span)
 	if over == "" && d.opts.FastWindow < d.opts.Window {
 		// A flood starting from calm shows in the last seconds long before it moves the
 		// average of the whole window: the fast window switches on, the whole one off.
-		var fast bucket
-		fstart, fcut := t, t.Add(-d.opts.FastWindow)
-		for i := range s.ring {
-			r := &s.ring[i]
-			if r.at.IsZero() || !r.at.After(fcut) || r.at.After(t) {
-				continue
-			}
-			fast.req += r.req
-			fast.err += r.err
-			fast.sat += r.sat
-			fast.up += r.up
-			fast.slow += r.slow
-			fast.slowRel += r.slowRel
-			if r.from.Before(fstart) {
-				fstart = r.from
-			}
-		}
-		if o, _ := d.signals(s.th, fast, max(t.Sub(fstart), time.Second)); o != "" {
+		fast, fspan := s.window(t, d.opts.FastWindow)
+		if o, _ := d.signals(s.th, fast, fspan); o != "" {
 			over = o + " (last " + d.opts.FastWindow.String() + ")"
 		}
 	}
