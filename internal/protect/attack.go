@@ -54,8 +54,8 @@ type Sample struct {
 	// Latency is the upstream's response time for a request that went upstream, 0 for one
 	// that did not (refused, served by floodgate). Only non-zero latencies are counted.
 	Latency time.Duration
-	// Saturated is Gate.Saturated(site) when the request arrived: the site was at its cap
-	// or had requests waiting.
+	// Saturated is Gate.Saturated(site) when the request arrived: the site was at its own
+	// cap.
 	Saturated bool
 }
 

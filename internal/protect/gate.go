@@ -335,13 +335,14 @@ func (g *Gate) Stats(site string) (inflight, waiting int) {
 	return 0, 0
 }
 
-// Saturated reports whether site is at its cap or has requests waiting: a load signal for
-// the under-attack Detector (Sample.Saturated).
+// Saturated reports whether site is at its own cap: a load signal for the under-attack
+// Detector (Sample.Saturated). A site below its cap whose requests wait because the whole
+// backend is full is not saturated: the backend's trouble says nothing about this site.
 func (g *Gate) Saturated(site string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	s := g.sites[site]
-	return s != nil && (s.waiting > 0 || !s.room())
+	return s != nil && s.cap > 0 && !s.room()
 }
 
 // Totals returns the requests in flight and waiting, all sites together, and the number

@@ -509,3 +509,24 @@ func TestGateRoundRobinOnTies(t *testing.T) {
 		r.release()
 	}
 }
+
+// TestGateSaturatedIsTheSitesOwnCap: a site below its cap whose visitor waits because the
+// whole backend is full is not saturated; a site at its own cap is.
+func TestGateSaturatedIsTheSitesOwnCap(t *testing.T) {
+	g := NewGate(GateOptions{BackendCap: 2})
+	held := hold(t, g, "flooded", 2, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := queued(t, g, ctx, "quiet", 2, false, "quiet-1")
+	if !g.Saturated("flooded") || g.Saturated("quiet") || g.Saturated("unknown") {
+		t.Fatalf("saturated flooded=%v quiet=%v unknown=%v, want true false false",
+			g.Saturated("flooded"), g.Saturated("quiet"), g.Saturated("unknown"))
+	}
+	held[0]()
+	if o := <-w; o.err != nil {
+		t.Fatal(o.err)
+	} else {
+		o.release()
+	}
+	held[1]()
+}

@@ -91,6 +91,7 @@ func TestAdminAPI(t *testing.T) {
 		`floodgate_challenges_issued_total{level="cookie"} 1`,
 		`floodgate_quarantines_total{site="a.example"} 1`,
 		`floodgate_quarantine_refusals_total 0`,
+		`floodgate_delayed_requests 0`,
 		`floodgate_under_attack_switches_total{to="on"} 1`,
 		`floodgate_under_attack_switches_total{to="off"} 1`,
 		`floodgate_requests_total{action="challenge",class="browser",rule="under-attack"} 1`,

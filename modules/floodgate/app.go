@@ -75,7 +75,7 @@ type state struct {
 	decider    *verdict.Decider
 	challenger *challenge.Challenger
 	metrics    *metrics
-	store      sharedStore
+	store      limiter.Store
 	logger     *zap.Logger
 	shadow     bool
 	protection *protection
@@ -133,7 +133,13 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("floodgate: challenge: %w", err)
 	}
-	m, err := newMetrics(ctx.GetMetricsRegistry(), st)
+	// The memory and batched stores never wait on the network: no deadline needed.
+	storeTimeout := time.Duration(-1)
+	if a.Store.Mode == "exact" {
+		storeTimeout = time.Duration(a.Store.Timeout)
+	}
+	decider := verdict.New(st, verdict.Options{StoreTimeout: storeTimeout})
+	m, err := newMetrics(ctx.GetMetricsRegistry(), st, decider)
 	if err != nil {
 		return fmt.Errorf("floodgate: metrics: %w", err)
 	}
@@ -141,15 +147,10 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("floodgate: protect: %w", err)
 	}
-	// The memory and batched stores never wait on the network: no deadline needed.
-	storeTimeout := time.Duration(-1)
-	if a.Store.Mode == "exact" {
-		storeTimeout = time.Duration(a.Store.Timeout)
-	}
 	a.state = &state{
 		classifier: classify.New(set, asn, lens),
 		challenger: ch,
-		decider:    verdict.New(st, verdict.Options{StoreTimeout: storeTimeout}),
+		decider:    decider,
 		metrics:    m,
 		store:      st,
 		logger:     a.logger,
@@ -289,11 +290,6 @@ func loadASNDB(path string) (*network.ASNDB, string, error) {
 		return nil, "", err
 	}
 	return v.(pooledASNDB).ASNDB, key, nil
-}
-
-// sharedStore is a counter store that may report its health.
-type sharedStore interface {
-	limiter.Store
 }
 
 func storeKey(c StoreConfig) string {

@@ -133,9 +133,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		w.Header().Set("Retry-After", strconv.Itoa(int(v.RetryAfter.Seconds())))
 		return caddyhttp.Error(http.StatusTooManyRequests, fmt.Errorf("floodgate: rule %s (%s) %s", v.Rule, v.Reason, v.Budget))
 	case rules.ActionDelay:
-		st.metrics.delayed.Inc()
 		st.decider.Hold(r.Context(), v.Delay)
-		st.metrics.delayed.Dec()
 	}
 
 	// Fair share: the site's and the backend's in-flight caps, known-good clients first.
@@ -144,11 +142,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		siteCap = res.Site.MaxInflight
 	}
 	if siteCap > 0 || st.protect.BackendMaxInflight > 0 {
-		// Saturated: the site itself at its cap. A backend at its cap with this site below
-		// its own says nothing about this site.
-		if siteCap > 0 && sample.Requests > 0 {
-			inflight, waiting := prot.gate.Stats(site)
-			sample.Saturated = inflight >= siteCap || waiting > 0
+		if sample.Requests > 0 {
+			sample.Saturated = prot.gate.Saturated(site)
 		}
 		knownGood := passHeld || res.Verified || v.Action == rules.ActionAllow || h.holdsPass(r, st, res)
 		release, err := prot.gate.Acquire(r.Context(), site, siteCap, knownGood)

@@ -4,6 +4,9 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/ulule/limiter/v3"
+
+	"github.com/floodgate-proxy/floodgate/internal/verdict"
 )
 
 // metrics are floodgate's Prometheus metrics, registered on Caddy's registry for each config
@@ -12,7 +15,7 @@ import (
 type metrics struct {
 	requests    *prometheus.CounterVec
 	storeErrors prometheus.Counter
-	delayed     prometheus.Gauge
+	delayed     prometheus.GaugeFunc
 
 	challengesIssued *prometheus.CounterVec
 	challengesPassed *prometheus.CounterVec
@@ -29,7 +32,7 @@ type metrics struct {
 // healthReporter is a store that can say whether its backend is reachable.
 type healthReporter interface{ Healthy() bool }
 
-func newMetrics(reg *prometheus.Registry, st sharedStore) (*metrics, error) {
+func newMetrics(reg *prometheus.Registry, st limiter.Store, decider *verdict.Decider) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "floodgate", Name: "requests_total",
@@ -39,10 +42,11 @@ func newMetrics(reg *prometheus.Registry, st sharedStore) (*metrics, error) {
 			Namespace: "floodgate", Name: "store_errors_total",
 			Help: "Budget counts that failed (the request was let through).",
 		}),
-		delayed: prometheus.NewGauge(prometheus.GaugeOpts{
+		// The decider counts the requests it holds; the gauge reads that count.
+		delayed: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "floodgate", Name: "delayed_requests",
 			Help: "Requests held by a delay budget right now.",
-		}),
+		}, func() float64 { return float64(decider.Delayed()) }),
 	}
 	m.challengesIssued = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "floodgate", Name: "challenges_issued_total",

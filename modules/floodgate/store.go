@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/ulule/limiter/v3"
 	"go.uber.org/zap"
 
 	"github.com/floodgate-proxy/floodgate/internal/store"
@@ -65,7 +66,7 @@ func redactURL(raw string) string {
 var stores = caddy.NewUsagePool()
 
 type pooledStore struct {
-	sharedStore
+	limiter.Store
 	close func() error
 }
 
@@ -76,7 +77,7 @@ func (p pooledStore) Destruct() error {
 	return p.close()
 }
 
-func loadStore(c StoreConfig, log *zap.Logger) (sharedStore, string, error) {
+func loadStore(c StoreConfig, log *zap.Logger) (limiter.Store, string, error) {
 	switch c.Mode {
 	case "", "batched", "exact":
 	default:
@@ -88,7 +89,7 @@ func loadStore(c StoreConfig, log *zap.Logger) (sharedStore, string, error) {
 	key := storeKey(c)
 	v, loaded, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
 		if c.Redis == "" {
-			return pooledStore{sharedStore: store.NewMemory(c.MaxKeys)}, nil
+			return pooledStore{Store: store.NewMemory(c.MaxKeys)}, nil
 		}
 		client, err := store.ParseRedisURL(c.Redis)
 		if err != nil {
@@ -100,7 +101,7 @@ func loadStore(c StoreConfig, log *zap.Logger) (sharedStore, string, error) {
 				_ = client.Close()
 				return nil, err
 			}
-			return pooledStore{sharedStore: st, close: client.Close}, nil
+			return pooledStore{Store: st, close: client.Close}, nil
 		}
 		opts := store.Options{
 			SyncInterval: time.Duration(c.SyncInterval),
@@ -113,7 +114,7 @@ func loadStore(c StoreConfig, log *zap.Logger) (sharedStore, string, error) {
 			return nil, err
 		}
 		b := store.NewBatched(client, opts, log.Named("store"))
-		return pooledStore{sharedStore: b, close: func() error {
+		return pooledStore{Store: b, close: func() error {
 			err := b.Close()
 			_ = client.Close()
 			return err
@@ -125,5 +126,5 @@ func loadStore(c StoreConfig, log *zap.Logger) (sharedStore, string, error) {
 	if loaded {
 		log.Debug("counter store kept from the previous configuration", zap.String("store", c.describe()))
 	}
-	return v.(pooledStore).sharedStore, key, nil
+	return v.(pooledStore).Store, key, nil
 }
