@@ -1,4 +1,4 @@
-package rules_test
+package rulefiles_test
 
 import (
 	"encoding/json"
@@ -16,8 +16,8 @@ import (
 	"github.com/floodgate-proxy/floodgate/rules"
 )
 
-// fixtures is where the shared test data lives, relative to this folder.
-var fixtures = filepath.Join("..", "..", "shared", "data")
+// fixtures is where the copied test data lives (with its licences), relative to this folder.
+var fixtures = filepath.Join("..", "testdata")
 
 // residential is an address of a consumer ISP in testdata/mmdb/test-asn.mmdb (Orange, AS3215)
 // and in no range of the shipped rules.
@@ -25,7 +25,7 @@ var residential = netip.MustParseAddr("90.1.2.3")
 
 func shipped(t testing.TB, withASN bool) *classify.Classifier {
 	t.Helper()
-	set, err := rules.Load(rules.Shipped)
+	set, err := rulefiles.Load(rulefiles.Shipped)
 	if err != nil {
 		t.Fatalf("the shipped rules do not load: %v", err)
 	}
@@ -66,7 +66,7 @@ func readFixture(t *testing.T, name string) map[string][]string {
 func TestShippedFilesLoadInOrder(t *testing.T) {
 	want := []string{"10-search-engines.yaml", "20-ai-crawlers.yaml", "30-automation.yaml",
 		"40-hosting-networks.yaml", "50-expensive-paths.yaml", "55-compromised-sites.yaml", "90-browsers.yaml"}
-	if got := rules.Files(); !slices.Equal(got, want) {
+	if got := rulefiles.Files(); !slices.Equal(got, want) {
 		t.Fatalf("shipped files = %v, want %v", got, want)
 	}
 	c := shipped(t, false)

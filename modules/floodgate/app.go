@@ -23,7 +23,7 @@ import (
 	"github.com/floodgate-proxy/floodgate/internal/protect"
 	"github.com/floodgate-proxy/floodgate/internal/rules"
 	"github.com/floodgate-proxy/floodgate/internal/verdict"
-	shipped "github.com/floodgate-proxy/floodgate/rules"
+	"github.com/floodgate-proxy/floodgate/rules"
 )
 
 func init() {
@@ -103,13 +103,13 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 		}
 	}()
 	if len(a.Rules) == 0 {
-		a.Rules = []string{shipped.Shipped}
+		a.Rules = []string{rulefiles.Shipped}
 	}
 	lens := network.PrefixLengths{V4: a.PrefixV4, V6: a.PrefixV6}.WithDefaults()
 	if err := lens.Valid(); err != nil {
 		return fmt.Errorf("floodgate: %w", err)
 	}
-	set, err := shipped.Load(a.Rules...)
+	set, err := rulefiles.Load(a.Rules...)
 	if err != nil {
 		return fmt.Errorf("floodgate: rule files have errors (the running configuration is kept):\n%w", err)
 	}
