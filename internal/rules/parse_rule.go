@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/floodgate-proxy/floodgate/internal/pass"
 )
 
 func (p *parser) classes(n *yaml.Node) []Class {
@@ -92,11 +94,11 @@ func (p *parser) rule(n *yaml.Node, f *File) *Rule {
 		},
 		"impostor": func(v *yaml.Node) {
 			impostorNode = v
-			r.Impostor = p.action(v, "impostor", ActionBlock, ActionThrottle, ActionLog)
+			r.Impostor = p.action(v, "impostor", "block", "throttle", "log")
 		},
 		"action": func(v *yaml.Node) {
 			actionNode = v
-			r.Action = p.action(v, "action", ActionAllow, ActionChallenge, ActionBlock)
+			r.Action = p.action(v, "action", "allow", "challenge", "block")
 		},
 		"challenge_level": func(v *yaml.Node) {
 			levelNode = v
@@ -150,7 +152,7 @@ func (p *parser) rule(n *yaml.Node, f *File) *Rule {
 	if r.IsResponse() && (r.Class != "" || r.Action != ActionNone || len(r.Budgets) == 0) {
 		p.errf(n, "rule %s: match.status counts responses, so the rule needs budgets, and no class: or action: (a response comes too late to decide who asked or to block it)", r.Name)
 	}
-	if r.Action == ActionChallenge && r.ChallengeLevel == "" {
+	if r.Action == ActionChallenge && r.ChallengeLevel == pass.LevelNone {
 		r.ChallengeLevel = DefaultChallengeLevel
 	}
 	if r.Action == ActionAllow && len(r.Budgets) > 0 && actionNode != nil {
@@ -312,7 +314,7 @@ func (p *parser) budget(n *yaml.Node) *Budget {
 				b.Action = ActionThrottle
 				return
 			}
-			b.Action = p.action(v, "budget action", ActionThrottle, ActionBlock, ActionDelay, ActionChallenge, ActionLog, actionQuarantine)
+			b.Action = p.action(v, "budget action", "throttle", "block", "delay", "challenge", "log", "quarantine")
 		},
 		"cooldown": func(v *yaml.Node) {
 			cooldownNode = v
@@ -348,7 +350,7 @@ func (p *parser) budget(n *yaml.Node) *Budget {
 	if levelNode != nil && b.Action != ActionChallenge {
 		p.errf(levelNode, "challenge_level only applies to action: challenge")
 	}
-	if b.Action == ActionChallenge && b.ChallengeLevel == "" {
+	if b.Action == ActionChallenge && b.ChallengeLevel == pass.LevelNone {
 		b.ChallengeLevel = DefaultChallengeLevel
 	}
 	if cooldownNode != nil && !quarantine {
@@ -373,27 +375,25 @@ func (p *parser) budget(n *yaml.Node) *Budget {
 	return b
 }
 
-func (p *parser) challengeLevel(n *yaml.Node) string {
+// challengeLevel reads a challenge level; pass.LevelNone after an error.
+func (p *parser) challengeLevel(n *yaml.Node) pass.Level {
 	s := p.scalar(n, "challenge_level")
-	if slices.Contains(ChallengeLevels, s) {
-		return s
+	if l, err := pass.ParseLevel(s); err == nil {
+		return l
 	}
-	p.errf(n, "challenge_level %q is not known, expected one of %s", s, strings.Join(ChallengeLevels, ", "))
-	return ""
+	p.errf(n, "challenge_level %q is not known, expected one of cookie, script, work", s)
+	return pass.LevelNone
 }
 
-func (p *parser) action(n *yaml.Node, what string, allowed ...Action) Action {
+// action reads an action, one of the allowed names (as written in rule files).
+func (p *parser) action(n *yaml.Node, what string, allowed ...string) Action {
 	s, ok := p.scalarOK(n, what)
 	if !ok {
 		return ActionNone
 	}
-	var names []string
-	for _, a := range allowed {
-		if a.String() == s {
-			return a
-		}
-		names = append(names, a.String())
+	if a, known := actionNamed(s); known && slices.Contains(allowed, s) {
+		return a
 	}
-	p.errf(n, "%s %q is not known here, expected one of %s", what, s, strings.Join(names, ", "))
+	p.errf(n, "%s %q is not known here, expected one of %s", what, s, strings.Join(allowed, ", "))
 	return ActionNone
 }
