@@ -192,13 +192,13 @@ func TestParseRangesReadError(t *testing.T) {
 	}
 }
 
-// loadRanges parses the ipranges/<name> lists under testdata (IPv4 and IPv6).
+// loadRanges parses the shared ipranges/<name> lists (IPv4 and IPv6).
 func loadRanges(tb testing.TB, name string) (*RangeSet, []netip.Prefix) {
 	tb.Helper()
 	var sets []*RangeSet
 	var prefixes []netip.Prefix
 	for _, file := range []string{"ipv4_merged.txt", "ipv6_merged.txt"} {
-		path := testdata(tb, "ipranges", name, file)
+		path := sharedData(tb, "ipranges", name, file)
 		f, err := os.Open(path)
 		if err != nil {
 			tb.Fatal(err)
@@ -279,7 +279,7 @@ func BenchmarkRangeSetContains(b *testing.B) {
 }
 
 func TestLoadRanges(t *testing.T) {
-	s, err := LoadRanges(shippedRanges(t, "googlebot", "ipv4_merged.txt"))
+	s, err := LoadRanges(sharedData(t, "ipranges", "googlebot", "ipv4_merged.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
