@@ -38,10 +38,10 @@ func Files() []string {
 
 // Export writes the shipped rule files and the range files they name into dir, so that techs
 // can edit them or refresh the ranges and load the copy ("rules DIR") without rebuilding.
-// It refuses to overwrite files.
-func Export(dir string) ([]string, error) {
-	var written []string
-	err := fs.WalkDir(FS, ".", func(name string, d fs.DirEntry, err error) error {
+// It never overwrites a file: one that exists already is left as it is and listed in skipped
+// (so exporting again into a folder adds only the files a newer floodgate ships).
+func Export(dir string) (written, skipped []string, err error) {
+	err = fs.WalkDir(FS, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -54,8 +54,12 @@ func Export(dir string) ([]string, error) {
 			return err
 		}
 		f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			skipped = append(skipped, dst)
+			return nil
+		}
 		if err != nil {
-			return fmt.Errorf("%w (export writes into an empty folder, never over your files)", err)
+			return err
 		}
 		if _, err := f.Write(data); err != nil {
 			f.Close()
@@ -64,7 +68,7 @@ func Export(dir string) ([]string, error) {
 		written = append(written, dst)
 		return f.Close()
 	})
-	return written, err
+	return written, skipped, err
 }
 
 // Load reads and compiles rule files in order; "shipped" stands for the shipped files, and a

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
@@ -27,8 +28,10 @@ func init() {
 saying who floodgate thinks is asking: class, bot, rule, asn, as_org, prefix (and verified or
 impostor for rules that verify addresses). It counts nothing and refuses nothing.
 
-A line is either a JSON object with any of the fields ip, ua, host, method, path, query, or a
-bare User-Agent string. Example:
+A line is either a JSON object with any of the fields ip, ua, host, method, path, query, status,
+or a bare User-Agent string. Rules that count responses (match: status, e.g. not-found-flood) are
+listed only for a line whose status they match. A line that cannot be read gets an "error" field
+and the command exits with status 1 once every line is done. Example:
 
   echo '{"ip":"66.249.66.1","ua":"Mozilla/5.0 (compatible; Googlebot/2.1)"}' | floodgate classify
   cut -d'"' -f6 access.log | floodgate classify --asn-db GeoLite2-ASN.mmdb | jq -r .class | sort | uniq -c`,
@@ -46,8 +49,13 @@ bare User-Agent string. Example:
 					fmt.Fprintln(c.ErrOrStderr(), err)
 					os.Exit(1)
 				}
-				if err := classifyStream(cl, os.Stdin, c.OutOrStdout()); err != nil {
+				bad, err := classifyStream(cl, os.Stdin, c.OutOrStdout())
+				if err != nil {
 					fmt.Fprintln(c.ErrOrStderr(), err)
+					os.Exit(1)
+				}
+				if bad > 0 {
+					fmt.Fprintf(c.ErrOrStderr(), "classify: %d input lines could not be read (their output line has an \"error\" field)\n", bad)
 					os.Exit(1)
 				}
 				return nil
@@ -83,6 +91,8 @@ type classifyInput struct {
 	Method string `json:"method"`
 	Path   string `json:"path"`
 	Query  string `json:"query"`
+	// Status is the response's status, for rules that count responses (match: status).
+	Status int `json:"status"`
 }
 
 // classifyOutput is one output line.
@@ -101,7 +111,9 @@ type classifyOutput struct {
 	Error    string   `json:"error,omitempty"`
 }
 
-func classifyStream(cl *classify.Classifier, in io.Reader, out io.Writer) error {
+// classifyStream classifies every line of in and writes one JSON line per line to out. It
+// returns how many lines could not be read (each still gets an output line, with "error").
+func classifyStream(cl *classify.Classifier, in io.Reader, out io.Writer) (bad int, err error) {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	bw := bufio.NewWriterSize(out, 64*1024)
@@ -117,9 +129,10 @@ func classifyStream(cl *classify.Classifier, in io.Reader, out io.Writer) error 
 		var o classifyOutput
 		if strings.HasPrefix(line, "{") {
 			if err := json.Unmarshal([]byte(line), &inp); err != nil {
-				o.Error = fmt.Sprintf("line %d: not a JSON object of ip, ua, host, method, path, query: %v", lineNo, err)
+				o.Error = fmt.Sprintf("line %d: not a JSON object of ip, ua, host, method, path, query, status: %v", lineNo, err)
+				bad++
 				if err := enc.Encode(o); err != nil {
-					return err
+					return bad, err
 				}
 				continue
 			}
@@ -137,6 +150,7 @@ func classifyStream(cl *classify.Classifier, in io.Reader, out io.Writer) error 
 			ip, err := netip.ParseAddr(inp.IP)
 			if err != nil {
 				o.Error = fmt.Sprintf("line %d: ip %q is not an IP address", lineNo, inp.IP)
+				bad++
 			} else {
 				req.IP = ip.Unmap()
 				o.IP = req.IP.String()
@@ -149,13 +163,14 @@ func classifyStream(cl *classify.Classifier, in io.Reader, out io.Writer) error 
 			o.Prefix = res.Prefix.String()
 		}
 		for _, r := range res.Rules {
-			if r != res.IdentityRule {
-				o.Rules = append(o.Rules, r.Name)
+			if r == res.IdentityRule || (r.IsResponse() && !slices.Contains(r.Match.Status, inp.Status)) {
+				continue // a response rule applies to a response with its status only
 			}
+			o.Rules = append(o.Rules, r.Name)
 		}
 		if err := enc.Encode(o); err != nil {
-			return err
+			return bad, err
 		}
 	}
-	return sc.Err()
+	return bad, sc.Err()
 }

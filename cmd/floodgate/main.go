@@ -20,12 +20,16 @@ import (
 var version = ""
 
 func main() {
-	caddy.CustomVersion = floodgateVersion()
+	// `floodgate help` and every command's usage name the binary floodgate, not caddy.
+	caddy.CustomBinaryName = "floodgate"
+	// Caddy's full version line appends its own version to this: "floodgate v0.3.0 on Caddy
+	// v2.11.9 h1:…", Caddy named once.
+	caddy.CustomVersion = floodgateVersion() + " on Caddy"
 	caddycmd.Main()
 }
 
-// floodgateVersion names floodgate's version and the Caddy it is built on, so that
-// `floodgate version` says both.
+// floodgateVersion names floodgate's version: the one set at build time, else the module's
+// (with the commit it was built from, when known).
 func floodgateVersion() string {
 	v := version
 	if v == "" {
@@ -41,13 +45,5 @@ func floodgateVersion() string {
 			}
 		}
 	}
-	caddyVersion := "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range bi.Deps {
-			if d.Path == "github.com/caddyserver/caddy/v2" {
-				caddyVersion = d.Version
-			}
-		}
-	}
-	return "floodgate " + v + " (Caddy " + caddyVersion + ")"
+	return "floodgate " + v
 }

@@ -162,9 +162,11 @@ func TestCaddyfileExampleRuns(t *testing.T) {
 	}))
 	defer up.Close()
 	listen, admin := freePort(t), freePort(t)
+	accessLog := filepath.Join(t.TempDir(), "access.log")
 	env := []string{
 		"FLOODGATE_LISTEN=" + listen, "FLOODGATE_UPSTREAM=" + up.Listener.Addr().String(),
 		"FLOODGATE_ADMIN=" + admin, "HOME=" + t.TempDir(), "XDG_DATA_HOME=" + t.TempDir(), "XDG_CONFIG_HOME=" + t.TempDir(),
+		"FLOODGATE_ACCESS_LOG=" + accessLog,
 	}
 	cmd := exec.Command(bin, "run", "--config", "../../Caddyfile.example")
 	cmd.Env = append(os.Environ(), env...)
@@ -213,6 +215,30 @@ func TestCaddyfileExampleRuns(t *testing.T) {
 	if s := get(browser).StatusCode; s != 200 {
 		t.Fatalf("browser after reload: status %d", s)
 	}
+	// The access log is a file of its own, one JSON object per request and nothing else,
+	// so that the README's jq | floodgate classify recipe and floodgate replay read it as is.
+	data, err := os.ReadFile(accessLog)
+	if err != nil {
+		t.Fatalf("Caddyfile.example's access log: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 3 {
+		t.Errorf("access log has %d lines for 3 requests:\n%s", len(lines), data)
+	}
+	for _, l := range lines {
+		var entry struct {
+			Request struct {
+				ClientIP string              `json:"client_ip"`
+				Headers  map[string][]string `json:"headers"`
+			} `json:"request"`
+			Status    int            `json:"status"`
+			Floodgate map[string]any `json:"floodgate"`
+		}
+		if err := json.Unmarshal([]byte(l), &entry); err != nil || entry.Request.ClientIP == "" ||
+			len(entry.Request.Headers["User-Agent"]) == 0 || entry.Status == 0 || entry.Floodgate["class"] == nil {
+			t.Errorf("access log line is not a request with client_ip, User-Agent, status and floodgate (%v): %s", err, l)
+		}
+	}
 }
 
 // TestRulesExport writes the shipped rules into a folder that then loads as they do, and
@@ -235,14 +261,28 @@ func TestRulesExport(t *testing.T) {
 	if !strings.Contains(out, `"impostor":true`) {
 		t.Errorf("after emptying the exported googlebot ranges, Googlebot from 66.249.66.1 is still verified: %s", out)
 	}
-	if _, _, code := run(t, nil, nil, "rules", "export", dir); code != 1 {
-		t.Errorf("a second export into the same folder: exit %d, want 1 (no overwriting)", code)
+	// A second export keeps the tech's files (the emptied list above among them), says so,
+	// and writes only what is missing.
+	if err := os.Remove(filepath.Join(dir, "10-search-engines.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = run(t, nil, nil, "rules", "export", dir)
+	if code != 0 || !strings.Contains(out, "wrote 1 file into") || !strings.Contains(out, "kept ") ||
+		!strings.Contains(out, filepath.Join(dir, "ranges", "googlebot", "ipv4_merged.txt")) {
+		t.Errorf("a second export into the same folder: exit %d, stdout %q, stderr %q; want 1 file written and the others listed as kept", code, out, errOut)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "ranges", "googlebot", "ipv4_merged.txt")); string(b) != "# emptied\n" {
+		t.Errorf("a second export overwrote the tech's range file: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "10-search-engines.yaml")); err != nil {
+		t.Errorf("a second export did not restore the removed file: %v", err)
 	}
 }
 
 func TestVersionNamesFloodgateAndCaddy(t *testing.T) {
 	out, errOut, code := run(t, nil, nil, "version")
-	if code != 0 || !strings.HasPrefix(out, "floodgate ") || !strings.Contains(out, "(Caddy v2.11.") {
-		t.Fatalf("floodgate version: exit %d, %q %q; want floodgate's version and Caddy's", code, out, errOut)
+	if code != 0 || !strings.HasPrefix(out, "floodgate ") || !strings.Contains(out, " on Caddy v2.11.") ||
+		strings.Count(out, "Caddy") != 1 || strings.Count(out, "v2.11.") != 1 {
+		t.Fatalf("floodgate version: exit %d, %q %q; want floodgate's version and Caddy's, each once", code, out, errOut)
 	}
 }

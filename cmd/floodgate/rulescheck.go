@@ -21,6 +21,7 @@ func init() {
 every problem as "file:line: what is wrong, what was expected". The word "shipped" stands for
 the rule files built into floodgate. It exits 0 when the files are good, 1 otherwise.`,
 		CobraFunc: func(cmd *cobra.Command) {
+			plainReloadErrors(cmd)
 			check := &cobra.Command{
 				Use:   "check <file|shipped>...",
 				Short: "Checks rule files and prints file:line: problem for each problem",
@@ -39,15 +40,22 @@ the rule files built into floodgate. It exits 0 when the files are good, 1 other
 				Long: `'rules export' writes the rule files and address ranges built into floodgate into a new
 folder. Edit them, refresh the range files from their sources (see rules/README.md), check them
 with 'floodgate rules check <folder>', and load them with 'rules <folder>' in the floodgate
-global option instead of 'rules shipped'. It never overwrites a file.`,
+global option instead of 'rules shipped'. It never overwrites a file: files already in the
+folder are kept and listed, only the missing ones are written.`,
 				Args: cobra.ExactArgs(1),
 				RunE: func(c *cobra.Command, args []string) error {
-					written, err := rulefiles.Export(args[0])
+					written, skipped, err := rulefiles.Export(args[0])
 					if err != nil {
 						fmt.Fprintln(c.ErrOrStderr(), err)
 						os.Exit(1)
 					}
-					fmt.Fprintf(c.OutOrStdout(), "wrote %d files into %s\n", len(written), args[0])
+					fmt.Fprintf(c.OutOrStdout(), "wrote %s into %s\n", files(len(written)), args[0])
+					if len(skipped) > 0 {
+						fmt.Fprintf(c.OutOrStdout(), "kept %s already there (never overwritten; delete one to get the shipped version):\n", files(len(skipped)))
+						for _, f := range skipped {
+							fmt.Fprintln(c.OutOrStdout(), "  "+f)
+						}
+					}
 					return nil
 				},
 			})
@@ -73,4 +81,12 @@ func checkRules(stdout, stderr io.Writer, files []string) int {
 	}
 	fmt.Fprintf(stdout, "ok: %d files, %d identity rules, %d policy rules, %d budgets\n", len(set.Files), identity, policy, budgets)
 	return 0
+}
+
+// files says "1 file", "2 files".
+func files(n int) string {
+	if n == 1 {
+		return "1 file"
+	}
+	return fmt.Sprintf("%d files", n)
 }

@@ -108,7 +108,7 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 	}
 	set, err := rulefiles.Load(a.Rules...)
 	if err != nil {
-		return fmt.Errorf("floodgate: rule files have errors (the running configuration is kept):\n%w", err)
+		return fmt.Errorf("floodgate: rule files have errors (%s):\n%w", whatHappensOnError(), err)
 	}
 	var asn classify.ASNLookup
 	if a.ASNDB != "" {
@@ -123,7 +123,7 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 	}
 	st, key, err := loadStore(a.Store, a.logger)
 	if err != nil {
-		return fmt.Errorf("floodgate: store: %w", err)
+		return fmt.Errorf("floodgate: %w", err) // the store's errors say "store: …"
 	}
 	a.storeKey = key
 	ch, err := newChallenger(a.Challenge, st)
@@ -285,3 +285,12 @@ var (
 	_ caddy.Provisioner  = (*App)(nil)
 	_ caddy.CleanerUpper = (*App)(nil)
 )
+
+// whatHappensOnError says what a config that fails to load leaves running: the previous
+// configuration on a reload, nothing on a first start.
+func whatHappensOnError() string {
+	if caddy.ActiveContext().Context == nil {
+		return "nothing was started"
+	}
+	return "the running configuration is kept"
+}

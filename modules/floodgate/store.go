@@ -81,10 +81,10 @@ func loadStore(c StoreConfig, log *zap.Logger) (limiter.Store, string, error) {
 	switch c.Mode {
 	case "", "batched", "exact":
 	default:
-		return nil, "", fmt.Errorf("mode %q: expected batched or exact", c.Mode)
+		return nil, "", fmt.Errorf("store: mode %q: expected batched or exact", c.Mode)
 	}
 	if c.Mode != "" && c.Redis == "" {
-		return nil, "", fmt.Errorf("mode %q needs a redis URL", c.Mode)
+		return nil, "", fmt.Errorf("store: mode %q needs a redis URL", c.Mode)
 	}
 	key := storeKey(c)
 	v, loaded, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
@@ -111,7 +111,7 @@ func loadStore(c StoreConfig, log *zap.Logger) (limiter.Store, string, error) {
 		}
 		if err := opts.Validate(); err != nil {
 			_ = client.Close()
-			return nil, err
+			return nil, fmt.Errorf("store: %w", err)
 		}
 		b := store.NewBatched(client, opts, log.Named("store"))
 		return pooledStore{Store: b, close: func() error {
