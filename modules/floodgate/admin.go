@@ -24,9 +24,11 @@ func init() {
 //	POST   /floodgate/under-attack?site=NAME&mode=on     on, off or auto (back to the signals)
 //	DELETE /floodgate/quarantine?site=HOST               lift a quarantine
 //
-// NAME is a site's name from a rule file's sites: section, or a host. Changes made here last
-// until the next change or reload (a site's under_attack setting in its rule file applies
-// again on reload).
+// NAME is a site's name from a rule file's sites: section, one of its hosts, or a host
+// floodgate has seen requests for; any other name is refused with 404. mode=auto hands the
+// site back to the signals: a site that is on stays on until it has been calm for off_after,
+// then switches off. Changes made here last until the next change or reload (a site's
+// under_attack setting in its rule file applies again on reload).
 type AdminAPI struct{}
 
 // currentProtection is the protection of the running config, for the admin API.
@@ -93,6 +95,9 @@ func (AdminAPI) underAttack(w http.ResponseWriter, r *http.Request) error {
 	mode, err := protect.ParseMode(r.URL.Query().Get("mode"))
 	if site == "" || err != nil {
 		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Message: "expected ?site=NAME&mode=on|off|auto"}
+	}
+	if site, err = p.knownSite(site); err != nil {
+		return err
 	}
 	p.detector.SetMode(site, mode)
 	if st := p.current.Load(); st != nil {

@@ -65,6 +65,31 @@ func TestAdminAPI(t *testing.T) {
 		t.Errorf("a bad mode: %d, want 400", code)
 	}
 
+	// A site nobody configured and no request named is refused, for every mode, and never
+	// listed; a configured site's host spelled differently is that site; a host seen in
+	// requests (not configured) is known.
+	for _, bad := range []string{"shop", "shop.example", "c.example.evil", "%2e", "*"} {
+		for _, mode := range []string{"on", "off", "auto"} {
+			if code, body := call("POST", "/floodgate/under-attack?site="+bad+"&mode="+mode); code != http.StatusNotFound || !strings.Contains(body, "is not known") {
+				t.Errorf("site=%s mode=%s: %d %s, want 404 naming the site as not known", bad, mode, code, body)
+			}
+		}
+	}
+	if _, attacked := sites(); len(attacked) != 0 {
+		t.Errorf("under attack after refused names: %v, want none", attacked)
+	}
+	if code, body := call("POST", "/floodgate/under-attack?site=C.Example:8080&mode=on"); code != http.StatusNoContent {
+		t.Errorf("site=C.Example:8080: %d %s, want 204 (c.example)", code, body)
+	}
+	if _, attacked := sites(); len(attacked) != 1 || attacked[0] != "c.example" {
+		t.Errorf("under attack after C.Example:8080 on: %v, want [c.example]", attacked)
+	}
+	call("POST", "/floodgate/under-attack?site=c.example&mode=off")
+	p.hit(e2eClient, "GET", "seen.example", ipOrange, uaBrowser, "/")
+	if code, body := call("POST", "/floodgate/under-attack?site=seen.example&mode=auto"); code != http.StatusNoContent {
+		t.Errorf("site=seen.example (seen in a request): %d %s, want 204", code, body)
+	}
+
 	// 31 POSTs pass a.example's budget of 30/min: quarantined; lifted by hand.
 	for i := 0; i < 31; i++ {
 		p.hit(e2eClient, "POST", "a.example", ipOrange, uaBrowser, "/form")
@@ -92,8 +117,8 @@ func TestAdminAPI(t *testing.T) {
 		`floodgate_quarantines_total{site="a.example"} 1`,
 		`floodgate_quarantine_refusals_total 0`,
 		`floodgate_delayed_requests 0`,
-		`floodgate_under_attack_switches_total{to="on"} 1`,
-		`floodgate_under_attack_switches_total{to="off"} 1`,
+		`floodgate_under_attack_switches_total{to="on"} 2`,
+		`floodgate_under_attack_switches_total{to="off"} 2`,
 		`floodgate_requests_total{action="challenge",class="browser",rule="under-attack"} 1`,
 	} {
 		if !strings.Contains(metrics, want) {
