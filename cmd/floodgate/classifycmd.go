@@ -79,6 +79,10 @@ func newClassifier(ruleFiles []string, asnDB string, lens network.PrefixLengths)
 			return nil, err
 		}
 		asn = db
+	} else if prefixes, _, err := shipped.ASNPrefixes(ruleFiles...); err != nil {
+		return nil, err
+	} else if prefixes != nil {
+		asn = prefixes // no database: the hosting networks' prefix lists
 	}
 	return classify.New(set, asn, lens), nil
 }

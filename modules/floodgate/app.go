@@ -120,6 +120,14 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 		asn = db
 		info := db.Info()
 		a.logger.Info("ASN database loaded", zap.String("path", a.ASNDB), zap.String("database", info.String()))
+	} else if prefixes, from, err := shipped.ASNPrefixes(a.Rules...); err != nil {
+		return fmt.Errorf("floodgate: AS prefix lists: %w", err)
+	} else if prefixes != nil {
+		// No ASN database: the hosting networks' prefix lists tell their AS numbers.
+		asn = prefixes
+		n, ases := prefixes.Networks()
+		a.logger.Info("no ASN database: AS numbers of the listed hosting networks from their prefix lists",
+			zap.String("file", from), zap.Int("prefixes", n), zap.Int("as_numbers", ases))
 	}
 	st, key, err := loadStore(a.Store, a.logger)
 	if err != nil {
