@@ -15,6 +15,7 @@ import (
 
 	"github.com/floodgate-proxy/floodgate/internal/classify"
 	"github.com/floodgate-proxy/floodgate/internal/network"
+	"github.com/floodgate-proxy/floodgate/internal/rules"
 	"github.com/floodgate-proxy/floodgate/rules"
 )
 
@@ -65,26 +66,42 @@ and the command exits with status 1 once every line is done. Example:
 }
 
 func newClassifier(ruleFiles []string, asnDB string, lens network.PrefixLengths) (*classify.Classifier, error) {
-	if err := lens.Valid(); err != nil {
-		return nil, err
-	}
-	set, err := rulefiles.Load(ruleFiles...)
+	p, err := newClassifierParts(ruleFiles, asnDB, lens)
 	if err != nil {
 		return nil, err
 	}
-	var asn classify.ASNLookup
+	return classify.New(p.set, p.asn, lens), nil
+}
+
+// classifierParts are what a classifier is built from, as floodgate would load them.
+type classifierParts struct {
+	set *rules.Set
+	asn classify.ASNLookup
+}
+
+// newClassifierParts loads rule files and the ASN database; without a database, the AS
+// numbers of the hosting networks come from the prefix lists that go with the rule files.
+func newClassifierParts(ruleFiles []string, asnDB string, lens network.PrefixLengths) (classifierParts, error) {
+	if err := lens.Valid(); err != nil {
+		return classifierParts{}, err
+	}
+	set, err := rulefiles.Load(ruleFiles...)
+	if err != nil {
+		return classifierParts{}, err
+	}
+	p := classifierParts{set: set}
 	if asnDB != "" {
 		db, err := network.OpenASN(asnDB)
 		if err != nil {
-			return nil, err
+			return classifierParts{}, err
 		}
-		asn = db
-	} else if prefixes, _, err := shipped.ASNPrefixes(ruleFiles...); err != nil {
-		return nil, err
+		p.asn = db
+	} else if prefixes, _, err := rulefiles.ASNPrefixes(ruleFiles...); err != nil {
+		return classifierParts{}, err
 	} else if prefixes != nil {
-		asn = prefixes // no database: the hosting networks' prefix lists
+		p.asn = prefixes // no database: the hosting networks' prefix lists
 	}
-	return classify.New(set, asn, lens), nil
+	return p, nil
 }
 
 // classifyInput is one input line in its JSON form.

@@ -36,6 +36,8 @@ type Quarantine struct {
 	mu    sync.Mutex // serialises writers
 	max   int
 	sites atomic.Pointer[map[string]Entry]
+	// clock, when set, replaces the package clock (NewQuarantineAt).
+	clock func() time.Time
 }
 
 // NewQuarantine returns an empty Quarantine holding at most maxSites sites
@@ -55,7 +57,7 @@ func NewQuarantine(maxSites int) *Quarantine {
 // quarantine (log and count it then). When site is already quarantined it returns false
 // and only extends the end to until if that is later.
 func (q *Quarantine) Start(site string, until time.Time, reason string) (started bool) {
-	t := now()
+	t := q.clockNow()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	old := *q.sites.Load()

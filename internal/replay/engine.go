@@ -1,0 +1,214 @@
+package replay
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/floodgate-proxy/floodgate/internal/classify"
+	"github.com/floodgate-proxy/floodgate/internal/network"
+	"github.com/floodgate-proxy/floodgate/internal/protect"
+	"github.com/floodgate-proxy/floodgate/internal/rules"
+	"github.com/floodgate-proxy/floodgate/internal/store"
+	"github.com/floodgate-proxy/floodgate/internal/verdict"
+)
+
+// Config is what a replay decides with.
+type Config struct {
+	// Rules is the compiled rule set.
+	Rules *rules.Set
+	// ASN tells addresses' AS numbers (an ASN database or the shipped prefix lists); nil: none.
+	ASN classify.ASNLookup
+	// Prefixes are the network prefix lengths (defaults /24 and /64).
+	Prefixes network.PrefixLengths
+	// AttackRate is the default under-attack trigger in requests per second for every site
+	// (a site's attack_rate overrides it); 0 switches automatic under-attack mode off.
+	AttackRate float64
+	// ChallengeLevel is the level under-attack mode challenges at (default cookie).
+	ChallengeLevel string
+	// DefaultHost is the host of log lines that name none (combined logs).
+	DefaultHost string
+}
+
+// Outcome is what floodgate would have done with one request.
+type Outcome struct {
+	Class, Bot string
+	// Rule is the rule that decided the action, or the identity rule when none did.
+	Rule   string
+	Action rules.Action
+	// Site is the site the request counts for (its configured name, or its host).
+	Site   string
+	Prefix string
+	ASN    uint32
+	ASOrg  string
+}
+
+// Engine plays requests, in time order, through classify → count → decide, with counters
+// in memory on the log's clock, the quarantine and the under-attack detector.
+type Engine struct {
+	cfg        Config
+	cl         *classify.Classifier
+	dec        *verdict.Decider
+	quarantine *protect.Quarantine
+	detector   *protect.Detector
+	// now is the virtual clock: the time of the request being played.
+	now      time.Time
+	lastTick time.Time
+	res      classify.Result
+	req      classify.Request
+	// Events lists under-attack switches and quarantines, in time order.
+	Events []Event
+}
+
+// Event is a site's switch into or out of under-attack mode, or its quarantine.
+type Event struct {
+	At   time.Time
+	Site string
+	// Kind is "under attack", "calm" or "quarantine".
+	Kind   string
+	Reason string
+}
+
+// NewEngine builds an engine for cfg.
+func NewEngine(cfg Config) *Engine {
+	e := &Engine{cfg: cfg, cl: classify.New(cfg.Rules, cfg.ASN, cfg.Prefixes.WithDefaults())}
+	st := store.NewMemoryAt(0, func() time.Time { return e.now })
+	e.dec = verdict.New(st, verdict.Options{StoreTimeout: -1})
+	e.quarantine = protect.NewQuarantineAt(0, func() time.Time { return e.now })
+	siteRates := map[string]float64{}
+	cfg.Rules.Sites.Each(func(s *rules.Site) {
+		if s.AttackRate.Limit > 0 {
+			siteRates[s.Name] = float64(s.AttackRate.Limit) / s.AttackRate.Period.Seconds()
+		}
+	})
+	e.detector = protect.NewDetector(protect.DetectorOptions{
+		Defaults:   protect.SiteThresholds{TriggerRate: cfg.AttackRate},
+		Thresholds: func(site string) protect.SiteThresholds { return protect.SiteThresholds{TriggerRate: siteRates[site]} },
+		OnAfter:    time.Second,
+		OnSwitch: func(site string, on bool, reason string) {
+			kind := "calm"
+			if on {
+				kind = "under attack"
+			}
+			e.Events = append(e.Events, Event{At: e.lastTick, Site: site, Kind: kind, Reason: reason})
+		},
+	})
+	cfg.Rules.Sites.Each(func(s *rules.Site) {
+		if m, err := protect.ParseMode(s.UnderAttack); err == nil && m != protect.ModeAuto {
+			e.detector.SetMode(s.Name, m)
+		}
+	})
+	return e
+}
+
+// advance moves the virtual clock to t, ticking the detector once per second in between
+// (a gap longer than two minutes is one tick: the detector's window is shorter).
+func (e *Engine) advance(t time.Time) {
+	if t.Before(e.now) {
+		t = e.now // a log slightly out of order: count it now
+	}
+	e.now = t
+	if e.lastTick.IsZero() {
+		e.lastTick = t.Truncate(time.Second)
+		return
+	}
+	sec := t.Truncate(time.Second)
+	if sec.Sub(e.lastTick) > 2*time.Minute {
+		e.lastTick = sec.Add(-time.Second)
+	}
+	for e.lastTick.Before(sec) {
+		e.lastTick = e.lastTick.Add(time.Second)
+		e.detector.Tick(e.lastTick)
+	}
+}
+
+// Play decides one request, as the handler would at the moment the log says it came.
+func (e *Engine) Play(en *Entry) Outcome {
+	e.advance(en.Time)
+	host := en.Host
+	if host == "" {
+		host = e.cfg.DefaultHost
+	}
+	method := en.Method
+	if method == "" {
+		method = "GET"
+	}
+	path := en.Path
+	if path == "" {
+		path = "/"
+	}
+	e.req = classify.Request{IP: en.IP, UserAgent: en.UserAgent, Host: host, Method: method, Path: path, Query: en.Query}
+	req, res := &e.req, &e.res
+	e.cl.Classify(req, res)
+	site := host
+	if res.Site != nil {
+		site = res.Site.Name
+	}
+	v := e.dec.Decide(context.Background(), req, res)
+	e.applyQuarantine(req, &v)
+	if v.Action < rules.ActionChallenge && v.Action != rules.ActionAllow && !res.Verified && e.detector.Active(site) {
+		v.Action, v.Rule = rules.ActionChallenge, "under-attack"
+	}
+	smp := protect.Sample{Requests: 1}
+	if isStatic(path) {
+		smp.Requests = 0
+	}
+	passed := v.Action < rules.ActionChallenge
+	if passed {
+		if en.Status >= 500 {
+			smp.Errors5xx = 1
+		}
+		smp.Latency = en.Latency
+		if res.HasResponseRules && en.Status > 0 {
+			e.dec.CountResponse(context.Background(), req, res, en.Status)
+		}
+	}
+	e.detector.Observe(site, smp)
+	out := Outcome{Class: res.Class, Bot: res.Bot, Rule: v.Rule, Action: v.Action, Site: site, ASN: res.ASN, ASOrg: res.ASOrg}
+	if out.Rule == "" {
+		out.Rule = res.Rule
+	}
+	if res.Prefix.IsValid() {
+		out.Prefix = res.Prefix.String()
+	}
+	return out
+}
+
+// applyQuarantine starts a site's quarantine when its quarantine budget was passed, and
+// refuses the site's state-changing requests while it lasts (as the handler does).
+func (e *Engine) applyQuarantine(req *classify.Request, v *verdict.Verdict) {
+	if v.Quarantine > 0 {
+		if e.quarantine.Start(req.Host, e.now.Add(v.Quarantine), fmt.Sprintf("rule %s: %s", v.Rule, v.Budget)) {
+			e.Events = append(e.Events, Event{At: e.now, Site: req.Host, Kind: "quarantine",
+				Reason: fmt.Sprintf("rule %s: %s, for %s", v.Rule, v.Budget, v.Quarantine)})
+		}
+	}
+	switch req.Method {
+	case "GET", "HEAD", "OPTIONS":
+		return
+	}
+	if v.Action >= rules.ActionThrottle {
+		return
+	}
+	if _, ok := e.quarantine.Until(req.Host, e.now); ok {
+		v.Action, v.Rule = rules.ActionThrottle, "quarantine"
+	}
+}
+
+// staticExt are the endings of static files, which do not count towards a site's attack rate.
+// A copy of modules/floodgate's list until the handler's decision is callable without Caddy
+// (i9's decision function), which replaces this engine's copy of the handler's steps.
+var staticExt = map[string]bool{
+	".css": true, ".js": true, ".mjs": true, ".map": true, ".png": true, ".jpg": true, ".jpeg": true,
+	".gif": true, ".webp": true, ".avif": true, ".svg": true, ".ico": true, ".woff": true, ".woff2": true,
+	".ttf": true, ".otf": true, ".eot": true, ".mp4": true, ".webm": true, ".mp3": true, ".ogg": true,
+}
+
+func isStatic(path string) bool {
+	i := strings.LastIndexByte(path, '.')
+	if i < 0 || strings.IndexByte(path[i:], '/') >= 0 {
+		return false
+	}
+	return staticExt[strings.ToLower(path[i:])]
+}
