@@ -1,4 +1,4 @@
-package rules_test
+package rulefiles_test
 
 import (
 	"bufio"
@@ -17,7 +17,7 @@ import (
 // IPv6 prefix.
 func firstPrefixes(t *testing.T) map[string][]netip.Prefix {
 	t.Helper()
-	f, err := os.Open(filepath.FromSlash(rules.ASNPrefixesFile))
+	f, err := os.Open(filepath.FromSlash(rulefiles.ASNPrefixesFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,14 +45,14 @@ func firstPrefixes(t *testing.T) map[string][]netip.Prefix {
 
 // TestHostingNetworksWithoutASNDatabase: with no ASN database, an address of every listed
 // hosting AS is classified as that provider's hosting bot, by the shipped rules as floodgate
-// loads them (rules.ASNPrefixes); an address outside every list stays a browser.
+// loads them (rulefiles.ASNPrefixes); an address outside every list stays a browser.
 func TestHostingNetworksWithoutASNDatabase(t *testing.T) {
-	set, err := rules.Load(rules.Shipped)
+	set, err := rulefiles.Load(rulefiles.Shipped)
 	if err != nil {
 		t.Fatal(err)
 	}
-	prefixes, from, err := rules.ASNPrefixes(rules.Shipped)
-	if err != nil || prefixes == nil || from != "shipped:"+rules.ASNPrefixesFile {
+	prefixes, from, err := rulefiles.ASNPrefixes(rulefiles.Shipped)
+	if err != nil || prefixes == nil || from != "shipped:"+rulefiles.ASNPrefixesFile {
 		t.Fatalf("shipped AS prefix lists: %v, %v (%s)", prefixes, err, from)
 	}
 	if n, ases := prefixes.Networks(); n < 1000 || ases < 30 {
@@ -62,7 +62,7 @@ func TestHostingNetworksWithoutASNDatabase(t *testing.T) {
 	const browser = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"
 	got := firstPrefixes(t)
 	if len(got) < 30 {
-		t.Fatalf("%d AS numbers with prefixes in %s", len(got), rules.ASNPrefixesFile)
+		t.Fatalf("%d AS numbers with prefixes in %s", len(got), rulefiles.ASNPrefixesFile)
 	}
 	for as, ps := range got {
 		for _, p := range ps {
@@ -88,15 +88,15 @@ func TestHostingNetworksWithoutASNDatabase(t *testing.T) {
 // a broken list is a file:line error; a rule file with no list beside it has none.
 func TestExportedPrefixListIsUsed(t *testing.T) {
 	dir := t.TempDir()
-	if _, _, err := rules.Export(dir); err != nil {
+	if _, _, err := rulefiles.Export(dir); err != nil {
 		t.Fatal(err)
 	}
 	// A tech's refreshed list: one provider, one documentation prefix.
-	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(rules.ASNPrefixesFile)), []byte("AS24940 Hetzner Online GmbH\n198.51.100.0/24\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(rulefiles.ASNPrefixesFile)), []byte("AS24940 Hetzner Online GmbH\n198.51.100.0/24\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, from, err := rules.ASNPrefixes(dir, "/etc/floodgate/local.yaml")
-	if err != nil || from != filepath.Join(dir, filepath.FromSlash(rules.ASNPrefixesFile)) {
+	p, from, err := rulefiles.ASNPrefixes(dir, "/etc/floodgate/local.yaml")
+	if err != nil || from != filepath.Join(dir, filepath.FromSlash(rulefiles.ASNPrefixesFile)) {
 		t.Fatalf("ASNPrefixes(exported folder) = %v from %s, %v", p, from, err)
 	}
 	if a, ok := p.Lookup(netip.MustParseAddr("198.51.100.7")); !ok || a.Number != 24940 {
@@ -106,14 +106,14 @@ func TestExportedPrefixListIsUsed(t *testing.T) {
 		t.Errorf("refreshed list still answers for an address it no longer lists")
 	}
 	// A broken list is a clear error naming the file and line.
-	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(rules.ASNPrefixesFile)), []byte("AS24940 Hetzner\nnot-a-cidr\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(rulefiles.ASNPrefixesFile)), []byte("AS24940 Hetzner\nnot-a-cidr\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := rules.ASNPrefixes(dir); err == nil || !strings.Contains(err.Error(), "hosting.txt:2:") {
+	if _, _, err := rulefiles.ASNPrefixes(dir); err == nil || !strings.Contains(err.Error(), "hosting.txt:2:") {
 		t.Errorf("broken list: error %v, want one naming hosting.txt:2", err)
 	}
 	// No list beside a rule file: none, no error.
-	if p, _, err := rules.ASNPrefixes(filepath.Join(t.TempDir(), "local.yaml")); p != nil || err != nil {
+	if p, _, err := rulefiles.ASNPrefixes(filepath.Join(t.TempDir(), "local.yaml")); p != nil || err != nil {
 		t.Errorf("no list: %v, %v; want nil, nil", p, err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/floodgate-proxy/floodgate/internal/classify"
+	"github.com/floodgate-proxy/floodgate/internal/explain"
 	"github.com/floodgate-proxy/floodgate/internal/network"
 	"github.com/floodgate-proxy/floodgate/internal/rules"
 	"github.com/floodgate-proxy/floodgate/rules"
@@ -104,17 +105,8 @@ func newClassifierParts(ruleFiles []string, asnDB string, lens network.PrefixLen
 	return p, nil
 }
 
-// classifyInput is one input line in its JSON form.
-type classifyInput struct {
-	IP     string `json:"ip"`
-	UA     string `json:"ua"`
-	Host   string `json:"host"`
-	Method string `json:"method"`
-	Path   string `json:"path"`
-	Query  string `json:"query"`
-	// Status is the response's status, for rules that count responses (match: status).
-	Status int `json:"status"`
-}
+// classifyInput is one input line in its JSON form (the form explain reads too).
+type classifyInput = explain.Input
 
 // classifyOutput is one output line.
 type classifyOutput struct {

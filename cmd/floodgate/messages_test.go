@@ -76,24 +76,8 @@ func TestBadRedisURLSaysStoreOnce(t *testing.T) {
 func TestReloadWithBrokenRulesPrintsLikeRulesCheck(t *testing.T) {
 	admin, listen := freePort(t), freePort(t)
 	good := writeCaddyfile(t, admin, listen, "\t\trules shipped")
-	cmd := exec.Command(bin, "run", "--config", good)
-	cmd.Env = append(os.Environ(), caddyEnv(t)...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	get := func() int {
-		for i := 0; i < 100; i++ { // up to 10s for the server to come up
-			resp, err := http.Get("http://" + listen + "/")
-			if err == nil {
-				resp.Body.Close()
-				return resp.StatusCode
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Fatal("floodgate never answered")
-		return 0
-	}
+	runFloodgate(t, good)
+	get := func() int { return getStatus(t, "http://"+listen+"/", "") }
 	if s := get(); s != 200 {
 		t.Fatalf("before the reload: status %d", s)
 	}
@@ -174,4 +158,33 @@ func TestClassifyResponseRulesAndBadLines(t *testing.T) {
 	if got[3].Error == "" || got[4].Error == "" || got[5].Error != "" || got[5].Class == "" {
 		t.Errorf("bad lines: %+v %+v, line after them: %+v", got[3], got[4], got[5])
 	}
+}
+
+// runFloodgate runs `floodgate run --config cf` until the test ends.
+func runFloodgate(t *testing.T, cf string) {
+	t.Helper()
+	cmd := exec.Command(bin, "run", "--config", cf)
+	cmd.Env = append(os.Environ(), caddyEnv(t)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+}
+
+// getStatus GETs url with the User-Agent ua, waiting up to 10s for floodgate to come up, and
+// returns the status.
+func getStatus(t *testing.T, url, ua string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("User-Agent", ua)
+	for i := 0; i < 100; i++ {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("floodgate never answered")
+	return 0
 }

@@ -57,6 +57,8 @@ type Engine struct {
 	lastTick time.Time
 	res      classify.Result
 	req      classify.Request
+	// trace, when set, records the next decision (explain).
+	trace *verdict.Trace
 	// Events lists under-attack switches and quarantines, in time order.
 	Events []Event
 }
@@ -95,8 +97,8 @@ func NewEngine(cfg Config) *Engine {
 		},
 	})
 	cfg.Rules.Sites.Each(func(s *rules.Site) {
-		if m, err := protect.ParseMode(s.UnderAttack); err == nil && m != protect.ModeAuto {
-			e.detector.SetMode(s.Name, m)
+		if s.UnderAttack != protect.ModeAuto {
+			e.detector.SetMode(s.Name, s.UnderAttack)
 		}
 	})
 	return e
@@ -141,14 +143,14 @@ func (e *Engine) Play(en *Entry) Outcome {
 	e.req = classify.Request{IP: en.IP, UserAgent: en.UserAgent, Host: host, Method: method, Path: path, Query: en.Query}
 	req, res := &e.req, &e.res
 	e.cl.Classify(req, res)
-	site := host
-	if res.Site != nil {
-		site = res.Site.Name
-	}
-	v := e.dec.Decide(context.Background(), req, res)
-	e.applyQuarantine(req, &v)
-	if v.Action < rules.ActionChallenge && v.Action != rules.ActionAllow && !res.Verified && e.detector.Active(site) {
-		v.Action, v.Rule = rules.ActionChallenge, "under-attack"
+	in := verdict.Request{Req: req, Class: res, Sites: e, Now: e.now, Trace: e.trace}
+	v := e.dec.Decide(context.Background(), &in)
+	if v.Quarantine > 0 {
+		// The handler's step: start the quarantine the verdict asks for.
+		if e.quarantine.Start(req.Host, e.now.Add(v.Quarantine), fmt.Sprintf("rule %s: %s", v.Rule, v.Budget)) {
+			e.Events = append(e.Events, Event{At: e.now, Site: req.Host, Kind: "quarantine",
+				Reason: fmt.Sprintf("rule %s: %s, for %s", v.Rule, v.Budget, v.Quarantine)})
+		}
 	}
 	smp := protect.Sample{Requests: 1}
 	if isStatic(path) {
@@ -164,6 +166,7 @@ func (e *Engine) Play(en *Entry) Outcome {
 			e.dec.CountResponse(context.Background(), req, res, en.Status)
 		}
 	}
+	site := in.SiteName()
 	e.detector.Observe(site, smp)
 	out := Outcome{Class: res.Class, Bot: res.Bot, Rule: v.Rule, Action: v.Action, Site: site, ASN: res.ASN, ASOrg: res.ASOrg}
 	if out.Rule == "" {
@@ -175,26 +178,13 @@ func (e *Engine) Play(en *Entry) Outcome {
 	return out
 }
 
-// applyQuarantine starts a site's quarantine when its quarantine budget was passed, and
-// refuses the site's state-changing requests while it lasts (as the handler does).
-func (e *Engine) applyQuarantine(req *classify.Request, v *verdict.Verdict) {
-	if v.Quarantine > 0 {
-		if e.quarantine.Start(req.Host, e.now.Add(v.Quarantine), fmt.Sprintf("rule %s: %s", v.Rule, v.Budget)) {
-			e.Events = append(e.Events, Event{At: e.now, Site: req.Host, Kind: "quarantine",
-				Reason: fmt.Sprintf("rule %s: %s, for %s", v.Rule, v.Budget, v.Quarantine)})
-		}
-	}
-	switch req.Method {
-	case "GET", "HEAD", "OPTIONS":
-		return
-	}
-	if v.Action >= rules.ActionThrottle {
-		return
-	}
-	if _, ok := e.quarantine.Until(req.Host, e.now); ok {
-		v.Action, v.Rule = rules.ActionThrottle, "quarantine"
-	}
+// QuarantinedUntil is the replay's quarantine list (verdict.SiteView).
+func (e *Engine) QuarantinedUntil(host string, t time.Time) (time.Time, bool) {
+	return e.quarantine.Until(host, t)
 }
+
+// UnderAttack is the replay's under-attack detector (verdict.SiteView).
+func (e *Engine) UnderAttack(site string) bool { return e.detector.Active(site) }
 
 // staticExt are the endings of static files, which do not count towards a site's attack rate.
 // A copy of modules/floodgate's list until the handler's decision is callable without Caddy

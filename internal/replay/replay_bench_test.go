@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/floodgate-proxy/floodgate/internal/network"
-	rulefiles "github.com/floodgate-proxy/floodgate/rules"
+	"github.com/floodgate-proxy/floodgate/rules"
 )
 
 var apacheLog = filepath.Join("..", "..", "testdata", "access-logs", "apache_logs")

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/floodgate-proxy/floodgate/internal/network"
-	rulefiles "github.com/floodgate-proxy/floodgate/rules"
+	"github.com/floodgate-proxy/floodgate/rules"
 )
 
 const (

@@ -120,7 +120,7 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 		asn = db
 		info := db.Info()
 		a.logger.Info("ASN database loaded", zap.String("path", a.ASNDB), zap.String("database", info.String()))
-	} else if prefixes, from, err := shipped.ASNPrefixes(a.Rules...); err != nil {
+	} else if prefixes, from, err := rulefiles.ASNPrefixes(a.Rules...); err != nil {
 		return fmt.Errorf("floodgate: AS prefix lists: %w", err)
 	} else if prefixes != nil {
 		// No ASN database: the hosting networks' prefix lists tell their AS numbers.
