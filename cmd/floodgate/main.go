@@ -1,6 +1,8 @@
 // Command floodgate is Caddy with its standard modules and floodgate's: `floodgate run`,
 // `floodgate reload`, `floodgate version` and every other Caddy command work as in Caddy,
-// and two more serve techs: `floodgate rules check` and `floodgate classify`.
+// and floodgate's own serve techs: `floodgate rules check|export`, `classify`, `replay`,
+// `explain` and `status` (registered by modules/floodgate, so a Caddy built with xcaddy has
+// them too). This main only names the binary and its version.
 package main
 
 import (

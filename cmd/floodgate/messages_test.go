@@ -132,6 +132,10 @@ func TestClassifyResponseRulesAndBadLines(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "2 input lines could not be read") {
 		t.Errorf("classify with 2 bad lines: exit %d, stderr %q; want 1 and the count", code, errOut)
 	}
+	type classifyOutput struct {
+		Class, Error string
+		Rules        []string
+	}
 	var got []classifyOutput
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {

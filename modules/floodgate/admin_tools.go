@@ -82,24 +82,6 @@ func (ToolsAPI) explain(w http.ResponseWriter, r *http.Request) error {
 	return e.WriteText(w)
 }
 
-// Status is the answer of GET /floodgate/status.
-type Status struct {
-	Now         time.Time        `json:"now"`
-	UnderAttack []protect.SiteOn `json:"under_attack"`
-	Quarantined []protect.Entry  `json:"quarantined"`
-	// PerSecond holds requests per second over the last minute, by class and by action.
-	PerSecond struct {
-		Window   string             `json:"window"`
-		ByClass  map[string]float64 `json:"by_class"`
-		ByAction map[string]float64 `json:"by_action"`
-	} `json:"per_second"`
-	Store struct {
-		// Shared is true for a Redis store; Healthy is false while it is unreachable.
-		Shared  bool `json:"shared"`
-		Healthy bool `json:"healthy"`
-	} `json:"store"`
-}
-
 func (ToolsAPI) status(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Message: "use GET"}
@@ -109,7 +91,7 @@ func (ToolsAPI) status(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := time.Now()
-	var out Status
+	var out hoststatus.Status
 	out.Now = now.UTC()
 	out.UnderAttack = st.protection.detector.ActiveSince()
 	out.Quarantined = st.protection.quarantine.List(now)

@@ -1,4 +1,4 @@
-package main
+package command
 
 import (
 	"fmt"
@@ -10,9 +10,12 @@ import (
 	"github.com/floodgate-proxy/floodgate/internal/network"
 	"github.com/floodgate-proxy/floodgate/internal/replay"
 	"github.com/floodgate-proxy/floodgate/internal/rules"
-	"github.com/floodgate-proxy/floodgate/modules/floodgate"
 	shipped "github.com/floodgate-proxy/floodgate/rules"
 )
+
+// DefaultAttackRate is replay's default under-attack rate: the floodgate module's own default,
+// which it sets here (package floodgate imports this package).
+var DefaultAttackRate = "20/sec"
 
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
@@ -45,7 +48,7 @@ Combined logs name no host: their requests count for --host (default "site").
 			cmd.Flags().StringVar(&asnDB, "asn-db", "", "MaxMind-format ASN database (.mmdb); without it, the shipped hosting prefix lists")
 			cmd.Flags().StringVar(&html, "html", "", "also write an HTML report with charts to this file")
 			cmd.Flags().StringVar(&host, "host", "site", "host of requests in logs that name none (combined format)")
-			cmd.Flags().StringVar(&attackRate, "attack-rate", floodgate.DefaultAttackRate, "under_attack rate of every site (a site's attack_rate wins), or off")
+			cmd.Flags().StringVar(&attackRate, "attack-rate", DefaultAttackRate, "under_attack rate of every site (a site's attack_rate wins), or off")
 			cmd.Flags().IntVar(&top, "top", 10, "how many bots, networks, clients and rules to list")
 			cmd.Flags().IntVar(&v4, "prefix-v4", 24, "IPv4 network prefix length")
 			cmd.Flags().IntVar(&v6, "prefix-v6", 64, "IPv6 network prefix length")

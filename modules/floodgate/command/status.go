@@ -1,4 +1,4 @@
-package main
+package command
 
 import (
 	"encoding/json"
@@ -14,7 +14,7 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
-	"github.com/floodgate-proxy/floodgate/modules/floodgate"
+	"github.com/floodgate-proxy/floodgate/internal/hoststatus"
 )
 
 func init() {
@@ -83,7 +83,7 @@ func getJSON(address, path string, v any) (found bool, err error) {
 
 // printStatus writes the host's status for a terminal.
 func printStatus(w io.Writer, address string) error {
-	var st floodgate.Status
+	var st hoststatus.Status
 	if _, err := getJSON(address, "/floodgate/status", &st); err != nil {
 		return err
 	}

@@ -1,4 +1,7 @@
-package main
+// Package command holds floodgate's subcommands of the caddy (or floodgate) binary: rules
+// check|export, classify, replay, explain and status, and the plain-text messages of a refused
+// reload. They register themselves in init, so any Caddy built with floodgate's module has them.
+package command
 
 import (
 	"fmt"
