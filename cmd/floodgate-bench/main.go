@@ -75,6 +75,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		render      = fs.String("render", "", "only re-render the markdown and SVG of an existing attack.json or overhead.json into -out")
 	)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // -h printed the usage: asking for help is not an error
+		}
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -114,7 +117,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	command := "go run ./cmd/floodgate-bench " + strings.Join(args, " ")
+	command := "go run ./cmd/floodgate-bench " + shellWords(args)
 
 	switch *scenario {
 	case "attack":
@@ -237,4 +240,22 @@ func treeVersion(ctx context.Context) string {
 		v += "-dirty"
 	}
 	return v
+}
+
+// shellWords writes args as a shell reads them back: a word with spaces, quotes, newlines or
+// other special characters goes in single quotes (a multi-line -floodgate-options stays one
+// argument when the Reproduce line is pasted).
+func shellWords(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a != "" && strings.IndexFunc(a, func(r rune) bool {
+			return !(r == '-' || r == '_' || r == '.' || r == '/' || r == '=' || r == ',' || r == ':' || r == '@' || r == '+' ||
+				'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+		}) < 0 {
+			out[i] = a
+			continue
+		}
+		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(out, " ")
 }

@@ -155,3 +155,31 @@ func classOf(a *harness.ArmReport, c harness.Class) harness.ClassReport {
 	}
 	return harness.ClassReport{}
 }
+
+// TestHelpIsNotAnError: -h prints the flags and succeeds (a tech asking for help did nothing
+// wrong), creating nothing.
+func TestHelpIsNotAnError(t *testing.T) {
+	for _, h := range []string{"-h", "-help", "--help"} {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{h}, &out); err != nil || !strings.Contains(out.String(), "-floodgate-options") {
+			t.Errorf("run(%s) = %v, output %q; want the usage and no error", h, err, out.String())
+		}
+	}
+}
+
+// TestReproduceLineQuotes: the report's Reproduce command, pasted into a shell, gives the same
+// arguments back, a multi-line option and quotes included.
+func TestReproduceLineQuotes(t *testing.T) {
+	args := []string{"-scenario", "attack", "-out", "bench results/", "-floodgate-options", "protect {\n    backend_max_inflight 8\n}", "-rules", "shipped,/etc/it's.yaml", "-seed", "7"}
+	line := shellWords(args)
+	got, err := exec.Command("sh", "-c", `eval "set -- $1"; for a in "$@"; do printf '%s\0' "$a"; done`, "sh", line).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back := strings.Split(strings.TrimSuffix(string(got), "\x00"), "\x00"); strings.Join(back, "|") != strings.Join(args, "|") {
+		t.Errorf("shellWords(%q) = %s, read back by sh as %q", args, line, back)
+	}
+	if shellWords([]string{"-seed", "7", "-out", "a/b"}) != "-seed 7 -out a/b" {
+		t.Errorf("plain words quoted: %s", shellWords([]string{"-seed", "7", "-out", "a/b"}))
+	}
+}
