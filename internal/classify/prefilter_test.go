@@ -3,6 +3,7 @@ package classify
 import (
 	"math/rand/v2"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strings"
 	"testing"
@@ -184,4 +185,16 @@ func TestPrefilterProperty(t *testing.T) {
 			}
 		}
 	}
+}
+
+// necessaryLiterals returns the literals the prefilter extracts from re, lowercase, such that
+// every string re matches contains one of them; ok is false when it finds none (the regex
+// must then run on every User-Agent).
+func necessaryLiterals(re *regexp.Regexp) (lits []string, ok bool) {
+	parsed, err := syntax.Parse(re.String(), syntax.Perl)
+	if err != nil {
+		return nil, false
+	}
+	f := filterOf(re, parsed.Simplify())
+	return f.lits, f.lits != nil
 }

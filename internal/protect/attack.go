@@ -61,7 +61,7 @@ type Sample struct {
 
 // SiteThresholds are the triggers of the under-attack signals of a site. A signal is past
 // its trigger at or above it, and calm below ReleaseFactor times it. In
-// DetectorOptions.Defaults a zero field takes the package default below; in Configure and
+// DetectorOptions.Defaults a zero field takes the package default below; in
 // DetectorOptions.Thresholds a zero field inherits from DetectorOptions.Defaults. A
 // negative value turns the signal off.
 type SiteThresholds struct {
@@ -86,6 +86,10 @@ const (
 	DefaultTriggerSaturation = 0.5
 )
 
+// DefaultOnAfter is how long a signal must stay past its trigger before a site switches on,
+// when DetectorOptions.OnAfter is not set: the one default of floodgate's on_after.
+const DefaultOnAfter = time.Second
+
 // latencyQuantile is the share of slow upstream answers that puts the latency signal past
 // its trigger: 0.1 compares the 90th percentile.
 const latencyQuantile = 0.1
@@ -96,7 +100,7 @@ type DetectorOptions struct {
 	Defaults SiteThresholds
 	// Thresholds, when set, gives the thresholds of a site (for example from host
 	// patterns); zero fields inherit from Defaults. It is called when a site is first seen
-	// and on Reconfigure, never per request. Configure's overrides take precedence.
+	// and on Reconfigure, never per request.
 	Thresholds func(site string) SiteThresholds
 	// Window is the sliding window over which signals are measured. Default 10s.
 	Window time.Duration
@@ -104,7 +108,7 @@ type DetectorOptions struct {
 	// so that a flood is caught seconds after it starts. Default 2s; at least one tick.
 	FastWindow time.Duration
 	// OnAfter is how long a signal must stay past its trigger before the site switches on.
-	// Default 3s.
+	// Default DefaultOnAfter (1s).
 	OnAfter time.Duration
 	// OffAfter is how long all signals must stay calm (below ReleaseFactor × trigger)
 	// before the site switches off. Default 60s.
@@ -126,7 +130,7 @@ type DetectorOptions struct {
 	MaxSites int
 	// OnSwitch, when set, is called once for every switch of a site, on or off, with a
 	// reason for the log. It is called from Tick or SetMode, one call at a time and in
-	// order; it must not call SetMode, Configure, Reconfigure or Tick.
+	// order; it must not call SetMode, Reconfigure or Tick.
 	OnSwitch func(site string, on bool, reason string)
 }
 
@@ -139,7 +143,7 @@ func (o DetectorOptions) withDefaults() DetectorOptions {
 	}
 	setDur(&o.Window, 10*time.Second)
 	setDur(&o.FastWindow, 2*time.Second)
-	setDur(&o.OnAfter, 3*time.Second)
+	setDur(&o.OnAfter, DefaultOnAfter)
 	setDur(&o.OffAfter, 60*time.Second)
 	setDur(&o.MinOn, 60*time.Second)
 	setDur(&o.ForgetAfter, 10*time.Minute)
@@ -186,8 +190,7 @@ type Detector struct {
 	mu     sync.RWMutex
 	opts   DetectorOptions
 	sites  map[string]*attackSite
-	config map[string]SiteThresholds // Configure's overrides
-	last   time.Time                 // previous Tick
+	last   time.Time // previous Tick
 	// active is the set of sites on, replaced by a copy at every switch (rare), so that
 	// Active takes no lock.
 	active atomic.Pointer[map[string]struct{}]
@@ -227,9 +230,8 @@ type bucket struct {
 // NewDetector returns a Detector with the given options.
 func NewDetector(opts DetectorOptions) *Detector {
 	d := &Detector{
-		opts:   opts.withDefaults(),
-		sites:  make(map[string]*attackSite),
-		config: make(map[string]SiteThresholds),
+		opts:  opts.withDefaults(),
+		sites: make(map[string]*attackSite),
 	}
 	d.active.Store(&map[string]struct{}{})
 	return d
@@ -262,27 +264,10 @@ func (d *Detector) Reconfigure(opts DetectorOptions) {
 	}
 }
 
-// Configure sets the thresholds of one site; zero fields inherit from the defaults, and
-// SiteThresholds{} removes the site's own thresholds.
-func (d *Detector) Configure(site string, th SiteThresholds) {
-	d.tickMu.Lock()
-	defer d.tickMu.Unlock()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if th == (SiteThresholds{}) {
-		delete(d.config, site)
-	} else {
-		d.config[site] = th
-	}
-	if s := d.sites[site]; s != nil {
-		d.resolve(site, s)
-	}
-}
-
-// resolve sets the thresholds of s: Configure's, else Thresholds', inheriting Defaults.
+// resolve sets the thresholds of s: Thresholds', inheriting Defaults.
 func (d *Detector) resolve(name string, s *attackSite) {
-	th, ok := d.config[name]
-	if !ok && d.opts.Thresholds != nil {
+	var th SiteThresholds
+	if d.opts.Thresholds != nil {
 		th = d.opts.Thresholds(name)
 	}
 	s.th = inherit(th, d.opts.Defaults)

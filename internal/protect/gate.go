@@ -345,14 +345,6 @@ func (g *Gate) Saturated(site string) bool {
 	return s != nil && s.cap > 0 && !s.room()
 }
 
-// Totals returns the requests in flight and waiting, all sites together, and the number
-// of sites with either (for metrics).
-func (g *Gate) Totals() (inflight, waiting, sites int) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.inflight, g.waiting, len(g.sites)
-}
-
 func (s *gateSite) room() bool { return s.cap <= 0 || s.inflight < s.cap }
 
 // first is the waiter of s to admit next: the oldest priority one, else the oldest.

@@ -49,13 +49,13 @@ type outcome struct {
 
 func queued(t *testing.T, g *Gate, ctx context.Context, site string, siteCap int, prio bool, name string) <-chan outcome {
 	t.Helper()
-	_, before, _ := g.Totals()
+	_, before, _ := totals(g)
 	ch := make(chan outcome, 1)
 	go func() {
 		r, err := g.Acquire(ctx, site, siteCap, prio)
 		ch <- outcome{name, err, r}
 	}()
-	eventually(t, name+" waiting", func() bool { _, w, _ := g.Totals(); return w == before+1 })
+	eventually(t, name+" waiting", func() bool { _, w, _ := totals(g); return w == before+1 })
 	return ch
 }
 
@@ -115,7 +115,7 @@ func TestGateAdmission(t *testing.T) {
 			for _, r := range rels {
 				r()
 			}
-			if in, w, sites := g.Totals(); in != 0 || w != 0 || sites != 0 {
+			if in, w, sites := totals(g); in != 0 || w != 0 || sites != 0 {
 				t.Fatalf("after all releases: inflight %d waiting %d sites %d, want 0 0 0", in, w, sites)
 			}
 		})
@@ -144,7 +144,7 @@ func TestGatePriorityFirstThenFIFO(t *testing.T) {
 		if o.err != nil {
 			t.Fatalf("%s: %v", o.name, o.err)
 		}
-		if in, _, _ := g.Totals(); in != 1 {
+		if in, _, _ := totals(g); in != 1 {
 			t.Fatalf("backend cap 1 but %d in flight", in)
 		}
 		order = append(order, o.name)
@@ -233,11 +233,11 @@ func TestGateTimeout(t *testing.T) {
 	if !errors.Is(err, ErrWaitTimeout) {
 		t.Fatalf("want ErrWaitTimeout, got %v", err)
 	}
-	if _, w, sites := g.Totals(); w != 0 || sites != 1 {
+	if _, w, sites := totals(g); w != 0 || sites != 1 {
 		t.Fatalf("after timeout: %d waiting, %d sites; want 0 and 1 (b forgotten)", w, sites)
 	}
 	rel[0]()
-	if in, w, sites := g.Totals(); in != 0 || w != 0 || sites != 0 {
+	if in, w, sites := totals(g); in != 0 || w != 0 || sites != 0 {
 		t.Fatalf("idle gate keeps inflight %d waiting %d sites %d", in, w, sites)
 	}
 }
@@ -270,7 +270,7 @@ func TestGateQueueFull(t *testing.T) {
 	if _, err := g.Acquire(ctx, "d", 0, false); !errors.Is(err, ErrQueueFull) {
 		t.Fatalf("queue of 3 full, evenly shared: want ErrQueueFull, got %v", err)
 	}
-	if _, _, sites := g.Totals(); sites != 4 {
+	if _, _, sites := totals(g); sites != 4 {
 		t.Fatalf("%d sites tracked, want x a b c (d refused and forgotten)", sites)
 	}
 	cancel()
@@ -300,7 +300,7 @@ func TestGateCancelLeavesQueue(t *testing.T) {
 	}
 	o.release()
 	o.release() // a second call does nothing
-	if in, w, sites := g.Totals(); in != 0 || w != 0 || sites != 0 {
+	if in, w, sites := totals(g); in != 0 || w != 0 || sites != 0 {
 		t.Fatalf("after double release: inflight %d waiting %d sites %d", in, w, sites)
 	}
 }
@@ -380,7 +380,7 @@ func TestGateCapsHoldUnderConcurrency(t *testing.T) {
 	if admitted.Load() == 0 || admitted.Load()+full.Load() != workers*perWorker {
 		t.Fatalf("admitted %d + full %d != %d", admitted.Load(), full.Load(), workers*perWorker)
 	}
-	if in, w, n := g.Totals(); in != 0 || w != 0 || n != 0 {
+	if in, w, n := totals(g); in != 0 || w != 0 || n != 0 {
 		t.Fatalf("gate not empty after the run: inflight %d waiting %d sites %d", in, w, n)
 	}
 	if len(g.ready) != 0 {
@@ -529,4 +529,12 @@ func TestGateSaturatedIsTheSitesOwnCap(t *testing.T) {
 		o.release()
 	}
 	held[1]()
+}
+
+// totals returns the requests in flight and waiting, all sites together, and the number of
+// sites with either.
+func totals(g *Gate) (inflight, waiting, sites int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.inflight, g.waiting, len(g.sites)
 }

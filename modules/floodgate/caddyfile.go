@@ -51,7 +51,7 @@ func init() {
 //				error_share     0.5
 //				saturation      0.5
 //				challenge_level cookie
-//				on_after        3s
+//				on_after        1s
 //				off_after       60s
 //			}
 //		}

@@ -143,6 +143,11 @@ func startProxyWith(t *testing.T, p *proxy, globalOpts, upstreamAddr, extra stri
 	return p
 }
 
+// reloadSafeClient opens a connection per request: a kept-alive connection to the server a reload
+// replaces may be closed under the next request (EOF), which no client of a proxy should see
+// as floodgate's doing.
+var reloadSafeClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
 // get sends one request from client address ip with user agent ua.
 func (p *proxy) get(ip, ua, path string) *http.Response {
 	p.t.Helper()
@@ -150,7 +155,7 @@ func (p *proxy) get(ip, ua, path string) *http.Response {
 	req.Host = "localhost"
 	req.Header.Set("User-Agent", ua)
 	req.Header.Set("X-Forwarded-For", ip)
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	resp, err := reloadSafeClient.Do(req)
 	if err != nil {
 		p.t.Fatalf("GET %s: %v", path, err)
 	}

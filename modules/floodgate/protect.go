@@ -167,7 +167,7 @@ type UnderAttackConfig struct {
 	// no JavaScript needed), script or work. A site may set its own.
 	ChallengeLevel string `json:"challenge_level,omitempty"`
 	// OnAfter is how long a signal must stay past its trigger, over the last 2 seconds or
-	// the last 10. Default 1s.
+	// the last 10. Default 1s (protect.DefaultOnAfter).
 	OnAfter caddy.Duration `json:"on_after,omitempty"`
 	// OffAfter is how long all signals must stay calm before the mode switches off, and the
 	// shortest time it stays on. Default 60s.
@@ -179,8 +179,6 @@ const (
 	// DefaultAttackRate is a site's page rate that means an attack: 20 pages a second is
 	// 1.7 million a day, far above what a small member site serves (static files do not count).
 	DefaultAttackRate = "20/sec"
-	// DefaultAttackOnAfter is how long a signal must stay past its trigger.
-	DefaultAttackOnAfter = time.Second
 )
 
 // level is the challenge level of sites under attack that set none; pass.LevelNone when the
@@ -199,9 +197,6 @@ func (u UnderAttackConfig) level() (pass.Level, error) {
 // detectorOptions turns the config into the detector's options; siteRate gives a
 // configured site's own attack rate (0: the default).
 func (u UnderAttackConfig) detectorOptions(defaultRate float64, siteRate func(string) float64, onSwitch func(string, bool, string)) protect.DetectorOptions {
-	if u.OnAfter == 0 {
-		u.OnAfter = caddy.Duration(DefaultAttackOnAfter)
-	}
 	return protect.DetectorOptions{
 		Defaults: protect.SiteThresholds{
 			TriggerRate:       defaultRate,
