@@ -16,8 +16,9 @@ import (
 	"github.com/floodgate-proxy/floodgate/rules"
 )
 
-// fixtures is where the shared test data lives, relative to this folder.
-var fixtures = filepath.Join("..", "..", "shared", "data")
+// userAgents is where the User-Agent corpora live (copies with their licences, see
+// testdata/useragents/README.md), relative to this folder.
+var userAgents = filepath.Join("..", "testdata", "useragents")
 
 // residential is an address of a consumer ISP in testdata/mmdb/test-asn.mmdb (Orange, AS3215)
 // and in no range of the shipped rules.
@@ -49,7 +50,7 @@ func classifyUA(c *classify.Classifier, ip netip.Addr, ua string) classify.Resul
 // readFixture reads one of isbot's fixture files: a mapping of names to lists of user agents.
 func readFixture(t *testing.T, name string) map[string][]string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(fixtures, "isbot-fixtures", name))
+	data, err := os.ReadFile(filepath.Join(userAgents, "isbot", name))
 	if err != nil {
 		t.Fatalf("isbot fixtures: %v", err)
 	}
@@ -101,6 +102,8 @@ var browserExceptions = map[string]struct{ class, why string }{
 		"bot", "360JK yunjiankong is a Chinese uptime monitoring service"},
 	"MyLib/1.11 (vert.x/4.11.2; GraalVM/21; Java; custom-client)": {
 		"bot", "a Java HTTP client library by its own words (vert.x, custom-client)"},
+	"Mozilla/5.0 (compatible; Lucidworks-Anda/2.0/0.10; +; )": {
+		"bot", "a compatible; comment naming no browser, platform or engine, with an empty +URL contact: a crawler's shape (Lucidworks is a search platform)"},
 }
 
 // crawlerExceptions are isbot crawler fixtures the shipped rules deliberately leave browser.

@@ -15,8 +15,8 @@ import (
 	shipped "github.com/floodgate-proxy/floodgate/rules"
 )
 
-// isbotDir holds the isbot project's fixtures (see ../shared/data/README.md).
-var isbotDir = filepath.Join("..", "..", "..", "shared", "data", "isbot-fixtures")
+// isbotDir holds a copy of the isbot project's fixtures, with its licence.
+var isbotDir = filepath.Join("..", "..", "testdata", "useragents", "isbot")
 
 // realUAs returns the User-Agents of the isbot fixtures, browsers and crawlers interleaved
 // so that a benchmark loop sees a mix, in a fixed order.
@@ -26,7 +26,7 @@ func realUAs(tb testing.TB) []string {
 	for i, name := range []string{"browsers.yml", "crawlers.yml"} {
 		data, err := os.ReadFile(filepath.Join(isbotDir, name))
 		if err != nil {
-			tb.Fatalf("reading the isbot fixtures (expected them in ../shared/data/isbot-fixtures): %v", err)
+			tb.Fatalf("reading the isbot fixtures (expected them in testdata/useragents/isbot): %v", err)
 		}
 		var m map[string][]string
 		if err := yaml.Unmarshal(data, &m); err != nil {
