@@ -52,7 +52,8 @@ type Identity struct {
 	Prefix netip.Prefix
 	// Verified is true when the identity rule verifies addresses and the client is inside them.
 	Verified bool
-	// Impostor is true when the identity rule verifies addresses and the client is outside them.
+	// Impostor is true when the identity rule verifies addresses and the client is outside them
+	// (never without an address: then Verified is false and the claim stands unverified).
 	Impostor bool
 	// Outdated is true when the User-Agent claims a browser version no person runs any more:
 	// Internet Explorer, or Chrome, Firefox or Safari released over about five years ago (the
@@ -275,7 +276,9 @@ func (c *Classifier) Classify(req *Request, out *Result) {
 		}
 		out.IdentityRule = r
 		out.Class, out.Bot, out.Rule = r.Class, r.Bot, r.Name
-		if len(r.VerifySets) > 0 {
+		// Without an address (floodgate classify given a User-Agent alone) the claim cannot be
+		// checked: unverified, not an impostor. A server always has the client's address.
+		if len(r.VerifySets) > 0 && req.IP.IsValid() {
 			out.Verified = inAny(r.VerifySets, req.IP)
 			if !out.Verified {
 				out.Impostor = true
