@@ -259,3 +259,38 @@ func TestCorpusUAPCoreBrowsersAreBrowsers(t *testing.T) {
 		t.Errorf("%d of %d uap-core browser and app cases (%.2f %%) not classified browser; expected at most %.1f %% (FLOODGATE_CORPUS_DUMP=1 lists them)", people.n, nPeople, pct, maxUAPNotBrowserPct)
 	}
 }
+
+// TestCorpusAccessLogCensus reports the classes of a real server's distinct User-Agents
+// (10,000 lines of an Apache log, May 2015) and the share of outdated browsers among them.
+func TestCorpusAccessLogCensus(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "testdata", "access-logs", "apache_logs"))
+	if err != nil {
+		t.Fatalf("access log: %v", err)
+	}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(string(data), "\n") {
+		// combined format: the User-Agent is the last quoted field
+		if q := strings.Split(line, `"`); len(q) >= 6 {
+			seen[q[len(q)-2]] = true
+		}
+	}
+	c := shipped(t, false)
+	classes, outdated, browsers := map[string]int{}, 0, 0
+	for ua := range seen {
+		res := classifyUA(c, residential, ua)
+		classes[res.Class]++
+		if res.Class == "browser" {
+			browsers++
+			if res.Outdated {
+				outdated++
+			}
+		}
+	}
+	t.Logf("%d distinct User-Agents: %v; outdated: %d of %d browsers (%.1f %%)", len(seen), classes, outdated, browsers, 100*float64(outdated)/float64(max(browsers, 1)))
+	if len(seen) < 550 {
+		t.Errorf("%d distinct User-Agents, expected about 558", len(seen))
+	}
+	if outdated == 0 || classes["search-bot"] == 0 || classes["bot"] == 0 {
+		t.Errorf("classes %v, %d outdated: expected outdated browsers, search engines and bots in a real log", classes, outdated)
+	}
+}
