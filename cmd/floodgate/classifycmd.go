@@ -101,22 +101,11 @@ func (in *classifyInput) headerFlags() classify.HeaderFlags {
 	if in.Headers == nil {
 		return 0
 	}
-	h := classify.HeadersRead
-	if in.TLS {
-		h |= classify.OverTLS
-	}
+	h := http.Header{}
 	for name, v := range in.Headers {
-		if strings.TrimSpace(v) == "" {
-			continue
-		}
-		switch http.CanonicalHeaderKey(name) {
-		case "Accept-Language":
-			h |= classify.HasAcceptLanguage
-		case "Sec-Fetch-Mode", "Sec-Fetch-Site":
-			h |= classify.HasSecFetch
-		}
+		h.Set(name, strings.TrimSpace(v))
 	}
-	return h
+	return classify.HeaderFlagsOf(h, in.TLS)
 }
 
 // classifyOutput is one output line.

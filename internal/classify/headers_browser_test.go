@@ -25,21 +25,6 @@ type capturedRequest struct {
 	Headers   map[string]string `json:"headers"`
 }
 
-// headerFlagsOf computes the flags the handler would, from a header map.
-func headerFlagsOf(h http.Header, tls bool) HeaderFlags {
-	f := HeadersRead
-	if h.Get("Accept-Language") != "" {
-		f |= HasAcceptLanguage
-	}
-	if h.Get("Sec-Fetch-Mode") != "" || h.Get("Sec-Fetch-Site") != "" {
-		f |= HasSecFetch
-	}
-	if tls {
-		f |= OverTLS
-	}
-	return f
-}
-
 // A real headless Chromium loads a page on loopback: the headers it sends are consistent with
 // its User-Agent (a browser, not outdated, with Accept-Language and Sec-Fetch-*), and the same
 // request with Accept-Language or Sec-Fetch-* removed — what a script copying Chrome's
@@ -106,7 +91,7 @@ func TestChromiumHeadersAreConsistent(t *testing.T) {
 		t.Helper()
 		var out Result
 		// Loopback counts as HTTPS for Sec-Fetch-*: Chromium sends them to secure contexts.
-		c.Classify(&Request{IP: ipLocal, UserAgent: ua, Host: "127.0.0.1", Method: "GET", Path: "/", Headers: headerFlagsOf(h, true)}, &out)
+		c.Classify(&Request{IP: ipLocal, UserAgent: ua, Host: "127.0.0.1", Method: "GET", Path: "/", Headers: HeaderFlagsOf(h, true)}, &out)
 		if out.Class != "browser" || out.HeadersInconsistent != wantInconsistent || out.Outdated {
 			t.Errorf("%s: class %s (rule %s), inconsistent %v, outdated %v; want browser, inconsistent %v, not outdated",
 				name, out.Class, out.Rule, out.HeadersInconsistent, out.Outdated, wantInconsistent)

@@ -1,20 +1,17 @@
 package classify
 
-import "time"
+import (
+	"net/http"
+	"time"
+)
 
 // Signals that lower a client's trust without blocking it on their own: a browser version no
 // person runs any more (Outdated), and a claimed browser missing headers it always sends
 // (HeadersInconsistent). Both are read from the User-Agent once and cached with its rules.
 
 // HeaderFlags says which of the headers real browsers always send a request carried. The
-// handler fills it with a few header reads (no allocation):
-//
-//	var f classify.HeaderFlags = classify.HeadersRead
-//	if r.Header.Get("Accept-Language") != "" { f |= classify.HasAcceptLanguage }
-//	if r.Header.Get("Sec-Fetch-Mode") != "" || r.Header.Get("Sec-Fetch-Site") != "" { f |= classify.HasSecFetch }
-//	if r.TLS != nil { f |= classify.OverTLS }
-//
-// Zero means the caller did not look at the headers: no header signal is computed.
+// handler fills it with HeaderFlagsOf(r.Header, r.TLS != nil): three header reads, no
+// allocation. Zero means the caller did not look at the headers: no header signal is computed.
 type HeaderFlags uint8
 
 const (
@@ -28,6 +25,22 @@ const (
 	// (https, and http://localhost), so their absence over plain HTTP says nothing.
 	OverTLS
 )
+
+// HeaderFlagsOf reads the headers the signals need from h; secure is true when the request
+// came over HTTPS (browsers send Sec-Fetch-* only to secure contexts: HTTPS and loopback).
+func HeaderFlagsOf(h http.Header, secure bool) HeaderFlags {
+	f := HeadersRead
+	if h.Get("Accept-Language") != "" {
+		f |= HasAcceptLanguage
+	}
+	if h.Get("Sec-Fetch-Mode") != "" || h.Get("Sec-Fetch-Site") != "" {
+		f |= HasSecFetch
+	}
+	if secure {
+		f |= OverTLS
+	}
+	return f
+}
 
 // browserFamily is the browser a User-Agent claims to be, for the header check.
 type browserFamily uint8

@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"net/http"
 	"testing"
 	"time"
 
@@ -116,4 +117,11 @@ func hasRule(rs []*rules.Rule, name string) bool {
 		}
 	}
 	return false
+}
+// The handler reads the flags on every request: no allocation.
+func TestHeaderFlagsOfAllocs(t *testing.T) {
+	h := http.Header{"Accept-Language": {"fr"}, "Sec-Fetch-Mode": {"navigate"}}
+	if n := testing.AllocsPerRun(100, func() { _ = HeaderFlagsOf(h, true) }); n != 0 {
+		t.Errorf("HeaderFlagsOf allocates %v times per call; the handler calls it on every request", n)
+	}
 }
