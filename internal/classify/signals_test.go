@@ -118,6 +118,7 @@ func hasRule(rs []*rules.Rule, name string) bool {
 	}
 	return false
 }
+
 // The handler reads the flags on every request: no allocation.
 func TestHeaderFlagsOfAllocs(t *testing.T) {
 	h := http.Header{"Accept-Language": {"fr"}, "Sec-Fetch-Mode": {"navigate"}}
