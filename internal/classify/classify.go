@@ -4,6 +4,7 @@
 package classify
 
 import (
+	"math/bits"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -100,12 +101,17 @@ type Classifier struct {
 	// mixed are the rules whose User-Agent conditions are more than a user_agent list or
 	// user_agent_empty alone (a regex, or several conditions that must all hold).
 	mixed    []mixedRule
-	emptyUA  ruleSet  // rules whose only User-Agent condition is user_agent_empty
-	noUA     ruleSet  // rules that do not look at the User-Agent
-	identity ruleSet  // identity rules
-	impostor []string // rule index -> "impostor:" + bot, for verified identity rules
-	cache    *uaCache
-	needsASN bool
+	emptyUA  ruleSet // rules whose only User-Agent condition is user_agent_empty
+	noUA     ruleSet // rules that do not look at the User-Agent
+	identity ruleSet // identity rules
+	// uaOnly are the identity rules with no condition but User-Agent ones: once one of them
+	// matches a User-Agent, no later identity rule can be the first match, whatever the rest
+	// of the request, so their regexes need not run. uaDirect are those of them the automaton
+	// alone decides (no regex, no AND of several User-Agent conditions).
+	uaOnly, uaDirect ruleSet
+	impostor         []string // rule index -> "impostor:" + bot, for verified identity rules
+	cache            *uaCache
+	needsASN         bool
 	// outdatedBelow is, per browser, the major version below which it is outdated (set at New).
 	outdatedBelow map[browserFamily]int
 }
@@ -132,13 +138,17 @@ func New(set *rules.Set, asn ASNLookup, prefixes network.PrefixLengths) *Classif
 	n := len(set.Rules)
 	c := &Classifier{
 		set: set, asn: asn, prefixes: prefixes.WithDefaults(),
-		emptyUA: newRuleSet(n), noUA: newRuleSet(n), identity: newRuleSet(n),
+		emptyUA: newRuleSet(n), noUA: newRuleSet(n), identity: newRuleSet(n), uaOnly: newRuleSet(n), uaDirect: newRuleSet(n),
 		impostor: make([]string, n), cache: newUACache(), outdatedBelow: outdatedBelow(now()),
 	}
 	var patterns, literals []string
 	for _, r := range set.Rules {
 		if r.IsIdentity() {
 			c.identity.add(r.Index)
+			if onlyUserAgent(&r.Match) {
+				c.uaOnly.add(r.Index)
+				c.uaDirect.add(r.Index) // cleared below for a mixed rule
+			}
 			if len(r.VerifySets) > 0 {
 				c.impostor[r.Index] = "impostor:" + r.Bot
 			}
@@ -163,6 +173,7 @@ func New(set *rules.Set, asn ASNLookup, prefixes network.PrefixLengths) *Classif
 				}
 			}
 			c.mixed = append(c.mixed, mr)
+			c.uaDirect.set(r.Index, false)
 		}
 		for _, p := range m.UserAgent {
 			patterns = append(patterns, p)
@@ -216,8 +227,21 @@ func (c *Classifier) uaRules(ua string) uaEntry {
 		ascii = isASCII(ua)
 		unfiltered = !ascii && foldsToASCII(ua)
 	}
+	// decided is the first identity rule that matches on the User-Agent alone: identity rules
+	// after it are never the first match, so their regexes are skipped (their bits cleared).
+	decided := len(c.set.Rules)
+	for w := range s {
+		if x := s[w] & c.uaDirect[w]; x != 0 {
+			decided = w*64 + bits.TrailingZeros64(x)
+			break
+		}
+	}
 	// Rules with several User-Agent conditions need all of them (AND).
 	for _, mr := range c.mixed {
+		if mr.rule.Index > decided && mr.rule.IsIdentity() {
+			s.set(mr.rule.Index, false)
+			continue
+		}
 		m := &mr.rule.Match
 		ok := len(m.UserAgent) == 0 || s.has(mr.rule.Index)
 		if ok && m.UserAgentEmpty && !blank {
@@ -239,6 +263,9 @@ func (c *Classifier) uaRules(ua string) uaEntry {
 			}
 		}
 		s.set(mr.rule.Index, ok)
+		if ok && mr.rule.Index < decided && c.uaOnly.has(mr.rule.Index) {
+			decided = mr.rule.Index
+		}
 	}
 	e := uaEntry{rules: s, facts: facts}
 	if cut {
@@ -363,6 +390,13 @@ func (c *Classifier) matchRest(r *rules.Rule, req *Request, id *Identity) bool {
 		return false
 	}
 	return true
+}
+
+// onlyUserAgent reports whether a match looks at nothing but the User-Agent.
+func onlyUserAgent(m *rules.Match) bool {
+	return !m.Outdated && len(m.ASN) == 0 && len(m.CIDR) == 0 && len(m.Ranges) == 0 && len(m.RangeSets) == 0 &&
+		len(m.Host) == 0 && m.Hosts == nil && len(m.Path) == 0 && m.Paths == nil && len(m.Query) == 0 &&
+		len(m.Queries) == 0 && len(m.Method) == 0 && len(m.Class) == 0 && len(m.Status) == 0
 }
 
 func inAny(sets []*network.RangeSet, ip netip.Addr) bool {

@@ -2,6 +2,7 @@ package classify
 
 import (
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -128,7 +129,8 @@ func outdatedBelow(t time.Time) map[browserFamily]int {
 const maxSignalUA = 1024
 
 // readUAFacts finds the browser a User-Agent claims and its major version, without allocating.
-// The order matters: Edge, Opera and Chrome-based browsers also say Chrome/ and Safari/;
+// Browsers spell their tokens in one case, so the search is case-sensitive (and fast). The
+// order matters: Edge, Opera and other Chrome-based browsers also say Chrome/ and Safari/;
 // Chrome says Safari/; only Safari says Version/ … Safari/ without Chrome/.
 func readUAFacts(ua string, below map[browserFamily]int) uaFacts {
 	if len(ua) > maxSignalUA {
@@ -136,16 +138,16 @@ func readUAFacts(ua string, below map[browserFamily]int) uaFacts {
 	}
 	var f uaFacts
 	switch {
-	case indexFold(ua, "MSIE ") >= 0 || indexFold(ua, "Trident/") >= 0:
+	case strings.Contains(ua, "MSIE ") || strings.Contains(ua, "Trident/"):
 		f.family, f.outdated = familyIE, true
 		return f
-	case indexFold(ua, "Firefox/") >= 0 && indexFold(ua, "Seamonkey/") < 0:
+	case strings.Contains(ua, "Firefox/") && !strings.Contains(ua, "SeaMonkey/"):
 		f.family, f.major = familyFirefox, versionAfter(ua, "Firefox/")
-	case indexFold(ua, "Chrome/") >= 0:
+	case strings.Contains(ua, "Chrome/"):
 		f.family, f.major = familyChrome, versionAfter(ua, "Chrome/")
-	case indexFold(ua, "CriOS/") >= 0: // Chrome on iOS: Safari's engine, Chrome's version
-		f.family, f.major = familySafari, 0
-	case indexFold(ua, "Safari/") >= 0 && indexFold(ua, "Version/") >= 0:
+	case strings.Contains(ua, "CriOS/"): // Chrome on iOS: Safari's engine, Chrome's version
+		f.family = familySafari
+	case strings.Contains(ua, "Safari/") && strings.Contains(ua, "Version/"):
 		f.family, f.major = familySafari, versionAfter(ua, "Version/")
 	default:
 		return f
@@ -171,9 +173,9 @@ func headersInconsistent(f uaFacts, h HeaderFlags) bool {
 	return false
 }
 
-// versionAfter returns the integer that follows the first tok in s (case-insensitively), or 0.
+// versionAfter returns the integer that follows the first tok in s, or 0.
 func versionAfter(s, tok string) int {
-	i := indexFold(s, tok)
+	i := strings.Index(s, tok)
 	if i < 0 {
 		return 0
 	}
@@ -186,22 +188,4 @@ func versionAfter(s, tok string) int {
 		n = n*10 + int(c-'0')
 	}
 	return n
-}
-
-// indexFold is strings.Index for an ASCII needle, ignoring ASCII case, without allocating.
-func indexFold(s, needle string) int {
-	n := len(needle)
-	for i := 0; i+n <= len(s); i++ {
-		j := 0
-		for ; j < n; j++ {
-			a, b := s[i+j], needle[j]
-			if a|0x20 != b|0x20 || (a|0x20 < 'a' || a|0x20 > 'z') && a != b {
-				break
-			}
-		}
-		if j == n {
-			return i
-		}
-	}
-	return -1
 }
