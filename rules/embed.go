@@ -1,8 +1,8 @@
-// Package rules holds floodgate's shipped rule files, embedded in the binary, and loads rule
+// Package rulefiles holds floodgate's shipped rule files, embedded in the binary, and loads rule
 // files by name: the word "shipped" stands for all of the embedded files, in order; any other
 // name is a path on disk. Range files named by a rule file resolve next to it (inside the
 // binary for shipped files).
-package rules
+package rulefiles
 
 import (
 	"embed"
@@ -15,7 +15,7 @@ import (
 	"sort"
 	"strings"
 
-	irules "github.com/floodgate-proxy/floodgate/internal/rules"
+	"github.com/floodgate-proxy/floodgate/internal/rules"
 )
 
 // FS holds the shipped rule files and the range files they name.
@@ -70,7 +70,7 @@ func Export(dir string) ([]string, error) {
 // Load reads and compiles rule files in order; "shipped" stands for the shipped files, and a
 // folder for its *.yaml files in name order.
 // Every problem of every file is reported, each as "file:line: message".
-func Load(names ...string) (*irules.Set, error) {
+func Load(names ...string) (*rules.Set, error) {
 	var expanded []string
 	for _, n := range names {
 		if n == Shipped {
@@ -93,7 +93,7 @@ func Load(names ...string) (*irules.Set, error) {
 	if len(expanded) == 0 {
 		return nil, errors.New("no rule files given")
 	}
-	return irules.Load(source{}, expanded...)
+	return rules.Load(source{}, expanded...)
 }
 
 // source reads "shipped:" names from FS and every other name from disk.

@@ -1,4 +1,4 @@
-package rules_test
+package rulefiles_test
 
 import (
 	"net/netip"
@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/floodgate-proxy/floodgate/internal/classify"
-	irules "github.com/floodgate-proxy/floodgate/internal/rules"
+	"github.com/floodgate-proxy/floodgate/internal/rules"
 )
 
 // TestShippedPathRules checks which shipped policy rules apply to requests of member sites:
@@ -56,7 +56,7 @@ func TestShippedPathRules(t *testing.T) {
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("%s %s?%s: policy rules %v, want %v", tc.method, tc.path, tc.query, got, tc.want)
 		}
-		if res.Class != irules.ClassBrowser {
+		if res.Class != rules.ClassBrowser {
 			t.Errorf("%s %s: class %s, want browser (paths do not change who is asking)", tc.method, tc.path, res.Class)
 		}
 	}
@@ -71,11 +71,11 @@ func TestShippedPathRules(t *testing.T) {
 	}
 	for _, r := range c.Set().Rules {
 		if r.Name == "post-burst" {
-			if b := r.Budgets[0]; b.Quarantine == 0 || !slices.Contains(b.Per, irules.KeyHost) {
+			if b := r.Budgets[0]; b.Quarantine == 0 || !slices.Contains(b.Per, rules.KeyHost) {
 				t.Errorf("post-burst budget %s: quarantine %v", b.Label, b.Quarantine)
 			}
 		}
-		if strings.HasPrefix(r.Name, "scripts-in") && r.Action != irules.ActionBlock {
+		if strings.HasPrefix(r.Name, "scripts-in") && r.Action != rules.ActionBlock {
 			t.Errorf("%s: action %v, want block", r.Name, r.Action)
 		}
 	}

@@ -1,4 +1,4 @@
-package rules_test
+package rulefiles_test
 
 import (
 	"encoding/json"
@@ -16,6 +16,9 @@ import (
 	"github.com/floodgate-proxy/floodgate/rules"
 )
 
+// fixtures is where the copied test data lives (with its licences), relative to this folder.
+var fixtures = filepath.Join("..", "testdata")
+
 // userAgents is where the User-Agent corpora live (copies with their licences, see
 // testdata/useragents/README.md), relative to this folder.
 var userAgents = filepath.Join("..", "testdata", "useragents")
@@ -26,7 +29,7 @@ var residential = netip.MustParseAddr("90.1.2.3")
 
 func shipped(t testing.TB, withASN bool) *classify.Classifier {
 	t.Helper()
-	set, err := rules.Load(rules.Shipped)
+	set, err := rulefiles.Load(rulefiles.Shipped)
 	if err != nil {
 		t.Fatalf("the shipped rules do not load: %v", err)
 	}
@@ -50,7 +53,7 @@ func classifyUA(c *classify.Classifier, ip netip.Addr, ua string) classify.Resul
 // readFixture reads one of isbot's fixture files: a mapping of names to lists of user agents.
 func readFixture(t *testing.T, name string) map[string][]string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(userAgents, "isbot", name))
+	data, err := os.ReadFile(filepath.Join(fixtures, "isbot-fixtures", name))
 	if err != nil {
 		t.Fatalf("isbot fixtures: %v", err)
 	}
@@ -67,7 +70,7 @@ func readFixture(t *testing.T, name string) map[string][]string {
 func TestShippedFilesLoadInOrder(t *testing.T) {
 	want := []string{"10-search-engines.yaml", "20-ai-crawlers.yaml", "30-automation.yaml",
 		"40-hosting-networks.yaml", "50-expensive-paths.yaml", "55-compromised-sites.yaml", "90-browsers.yaml"}
-	if got := rules.Files(); !slices.Equal(got, want) {
+	if got := rulefiles.Files(); !slices.Equal(got, want) {
 		t.Fatalf("shipped files = %v, want %v", got, want)
 	}
 	c := shipped(t, false)

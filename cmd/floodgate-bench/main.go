@@ -26,7 +26,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/floodgate-proxy/floodgate/internal/bench"
+	"github.com/floodgate-proxy/floodgate/cmd/floodgate-bench/internal/harness"
 )
 
 func main() {
@@ -42,8 +42,8 @@ func main() {
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("floodgate-bench", flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	def := bench.DefaultScenario()
-	ov := bench.DefaultOverheadOptions()
+	def := harness.DefaultScenario()
+	ov := harness.DefaultOverheadOptions()
 	var (
 		scenario    = fs.String("scenario", "attack", "attack or overhead")
 		out         = fs.String("out", "bench-results", "directory for the reports (created)")
@@ -126,11 +126,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if _, err := fmt.Sscanf(*mix, "%g,%g,%g", &sc.Mix.AI, &sc.Mix.Stealth, &sc.Mix.Post); err != nil {
 			return fmt.Errorf("-mix %q: expected three shares such as 0.45,0.45,0.1: %v", *mix, err)
 		}
-		o := bench.AttackOptions{
+		o := harness.AttackOptions{
 			Bin: *bin, Dir: logDir, Scenario: sc, Arms: splitList(*arms), Rules: splitList(*rules),
-			GlobalExtra: *globalExtra, SiteExtra: *siteExtra, Run: bench.DefaultRunConfig(""), Bucket: 2 * time.Second, Log: stdout,
+			GlobalExtra: *globalExtra, SiteExtra: *siteExtra, Run: harness.DefaultRunConfig(""), Bucket: 2 * time.Second, Log: stdout,
 		}
-		rep, err := bench.RunAttack(ctx, o)
+		rep, err := harness.RunAttack(ctx, o)
 		if err != nil {
 			return err
 		}
@@ -139,7 +139,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	case "overhead":
 		ov.Bin, ov.Dir, ov.Concurrency, ov.Duration, ov.Warmup, ov.Repeats, ov.Redis, ov.Log = *bin, logDir, *concurrency, *duration, *warmup, *repeats, !*noRedis, stdout
 		ov.Rules = splitList(*rules)
-		rep, err := bench.RunOverhead(ctx, ov)
+		rep, err := harness.RunOverhead(ctx, ov)
 		if err != nil {
 			return err
 		}
@@ -170,7 +170,7 @@ func buildFloodgate(ctx context.Context, out string) error {
 
 func writeReports(dir, name string, rep any, md, svg string, stdout io.Writer) error {
 	files := map[string]func(string) error{
-		name + ".json": func(p string) error { return bench.WriteJSON(p, rep) },
+		name + ".json": func(p string) error { return harness.WriteJSON(p, rep) },
 		name + ".md":   func(p string) error { return os.WriteFile(p, []byte(md), 0o644) },
 		name + ".svg":  func(p string) error { return os.WriteFile(p, []byte(svg), 0o644) },
 	}
@@ -209,13 +209,13 @@ func rerender(path, out string, stdout io.Writer) error {
 	}
 	switch head.Scenario {
 	case "attack":
-		var r bench.AttackReport
+		var r harness.AttackReport
 		if err := json.Unmarshal(b, &r); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		return writeReports(out, "attack", &r, r.Markdown(), r.SVG(), stdout)
 	case "overhead":
-		var r bench.OverheadReport
+		var r harness.OverheadReport
 		if err := json.Unmarshal(b, &r); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}

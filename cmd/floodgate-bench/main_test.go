@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/floodgate-proxy/floodgate/internal/bench"
+	"github.com/floodgate-proxy/floodgate/cmd/floodgate-bench/internal/harness"
 )
 
 // TestSmoke runs the whole harness at a tiny scale: it builds floodgate from this tree (or
@@ -44,7 +44,7 @@ func TestSmoke(t *testing.T) {
 	if err := run(ctx, args, &log); err != nil {
 		t.Fatalf("attack scenario: %v\n%s", err, log.String())
 	}
-	var rep bench.AttackReport
+	var rep harness.AttackReport
 	readJSON(t, filepath.Join(out, "attack.json"), &rep)
 	if len(rep.Arms) != 2 || rep.Arm("plain") == nil || rep.Arm("floodgate") == nil || rep.Targets == nil {
 		t.Fatalf("attack report has arms %+v and targets %v, want plain and floodgate with targets checked", armNames(rep.Arms), rep.Targets)
@@ -61,17 +61,17 @@ func TestSmoke(t *testing.T) {
 			if c.SuccessRate < 0 || c.SuccessRate > 1 || c.WorkerShare < 0 || c.Backend.Served > c.Backend.Arrived {
 				t.Errorf("%s/%s: insane numbers %+v", a.Name, c.Class, c)
 			}
-			if c.Class == bench.AICrawlers && (c.Sent == 0 || c.Backend.Arrived == 0 && a.Name == "plain") {
+			if c.Class == harness.AICrawlers && (c.Sent == 0 || c.Backend.Arrived == 0 && a.Name == "plain") {
 				t.Errorf("%s: AI crawlers sent %d, backend saw %d; want traffic", a.Name, c.Sent, c.Backend.Arrived)
 			}
 		}
 	}
 	// floodgate is in the loop: the shipped AI-crawler budgets throttle some crawler requests,
 	// and plain Caddy throttles none.
-	if n := classOf(rep.Arm("floodgate"), bench.AICrawlers).Outcomes[bench.Throttled]; n == 0 {
+	if n := classOf(rep.Arm("floodgate"), harness.AICrawlers).Outcomes[harness.Throttled]; n == 0 {
 		t.Errorf("floodgate throttled no AI crawler request; log:\n%s", log.String())
 	}
-	if n := classOf(rep.Arm("plain"), bench.AICrawlers).Outcomes[bench.Throttled]; n != 0 {
+	if n := classOf(rep.Arm("plain"), harness.AICrawlers).Outcomes[harness.Throttled]; n != 0 {
 		t.Errorf("plain Caddy throttled %d requests", n)
 	}
 	if len(rep.Arm("floodgate").Floodgate) == 0 {
@@ -94,7 +94,7 @@ func TestSmoke(t *testing.T) {
 	if err := run(ctx, args, &log); err != nil {
 		t.Fatalf("overhead scenario: %v\n%s", err, log.String())
 	}
-	var ov bench.OverheadReport
+	var ov harness.OverheadReport
 	readJSON(t, filepath.Join(out, "overhead.json"), &ov)
 	if len(ov.Arms) < 2 || ov.Arms[0].Name != "plain" {
 		t.Fatalf("overhead arms %+v, want plain first and floodgate", ov.Arms)
@@ -139,7 +139,7 @@ func readJSON(t *testing.T, path string, v any) {
 	}
 }
 
-func armNames(arms []bench.ArmReport) []string {
+func armNames(arms []harness.ArmReport) []string {
 	var n []string
 	for _, a := range arms {
 		n = append(n, a.Name)
@@ -147,11 +147,11 @@ func armNames(arms []bench.ArmReport) []string {
 	return n
 }
 
-func classOf(a *bench.ArmReport, c bench.Class) bench.ClassReport {
+func classOf(a *harness.ArmReport, c harness.Class) harness.ClassReport {
 	for _, cr := range a.Classes {
 		if cr.Class == c {
 			return cr
 		}
 	}
-	return bench.ClassReport{}
+	return harness.ClassReport{}
 }

@@ -15,7 +15,7 @@ import (
 
 	"github.com/floodgate-proxy/floodgate/internal/classify"
 	"github.com/floodgate-proxy/floodgate/internal/network"
-	shipped "github.com/floodgate-proxy/floodgate/rules"
+	"github.com/floodgate-proxy/floodgate/rules"
 )
 
 func init() {
@@ -43,7 +43,7 @@ it is unverified (verified: false), from an address outside its ranges an impost
 			var ruleFiles []string
 			var asnDB string
 			var v4, v6 int
-			cmd.Flags().StringSliceVar(&ruleFiles, "rules", []string{shipped.Shipped}, "rule files, in load order (\"shipped\" = the built-in ones)")
+			cmd.Flags().StringSliceVar(&ruleFiles, "rules", []string{rulefiles.Shipped}, "rule files, in load order (\"shipped\" = the built-in ones)")
 			cmd.Flags().StringVar(&asnDB, "asn-db", "", "MaxMind-format ASN database (.mmdb)")
 			cmd.Flags().IntVar(&v4, "prefix-v4", 24, "IPv4 network prefix length")
 			cmd.Flags().IntVar(&v6, "prefix-v6", 64, "IPv6 network prefix length")
@@ -67,7 +67,7 @@ func newClassifier(ruleFiles []string, asnDB string, lens network.PrefixLengths)
 	if err := lens.Valid(); err != nil {
 		return nil, err
 	}
-	set, err := shipped.Load(ruleFiles...)
+	set, err := rulefiles.Load(ruleFiles...)
 	if err != nil {
 		return nil, err
 	}

@@ -7,13 +7,13 @@ import (
 	"testing"
 
 	"github.com/floodgate-proxy/floodgate/internal/network"
-	shipped "github.com/floodgate-proxy/floodgate/rules"
+	"github.com/floodgate-proxy/floodgate/rules"
 )
 
 // classify's JSON input takes headers and tls, and its output shows the signals and whether a
 // claimed search engine was verified: without an address unverified, not an impostor.
 func TestClassifyStreamSignals(t *testing.T) {
-	cl, err := newClassifier([]string{shipped.Shipped}, "", network.PrefixLengths{})
+	cl, err := newClassifier([]string{rulefiles.Shipped}, "", network.PrefixLengths{})
 	if err != nil {
 		t.Fatal(err)
 	}

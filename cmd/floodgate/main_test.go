@@ -18,7 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	shipped "github.com/floodgate-proxy/floodgate/rules"
+	"github.com/floodgate-proxy/floodgate/rules"
 )
 
 // bin is the floodgate binary built from this tree for the tests.
@@ -57,7 +57,7 @@ func run(t *testing.T, stdin io.Reader, env []string, args ...string) (stdout, s
 
 func TestRulesCheck(t *testing.T) {
 	out, errOut, code := run(t, nil, nil, "rules", "check", "shipped")
-	if want := fmt.Sprintf("ok: %d files", len(shipped.Files())); code != 0 || !strings.HasPrefix(out, want) {
+	if want := fmt.Sprintf("ok: %d files", len(rulefiles.Files())); code != 0 || !strings.HasPrefix(out, want) {
 		t.Fatalf("rules check shipped: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	good, _ := filepath.Glob("../../testdata/rules/good/*.yaml")
@@ -84,7 +84,7 @@ func TestRulesCheck(t *testing.T) {
 // JSON objects with addresses) and checks every line gets a sensible answer.
 func TestClassifyManyLines(t *testing.T) {
 	var fixtures map[string][]string
-	data, err := os.ReadFile("../../../shared/data/isbot-fixtures/browsers.yml")
+	data, err := os.ReadFile("../../testdata/isbot-fixtures/browsers.yml")
 	if err != nil {
 		t.Fatalf("isbot fixtures: %v", err)
 	}

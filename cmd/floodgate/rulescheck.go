@@ -8,7 +8,7 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
-	shipped "github.com/floodgate-proxy/floodgate/rules"
+	"github.com/floodgate-proxy/floodgate/rules"
 )
 
 func init() {
@@ -42,7 +42,7 @@ with 'floodgate rules check <folder>', and load them with 'rules <folder>' in th
 global option instead of 'rules shipped'. It never overwrites a file.`,
 				Args: cobra.ExactArgs(1),
 				RunE: func(c *cobra.Command, args []string) error {
-					written, err := shipped.Export(args[0])
+					written, err := rulefiles.Export(args[0])
 					if err != nil {
 						fmt.Fprintln(c.ErrOrStderr(), err)
 						os.Exit(1)
@@ -57,7 +57,7 @@ global option instead of 'rules shipped'. It never overwrites a file.`,
 
 // checkRules loads files like floodgate would and reports; it returns the exit code.
 func checkRules(stdout, stderr io.Writer, files []string) int {
-	set, err := shipped.Load(files...)
+	set, err := rulefiles.Load(files...)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

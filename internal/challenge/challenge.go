@@ -132,29 +132,62 @@ func (c *Challenger) IsVerify(r *http.Request) bool { return r.URL.Path == c.cfg
 // request carries several cookies of that name, the first valid one wins.
 func (c *Challenger) Check(r *http.Request, prefix netip.Prefix, need pass.Level) (pass.Pass, error) {
 	err := error(pass.ReasonMissing)
+	var found pass.Pass
+	c.eachPass(r, prefix, func(p pass.Pass, verr error) bool {
+		switch {
+		case verr != nil:
+			err = verr
+		case !p.Level.Satisfies(need):
+			err = pass.ReasonWeakerLevel
+		default:
+			found, err = p, nil
+			return false
+		}
+		return true
+	})
+	return found, err
+}
+
+// Held returns the level of the strongest valid pass r carries for the client's network
+// prefix and User-Agent, or pass.LevelNone and why none is valid (pass.ReasonMissing when
+// there is no pass cookie). A request without cookies costs nothing.
+func (c *Challenger) Held(r *http.Request, prefix netip.Prefix) (pass.Level, pass.Reason) {
+	level, reason := pass.LevelNone, pass.ReasonMissing
+	c.eachPass(r, prefix, func(p pass.Pass, verr error) bool {
+		if verr != nil {
+			if level == pass.LevelNone {
+				reason = pass.ReasonOf(verr)
+			}
+			return true
+		}
+		level, reason = max(level, p.Level), ""
+		return level < pass.LevelWork
+	})
+	return level, reason
+}
+
+// eachPass calls fn with every pass cookie of r (at most 64 cookies a line), verified, until
+// fn returns false.
+func (c *Challenger) eachPass(r *http.Request, prefix netip.Prefix, fn func(pass.Pass, error) bool) {
+	lines := r.Header["Cookie"]
+	if len(lines) == 0 {
+		return
+	}
 	ua := binding(r)
 	t := now()
-	for _, line := range r.Header["Cookie"] {
-		for i := 0; i < 64 && line != ""; i++ { // at most 64 cookies a line
+	for _, line := range lines {
+		for i := 0; i < 64 && line != ""; i++ {
 			var part string
 			part, line, _ = strings.Cut(line, ";")
 			name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
 			if !ok || name != c.cfg.CookieName {
 				continue
 			}
-			p, verr := c.cfg.Signer.Verify(strings.Trim(value, `"`), prefix, ua, t)
-			if verr != nil {
-				err = verr
-				continue
+			if !fn(c.cfg.Signer.Verify(strings.Trim(value, `"`), prefix, ua, t)) {
+				return
 			}
-			if !p.Level.Satisfies(need) {
-				err = pass.ReasonWeakerLevel
-				continue
-			}
-			return p, nil
 		}
 	}
-	return pass.Pass{}, err
 }
 
 // Serve writes the challenge page of level for r, from a client of network

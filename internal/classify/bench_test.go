@@ -12,11 +12,11 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/floodgate-proxy/floodgate/internal/network"
-	shipped "github.com/floodgate-proxy/floodgate/rules"
+	"github.com/floodgate-proxy/floodgate/rules"
 )
 
-// isbotDir holds a copy of the isbot project's fixtures, with its licence.
-var isbotDir = filepath.Join("..", "..", "testdata", "useragents", "isbot")
+// isbotDir holds the isbot project's fixtures (see testdata/README.md).
+var isbotDir = filepath.Join("..", "..", "testdata", "isbot-fixtures")
 
 // realUAs returns the User-Agents of the isbot fixtures, browsers and crawlers interleaved
 // so that a benchmark loop sees a mix, in a fixed order.
@@ -26,7 +26,7 @@ func realUAs(tb testing.TB) []string {
 	for i, name := range []string{"browsers.yml", "crawlers.yml"} {
 		data, err := os.ReadFile(filepath.Join(isbotDir, name))
 		if err != nil {
-			tb.Fatalf("reading the isbot fixtures (expected them in testdata/useragents/isbot): %v", err)
+			tb.Fatalf("reading the isbot fixtures (expected them in testdata/isbot-fixtures): %v", err)
 		}
 		var m map[string][]string
 		if err := yaml.Unmarshal(data, &m); err != nil {
@@ -57,7 +57,7 @@ func realUAs(tb testing.TB) []string {
 
 func shippedClassifier(tb testing.TB) *Classifier {
 	tb.Helper()
-	set, err := shipped.Load(shipped.Shipped)
+	set, err := rulefiles.Load(rulefiles.Shipped)
 	if err != nil {
 		tb.Fatalf("loading the shipped rules: %v", err)
 	}

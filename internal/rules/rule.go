@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/floodgate-proxy/floodgate/internal/network"
+	"github.com/floodgate-proxy/floodgate/internal/pass"
 )
 
 // Built-in classes. Shipped rules use these; rule files may declare more.
@@ -78,7 +79,7 @@ type Rule struct {
 	// Action is an outright action: ActionNone, ActionAllow, ActionChallenge or ActionBlock.
 	Action Action
 	// ChallengeLevel is the challenge's level for ActionChallenge: cookie, script or work.
-	ChallengeLevel string
+	ChallengeLevel pass.Level
 	// Budgets are the rates the rule's matching requests are held to.
 	Budgets []*Budget
 	// Shadow is inherited from the file: the rule only logs.
@@ -158,18 +159,28 @@ const (
 	ActionBlock
 )
 
-// actionQuarantine only names "quarantine" in messages listing budget actions: a quarantine
-// budget is a throttle budget with Budget.Quarantine set.
-const actionQuarantine Action = 100
-
-var actionNames = map[Action]string{
-	actionQuarantine: "quarantine",
-	ActionNone:       "pass", ActionAllow: "allow", ActionLog: "log", ActionDelay: "delay", ActionChallenge: "challenge",
+var actionNames = [...]string{
+	ActionNone: "pass", ActionAllow: "allow", ActionLog: "log", ActionDelay: "delay", ActionChallenge: "challenge",
 	ActionThrottle: "throttle", ActionBlock: "block",
 }
 
 // String returns the action's name as written in rule files and logs.
-func (a Action) String() string { return actionNames[a] }
+func (a Action) String() string {
+	if int(a) < len(actionNames) {
+		return actionNames[a]
+	}
+	return "invalid"
+}
+
+// actionNamed returns the action written name in a rule file.
+func actionNamed(name string) (Action, bool) {
+	for a, n := range actionNames {
+		if n == name {
+			return Action(a), true
+		}
+	}
+	return ActionNone, false
+}
 
 // Budget is a rate a rule's requests are held to, counted per key.
 type Budget struct {
@@ -182,7 +193,7 @@ type Budget struct {
 	// MaxDelay bounds how long ActionDelay holds a request.
 	MaxDelay time.Duration
 	// ChallengeLevel is the challenge's level for ActionChallenge: cookie, script or work.
-	ChallengeLevel string
+	ChallengeLevel pass.Level
 	// Quarantine, when not zero, makes the budget a quarantine trigger: past its rate the
 	// site (host) is quarantined for this long — its POSTs, PUTs, PATCHes and DELETEs get 429
 	// while its GETs flow. Written "action: quarantine" with "cooldown: 10m".
@@ -208,12 +219,8 @@ const (
 
 var keyParts = []KeyPart{KeyIP, KeyPrefix, KeyASN, KeyBot, KeyClass, KeyHost}
 
-// ChallengeLevels are the challenge levels, weakest first; DefaultChallengeLevel is used when a
-// rule says challenge without a level.
-var ChallengeLevels = []string{"cookie", "script", "work"}
-
 // DefaultChallengeLevel is the level of a challenge whose rule names none: no JavaScript needed.
-const DefaultChallengeLevel = "cookie"
+const DefaultChallengeLevel = pass.LevelCookie
 
 // DefaultQuarantine is how long a quarantine lasts when its budget names no cooldown.
 const DefaultQuarantine = 10 * time.Minute

@@ -2,10 +2,12 @@ package rules
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/floodgate-proxy/floodgate/internal/pass"
+	"github.com/floodgate-proxy/floodgate/internal/protect"
 )
 
 // Site is the policy of one member site (or a family of them), chosen by the request host.
@@ -18,16 +20,19 @@ type Site struct {
 	Hosts []string
 	// MaxInflight caps the site's requests in flight to the backend; 0: the global default.
 	MaxInflight int
-	// UnderAttack is "auto" (default: switched on and off by load signals), "on" or "off".
-	UnderAttack string
+	// UnderAttack is protect.ModeAuto (default: switched on and off by load signals),
+	// ModeOn or ModeOff.
+	UnderAttack protect.Mode
 	// AttackRate is the site's request rate that counts as an attack in auto mode; zero:
 	// the global default.
 	AttackRate Rate
-	// ChallengeLevel is the challenge level used while the site is under attack; empty:
-	// the global default.
-	ChallengeLevel string
+	// ChallengeLevel is the challenge level used while the site is under attack;
+	// pass.LevelNone: the global default.
+	ChallengeLevel pass.Level
 	// ChallengeExempt lists path globs of the site that are never challenged.
 	ChallengeExempt []string
+	// Exempt is ChallengeExempt compiled (nil without globs).
+	Exempt *PathSet
 	// Shadow makes the site's floodgate only log.
 	Shadow bool
 	// Overrides replace the action or budgets of rules (by name) or classes for this site.
@@ -48,41 +53,50 @@ type Override struct {
 	// Action replaces the rule's outright action when not ActionNone.
 	Action Action
 	// ChallengeLevel goes with Action == ActionChallenge.
-	ChallengeLevel string
+	ChallengeLevel pass.Level
 	// Budgets replace the rule's budgets when BudgetsGiven (an empty list removes them).
 	Budgets      []*Budget
 	BudgetsGiven bool
 	Line         int
 }
 
-// UnderAttack modes of a site.
-const (
-	UnderAttackAuto = "auto"
-	UnderAttackOn   = "on"
-	UnderAttackOff  = "off"
-)
+// Effect is what a rule does to the requests of one site.
+type Effect struct {
+	// Action is the outright action (ActionNone for none) and ChallengeLevel its level.
+	Action         Action
+	ChallengeLevel pass.Level
+	// Budgets are the budgets counted.
+	Budgets []*Budget
+	// Overridden says the site overrides the rule: its budgets count under their own keys.
+	Overridden bool
+}
 
-// Effective returns the outright action, challenge level and budgets of rule r for requests
-// of this site (s may be nil: no site policy), and whether an override applied.
-func (s *Site) Effective(r *Rule) (Action, string, []*Budget, bool) {
+// Effective returns what rule r does to requests of this site (s may be nil: no site policy).
+func (s *Site) Effective(r *Rule) Effect {
+	e := Effect{Action: r.Action, ChallengeLevel: r.ChallengeLevel, Budgets: r.Budgets}
 	if s == nil {
-		return r.Action, r.ChallengeLevel, r.Budgets, false
+		return e
 	}
 	o := s.byRule[r.Name]
 	if o == nil && r.IsIdentity() {
 		o = s.byClass[r.Class]
 	}
 	if o == nil {
-		return r.Action, r.ChallengeLevel, r.Budgets, false
+		return e
 	}
-	action, level, budgets := r.Action, r.ChallengeLevel, r.Budgets
+	e.Overridden = true
 	if o.Action != ActionNone {
-		action, level = o.Action, o.ChallengeLevel
+		e.Action, e.ChallengeLevel = o.Action, o.ChallengeLevel
 	}
 	if o.BudgetsGiven {
-		budgets = o.Budgets
+		e.Budgets = o.Budgets
 	}
-	return action, level, budgets, true
+	return e
+}
+
+// IsExempt reports whether path is one of the site's challenge_exempt paths (s may be nil).
+func (s *Site) IsExempt(path string) bool {
+	return s != nil && s.Exempt != nil && s.Exempt.Contains(path)
 }
 
 // SiteIndex finds a host's site without work proportional to the number of sites: one map
@@ -135,7 +149,7 @@ func (ix *SiteIndex) Len() int { return len(ix.exact) + len(ix.wildcard) }
 func (p *parser) sites(n *yaml.Node, f *File) []*Site {
 	var out []*Site
 	p.sequence(n, "sites", func(item *yaml.Node) {
-		s := &Site{File: f.Name, Line: item.Line, UnderAttack: UnderAttackAuto}
+		s := &Site{File: f.Name, Line: item.Line, UnderAttack: protect.ModeAuto}
 		var hostsNode *yaml.Node
 		p.mapping(item, "a site", map[string]func(*yaml.Node){
 			"name":  func(v *yaml.Node) { s.Name = p.scalar(v, "name") },
@@ -149,14 +163,16 @@ func (p *parser) sites(n *yaml.Node, f *File) []*Site {
 				s.MaxInflight = n
 			},
 			"under_attack": func(v *yaml.Node) {
-				s.UnderAttack = p.scalar(v, "under_attack")
+				mode := p.scalar(v, "under_attack")
 				if v.Tag == "!!bool" {
 					// YAML reads a bare on/off as true/false.
-					s.UnderAttack = map[bool]string{true: UnderAttackOn, false: UnderAttackOff}[p.boolean(v, "under_attack")]
+					mode = map[bool]string{true: "on", false: "off"}[p.boolean(v, "under_attack")]
 				}
-				if !slices.Contains([]string{UnderAttackAuto, UnderAttackOn, UnderAttackOff}, s.UnderAttack) {
+				m, err := protect.ParseMode(mode)
+				if err != nil {
 					p.errf(v, "under_attack %q: expected auto, on or off", v.Value)
 				}
+				s.UnderAttack = m
 			},
 			"attack_rate": func(v *yaml.Node) {
 				r, err := ParseRate(p.scalar(v, "attack_rate"))
@@ -187,8 +203,12 @@ func (p *parser) sites(n *yaml.Node, f *File) []*Site {
 			p.errf(hostsNode, "%v", err)
 			return
 		}
-		if _, err := NewPathSet(s.ChallengeExempt); err != nil {
-			p.errf(item, "challenge_exempt: %v", err)
+		if len(s.ChallengeExempt) > 0 {
+			ex, err := NewPathSet(s.ChallengeExempt)
+			if err != nil {
+				p.errf(item, "challenge_exempt: %v", err)
+			}
+			s.Exempt = ex
 		}
 		if s.Name == "" {
 			s.Name = strings.ToLower(s.Hosts[0])
@@ -205,7 +225,7 @@ func (p *parser) override(n *yaml.Node) *Override {
 		"rule":  func(v *yaml.Node) { o.Rule = p.scalar(v, "rule") },
 		"class": func(v *yaml.Node) { o.Class = p.scalar(v, "class") },
 		"action": func(v *yaml.Node) {
-			o.Action = p.action(v, "action", ActionAllow, ActionChallenge, ActionBlock)
+			o.Action = p.action(v, "action", "allow", "challenge", "block")
 		},
 		"challenge_level": func(v *yaml.Node) { levelNode = v; o.ChallengeLevel = p.challengeLevel(v) },
 		"budgets": func(v *yaml.Node) {
@@ -231,7 +251,7 @@ func (p *parser) override(n *yaml.Node) *Override {
 	if levelNode != nil && o.Action != ActionChallenge {
 		p.errf(levelNode, "challenge_level only applies to action: challenge")
 	}
-	if o.Action == ActionChallenge && o.ChallengeLevel == "" {
+	if o.Action == ActionChallenge && o.ChallengeLevel == pass.LevelNone {
 		o.ChallengeLevel = DefaultChallengeLevel
 	}
 	return o

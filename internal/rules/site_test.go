@@ -3,6 +3,9 @@ package rules
 import (
 	"testing"
 	"time"
+
+	"github.com/floodgate-proxy/floodgate/internal/pass"
+	"github.com/floodgate-proxy/floodgate/internal/protect"
 )
 
 func TestSites(t *testing.T) {
@@ -35,12 +38,12 @@ func TestSites(t *testing.T) {
 	}
 
 	shop := set.Sites.Lookup("shop.example.org")
-	if shop.MaxInflight != 20 || shop.UnderAttack != UnderAttackAuto || shop.ChallengeLevel != "script" ||
+	if shop.MaxInflight != 20 || shop.UnderAttack != protect.ModeAuto || shop.ChallengeLevel != pass.LevelScript ||
 		shop.AttackRate != (Rate{Limit: 50, Period: time.Second}) || len(shop.ChallengeExempt) != 2 {
 		t.Errorf("shop compiled as %+v", shop)
 	}
 	calm := set.Sites.Lookup("calm.example.org")
-	if calm.UnderAttack != UnderAttackOff || !calm.Shadow {
+	if calm.UnderAttack != protect.ModeOff || !calm.Shadow {
 		t.Errorf("calm: under_attack %q shadow %v", calm.UnderAttack, calm.Shadow)
 	}
 
@@ -52,27 +55,28 @@ func TestSites(t *testing.T) {
 	if b := post.Budgets[0]; b.Quarantine != 15*time.Minute || b.Action != ActionThrottle {
 		t.Errorf("wp-post-burst budget: quarantine %v action %v", b.Quarantine, b.Action)
 	}
-	_, _, budgets, overridden := shop.Effective(post)
+	e := shop.Effective(post)
+	budgets, overridden := e.Budgets, e.Overridden
 	if !overridden || len(budgets) != 1 || budgets[0].Rate.Limit != 600 || budgets[0].Quarantine != DefaultQuarantine {
 		t.Errorf("shop's override of wp-post-burst: overridden %v budgets %+v", overridden, budgets)
 	}
-	if _, _, b, o := (*Site)(nil).Effective(post); o || len(b) != 1 || b[0].Rate.Limit != 120 {
-		t.Errorf("no site: overridden %v budgets %v", o, b)
+	if e := (*Site)(nil).Effective(post); e.Overridden || len(e.Budgets) != 1 || e.Budgets[0].Rate.Limit != 120 {
+		t.Errorf("no site: overridden %v budgets %v", e.Overridden, e.Budgets)
 	}
 	nf := byName["not-found-flood"]
 	if !nf.IsResponse() || len(nf.Match.Status) != 2 {
 		t.Errorf("not-found-flood: response %v status %v", nf.IsResponse(), nf.Match.Status)
 	}
-	if _, _, b, o := calm.Effective(nf); !o || len(b) != 0 {
-		t.Errorf("calm removes not-found-flood's budgets: overridden %v budgets %v", o, b)
+	if e := calm.Effective(nf); !e.Overridden || len(e.Budgets) != 0 {
+		t.Errorf("calm removes not-found-flood's budgets: overridden %v budgets %v", e.Overridden, e.Budgets)
 	}
 	// A class override applies to identity rules of that class only.
 	crawler := &Rule{Name: "SomeAI", Class: ClassAICrawler, Action: ActionNone}
-	if a, _, _, o := shop.Effective(crawler); !o || a != ActionBlock {
-		t.Errorf("shop blocks ai-crawler: got action %v overridden %v", a, o)
+	if e := shop.Effective(crawler); !e.Overridden || e.Action != ActionBlock {
+		t.Errorf("shop blocks ai-crawler: got action %v overridden %v", e.Action, e.Overridden)
 	}
 	policy := &Rule{Name: "x", Match: Match{Class: []string{ClassAICrawler}}}
-	if _, _, _, o := shop.Effective(policy); o {
+	if e := shop.Effective(policy); e.Overridden {
 		t.Error("a class override applied to a policy rule")
 	}
 }

@@ -59,7 +59,7 @@ func BenchmarkDecide(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
 				k := i % len(reqs)
-				if v := p.d.Decide(ctx, &reqs[k], &results[k]); v.Action != 0 {
+				if v := p.d.Decide(ctx, &Request{Req: &reqs[k], Class: &results[k]}); v.Action != 0 {
 					b.Fatalf("verdict %+v", v)
 				}
 			}
@@ -71,7 +71,7 @@ func BenchmarkDecide(b *testing.B) {
 				k := int(start.Add(37))
 				for pb.Next() {
 					k = (k + 1) % len(reqs)
-					p.d.Decide(ctx, &reqs[k], &results[k])
+					p.d.Decide(ctx, &Request{Req: &reqs[k], Class: &results[k]})
 				}
 			})
 		})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/floodgate-proxy/floodgate/internal/classify"
 	"github.com/floodgate-proxy/floodgate/internal/network"
+	"github.com/floodgate-proxy/floodgate/internal/pass"
 	"github.com/floodgate-proxy/floodgate/internal/rules"
 	"github.com/floodgate-proxy/floodgate/internal/store"
 )
@@ -62,14 +63,14 @@ func TestSitePolicy(t *testing.T) {
 
 	t.Run("challenge levels come from the deciding rule or budget", func(t *testing.T) {
 		p := newPipeline(t, store.NewMemory(0), Options{}, identities, siteRules)
-		if v, _ := p.decide(req("a.example.org", "GET", "/wp-login.php", firefox)); v.Action != rules.ActionChallenge || v.ChallengeLevel != "work" {
+		if v, _ := p.decide(req("a.example.org", "GET", "/wp-login.php", firefox)); v.Action != rules.ActionChallenge || v.ChallengeLevel != pass.LevelWork {
 			t.Errorf("login: %v at %q, want challenge at work", v.Action, v.ChallengeLevel)
 		}
 		var v Verdict
 		for i := 0; i < 101; i++ {
 			v, _ = p.decide(req("a.example.org", "GET", "/", gpt))
 		}
-		if v.Action != rules.ActionChallenge || v.ChallengeLevel != "script" || v.Rule != "crawl-budget" {
+		if v.Action != rules.ActionChallenge || v.ChallengeLevel != pass.LevelScript || v.Rule != "crawl-budget" {
 			t.Errorf("101st GPTBot request: %v at %q by %q, want challenge at script by crawl-budget", v.Action, v.ChallengeLevel, v.Rule)
 		}
 	})

@@ -82,7 +82,7 @@ func newPipeline(tb testing.TB, st limiter.Store, opt Options, texts ...string) 
 func (p *pipeline) decide(req classify.Request) (Verdict, *classify.Result) {
 	var res classify.Result
 	p.c.Classify(&req, &res)
-	return p.d.Decide(context.Background(), &req, &res), &res
+	return p.d.Decide(context.Background(), &Request{Req: &req, Class: &res}), &res
 }
 
 // count returns the hits the store holds for budget i of the named rule, for req.
@@ -614,7 +614,7 @@ func TestNoStoreTimeoutUsesRequestContext(t *testing.T) {
 	p.c.Classify(&r, &res)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
 	defer cancel()
-	if v := p.d.Decide(ctx, &r, &res); v.Action != rules.ActionNone || v.StoreErrors != 2 {
+	if v := p.d.Decide(ctx, &Request{Req: &r, Class: &res}); v.Action != rules.ActionNone || v.StoreErrors != 2 {
 		t.Errorf("hanging store, request context ended: %+v, want a pass with 2 store errors", v)
 	}
 }

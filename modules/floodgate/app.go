@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -23,7 +22,7 @@ import (
 	"github.com/floodgate-proxy/floodgate/internal/protect"
 	"github.com/floodgate-proxy/floodgate/internal/rules"
 	"github.com/floodgate-proxy/floodgate/internal/verdict"
-	shipped "github.com/floodgate-proxy/floodgate/rules"
+	"github.com/floodgate-proxy/floodgate/rules"
 )
 
 func init() {
@@ -80,8 +79,6 @@ type state struct {
 	shadow     bool
 	protection *protection
 	protect    ProtectConfig
-	// siteExempt holds, for sites listing challenge_exempt paths, their compiled paths.
-	siteExempt map[*rules.Site]*challenge.Exempt
 }
 
 // CaddyModule returns the Caddy module information.
@@ -103,13 +100,13 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 		}
 	}()
 	if len(a.Rules) == 0 {
-		a.Rules = []string{shipped.Shipped}
+		a.Rules = []string{rulefiles.Shipped}
 	}
 	lens := network.PrefixLengths{V4: a.PrefixV4, V6: a.PrefixV6}.WithDefaults()
 	if err := lens.Valid(); err != nil {
 		return fmt.Errorf("floodgate: %w", err)
 	}
-	set, err := shipped.Load(a.Rules...)
+	set, err := rulefiles.Load(a.Rules...)
 	if err != nil {
 		return fmt.Errorf("floodgate: rule files have errors (the running configuration is kept):\n%w", err)
 	}
@@ -138,7 +135,11 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 	if a.Store.Mode == "exact" {
 		storeTimeout = time.Duration(a.Store.Timeout)
 	}
-	decider := verdict.New(st, verdict.Options{StoreTimeout: storeTimeout})
+	attackLevel, err := a.Protect.UnderAttack.level()
+	if err != nil {
+		return fmt.Errorf("floodgate: protect: %w", err)
+	}
+	decider := verdict.New(st, verdict.Options{StoreTimeout: storeTimeout, UnderAttackLevel: attackLevel})
 	m, err := newMetrics(ctx.GetMetricsRegistry(), st, decider)
 	if err != nil {
 		return fmt.Errorf("floodgate: metrics: %w", err)
@@ -157,21 +158,6 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 		shadow:     a.Shadow,
 		protection: prot,
 		protect:    a.Protect,
-		siteExempt: map[*rules.Site]*challenge.Exempt{},
-	}
-	var exemptErr error
-	set.Sites.Each(func(s *rules.Site) {
-		if len(s.ChallengeExempt) == 0 {
-			return
-		}
-		ex, err := challenge.NewExempt(s.ChallengeExempt)
-		if err != nil && exemptErr == nil {
-			exemptErr = fmt.Errorf("floodgate: site %s (%s:%d): challenge_exempt: %w", s.Name, s.File, s.Line, err)
-		}
-		a.state.siteExempt[s] = ex
-	})
-	if exemptErr != nil {
-		return exemptErr
 	}
 	prot.current.Store(a.state)
 	currentProtection.Store(prot)
@@ -187,9 +173,6 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 // caps, the under-attack thresholds, and the modes sites set by hand.
 func (a *App) provisionProtection(set *rules.Set) (*protection, error) {
 	u := a.Protect.UnderAttack
-	if u.ChallengeLevel != "" && !slices.Contains(rules.ChallengeLevels, u.ChallengeLevel) {
-		return nil, fmt.Errorf("under_attack challenge_level %q: expected cookie, script or work", u.ChallengeLevel)
-	}
 	defaultRate := 0.0
 	if rate := cmp.Or(u.Rate, DefaultAttackRate); rate != "off" {
 		r, err := rules.ParseRate(rate)
@@ -218,8 +201,7 @@ func (a *App) provisionProtection(set *rules.Set) (*protection, error) {
 		return 0
 	}, p.switched))
 	for name, s := range sites {
-		mode, _ := protect.ParseMode(s.UnderAttack)
-		p.detector.SetMode(name, mode)
+		p.detector.SetMode(name, s.UnderAttack)
 	}
 	return p, nil
 }

@@ -1,7 +1,6 @@
 package floodgate
 
 import (
-	"slices"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
@@ -10,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/floodgate-proxy/floodgate/internal/pass"
 	"github.com/floodgate-proxy/floodgate/internal/rules"
 )
 
@@ -324,7 +324,7 @@ func parseUnderAttack(d *caddyfile.Dispenser, u *UnderAttackConfig) error {
 				u.Saturation = f
 			}
 		case "challenge_level":
-			if !slices.Contains(rules.ChallengeLevels, val) {
+			if _, err := pass.ParseLevel(val); err != nil {
 				return d.Errf("under_attack challenge_level %q: expected cookie, script or work", val)
 			}
 			u.ChallengeLevel = val

@@ -332,8 +332,8 @@ func TestActionsAndAnnotations(t *testing.T) {
 func TestBadASNDatabaseIsAClearError(t *testing.T) {
 	up := newUpstream(t)
 	for _, db := range []string{
-		abs("../../../shared/data/maxmind-test/bad/invalid-data-record-offset.mmdb"),
-		abs("../../../shared/data/maxmind-test/bad/metadata-is-an-uint128.mmdb"),
+		abs("../../testdata/maxmind-test/bad/invalid-data-record-offset.mmdb"),
+		abs("../../testdata/maxmind-test/bad/metadata-is-an-uint128.mmdb"),
 		"/nonexistent/GeoLite2-ASN.mmdb",
 	} {
 		p := &proxy{t: t, port: freePort(t), log: filepath.Join(t.TempDir(), "access.log")}

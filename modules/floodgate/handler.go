@@ -18,7 +18,6 @@ import (
 
 	"github.com/floodgate-proxy/floodgate/internal/challenge"
 	"github.com/floodgate-proxy/floodgate/internal/classify"
-	"github.com/floodgate-proxy/floodgate/internal/pass"
 	"github.com/floodgate-proxy/floodgate/internal/protect"
 	"github.com/floodgate-proxy/floodgate/internal/rules"
 	"github.com/floodgate-proxy/floodgate/internal/verdict"
@@ -75,12 +74,44 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 var resultPool = sync.Pool{New: func() any { return new(classify.Result) }}
 
-// ServeHTTP identifies the client, counts the request, acts on the verdict, and passes the
-// request on to the backend within its site's share of it.
+// ServeHTTP takes a request through floodgate's stages: normalise, classify, decide (the one
+// place that says what happens, internal/verdict), act on the verdict (refuse, challenge,
+// delay), admit within the site's share of the backend, proxy, and observe the answer.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	st := h.app.state
-	prot := st.protection
-	req := classify.Request{
+	req := requestOf(r)
+	res := resultPool.Get().(*classify.Result)
+	defer resultPool.Put(res)
+	st.classifier.Classify(&req, res)
+	if st.challenger.IsVerify(r) {
+		return h.answer(w, r, st, res)
+	}
+	in := h.input(r, st, &req, res)
+	v := st.decider.Decide(r.Context(), &in)
+
+	// Every request, refused or not, tells the under-attack detector about its site; static
+	// files do not count towards its page rate.
+	site := in.SiteName()
+	sample := protect.Sample{Requests: 1}
+	if isStatic(req.Path) {
+		sample.Requests = 0
+	}
+	defer func() { st.protection.detector.Observe(site, sample) }()
+
+	if answered, err := h.act(w, r, st, &in, &v); answered {
+		return err
+	}
+	release, err := h.admit(w, r, st, &in, &v, &sample)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return h.proxy(w, r, next, st, &in, &sample)
+}
+
+// requestOf is what classification and the decision see of r.
+func requestOf(r *http.Request) classify.Request {
+	return classify.Request{
 		IP:        clientIP(r),
 		UserAgent: r.Header.Get("User-Agent"),
 		Host:      hostOnly(r.Host),
@@ -88,80 +119,83 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		Path:      r.URL.Path,
 		Query:     r.URL.RawQuery,
 	}
-	res := resultPool.Get().(*classify.Result)
-	defer resultPool.Put(res)
-	st.classifier.Classify(&req, res)
-	if st.challenger.IsVerify(r) {
-		return h.answer(w, r, st, res)
-	}
-	site := siteKey(res, req.Host)
-	// Every request, refused or not, tells the under-attack detector about its site; static
-	// files do not count towards its page rate.
-	sample := protect.Sample{Requests: 1}
-	if isStatic(req.Path) {
-		sample.Requests = 0
-	}
-	defer func() { prot.detector.Observe(site, sample) }()
+}
 
-	v := st.decider.Decide(r.Context(), &req, res)
-	h.quarantine(st, &req, res, &v)
-	// Under attack, clients that are not known good are challenged (those with a pass,
-	// in spareChallenge below, go through).
-	if v.Action < rules.ActionChallenge && v.Action != rules.ActionAllow && !res.Verified && prot.detector.Active(site) {
-		v.Action, v.Rule, v.Reason, v.Budget = rules.ActionChallenge, "under-attack", "site under attack", ""
-		v.ChallengeLevel = underAttackLevel(res.Site, st.protect)
-	}
-	if (h.Shadow || st.shadow) && v.Action > rules.ActionLog {
-		v.Action, v.Shadowed = rules.ActionLog, true
-	}
-	passHeld := false
-	if v.Action == rules.ActionChallenge && h.spareChallenge(r, st, res, v.ChallengeLevel) {
-		v.Action, passHeld = rules.ActionNone, true
-	}
-	h.report(r, st, &req, res, v)
+// input is the decision's input: the classified request and what the handler knows beside
+// it (the client's pass, exempt paths, shadow, the sites' state).
+func (h *Handler) input(r *http.Request, st *state, req *classify.Request, res *classify.Result) verdict.Request {
+	level, refused := st.challenger.Held(r, res.Prefix)
+	return verdict.Request{Req: req, Class: res, Pass: level, PassRefused: refused,
+		Exempt: h.exempt.IsExempt(r), Shadow: h.Shadow || st.shadow, Sites: st.protection}
+}
 
+// act carries out the verdict: starts a quarantine it asks for, reports it (variables, log
+// fields, metrics), and answers a challenge or a refusal, or holds a delayed request. It
+// reports whether the request was answered here.
+func (h *Handler) act(w http.ResponseWriter, r *http.Request, st *state, in *verdict.Request, v *verdict.Verdict) (answered bool, err error) {
+	if v.Quarantine > 0 {
+		h.startQuarantine(st, in, v)
+	}
+	if v.Step == verdict.StepQuarantine {
+		st.metrics.quarantineRefusals.Inc()
+	}
+	if v.PassRefused != "" {
+		st.metrics.passesRefused.WithLabelValues(string(v.PassRefused)).Inc()
+	}
+	h.report(r, st, in, v)
+	res := in.Class
 	switch v.Action {
 	case rules.ActionChallenge:
-		level, _ := pass.ParseLevel(v.ChallengeLevel)
-		st.metrics.challengesIssued.WithLabelValues(level.String()).Inc()
-		return st.challenger.Serve(w, r, level, res.Prefix)
+		st.metrics.challengesIssued.WithLabelValues(v.ChallengeLevel.String()).Inc()
+		return true, st.challenger.Serve(w, r, v.ChallengeLevel, res.Prefix)
 	case rules.ActionBlock:
 		h.logger.Info("blocked", zap.String("rule", v.Rule), zap.String("reason", v.Reason),
-			zap.String("class", res.Class), zap.String("bot", res.Bot), zap.Stringer("ip", req.IP), zap.String("host", req.Host))
-		return caddyhttp.Error(http.StatusForbidden, fmt.Errorf("floodgate: blocked by rule %s (%s)", v.Rule, v.Reason))
+			zap.String("class", res.Class), zap.String("bot", res.Bot), zap.Stringer("ip", in.Req.IP), zap.String("host", in.Req.Host))
+		return true, caddyhttp.Error(http.StatusForbidden, fmt.Errorf("floodgate: blocked by rule %s (%s)", v.Rule, v.Reason))
 	case rules.ActionThrottle:
 		w.Header().Set("Retry-After", strconv.Itoa(int(v.RetryAfter.Seconds())))
-		return caddyhttp.Error(http.StatusTooManyRequests, fmt.Errorf("floodgate: rule %s (%s) %s", v.Rule, v.Reason, v.Budget))
+		return true, caddyhttp.Error(http.StatusTooManyRequests, fmt.Errorf("floodgate: rule %s (%s) %s", v.Rule, v.Reason, v.Budget))
 	case rules.ActionDelay:
 		st.decider.Hold(r.Context(), v.Delay)
 	}
+	return false, nil
+}
 
-	// Fair share: the site's and the backend's in-flight caps, known-good clients first.
+// admit waits for the request's turn within its site's and the backend's in-flight caps
+// (priority clients first); past them it answers 503 with Retry-After.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, st *state, in *verdict.Request, v *verdict.Verdict, sample *protect.Sample) (release func(), err error) {
 	siteCap := st.protect.SiteMaxInflight
-	if res.Site != nil && res.Site.MaxInflight > 0 {
-		siteCap = res.Site.MaxInflight
+	if s := in.Class.Site; s != nil && s.MaxInflight > 0 {
+		siteCap = s.MaxInflight
 	}
-	if siteCap > 0 || st.protect.BackendMaxInflight > 0 {
-		if sample.Requests > 0 {
-			sample.Saturated = prot.gate.Saturated(site)
-		}
-		knownGood := passHeld || res.Verified || v.Action == rules.ActionAllow || h.holdsPass(r, st, res)
-		release, err := prot.gate.Acquire(r.Context(), site, siteCap, knownGood)
-		if err != nil {
-			if r.Context().Err() != nil {
-				return err // the client left while waiting
-			}
-			reason := "wait_timeout"
-			if errors.Is(err, protect.ErrQueueFull) {
-				reason = "queue_full"
-			}
-			st.metrics.backendBusy.WithLabelValues(reason).Inc()
-			w.Header().Set("Retry-After", "5")
-			return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("floodgate: site %s at its share of the backend: %w", site, err))
-		}
-		defer release()
+	if siteCap <= 0 && st.protect.BackendMaxInflight <= 0 {
+		return noRelease, nil
 	}
+	site, gate := in.SiteName(), st.protection.gate
+	if sample.Requests > 0 {
+		sample.Saturated = gate.Saturated(site)
+	}
+	release, err = gate.Acquire(r.Context(), site, siteCap, v.Priority)
+	if err == nil {
+		return release, nil
+	}
+	if r.Context().Err() != nil {
+		return nil, err // the client left while waiting
+	}
+	reason := "wait_timeout"
+	if errors.Is(err, protect.ErrQueueFull) {
+		reason = "queue_full"
+	}
+	st.metrics.backendBusy.WithLabelValues(reason).Inc()
+	w.Header().Set("Retry-After", "5")
+	return nil, caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("floodgate: site %s at its share of the backend: %w", site, err))
+}
 
+func noRelease() {}
+
+// proxy passes the request on and observes the answer: latency and 5xx for the detector,
+// the status for response budgets (404 floods).
+func (h *Handler) proxy(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, st *state, in *verdict.Request, sample *protect.Sample) error {
 	rec := &statusRecorder{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 	start := time.Now()
 	err := next.ServeHTTP(rec, r)
@@ -170,39 +204,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if status >= 500 {
 		sample.Errors5xx = 1
 	}
-	if res.HasResponseRules {
-		st.decider.CountResponse(r.Context(), &req, res, status)
+	if in.Class.HasResponseRules {
+		st.decider.CountResponse(r.Context(), in.Req, in.Class, status)
 	}
 	return err
 }
 
-// quarantine starts a site's quarantine when its quarantine budget was passed, and refuses
-// the site's POST, PUT, PATCH and DELETE requests while it lasts.
-func (h *Handler) quarantine(st *state, req *classify.Request, res *classify.Result, v *verdict.Verdict) {
-	q := st.protection.quarantine
-	now := time.Now()
-	if v.Quarantine > 0 {
-		reason := fmt.Sprintf("rule %s: %s", v.Rule, v.Budget)
-		if q.Start(req.Host, now.Add(v.Quarantine), reason) {
-			st.metrics.quarantines.WithLabelValues(st.protection.siteLabel(req.Host)).Inc()
-			st.logger.Warn("site quarantined: its POST rate looks like a compromised site; its POSTs get 429, its pages still flow",
-				zap.String("site", req.Host), zap.String("rule", v.Rule), zap.String("budget", v.Budget),
-				zap.Duration("cooldown", v.Quarantine), zap.Stringer("last_client", req.IP))
-		}
-	}
-	if !unsafeMethod(req.Method) || v.Action >= rules.ActionThrottle {
-		return
-	}
-	if until, ok := q.Until(req.Host, now); ok {
-		v.Action, v.Rule, v.Reason, v.Budget = rules.ActionThrottle, "quarantine", "site quarantined", ""
-		v.RetryAfter = until.Sub(now).Truncate(time.Second) + time.Second
-		st.metrics.quarantineRefusals.Inc()
+// startQuarantine quarantines the request's site (its host) as the verdict asks, and tells
+// the tech once.
+func (h *Handler) startQuarantine(st *state, in *verdict.Request, v *verdict.Verdict) {
+	req := in.Req
+	reason := fmt.Sprintf("rule %s: %s", v.Rule, v.Budget)
+	if st.protection.quarantine.Start(req.Host, time.Now().Add(v.Quarantine), reason) {
+		st.metrics.quarantines.WithLabelValues(st.protection.siteLabel(req.Host)).Inc()
+		st.logger.Warn("site quarantined: its POST rate looks like a compromised site; its POSTs get 429, its pages still flow",
+			zap.String("site", req.Host), zap.String("rule", v.Rule), zap.String("budget", v.Budget),
+			zap.Duration("cooldown", v.Quarantine), zap.Stringer("last_client", req.IP))
 	}
 }
 
 // report exposes the identity and verdict (variables, log fields, metrics) and logs a budget
 // crossing once per key and window.
-func (h *Handler) report(r *http.Request, st *state, req *classify.Request, res *classify.Result, v verdict.Verdict) {
+func (h *Handler) report(r *http.Request, st *state, in *verdict.Request, v *verdict.Verdict) {
+	res := in.Class
 	ruleName := v.Rule
 	if ruleName == "" {
 		ruleName = res.Rule
@@ -216,58 +240,8 @@ func (h *Handler) report(r *http.Request, st *state, req *classify.Request, res 
 		st.logger.Warn("budget exceeded",
 			zap.String("rule", v.Rule), zap.String("budget", v.Budget), zap.String("action", v.Action.String()),
 			zap.Bool("shadow", v.Shadowed), zap.String("key", v.Key), zap.String("class", res.Class),
-			zap.String("bot", res.Bot), zap.String("host", req.Host), zap.Duration("retry_after", v.RetryAfter))
+			zap.String("bot", res.Bot), zap.String("host", in.Req.Host), zap.Duration("retry_after", v.RetryAfter))
 	}
-}
-
-// siteKey names the request's site for the backend's protection: the configured site, or the
-// host itself.
-func siteKey(res *classify.Result, host string) string {
-	if res.Site != nil {
-		return res.Site.Name
-	}
-	return host
-}
-
-// underAttackLevel is the challenge level shown while a site is under attack.
-func underAttackLevel(site *rules.Site, p ProtectConfig) string {
-	if site != nil && site.ChallengeLevel != "" {
-		return site.ChallengeLevel
-	}
-	if p.UnderAttack.ChallengeLevel != "" {
-		return p.UnderAttack.ChallengeLevel
-	}
-	return rules.DefaultChallengeLevel
-}
-
-// holdsPass reports whether the request carries a valid pass (any level).
-func (h *Handler) holdsPass(r *http.Request, st *state, res *classify.Result) bool {
-	_, err := st.challenger.Check(r, res.Prefix, pass.LevelCookie)
-	return err == nil
-}
-
-// spareChallenge reports whether a request due for a challenge at level goes through without
-// one: feeds, robots.txt, /.well-known/ and the site's exempt paths, verified search engines,
-// and clients holding a valid pass of that level.
-func (h *Handler) spareChallenge(r *http.Request, st *state, res *classify.Result, levelName string) bool {
-	if res.Verified || h.exempt.IsExempt(r) {
-		return true
-	}
-	if ex := st.siteExempt[res.Site]; ex != nil && ex.IsExempt(r) {
-		return true
-	}
-	level, err := pass.ParseLevel(levelName)
-	if err != nil {
-		level = pass.LevelCookie
-	}
-	_, err = st.challenger.Check(r, res.Prefix, level)
-	if err == nil {
-		return true
-	}
-	if reason := pass.ReasonOf(err); reason != pass.ReasonMissing {
-		st.metrics.passesRefused.WithLabelValues(string(reason)).Inc()
-	}
-	return false
 }
 
 // answer handles a challenge answer posted to the verify path: a pass and a redirect back,
@@ -287,7 +261,7 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, st *state, res 
 
 // annotate exposes the identity and verdict as variables ({http.vars.floodgate.*}) and as
 // access-log fields.
-func (h *Handler) annotate(r *http.Request, res *classify.Result, v verdict.Verdict) {
+func (h *Handler) annotate(r *http.Request, res *classify.Result, v *verdict.Verdict) {
 	ctx := r.Context()
 	asn := ""
 	if res.ASN != 0 {

@@ -1,6 +1,7 @@
 package floodgate
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/floodgate-proxy/floodgate/internal/pass"
 	"github.com/floodgate-proxy/floodgate/internal/protect"
 )
 
@@ -100,14 +102,13 @@ func isStatic(path string) bool {
 	return staticExt[strings.ToLower(path[i:])]
 }
 
-// unsafeMethod reports whether a method changes state on the site (what quarantine refuses).
-func unsafeMethod(m string) bool {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodOptions:
-		return false
-	}
-	return true
+// QuarantinedUntil says until when host is quarantined, if it is (verdict.SiteView).
+func (p *protection) QuarantinedUntil(host string, t time.Time) (time.Time, bool) {
+	return p.quarantine.Until(host, t)
 }
+
+// UnderAttack says whether site is under attack now (verdict.SiteView).
+func (p *protection) UnderAttack(site string) bool { return p.detector.Active(site) }
 
 // statusRecorder remembers the status of the response written through it.
 type statusRecorder struct {
@@ -181,6 +182,19 @@ const (
 	// DefaultAttackOnAfter is how long a signal must stay past its trigger.
 	DefaultAttackOnAfter = time.Second
 )
+
+// level is the challenge level of sites under attack that set none; pass.LevelNone when the
+// config names none (the decider's default).
+func (u UnderAttackConfig) level() (pass.Level, error) {
+	if u.ChallengeLevel == "" {
+		return pass.LevelNone, nil
+	}
+	l, err := pass.ParseLevel(u.ChallengeLevel)
+	if err != nil {
+		return pass.LevelNone, fmt.Errorf("under_attack challenge_level %q: expected cookie, script or work", u.ChallengeLevel)
+	}
+	return l, nil
+}
 
 // detectorOptions turns the config into the detector's options; siteRate gives a
 // configured site's own attack rate (0: the default).

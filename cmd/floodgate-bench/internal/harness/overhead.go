@@ -1,0 +1,562 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Overhead arm names.
+const (
+	// ArmFloodgateMemory is floodgate with the in-memory store.
+	ArmFloodgateMemory = "floodgate-memory"
+	// ArmFloodgateRedis is floodgate with the batched Redis store.
+	ArmFloodgateRedis = "floodgate-redis"
+)
+
+// OverheadSites is how many member sites the overhead load is spread over: as on a shared
+// host, each site sees a few requests a second (about 10 at 10,000 req/s), within every
+// budget and below the under-attack triggers, so that floodgate takes its allowed path.
+const OverheadSites = 1000
+
+// OverheadOptions configure RunOverhead.
+type OverheadOptions struct {
+	// Bin is the floodgate binary.
+	Bin string `json:"-"`
+	// Dir receives Caddyfiles, logs and Redis's files.
+	Dir string `json:"-"`
+	// Concurrency is the load generator's number of connections, each sending one request
+	// after the other.
+	Concurrency int `json:"concurrency"`
+	// Duration is one measurement's length.
+	Duration time.Duration `json:"duration_ns"`
+	// Warmup is sent to each proxy before the measurements.
+	Warmup time.Duration `json:"warmup_ns"`
+	// Repeats is how many measurements each arm gets, interleaved.
+	Repeats int `json:"repeats"`
+	// Redis adds the Redis-store arm.
+	Redis bool `json:"redis"`
+	// Rules are the floodgate arms' rule files (default shipped).
+	Rules []string `json:"rules,omitempty"`
+	// Log receives progress lines.
+	Log io.Writer `json:"-"`
+}
+
+// DefaultOverheadOptions are `-scenario overhead`'s defaults: about a minute and a half.
+func DefaultOverheadOptions() OverheadOptions {
+	return OverheadOptions{Concurrency: 16, Duration: 5 * time.Second, Warmup: 2 * time.Second, Repeats: 5, Redis: true}
+}
+
+// Validate says what is wrong with o, if anything.
+func (o OverheadOptions) Validate() error {
+	var errs []error
+	if o.Concurrency < 1 || o.Concurrency > 1024 {
+		errs = append(errs, fmt.Errorf("concurrency %d: expected 1 to 1024", o.Concurrency))
+	}
+	if o.Duration <= 0 || o.Duration > 10*time.Minute || o.Warmup < 0 {
+		errs = append(errs, fmt.Errorf("duration %v, warmup %v: expected a duration up to 10m and a warmup >= 0", o.Duration, o.Warmup))
+	}
+	if o.Repeats < 1 || o.Repeats > 100 {
+		errs = append(errs, fmt.Errorf("repeats %d: expected 1 to 100", o.Repeats))
+	}
+	return errors.Join(errs...)
+}
+
+// OverheadRun is one measurement of one arm.
+type OverheadRun struct {
+	// Arm is the arm.
+	Arm string `json:"arm"`
+	// Repeat is the round it belongs to (arms rotate their order every round).
+	Repeat int `json:"repeat"`
+	// Requests is how many requests completed.
+	Requests int `json:"requests"`
+	// Non200 counts answers other than 200 and errors (none expected on the allowed path).
+	Non200 int `json:"non_200"`
+	// RPS is requests per second.
+	RPS float64 `json:"rps"`
+	// Latency summarises the requests.
+	Latency LatencySummary `json:"latency"`
+	// CPUMicrosPerRequest is the proxy process's CPU time (user+system) per request.
+	CPUMicrosPerRequest float64 `json:"cpu_us_per_request"`
+	// InstructionsPerRequest is from perf stat, when perf counts instructions here; else 0.
+	InstructionsPerRequest float64 `json:"instructions_per_request,omitempty"`
+}
+
+// OverheadArm is the medians of one arm and its ratios to plain Caddy.
+type OverheadArm struct {
+	// Name is the arm.
+	Name string `json:"name"`
+	// MedianRPS, MedianP50 and MedianP99 are medians over the repeats.
+	MedianRPS float64 `json:"median_rps"`
+	// MedianP50 is the median of the repeats' p50 latency (ms).
+	MedianP50 float64 `json:"median_p50_ms"`
+	// MedianP99 is the median of the repeats' p99 latency (ms).
+	MedianP99 float64 `json:"median_p99_ms"`
+	// MedianCPU is the median CPU µs per request.
+	MedianCPU float64 `json:"median_cpu_us_per_request"`
+	// MedianInstructions is the median instructions per request (0 without perf).
+	MedianInstructions float64 `json:"median_instructions_per_request,omitempty"`
+	// RPSRatio is the median over repeats of this arm's rps / plain's rps in the same round.
+	RPSRatio float64 `json:"rps_ratio_to_plain"`
+	// CPURatio is the median of the per-round CPU-per-request ratios to plain.
+	CPURatio float64 `json:"cpu_ratio_to_plain"`
+	// InstructionsRatio is the median of the per-round instructions ratios (0 without perf).
+	InstructionsRatio float64 `json:"instructions_ratio_to_plain,omitempty"`
+	// RPSSpread is (max-min)/median of the arm's rps over repeats: how noisy it was.
+	RPSSpread float64 `json:"rps_spread"`
+	// Non200 totals the unexpected answers.
+	Non200 int `json:"non_200"`
+}
+
+// OverheadReport is the result of the overhead scenario.
+type OverheadReport struct {
+	// Scenario is "overhead".
+	Scenario string `json:"scenario"`
+	// Started is when the run started.
+	Started time.Time `json:"started"`
+	// Machine is where it ran.
+	Machine Machine `json:"machine"`
+	// Options are the run's settings.
+	Options OverheadOptions `json:"options"`
+	// Perf says whether instructions were counted, and if not why.
+	Perf string `json:"perf"`
+	// Arms are the medians and ratios.
+	Arms []OverheadArm `json:"arms"`
+	// Runs are every measurement, in the order they ran.
+	Runs []OverheadRun `json:"runs"`
+	// TargetMet: every floodgate arm's RPSRatio ≥ 0.90.
+	TargetMet bool `json:"target_rps_ratio_ge_0_90"`
+	// Command reproduces the run.
+	Command string `json:"command"`
+	// Tree is the floodgate source the binary was built from (see AttackReport.Tree).
+	Tree string `json:"tree"`
+}
+
+// fastBackend answers every request at once: the overhead scenario measures the proxies.
+var fastBackend = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10))
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(pageBody[:1024])
+})
+
+// RunOverhead measures requests/s, latency and CPU per request through plain Caddy and
+// floodgate's allowed path (browser User-Agent, every budget key under its rate), memory
+// store then Redis store, in interleaved rounds.
+func RunOverhead(ctx context.Context, o OverheadOptions) (*OverheadReport, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	rep := &OverheadReport{Scenario: "overhead", Started: time.Now(), Machine: ThisMachine(), Options: o}
+	upstream, stopBackend, err := StartBackend(fastBackend)
+	if err != nil {
+		return nil, err
+	}
+	defer stopBackend()
+	asndb := filepath.Join(o.Dir, "bench-asn.mmdb")
+	if err := WriteASNDB(asndb, Networks); err != nil {
+		return nil, err
+	}
+	arms := []string{ArmPlain, ArmFloodgateMemory}
+	var redisURL string
+	if o.Redis {
+		r, err := StartRedis(filepath.Join(o.Dir, "redis"))
+		if err != nil {
+			return nil, fmt.Errorf("%w (or pass -no-redis)", err)
+		}
+		defer r.Stop()
+		redisURL = r.URL()
+		arms = append(arms, ArmFloodgateRedis)
+	}
+	proxies := map[string]*Proxy{}
+	defer func() {
+		for _, p := range proxies {
+			_ = p.Stop()
+		}
+	}()
+	for _, arm := range arms {
+		listen, err := FreeLoopbackAddr()
+		if err != nil {
+			return nil, err
+		}
+		admin, err := FreeLoopbackAddr()
+		if err != nil {
+			return nil, err
+		}
+		pc := ProxyConfig{Name: arm, Bin: o.Bin, Dir: o.Dir, Listen: listen, Admin: admin, Upstream: upstream}
+		if arm != ArmPlain {
+			pc.Floodgate, pc.Rules, pc.ASNDB, pc.Store = true, o.Rules, asndb, "memory"
+			if arm == ArmFloodgateRedis {
+				pc.Store = redisURL
+			}
+		}
+		p, err := StartProxy(ctx, pc)
+		if err != nil {
+			return nil, err
+		}
+		proxies[arm] = p
+	}
+	perfOK, perfWhy := perfWorks()
+	rep.Perf = perfWhy
+	fmt.Fprintf(o.Log, "overhead: arms %v, %d connections, %v × %d rounds; perf: %s\n", arms, o.Concurrency, o.Duration, o.Repeats, perfWhy)
+
+	var ipSeq atomic.Uint64 // one address sequence for the whole run: every key stays under budget
+	for _, arm := range arms {
+		if _, err := loadOnce(ctx, proxies[arm], o.Concurrency, o.Warmup, &ipSeq, false); err != nil {
+			return nil, err
+		}
+	}
+	for round := 0; round < o.Repeats; round++ {
+		for k := range arms {
+			arm := arms[(k+round)%len(arms)] // rotate the order every round
+			run, err := loadOnce(ctx, proxies[arm], o.Concurrency, o.Duration, &ipSeq, perfOK)
+			if err != nil {
+				return nil, err
+			}
+			run.Arm, run.Repeat = arm, round
+			rep.Runs = append(rep.Runs, run)
+			fmt.Fprintf(o.Log, "round %d %-17s %8.0f req/s  p50 %.2f ms  p99 %.2f ms  cpu %.0f µs/req  non-200 %d\n", round, arm, run.RPS, run.Latency.P50, run.Latency.P99, run.CPUMicrosPerRequest, run.Non200)
+		}
+	}
+	rep.Arms = summarizeOverhead(arms, rep.Runs)
+	rep.TargetMet = true
+	for _, a := range rep.Arms {
+		if a.Name != ArmPlain && a.RPSRatio < 0.90 {
+			rep.TargetMet = false
+		}
+		if a.Name != ArmPlain && a.Non200 > 0 {
+			// Refused requests are cheap: a ratio measured with them is not the allowed path's.
+			rep.TargetMet = false
+			fmt.Fprintf(o.Log, "arm %s answered %d requests with something else than 200: not the allowed path, the ratio does not count\n", a.Name, a.Non200)
+		}
+	}
+	return rep, nil
+}
+
+// summarizeOverhead computes medians per arm and per-round ratios to plain.
+func summarizeOverhead(arms []string, runs []OverheadRun) []OverheadArm {
+	byRound := map[int]map[string]OverheadRun{}
+	for _, r := range runs {
+		if byRound[r.Repeat] == nil {
+			byRound[r.Repeat] = map[string]OverheadRun{}
+		}
+		byRound[r.Repeat][r.Arm] = r
+	}
+	var out []OverheadArm
+	for _, arm := range arms {
+		var rps, p50, p99, cpu, ins, rr, cr, ir []float64
+		a := OverheadArm{Name: arm}
+		for _, r := range runs {
+			if r.Arm != arm {
+				continue
+			}
+			rps, p50, p99, cpu = append(rps, r.RPS), append(p50, r.Latency.P50), append(p99, r.Latency.P99), append(cpu, r.CPUMicrosPerRequest)
+			if r.InstructionsPerRequest > 0 {
+				ins = append(ins, r.InstructionsPerRequest)
+			}
+			a.Non200 += r.Non200
+			if plain, ok := byRound[r.Repeat][ArmPlain]; ok {
+				rr = append(rr, ratio(r.RPS, plain.RPS))
+				cr = append(cr, ratio(r.CPUMicrosPerRequest, plain.CPUMicrosPerRequest))
+				if r.InstructionsPerRequest > 0 && plain.InstructionsPerRequest > 0 {
+					ir = append(ir, ratio(r.InstructionsPerRequest, plain.InstructionsPerRequest))
+				}
+			}
+		}
+		a.MedianRPS, a.MedianP50, a.MedianP99 = round2(Median(rps)), round2(Median(p50)), round2(Median(p99))
+		a.MedianCPU, a.MedianInstructions = round2(Median(cpu)), math.Round(Median(ins))
+		a.RPSRatio, a.CPURatio, a.InstructionsRatio = round4(Median(rr)), round4(Median(cr)), round4(Median(ir))
+		if m := Median(rps); m > 0 && len(rps) > 0 {
+			lo, hi := rps[0], rps[0]
+			for _, v := range rps {
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
+			}
+			a.RPSSpread = round4((hi - lo) / m)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// overheadAddr returns the n-th client address of the overhead run: 4 addresses in each of
+// 4096 /24s of a residential network (16,384 clients that come back, as people do), so that
+// per-ip (300/min) and per-prefix (1200/min) budgets stay under their rates up to about
+// 80,000 requests/s.
+func overheadAddr(n uint64) string {
+	p := n % 4096
+	h := 1 + (n/4096)%4
+	return fmt.Sprintf("90.%d.%d.%d", p>>8, p&255, h)
+}
+
+// loadOnce runs conc connections against p for d, one request after the other on each.
+func loadOnce(ctx context.Context, p *Proxy, conc int, d time.Duration, seq *atomic.Uint64, withPerf bool) (OverheadRun, error) {
+	if d <= 0 {
+		return OverheadRun{}, nil
+	}
+	tr, err := NewLoopbackTransport(p.Config.Listen, conc*2)
+	if err != nil {
+		return OverheadRun{}, err
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second, CheckRedirect: noRedirect}
+
+	var perf *perfCounter
+	if withPerf {
+		perf = startPerf(p.PID())
+	}
+	cpu0, cpuErr := procCPU(p.PID())
+	start := time.Now()
+	deadline := start.Add(d)
+	lats := make([][]float64, conc)
+	bad := make([]int, conc)
+	var wg sync.WaitGroup
+	const maxPerConn = 5_000_000
+	for c := 0; c < conc; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < maxPerConn && time.Now().Before(deadline) && ctx.Err() == nil; i++ {
+				n := seq.Add(1)
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+Host(int(n%OverheadSites))+"/article/"+strconv.FormatUint(n%100000, 10), nil)
+				req.Header.Set("User-Agent", BrowserUserAgents[n%uint64(len(BrowserUserAgents))])
+				req.Header.Set("X-Forwarded-For", overheadAddr(n))
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+				}
+				lats[c] = append(lats[c], float64(time.Since(t0).Microseconds())/1000)
+				if err != nil || resp.StatusCode != http.StatusOK {
+					bad[c]++
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	cpu1, cpuErr2 := procCPU(p.PID())
+	var instr float64
+	if perf != nil {
+		instr = perf.stop()
+	}
+	var all []float64
+	run := OverheadRun{}
+	for c := range lats {
+		all = append(all, lats[c]...)
+		run.Non200 += bad[c]
+	}
+	run.Requests = len(all)
+	run.RPS = round2(float64(len(all)) / elapsed.Seconds())
+	run.Latency = Summarize(all)
+	if cpuErr == nil && cpuErr2 == nil && len(all) > 0 {
+		run.CPUMicrosPerRequest = round2((cpu1 - cpu0).Seconds() * 1e6 / float64(len(all)))
+	}
+	if instr > 0 && len(all) > 0 {
+		run.InstructionsPerRequest = math.Round(instr / float64(len(all)))
+	}
+	return run, ctx.Err()
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on every Linux
+// architecture Go runs on.
+const clockTicks = 100
+
+// procCPU returns the process's user+system CPU time from /proc/PID/stat.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces: split after it.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("unexpected /proc stat format")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// After the name: state is field 3, utime 14, stime 15 → indexes 11 and 12 here.
+	if len(f) < 13 {
+		return 0, errors.New("unexpected /proc stat format")
+	}
+	u, err1 := strconv.ParseUint(f[11], 10, 64)
+	s, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("unexpected /proc stat format")
+	}
+	return time.Duration(u+s) * time.Second / clockTicks, nil
+}
+
+// perfWorks says whether `perf stat -e instructions` counts on this machine.
+func perfWorks() (bool, string) {
+	bin, err := exec.LookPath("perf")
+	if err != nil {
+		return false, "perf not installed (Debian: linux-perf); CPU time per request from /proc instead"
+	}
+	out, err := exec.Command(bin, "stat", "-x", ",", "-e", "instructions", "true").CombinedOutput()
+	if err != nil {
+		return false, fmt.Sprintf("perf stat failed (%v); CPU time per request from /proc instead", firstLine(out))
+	}
+	if _, ok := parsePerfInstructions(out); !ok {
+		return false, fmt.Sprintf("perf cannot count instructions here (%q: no hardware counters, e.g. in a VM); CPU time per request from /proc instead", firstLine(out))
+	}
+	return true, "perf stat -e instructions"
+}
+
+func firstLine(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// parsePerfInstructions reads the count from perf stat -x, output.
+func parsePerfInstructions(out []byte) (float64, bool) {
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Split(l, ",")
+		if len(f) >= 3 && strings.HasPrefix(f[2], "instructions") {
+			v, err := strconv.ParseFloat(f[0], 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+// perfCounter is a running `perf stat -p PID`.
+type perfCounter struct {
+	cmd *exec.Cmd
+	out bytes.Buffer
+}
+
+func startPerf(pid int) *perfCounter {
+	pc := &perfCounter{}
+	pc.cmd = exec.Command("perf", "stat", "-x", ",", "-e", "instructions", "-p", strconv.Itoa(pid))
+	pc.cmd.Stderr = &pc.out
+	if err := pc.cmd.Start(); err != nil {
+		return nil
+	}
+	time.Sleep(100 * time.Millisecond) // let perf attach
+	return pc
+}
+
+// stop ends perf (SIGINT makes it print its counts) and returns the instructions counted.
+func (pc *perfCounter) stop() float64 {
+	_ = pc.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = pc.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = pc.cmd.Process.Kill()
+		<-done
+	}
+	v, _ := parsePerfInstructions(pc.out.Bytes())
+	return v
+}
+
+// Markdown renders the overhead report.
+func (r *OverheadReport) Markdown() string {
+	var b strings.Builder
+	b.WriteString("# floodgate-bench: overhead next to plain Caddy\n\n")
+	fmt.Fprintf(&b, "Run %s on %d CPUs (%s), load average %.2f at start; floodgate %s. Reproduce: `%s`\n\n", r.Started.UTC().Format(time.RFC3339), r.Machine.CPUs, r.Machine.CPUModel, r.Machine.Load1, r.Tree, r.Command)
+	fmt.Fprintf(&b, "%d connections, each sending one request after the other for %v per measurement; %d interleaved rounds (the arms' order rotates every round). "+
+		"Backend answers at once (1 KB). floodgate's allowed path: browser User-Agents, 16,384 client addresses over 4,096 /24s and 1,000 member sites so that every budget key and every site stays under its rate (a refused request would make the ratio meaningless: the target counts as missed when any is refused), shipped rules, ASN database. Instructions: %s.\n\n",
+		r.Options.Concurrency, r.Options.Duration, r.Options.Repeats, r.Perf)
+	b.WriteString("| arm | median req/s | ratio to plain (median of rounds) | spread of req/s | median p50 ms | median p99 ms | CPU µs/req | CPU ratio | non-200 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, a := range r.Arms {
+		fmt.Fprintf(&b, "| %s | %.0f | %.3f | %s | %.2f | %.2f | %.0f | %.3f | %d |\n", a.Name, a.MedianRPS, a.RPSRatio, pct(a.RPSSpread), a.MedianP50, a.MedianP99, a.MedianCPU, a.CPURatio, a.Non200)
+	}
+	if len(r.Arms) > 0 && r.Arms[0].MedianInstructions > 0 {
+		b.WriteString("\n| arm | instructions/request | ratio to plain |\n|---|---:|---:|\n")
+		for _, a := range r.Arms {
+			fmt.Fprintf(&b, "| %s | %.0f | %.3f |\n", a.Name, a.MedianInstructions, a.InstructionsRatio)
+		}
+	}
+	fmt.Fprintf(&b, "\nTarget (issue 6): floodgate's allowed path ≥ 0.90× plain Caddy's requests/s: **%s**.\n", passFail(r.TargetMet))
+	b.WriteString("\n| round | arm | req/s | p50 ms | p99 ms | CPU µs/req |\n|---:|---|---:|---:|---:|---:|\n")
+	for _, run := range r.Runs {
+		fmt.Fprintf(&b, "| %d | %s | %.0f | %.2f | %.2f | %.0f |\n", run.Repeat, run.Arm, run.RPS, run.Latency.P50, run.Latency.P99, run.CPUMicrosPerRequest)
+	}
+	return b.String()
+}
+
+// SVG renders the overhead report: requests/s per round and arm, and the median ratios.
+func (r *OverheadReport) SVG() string {
+	const W, H = 820.0, 420.0
+	const x0, x1, top, bot = 80.0, 560.0, 70.0, 340.0
+	d := &svgDoc{}
+	d.f(`<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" font-family="DejaVu Sans, Arial, sans-serif">`+"\n", W, H, W, H)
+	d.rect(0, 0, W, H, "#ffffff")
+	d.text(W/2, 30, 18, "middle", "#000", "floodgate overhead: requests/s through each proxy, per interleaved round")
+	hi := 1.0
+	for _, run := range r.Runs {
+		hi = math.Max(hi, run.RPS)
+	}
+	hi = niceCeil(hi)
+	y := func(v float64) float64 { return bot - (bot-top)*v/hi }
+	for i := 0; i <= 4; i++ {
+		v := hi * float64(i) / 4
+		d.line(x0, y(v), x1, y(v), "#dddddd", 1, "")
+		d.text(x0-6, y(v)+4, 11, "end", "#333", fmt.Sprintf("%.0f", v))
+	}
+	rounds := r.Options.Repeats
+	if rounds < 1 {
+		rounds = 1
+	}
+	groupW := (x1 - x0) / float64(rounds)
+	barW := groupW * 0.8 / float64(max(len(r.Arms), 1))
+	idx := map[string]int{}
+	for i, a := range r.Arms {
+		idx[a.Name] = i
+	}
+	for _, run := range r.Runs {
+		x := x0 + groupW*float64(run.Repeat) + groupW*0.1 + barW*float64(idx[run.Arm])
+		d.rect(x, y(run.RPS), barW-2, bot-y(run.RPS), armColor(run.Arm))
+	}
+	for k := 0; k < rounds; k++ {
+		d.text(x0+groupW*(float64(k)+0.5), bot+16, 11, "middle", "#333", fmt.Sprintf("round %d", k+1))
+	}
+	d.line(x0, bot, x1, bot, "#000", 1, "")
+	ly := 90.0
+	for _, a := range r.Arms {
+		d.rect(x1+30, ly-11, 14, 14, armColor(a.Name))
+		d.text(x1+50, ly, 13, "start", "#000", a.Name)
+		d.text(x1+50, ly+16, 11, "start", "#333", fmt.Sprintf("median %.0f req/s, p99 %.2f ms", a.MedianRPS, a.MedianP99))
+		if a.Name != ArmPlain {
+			d.text(x1+50, ly+31, 11, "start", okColor(a.RPSRatio >= 0.9), fmt.Sprintf("%.3f× plain (target ≥ 0.90)", a.RPSRatio))
+			d.text(x1+50, ly+46, 11, "start", "#333", fmt.Sprintf("CPU/request %.2f× plain", a.CPURatio))
+		}
+		ly += 70
+	}
+	d.text(x0, H-14, 11, "start", "#666", fmt.Sprintf("%d connections × %v per measurement · %d CPUs (%s) · load %.2f at start", r.Options.Concurrency, r.Options.Duration, r.Machine.CPUs, r.Machine.CPUModel, r.Machine.Load1))
+	d.f("</svg>\n")
+	return d.b.String()
+}
+
+// niceCeil rounds v up to 1, 2 or 5 times a power of ten.
+func niceCeil(v float64) float64 {
+	if v <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= v {
+			return m * p
+		}
+	}
+	return 10 * p
+}

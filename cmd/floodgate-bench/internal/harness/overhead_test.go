@@ -1,0 +1,108 @@
+package harness
+
+import (
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestSummarizeOverhead(t *testing.T) {
+	runs := []OverheadRun{
+		{Arm: ArmPlain, Repeat: 0, RPS: 1000, CPUMicrosPerRequest: 100},
+		{Arm: ArmFloodgateMemory, Repeat: 0, RPS: 900, CPUMicrosPerRequest: 120},
+		{Arm: ArmPlain, Repeat: 1, RPS: 2000, CPUMicrosPerRequest: 100},
+		{Arm: ArmFloodgateMemory, Repeat: 1, RPS: 1900, CPUMicrosPerRequest: 110, Non200: 2},
+		{Arm: ArmPlain, Repeat: 2, RPS: 1500, CPUMicrosPerRequest: 100},
+		{Arm: ArmFloodgateMemory, Repeat: 2, RPS: 1200, CPUMicrosPerRequest: 150},
+	}
+	arms := summarizeOverhead([]string{ArmPlain, ArmFloodgateMemory}, runs)
+	if len(arms) != 2 {
+		t.Fatalf("%d arms, want 2", len(arms))
+	}
+	p, f := arms[0], arms[1]
+	if p.RPSRatio != 1 || p.MedianRPS != 1500 {
+		t.Errorf("plain = %+v, want ratio 1 and median 1500", p)
+	}
+	// Per-round ratios 0.9, 0.95, 0.8: median 0.9 (not 1300/1500 from the medians).
+	if f.RPSRatio != 0.9 || f.MedianRPS != 1200 || f.CPURatio != 1.2 || f.Non200 != 2 {
+		t.Errorf("floodgate = %+v, want rps ratio 0.9, median 1200, CPU ratio 1.2, 2 non-200", f)
+	}
+	if f.RPSSpread != round4(1000.0/1200) {
+		t.Errorf("spread = %v, want (1900-900)/1200", f.RPSSpread)
+	}
+	r := &OverheadReport{Options: DefaultOverheadOptions(), Arms: arms, Runs: runs, Perf: "none"}
+	wellFormed(t, r.SVG())
+	if md := r.Markdown(); !strings.Contains(md, "| floodgate-memory | 1200 | 0.900 |") {
+		t.Errorf("markdown lacks the floodgate row:\n%s", md)
+	}
+}
+
+func TestParsePerfInstructions(t *testing.T) {
+	tests := []struct {
+		out  string
+		want float64
+		ok   bool
+	}{
+		{"123456789,,instructions:u,1000,100.00,,\n", 123456789, true},
+		{"4521,,instructions,2000,100.00,,", 4521, true},
+		{"<not supported>,,instructions,0,100.00,,", 0, false},
+		{"", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := parsePerfInstructions([]byte(tt.out))
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("parsePerfInstructions(%q) = %v %v, want %v %v", tt.out, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestProcCPU(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	x := 0
+	for i := 0; i < 5e7; i++ { // burn a little CPU so the count is not zero
+		x += i
+	}
+	d, err := procCPU(os.Getpid())
+	if err != nil || d <= 0 {
+		t.Errorf("procCPU(self) = %v, %v; want a positive time (x=%d)", d, err, x)
+	}
+	if _, err := procCPU(-1); err == nil {
+		t.Error("procCPU(-1) succeeded")
+	}
+}
+
+func TestOverheadAddrsStayUnderBudgets(t *testing.T) {
+	res := netip.MustParsePrefix("90.0.0.0/9")
+	perPrefix := map[string]int{}
+	const n = 4096 * 50
+	for i := uint64(0); i < n; i++ {
+		a := netip.MustParseAddr(overheadAddr(i))
+		if !res.Contains(a) {
+			t.Fatalf("address %v outside the residential network", a)
+		}
+		p, _ := a.Prefix(24)
+		perPrefix[p.String()]++
+	}
+	if len(perPrefix) != 4096 {
+		t.Errorf("%d /24s, want 4096", len(perPrefix))
+	}
+	for p, c := range perPrefix {
+		if c != 50 {
+			t.Fatalf("%s got %d of %d requests, want an even spread", p, c, n)
+		}
+	}
+}
+
+func TestOverheadOptionsValidate(t *testing.T) {
+	if err := DefaultOverheadOptions().Validate(); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+	bad := DefaultOverheadOptions()
+	bad.Concurrency, bad.Repeats = 0, 0
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "concurrency 0") || !strings.Contains(err.Error(), "repeats 0") {
+		t.Errorf("Validate() = %v, want both problems named", err)
+	}
+}

@@ -1,0 +1,180 @@
+package verdict
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/ulule/limiter/v3"
+
+	"github.com/floodgate-proxy/floodgate/internal/classify"
+	"github.com/floodgate-proxy/floodgate/internal/rules"
+)
+
+// budgets counts the request against the budgets of every rule that applies and raises the
+// verdict to the strongest action due (step 2).
+func (d *Decider) budgets(ctx context.Context, in *Request, v *Verdict) {
+	req, res := in.Req, in.Class
+	siteShadow := res.Site != nil && res.Site.Shadow
+	var keyBuf [128]byte
+	var reset int64 // of the deciding budget
+	cctx, cancel := ctx, context.CancelFunc(nil)
+	for _, r := range res.Rules {
+		e := res.Site.Effective(r)
+		shadow := r.Shadow || siteShadow
+		for i, b := range e.Budgets {
+			key := d.appendKey(keyBuf[:0], r, i, b, req, res, e.Overridden)
+			if cancel == nil && d.timeout > 0 { // one deadline for all of the request's budgets
+				cctx, cancel = context.WithTimeout(ctx, d.timeout)
+			}
+			rate := limiter.Rate{Period: b.Rate.Period, Limit: b.Rate.Limit}
+			var lc limiter.Context
+			var err error
+			if r.IsResponse() {
+				// Response budgets are counted once the response is known (CountResponse);
+				// here they only say whether the client is already past them.
+				lc, err = d.store.Peek(cctx, string(key), rate)
+			} else {
+				lc, err = d.store.Increment(cctx, string(key), 1, rate)
+			}
+			if err != nil {
+				v.StoreErrors++
+				in.Trace.add(TraceEntry{Step: StepBudget, Rule: r.Name, Budget: b.Label, Key: string(key), Note: "store error, not counted: " + err.Error()})
+				continue
+			}
+			if !lc.Reached {
+				if in.Trace != nil {
+					in.Trace.add(TraceEntry{Step: StepBudget, Rule: r.Name, Budget: b.Label, Key: string(key),
+						Count: lc.Limit - lc.Remaining, Limit: lc.Limit, Note: "within its rate"})
+				}
+				continue
+			}
+			if b.Quarantine > 0 && !shadow {
+				v.Quarantine = max(v.Quarantine, b.Quarantine)
+			}
+			retryAfter, delay := waits(time.Unix(lc.Reset, 0).Sub(now()), b)
+			if b.Action == v.Action && !shadow && retryAfter > v.RetryAfter {
+				// Two budgets past their rate with the same action: the longer wait holds.
+				v.RetryAfter = retryAfter
+			}
+			raised := raise(v, b.Action, shadow)
+			in.Trace.add(TraceEntry{Step: StepBudget, Rule: r.Name, Budget: b.Label, Key: string(key),
+				Count: lc.Limit - lc.Remaining, Limit: lc.Limit, Action: b.Action, Decided: raised, Note: pastNote(b, shadow)})
+			if !raised {
+				continue
+			}
+			v.Step, v.Rule, v.Budget, v.Reason, v.Key = StepBudget, r.Name, b.Label, "budget", string(key)
+			v.ChallengeLevel = b.ChallengeLevel
+			reset = lc.Reset
+			v.RetryAfter, v.Delay = retryAfter, delay
+		}
+	}
+	if cancel != nil {
+		cancel()
+	}
+	if v.Key != "" {
+		// Only the deciding budget is reported: a key marked here but not reported would
+		// never get its line.
+		v.Crossed = d.crossed.first(v.Key, time.Unix(reset, 0))
+	}
+	if v.Action == rules.ActionDelay && d.delayed.Load() >= d.maxDelayed {
+		v.Action, v.Step, v.Reason = rules.ActionThrottle, StepDelayQueue, "budget (delay queue full)"
+		in.Trace.note(StepDelayQueue, v.Action, true, "%d requests held already: delay becomes throttle", d.maxDelayed)
+	}
+}
+
+// pastNote says, in a trace, that a budget is past its rate.
+func pastNote(b *rules.Budget, shadow bool) string {
+	switch {
+	case shadow:
+		return "past its rate, in shadow: log only"
+	case b.Quarantine > 0:
+		return "past its rate: quarantine the site for " + b.Quarantine.String()
+	}
+	return "past its rate"
+}
+
+// CountResponse counts a response against the budgets of the response rules (match.status)
+// among the rules that applied to the request, once its status is known, within the same
+// store deadline as Decide.
+func (d *Decider) CountResponse(ctx context.Context, req *classify.Request, res *classify.Result, status int) {
+	var keyBuf [128]byte
+	cctx, cancel := ctx, context.CancelFunc(nil)
+	for _, r := range res.Rules {
+		if !r.IsResponse() || !slices.Contains(r.Match.Status, status) {
+			continue
+		}
+		e := res.Site.Effective(r)
+		for i, b := range e.Budgets {
+			key := d.appendKey(keyBuf[:0], r, i, b, req, res, e.Overridden)
+			if cancel == nil && d.timeout > 0 {
+				cctx, cancel = context.WithTimeout(ctx, d.timeout)
+			}
+			_, _ = d.store.Increment(cctx, string(key), 1, limiter.Rate{Period: b.Rate.Period, Limit: b.Rate.Limit})
+		}
+	}
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// waits turns the time until the store admits the client again into a Retry-After, whole
+// seconds rounded up, at least 1s and at most the budget's period (the sliding-window
+// estimate can exceed a period after a burst, yet a client quiet for a whole period is
+// within any "N per period"), and a delay, at most the budget's max_delay.
+func waits(wait time.Duration, b *rules.Budget) (retryAfter, delay time.Duration) {
+	wait = max(wait, 0)
+	retryAfter = max(wait.Truncate(time.Second), time.Second)
+	if wait > retryAfter {
+		retryAfter += time.Second
+	}
+	period := max(b.Rate.Period.Truncate(time.Second), time.Second)
+	if b.Rate.Period > period {
+		period += time.Second
+	}
+	return min(retryAfter, period), min(wait, b.MaxDelay)
+}
+
+// appendKey writes the counting key of budget i of rule r for this identity:
+// prefix + rule [+ "@" + site, when the site overrides the rule's budgets] + "#" + i + ":" +
+// the key parts joined by "|". A client without a known ASN is counted per network prefix
+// under "asn" (as "?<prefix>"), so that without an ASN database budgets per asn do not lump
+// every client together.
+func (d *Decider) appendKey(buf []byte, r *rules.Rule, i int, b *rules.Budget, req *classify.Request, res *classify.Result, siteOverride bool) []byte {
+	id := &res.Identity
+	buf = append(buf, d.prefix...)
+	buf = append(buf, r.Name...)
+	if siteOverride {
+		buf = append(buf, '@')
+		buf = append(buf, res.Site.Name...)
+	}
+	buf = append(buf, '#')
+	buf = strconv.AppendInt(buf, int64(i), 10)
+	buf = append(buf, ':')
+	for j, part := range b.Per {
+		if j > 0 {
+			buf = append(buf, '|')
+		}
+		switch part {
+		case rules.KeyIP:
+			buf = req.IP.Unmap().AppendTo(buf)
+		case rules.KeyPrefix:
+			buf = id.Prefix.AppendTo(buf)
+		case rules.KeyASN:
+			if id.ASN == 0 {
+				buf = append(buf, '?')
+				buf = id.Prefix.AppendTo(buf)
+				break
+			}
+			buf = strconv.AppendUint(buf, uint64(id.ASN), 10)
+		case rules.KeyBot:
+			buf = append(buf, id.Bot...)
+		case rules.KeyClass:
+			buf = append(buf, id.Class...)
+		case rules.KeyHost:
+			buf = append(buf, req.Host...)
+		}
+	}
+	return buf
+}

@@ -1,0 +1,277 @@
+package verdict
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/ulule/limiter/v3"
+
+	"github.com/floodgate-proxy/floodgate/internal/pass"
+	"github.com/floodgate-proxy/floodgate/internal/rules"
+)
+
+// Decider decides, counting requests against budgets. It is safe for concurrent use.
+type Decider struct {
+	store   limiter.Store
+	timeout time.Duration
+	// prefix keeps keys of different floodgate deployments apart in a shared store.
+	prefix string
+	// crossed remembers keys already reported over budget in their window.
+	crossed *crossedSet
+	// delayed counts requests held by delay now; past maxDelayed, delay becomes throttle.
+	delayed    atomic.Int64
+	maxDelayed int64
+	// attackLevel is the challenge level of sites under attack that set none.
+	attackLevel pass.Level
+}
+
+// Options tune a Decider.
+type Options struct {
+	// StoreTimeout bounds the counting of one request's budgets (and of its response's);
+	// past it the request passes (fail open) and the budgets not counted show in
+	// Verdict.StoreErrors. Default 50ms. Negative: no timeout, for stores that never wait on
+	// the network (store.Memory, store.Batched), which saves four allocations per request.
+	StoreTimeout time.Duration
+	// KeyPrefix begins every counting key. Default "fg:".
+	KeyPrefix string
+	// MaxDelayed bounds how many requests delay may hold at once; the rest are throttled.
+	// Default 1000.
+	MaxDelayed int64
+	// UnderAttackLevel is the challenge level shown while a site is under attack, for sites
+	// that set none. Default cookie (rules.DefaultChallengeLevel).
+	UnderAttackLevel pass.Level
+}
+
+// New builds a Decider counting in store.
+func New(store limiter.Store, opt Options) *Decider {
+	if opt.StoreTimeout == 0 {
+		opt.StoreTimeout = 50 * time.Millisecond
+	}
+	if opt.KeyPrefix == "" {
+		opt.KeyPrefix = "fg:"
+	}
+	if opt.MaxDelayed <= 0 {
+		opt.MaxDelayed = 1000
+	}
+	if opt.UnderAttackLevel == pass.LevelNone {
+		opt.UnderAttackLevel = rules.DefaultChallengeLevel
+	}
+	return &Decider{store: store, timeout: opt.StoreTimeout, prefix: opt.KeyPrefix,
+		crossed: newCrossedSet(), maxDelayed: opt.MaxDelayed, attackLevel: opt.UnderAttackLevel}
+}
+
+// Decide decides what happens to the request, in this order:
+//
+//  1. outright: a rule's block or challenge, an impostor's action, a rule's allow (block
+//     beats allow; allow beats challenge; an impostor's throttle beats allow). A block, or an
+//     allow that nothing beats, skips the budgets.
+//  2. budgets: every budget of every rule that applies is counted; the strongest action due
+//     wins (block > throttle > challenge > delay > log); a quarantine budget past its rate
+//     asks for a quarantine. Past MaxDelayed held requests, delay becomes throttle.
+//  3. quarantine: a quarantined site's POST, PUT, PATCH and DELETE are throttled.
+//  4. under attack: a client that is not known good (allowed, verified) is challenged.
+//  5. shadow: the handler's or app's shadow turns a refusal into log.
+//  6. spared: a challenge is not shown on exempt paths, to verified search engines, or to a
+//     client holding a pass of the level asked.
+//  7. tier: the client's admission tier and its place in the backend's queue.
+//
+// Rule files and sites in shadow count and log from step 1 on: their refusals are log.
+func (d *Decider) Decide(ctx context.Context, in *Request) Verdict {
+	var v Verdict
+	if d.outright(in, &v) {
+		d.budgets(ctx, in, &v)
+	}
+	d.quarantine(in, &v)
+	d.underAttack(in, &v)
+	shadow(in, &v)
+	spare(in, &v)
+	v.Tier = tier(in, &v)
+	v.Priority = v.Tier == TierKnownGood || v.Step == StepSpared
+	in.Trace.note(StepTier, rules.ActionNone, false, "tier %d (%s), first in queue %v", v.Tier, v.Tier, v.Priority)
+	return v
+}
+
+// outright applies the rules' outright actions and the impostor action (step 1). It reports
+// whether budgets are to be counted: not after a block, nor for an allowed request.
+func (d *Decider) outright(in *Request, v *Verdict) (countBudgets bool) {
+	res := in.Class
+	siteShadow := res.Site != nil && res.Site.Shadow
+	var allowedBy *rules.Rule
+	for _, r := range res.Rules {
+		e := res.Site.Effective(r)
+		switch e.Action {
+		case rules.ActionBlock, rules.ActionChallenge:
+			raised := raise(v, e.Action, r.Shadow || siteShadow)
+			if raised {
+				v.Step, v.Rule, v.Budget, v.Reason, v.ChallengeLevel = StepRule, r.Name, "", "rule", e.ChallengeLevel
+			}
+			in.Trace.add(TraceEntry{Step: StepRule, Rule: r.Name, Action: e.Action, Decided: raised, Note: overridden(e, "outright action")})
+		case rules.ActionAllow:
+			if allowedBy == nil {
+				allowedBy = r
+			}
+			in.Trace.add(TraceEntry{Step: StepAllow, Rule: r.Name, Action: e.Action, Note: overridden(e, "allows")})
+		default:
+			if in.Trace != nil && len(e.Budgets) == 0 {
+				in.Trace.add(TraceEntry{Step: StepRule, Rule: r.Name, Note: overridden(e, "applies, no action, no budget")})
+			}
+		}
+	}
+	if id := res.IdentityRule; res.Impostor && id != nil {
+		raised := raise(v, id.Impostor, id.Shadow || siteShadow)
+		if raised {
+			v.Step, v.Rule, v.Budget, v.Reason = StepImpostor, id.Name, "", "impostor"
+			// No budget says when to come back: an impostor may try again in a minute.
+			v.RetryAfter = time.Minute
+		}
+		in.Trace.add(TraceEntry{Step: StepImpostor, Rule: id.Name, Action: id.Impostor, Decided: raised, Note: "outside the ranges it is verified by"})
+	}
+	if v.Action == rules.ActionBlock {
+		in.Trace.note(StepBudget, rules.ActionNone, false, "skipped: blocked")
+		return false
+	}
+	// Allow skips every budget, and is never challenged, unless something stronger is due
+	// (an impostor). A shadowed block leaves it at log: without the shadow file the request
+	// would be allowed.
+	if allowedBy != nil && (v.Action <= rules.ActionLog || v.Action == rules.ActionChallenge) {
+		if v.Action == rules.ActionChallenge {
+			*v = Verdict{}
+		}
+		if v.Action == rules.ActionNone {
+			v.Action, v.Step, v.Rule, v.Reason = rules.ActionAllow, StepAllow, allowedBy.Name, "rule"
+		}
+		in.Trace.add(TraceEntry{Step: StepAllow, Rule: allowedBy.Name, Action: rules.ActionAllow, Decided: v.Action == rules.ActionAllow,
+			Note: "budgets skipped"})
+		return false
+	}
+	return true
+}
+
+// overridden adds to a trace note that the site overrides the rule.
+func overridden(e rules.Effect, note string) string {
+	if e.Overridden {
+		return note + " (overridden by the site)"
+	}
+	return note
+}
+
+// quarantine throttles a quarantined site's requests that change state (step 3).
+func (d *Decider) quarantine(in *Request, v *Verdict) {
+	if in.Sites == nil || !unsafeMethod(in.Req.Method) || v.Action >= rules.ActionThrottle {
+		return
+	}
+	t := in.Now
+	if t.IsZero() {
+		t = now()
+	}
+	until, ok := in.Sites.QuarantinedUntil(in.Req.Host, t)
+	if !ok {
+		return
+	}
+	v.Action, v.Step, v.Rule, v.Reason, v.Budget = rules.ActionThrottle, StepQuarantine, "quarantine", "site quarantined", ""
+	v.RetryAfter = until.Sub(t).Truncate(time.Second) + time.Second
+	in.Trace.note(StepQuarantine, v.Action, true, "site %s quarantined until %s", in.Req.Host, until.UTC().Format(time.RFC3339))
+}
+
+// underAttack challenges clients that are not known good while their site is under attack
+// (step 4): those allowed by a rule and verified search engines are not challenged; pass
+// holders are spared the challenge in step 6.
+func (d *Decider) underAttack(in *Request, v *Verdict) {
+	if in.Sites == nil || v.Action >= rules.ActionChallenge || v.Action == rules.ActionAllow || in.Class.Verified {
+		return
+	}
+	site := in.SiteName()
+	if !in.Sites.UnderAttack(site) {
+		return
+	}
+	v.Action, v.Step, v.Rule, v.Reason, v.Budget = rules.ActionChallenge, StepUnderAttack, "under-attack", "site under attack", ""
+	v.ChallengeLevel = d.attackLevel
+	if s := in.Class.Site; s != nil && s.ChallengeLevel != pass.LevelNone {
+		v.ChallengeLevel = s.ChallengeLevel
+	}
+	in.Trace.note(StepUnderAttack, v.Action, true, "site %s under attack: challenge at %s", site, v.ChallengeLevel)
+}
+
+// shadow turns a refusal into log when the handler or the app is in shadow (step 5).
+func shadow(in *Request, v *Verdict) {
+	if !in.Shadow || v.Action <= rules.ActionLog {
+		return
+	}
+	in.Trace.note(StepShadow, rules.ActionLog, false, "%s turned into log", v.Action)
+	v.Action, v.Shadowed = rules.ActionLog, true
+}
+
+// spare lets a challenged request through without the challenge (step 6): exempt paths,
+// verified search engines, and clients holding a pass of the level asked.
+func spare(in *Request, v *Verdict) {
+	if v.Action != rules.ActionChallenge {
+		return
+	}
+	need := max(v.ChallengeLevel, pass.LevelCookie)
+	why := ""
+	switch {
+	case in.Class.Verified:
+		why = "verified search engine"
+	case in.Exempt:
+		why = "exempt path"
+	case in.Class.Site.IsExempt(in.Req.Path):
+		why = "the site's exempt path"
+	case in.Pass.Satisfies(need):
+		why = "holds a " + in.Pass.String() + " pass"
+	}
+	if why == "" {
+		v.PassRefused = in.PassRefused
+		if in.Pass != pass.LevelNone {
+			v.PassRefused = pass.ReasonWeakerLevel
+		}
+		if v.PassRefused == pass.ReasonMissing {
+			v.PassRefused = ""
+		}
+		return
+	}
+	v.Action, v.Step = rules.ActionNone, StepSpared
+	in.Trace.note(StepSpared, rules.ActionNone, true, "challenge at %s spared: %s", need, why)
+}
+
+// raise makes a the verdict's action if it is stronger; in shadow, a stronger action only
+// raises to log and marks the verdict shadowed. It reports whether the verdict changed.
+func raise(v *Verdict, a rules.Action, shadow bool) bool {
+	if shadow && a > rules.ActionLog {
+		if v.Action >= rules.ActionLog {
+			v.Shadowed = true
+			return false
+		}
+		v.Shadowed = true
+		a = rules.ActionLog
+	}
+	if a <= v.Action {
+		return false
+	}
+	v.Action = a
+	return true
+}
+
+// unsafeMethod reports whether a method changes state on the site (what quarantine refuses).
+func unsafeMethod(m string) bool {
+	switch m {
+	case "GET", "HEAD", "OPTIONS":
+		return false
+	}
+	return true
+}
+
+// Hold sleeps for a delay verdict, counting the held request; it returns early when ctx ends.
+func (d *Decider) Hold(ctx context.Context, delay time.Duration) {
+	d.delayed.Add(1)
+	defer d.delayed.Add(-1)
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// Delayed reports how many requests delay holds now.
+func (d *Decider) Delayed() int64 { return d.delayed.Load() }
