@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"strings"
@@ -27,10 +28,16 @@ func init() {
 saying who floodgate thinks is asking: class, bot, rule, asn, as_org, prefix (and verified or
 impostor for rules that verify addresses). It counts nothing and refuses nothing.
 
-A line is either a JSON object with any of the fields ip, ua, host, method, path, query, or a
-bare User-Agent string. Example:
+A line is either a JSON object with any of the fields ip, ua, host, method, path, query,
+headers (an object of request headers: Accept-Language, Sec-Fetch-Mode, Sec-Fetch-Site...)
+and tls (true: the request came over HTTPS), or a bare User-Agent string. The output also says
+outdated (a browser version no person runs any more) and, when headers were given,
+headers_inconsistent (a claimed Chrome, Firefox or Safari lacking headers it always sends).
+A claimed search engine that verifies addresses says verified: true or false; without an ip
+it is unverified (verified: false), from an address outside its ranges an impostor. Example:
 
   echo '{"ip":"66.249.66.1","ua":"Mozilla/5.0 (compatible; Googlebot/2.1)"}' | floodgate classify
+  echo '{"ua":"Mozilla/5.0 ... Chrome/128.0.0.0 Safari/537.36","tls":true,"headers":{"Accept-Language":"fr"}}' | floodgate classify
   cut -d'"' -f6 access.log | floodgate classify --asn-db GeoLite2-ASN.mmdb | jq -r .class | sort | uniq -c`,
 		CobraFunc: func(cmd *cobra.Command) {
 			var ruleFiles []string
@@ -83,22 +90,42 @@ type classifyInput struct {
 	Method string `json:"method"`
 	Path   string `json:"path"`
 	Query  string `json:"query"`
+	// Headers are request headers by name (any case); only those classify reads matter.
+	Headers map[string]string `json:"headers"`
+	// TLS says the request came over HTTPS (browsers send Sec-Fetch-* only then).
+	TLS bool `json:"tls"`
+}
+
+// headerFlags turns the input's headers into classify's flags; zero when none were given.
+func (in *classifyInput) headerFlags() classify.HeaderFlags {
+	if in.Headers == nil {
+		return 0
+	}
+	h := http.Header{}
+	for name, v := range in.Headers {
+		h.Set(name, strings.TrimSpace(v))
+	}
+	return classify.HeaderFlagsOf(h, in.TLS)
 }
 
 // classifyOutput is one output line.
 type classifyOutput struct {
-	Class    string   `json:"class"`
-	Bot      string   `json:"bot"`
-	Rule     string   `json:"rule"`
-	ASN      uint32   `json:"asn"`
-	ASOrg    string   `json:"as_org"`
-	Prefix   string   `json:"prefix"`
-	IP       string   `json:"ip,omitempty"`
-	UA       string   `json:"ua"`
-	Verified bool     `json:"verified,omitempty"`
-	Impostor bool     `json:"impostor,omitempty"`
-	Rules    []string `json:"rules,omitempty"`
-	Error    string   `json:"error,omitempty"`
+	Class  string `json:"class"`
+	Bot    string `json:"bot"`
+	Rule   string `json:"rule"`
+	ASN    uint32 `json:"asn"`
+	ASOrg  string `json:"as_org"`
+	Prefix string `json:"prefix"`
+	IP     string `json:"ip,omitempty"`
+	UA     string `json:"ua"`
+	// Verified is given for rules that verify addresses: true inside their ranges, false
+	// outside them or without an address.
+	Verified            *bool    `json:"verified,omitempty"`
+	Impostor            bool     `json:"impostor,omitempty"`
+	Outdated            bool     `json:"outdated,omitempty"`
+	HeadersInconsistent bool     `json:"headers_inconsistent,omitempty"`
+	Rules               []string `json:"rules,omitempty"`
+	Error               string   `json:"error,omitempty"`
 }
 
 func classifyStream(cl *classify.Classifier, in io.Reader, out io.Writer) error {
@@ -117,7 +144,7 @@ func classifyStream(cl *classify.Classifier, in io.Reader, out io.Writer) error 
 		var o classifyOutput
 		if strings.HasPrefix(line, "{") {
 			if err := json.Unmarshal([]byte(line), &inp); err != nil {
-				o.Error = fmt.Sprintf("line %d: not a JSON object of ip, ua, host, method, path, query: %v", lineNo, err)
+				o.Error = fmt.Sprintf("line %d: not a JSON object of ip, ua, host, method, path, query, headers, tls: %v", lineNo, err)
 				if err := enc.Encode(o); err != nil {
 					return err
 				}
@@ -126,7 +153,8 @@ func classifyStream(cl *classify.Classifier, in io.Reader, out io.Writer) error 
 		} else {
 			inp.UA = line
 		}
-		req := classify.Request{UserAgent: inp.UA, Host: strings.ToLower(inp.Host), Method: strings.ToUpper(inp.Method), Path: inp.Path, Query: inp.Query}
+		req := classify.Request{UserAgent: inp.UA, Host: strings.ToLower(inp.Host), Method: strings.ToUpper(inp.Method),
+			Path: inp.Path, Query: inp.Query, Headers: inp.headerFlags()}
 		if req.Method == "" {
 			req.Method = "GET"
 		}
@@ -144,7 +172,12 @@ func classifyStream(cl *classify.Classifier, in io.Reader, out io.Writer) error 
 		}
 		cl.Classify(&req, &res)
 		o.Class, o.Bot, o.Rule, o.ASN, o.ASOrg = res.Class, res.Bot, res.Rule, res.ASN, res.ASOrg
-		o.UA, o.Verified, o.Impostor = inp.UA, res.Verified, res.Impostor
+		o.UA, o.Impostor = inp.UA, res.Impostor
+		o.Outdated, o.HeadersInconsistent = res.Outdated, res.HeadersInconsistent
+		if res.IdentityRule != nil && len(res.IdentityRule.VerifySets) > 0 {
+			v := res.Verified
+			o.Verified = &v
+		}
 		if res.Prefix.IsValid() {
 			o.Prefix = res.Prefix.String()
 		}

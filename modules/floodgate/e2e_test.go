@@ -314,12 +314,17 @@ func TestActionsAndAnnotations(t *testing.T) {
 			Status    int `json:"status"`
 			Floodgate struct {
 				Class, Bot, Rule, Action, ActingRule string
+				HeadersInconsistent                  bool `json:"headers_inconsistent"`
 			} `json:"floodgate"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
 			t.Fatalf("access log line is not JSON: %v", err)
 		}
 		seen = append(seen, fmt.Sprintf("%d %s %s %s", line.Status, line.Floodgate.Class, line.Floodgate.Bot, line.Floodgate.Action))
+		// The test client claims a browser but sends no Accept-Language: the log says so.
+		if line.Floodgate.Class == "browser" && !line.Floodgate.HeadersInconsistent {
+			t.Errorf("access log: a browser User-Agent without Accept-Language is not marked headers_inconsistent: %s", sc.Text())
+		}
 	}
 	wantLines := []string{
 		"200 ai-crawler GPTBot pass",

@@ -118,6 +118,7 @@ func requestOf(r *http.Request) classify.Request {
 		Method:    r.Method,
 		Path:      r.URL.Path,
 		Query:     r.URL.RawQuery,
+		Headers:   classify.HeaderFlagsOf(r.Header, r.TLS != nil),
 	}
 }
 
@@ -282,7 +283,7 @@ func (h *Handler) annotate(r *http.Request, res *classify.Result, v *verdict.Ver
 		return
 	}
 	lf := &logFields{class: res.Class, action: v.Action.String(), bot: res.Bot, rule: res.Rule,
-		budget: v.Budget, asn: asn, asOrg: res.ASOrg}
+		budget: v.Budget, asn: asn, asOrg: res.ASOrg, outdated: res.Outdated, headersInconsistent: res.HeadersInconsistent}
 	if v.Rule != res.Rule {
 		lf.actingRule = v.Rule
 	}
@@ -293,6 +294,9 @@ func (h *Handler) annotate(r *http.Request, res *classify.Result, v *verdict.Ver
 // instead of a field slice and a dictionary.
 type logFields struct {
 	class, action, bot, rule, actingRule, budget, asn, asOrg string
+	// outdated, headersInconsistent: classify's signals (a browser version nobody runs, a
+	// claimed browser missing headers it always sends); logged only when true.
+	outdated, headersInconsistent bool
 }
 
 // MarshalLogObject writes the fields that are set.
@@ -304,6 +308,12 @@ func (f *logFields) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 		if kv[1] != "" {
 			enc.AddString(kv[0], kv[1])
 		}
+	}
+	if f.outdated {
+		enc.AddBool("outdated", true)
+	}
+	if f.headersInconsistent {
+		enc.AddBool("headers_inconsistent", true)
 	}
 	return nil
 }
