@@ -1,0 +1,127 @@
+package admission
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// workerBackend is a real HTTP backend on loopback with a number of workers that can change
+// while it runs, each page taking service; requests past the workers queue, as PHP-FPM's do.
+type workerBackend struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	workers int
+	busy    int
+	service time.Duration
+}
+
+func newWorkerBackend(workers int, service time.Duration) *workerBackend {
+	b := &workerBackend{workers: workers, service: service}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+func (b *workerBackend) setWorkers(n int) {
+	b.mu.Lock()
+	b.workers = n
+	b.mu.Unlock()
+	b.cond.Broadcast()
+}
+
+func (b *workerBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b.mu.Lock()
+	for b.busy >= b.workers {
+		b.cond.Wait()
+	}
+	b.busy++
+	b.mu.Unlock()
+	time.Sleep(b.service)
+	b.mu.Lock()
+	b.busy--
+	b.mu.Unlock()
+	b.cond.Signal()
+	io.WriteString(w, "page")
+}
+
+// The limit rises and falls with a real backend whose capacity changes mid-test: a flood of
+// clients that always want more, through the Controller to a loopback server with 2, then
+// 12, then 2 workers. Phases are counted in answers, not in time.
+func TestLimitFollowsRealBackend(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a loopback backend for a few seconds")
+	}
+	be := newWorkerBackend(2, 25*time.Millisecond)
+	srv := httptest.NewServer(be)
+	defer srv.Close()
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+
+	c := New(Options{MaxWait: time.Minute})
+	var answers atomic.Int64
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := 0; i < 48; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				tk, err := c.Acquire(ctx, "site.test", TierBrowser, 0)
+				if err != nil {
+					continue
+				}
+				resp, err := client.Get(srv.URL)
+				if err != nil {
+					tk.Release(OutcomeIgnore)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				tk.Release(OutcomeOK)
+				answers.Add(1)
+			}
+		}()
+	}
+	runFor := func(n int64) {
+		start := answers.Load()
+		eventually2(t, func() bool { return answers.Load()-start >= n })
+	}
+	for _, phase := range []struct {
+		workers  int
+		answers  int64
+		min, max int
+	}{
+		{2, 300, 2, 8},
+		{12, 2000, 10, 24},
+		{2, 300, 2, 8},
+	} {
+		be.setWorkers(phase.workers)
+		runFor(phase.answers)
+		s := c.Stats()
+		t.Logf("%d workers: limit %d, baseline %v", phase.workers, s.Limit, s.Baseline)
+		if s.Limit < phase.min || s.Limit > phase.max {
+			t.Errorf("%d workers: limit %d, want %d to %d", phase.workers, s.Limit, phase.min, phase.max)
+		}
+	}
+	stop()
+	wg.Wait()
+}
+
+// eventually2 waits for cond without a time bound of its own beyond a generous one; it
+// synchronises with the load, it asserts nothing on time.
+func eventually2(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("load made no progress")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
