@@ -34,9 +34,10 @@ const (
 	ScriptDifficulty = 8
 	// MaxDifficulty bounds Config.Difficulty (2^24 hashes: many seconds).
 	MaxDifficulty = 24
-	// refreshSeconds is the meta-refresh delay of the cookie level: a
-	// client that drops cookies reloads once a second, not in a tight loop.
-	refreshSeconds = 1
+	// slowRefreshSeconds is the meta-refresh delay of the cookie level for a
+	// client served one moments ago (it drops cookies): it reloads once a
+	// second, not in a tight loop. Others refresh at once (recent.go).
+	slowRefreshSeconds = 1
 )
 
 // now is the clock; tests replace it.
@@ -65,13 +66,20 @@ type Config struct {
 	// VerifyPath is the reserved path the answers are posted to.
 	// Default "/.floodgate/verify".
 	VerifyPath string
+	// Visitor sets the visitor cookie (visitor.go).
+	Visitor VisitorConfig
+	// IsHTTPS reports whether the client reached the site over HTTPS, which makes the
+	// cookies Secure. Default: r.TLS != nil. Behind a TLS-terminating load balancer, set it
+	// to also trust X-Forwarded-Proto from that balancer (and only from it).
+	IsHTTPS func(r *http.Request) bool
 }
 
 // Challenger serves challenges and checks answers and passes. It is safe for
 // concurrent use.
 type Challenger struct {
-	cfg  Config
-	bufs sync.Pool // *bytes.Buffer
+	cfg    Config
+	bufs   sync.Pool // *bytes.Buffer
+	recent *recentChallenges
 }
 
 // New checks cfg, fills in its defaults and returns a Challenger.
@@ -111,10 +119,16 @@ func New(cfg Config) (*Challenger, error) {
 	} else if !strings.HasPrefix(cfg.VerifyPath, "/") || strings.ContainsAny(cfg.VerifyPath, "?#\\ \"'<>") {
 		errs = append(errs, fmt.Errorf("challenge: verify path %q: expected an absolute path such as %s", cfg.VerifyPath, DefaultVerifyPath))
 	}
+	if err := cfg.Visitor.valid(); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.IsHTTPS == nil {
+		cfg.IsHTTPS = func(r *http.Request) bool { return r.TLS != nil }
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	c := &Challenger{cfg: cfg}
+	c := &Challenger{cfg: cfg, recent: newRecentChallenges()}
 	c.bufs.New = func() any { return new(bytes.Buffer) }
 	return c, nil
 }
@@ -213,12 +227,15 @@ func (c *Challenger) serve(w http.ResponseWriter, r *http.Request, level pass.Le
 		Host:           hostOf(r),
 		Level:          level.String(),
 		ReturnTo:       ret,
-		RefreshSeconds: refreshSeconds,
+		RefreshSeconds: 0,
 		VerifyPath:     c.cfg.VerifyPath,
 		Retry:          retry,
 		CSPNonce:       randomString(16),
 	}
 	if level == pass.LevelCookie {
+		if c.recent.seen(prefix, binding(r), now()) {
+			d.RefreshSeconds = slowRefreshSeconds
+		}
 		c.setPass(w, r, prefix, pass.LevelCookie)
 	} else {
 		d.Difficulty = c.cfg.Difficulty
@@ -255,8 +272,9 @@ func (c *Challenger) serve(w http.ResponseWriter, r *http.Request, level pass.Le
 // setPass issues a pass for the client and sets it as a cookie: host-only,
 // Path=/, HttpOnly (no script needs it), SameSite=Lax (it must come along
 // when a visitor follows a link from elsewhere), Secure when the request came
-// over TLS (a Secure cookie on a plain-HTTP site would never come back and
-// the visitor would be challenged forever).
+// over HTTPS, directly or through a trusted TLS-terminating proxy (a Secure
+// cookie on a plain-HTTP site would never come back and the visitor would be
+// challenged forever).
 func (c *Challenger) setPass(w http.ResponseWriter, r *http.Request, prefix netip.Prefix, level pass.Level) {
 	t := now()
 	http.SetCookie(w, &http.Cookie{
@@ -266,7 +284,7 @@ func (c *Challenger) setPass(w http.ResponseWriter, r *http.Request, prefix neti
 		MaxAge:   int(c.cfg.PassTTL / time.Second),
 		Expires:  t.Add(c.cfg.PassTTL).UTC(),
 		HttpOnly: true,
-		Secure:   r.TLS != nil,
+		Secure:   c.cfg.IsHTTPS(r),
 		SameSite: http.SameSiteLaxMode,
 	})
 }
