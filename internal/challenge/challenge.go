@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"iter"
 	"net"
 	"net/http"
 	"net/netip"
@@ -88,10 +89,8 @@ func New(cfg Config) (*Challenger, error) {
 	if cfg.Signer == nil {
 		errs = append(errs, errors.New("challenge: no Signer, expected a *pass.Signer"))
 	}
-	if cfg.CookieName == "" {
-		cfg.CookieName = DefaultCookieName
-	} else if !validCookieName(cfg.CookieName) {
-		errs = append(errs, fmt.Errorf("challenge: cookie name %q: expected letters, digits, '-', '_' or '.'", cfg.CookieName))
+	if err := cookieName(&cfg.CookieName, DefaultCookieName, "cookie name"); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.PassTTL == 0 {
 		cfg.PassTTL = DefaultPassTTL
@@ -189,16 +188,25 @@ func (c *Challenger) eachPass(r *http.Request, prefix netip.Prefix, fn func(pass
 	}
 	ua := binding(r)
 	t := now()
-	for _, line := range lines {
-		for i := 0; i < 64 && line != ""; i++ {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
-			if !ok || name != c.cfg.CookieName {
-				continue
-			}
-			if !fn(c.cfg.Signer.Verify(strings.Trim(value, `"`), prefix, ua, t)) {
-				return
+	for value := range cookies(r, c.cfg.CookieName) {
+		if !fn(c.cfg.Signer.Verify(value, prefix, ua, t)) {
+			return
+		}
+	}
+}
+
+// cookies yields the values of the cookies of r named name, unquoted: at most 64 cookies a
+// Cookie line are looked at.
+func cookies(r *http.Request, name string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for _, line := range r.Header["Cookie"] {
+			for i := 0; i < 64 && line != ""; i++ {
+				var part string
+				part, line, _ = strings.Cut(line, ";")
+				n, value, ok := strings.Cut(strings.TrimSpace(part), "=")
+				if ok && n == name && !yield(strings.Trim(value, `"`)) {
+					return
+				}
 			}
 		}
 	}
@@ -316,6 +324,16 @@ func randomString(n int) string {
 
 // randRead fills b with random bytes; crypto/rand never fails since Go 1.24.
 func randRead(b []byte) { rand.Read(b) }
+
+// cookieName fills in *name's default, or checks it.
+func cookieName(name *string, def, what string) error {
+	if *name == "" {
+		*name = def
+	} else if !validCookieName(*name) {
+		return fmt.Errorf("challenge: %s %q: expected letters, digits, '-', '_' or '.'", what, *name)
+	}
+	return nil
+}
 
 // validCookieName reports whether s is a plain cookie name.
 func validCookieName(s string) bool {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/floodgate-proxy/floodgate/internal/pass"
@@ -44,10 +43,8 @@ type VisitorConfig struct {
 // valid fills the defaults of v and checks it.
 func (v *VisitorConfig) valid() error {
 	var errs []error
-	if v.CookieName == "" {
-		v.CookieName = DefaultVisitorCookieName
-	} else if !validCookieName(v.CookieName) {
-		errs = append(errs, fmt.Errorf("challenge: visitor cookie name %q: expected letters, digits, '-', '_' or '.'", v.CookieName))
+	if err := cookieName(&v.CookieName, DefaultVisitorCookieName, "visitor cookie name"); err != nil {
+		errs = append(errs, err)
 	}
 	if v.Visits == 0 {
 		v.Visits = DefaultVisitorVisits
@@ -80,21 +77,13 @@ func (c *Challenger) VisitorOf(r *http.Request, prefix netip.Prefix) (v pass.Vis
 	}
 	ua := binding(r)
 	t := now()
-	for _, line := range r.Header["Cookie"] {
-		for i := 0; i < 64 && line != ""; i++ { // at most 64 cookies a line
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
-			if !ok || name != vc.CookieName {
-				continue
-			}
-			got, verr := c.cfg.Signer.VerifyVisitor(strings.Trim(value, `"`), prefix, ua, t, vc.TTL)
-			if verr != nil {
-				err = verr
-				continue
-			}
-			return got, got.Visits >= vc.Visits, nil
+	for value := range cookies(r, vc.CookieName) {
+		got, verr := c.cfg.Signer.VerifyVisitor(value, prefix, ua, t, vc.TTL)
+		if verr != nil {
+			err = verr
+			continue
 		}
+		return got, got.Visits >= vc.Visits, nil
 	}
 	return pass.Visitor{}, false, err
 }

@@ -214,3 +214,4 @@ func TestCookieChallengeRefreshesAtOnce(t *testing.T) {
 		t.Error("a minute later: want an immediate refresh again")
 	}
 }
+
