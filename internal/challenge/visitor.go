@@ -67,8 +67,7 @@ func (v *VisitorConfig) valid() error {
 // VisitorOf reads the visitor cookie of r from a client of network prefix. returning is
 // true for a returning visitor. err is a pass.Reason: ReasonMissing without a cookie (or
 // with the visitor cookie off), else why the cookie was refused; a refused cookie (forged,
-// altered, expired, from another network, browser or site) counts as none. It does not
-// allocate.
+// altered, expired, from another network, browser or site) counts as none.
 func (c *Challenger) VisitorOf(r *http.Request, prefix netip.Prefix) (v pass.Visitor, returning bool, err error) {
 	vc := &c.cfg.Visitor
 	err = pass.ReasonMissing

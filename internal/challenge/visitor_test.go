@@ -214,4 +214,3 @@ func TestCookieChallengeRefreshesAtOnce(t *testing.T) {
 		t.Error("a minute later: want an immediate refresh again")
 	}
 }
-
