@@ -43,6 +43,7 @@ func newRig(t *testing.T, opts DetectorOptions) *rig {
 type load struct {
 	site          string
 	n, errs, sat  int
+	queued, shed  int
 	slow          int
 	lat, slowLat  time.Duration
 	noUpstreamAll bool
@@ -54,7 +55,7 @@ func (r *rig) run(seconds int, loads ...load) {
 	for i := 0; i < seconds; i++ {
 		for _, l := range loads {
 			for k := 0; k < l.n; k++ {
-				s := Sample{Requests: 1, Saturated: k < l.sat}
+				s := Sample{Requests: 1, Saturated: k < l.sat, Queued: k < l.queued, Shed: k >= l.n-l.shed}
 				if !l.noUpstreamAll {
 					s.Latency = l.lat
 					if s.Latency == 0 {
