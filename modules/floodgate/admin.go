@@ -46,6 +46,7 @@ func (a AdminAPI) Routes() []caddy.AdminRoute {
 		{Pattern: "/floodgate/sites", Handler: caddy.AdminHandlerFunc(a.sites)},
 		{Pattern: "/floodgate/under-attack", Handler: caddy.AdminHandlerFunc(a.underAttack)},
 		{Pattern: "/floodgate/quarantine", Handler: caddy.AdminHandlerFunc(a.quarantine)},
+		{Pattern: "/floodgate/admission", Handler: caddy.AdminHandlerFunc(a.admission)},
 	}
 }
 

@@ -82,6 +82,7 @@ func newChallenger(c ChallengeConfig, st limiter.Store) (*challenge.Challenger, 
 		PassTTL:    time.Duration(c.PassTTL),
 		Difficulty: c.Difficulty,
 		Seen:       storeSeen{st},
+		IsHTTPS:    isHTTPS,
 	}
 	if c.Template != "" {
 		if cfg.Template, err = challenge.LoadTemplate(c.Template); err != nil {

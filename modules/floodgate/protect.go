@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/floodgate-proxy/floodgate/internal/admission"
 	"github.com/floodgate-proxy/floodgate/internal/pass"
 	"github.com/floodgate-proxy/floodgate/internal/protect"
 )
@@ -46,6 +47,7 @@ type ProtectConfig struct {
 // reload neither doubles the caps nor lifts quarantines.
 type protection struct {
 	gate       *protect.Gate
+	admission  *admission.Controller
 	quarantine *protect.Quarantine
 	detector   *protect.Detector
 
@@ -218,6 +220,7 @@ func (u UnderAttackConfig) detectorOptions(defaultRate float64, siteRate func(st
 func newProtection() *protection {
 	p := &protection{
 		gate:       protect.NewGate(protect.GateOptions{}),
+		admission:  admission.New(admission.Options{}),
 		quarantine: protect.NewQuarantine(0),
 		labels:     map[string]bool{},
 		stop:       make(chan struct{}),
