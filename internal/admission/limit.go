@@ -28,7 +28,11 @@ import (
 // limit sits at its floor (the backend really got slower): under a flood the limit is
 // reached in every window, so the baseline holds and the limit stays where latency is
 // healthy. Upstream failures (502, 503, 504, connection errors) also cut the limit by a
-// tenth per window, as in AIMD, since a failing backend answers fast.
+// tenth per window, as in AIMD, since a failing backend answers fast. One case needs a
+// measurement at low concurrency, as Envoy does: when the very first window already had the
+// limit reached (a flood at start), its latency includes the backend's queue, so the limit
+// drops to its floor until enough answers of requests admitted since then have measured the
+// healthy latency (a probe), and then resumes.
 //
 // A Limit is not safe for concurrent use: Controller holds its lock around every call.
 type Limit struct {
