@@ -290,6 +290,7 @@ func (d *Detector) Reconfigure(opts DetectorOptions) {
 	defer d.mu.Unlock()
 	d.opts = opts.withDefaults()
 	for name, s := range d.sites {
+		s.kept = d.opts.Keep != nil && d.opts.Keep(name)
 		d.resolve(name, s)
 		if n := d.ringLen(); len(s.ring) != n {
 			s.ring, s.next = make([]bucket, n), 0

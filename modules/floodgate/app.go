@@ -199,7 +199,7 @@ func (a *App) provisionProtection(set *rules.Set) (*protection, error) {
 			return perSecond(s.AttackRate)
 		}
 		return 0
-	}, p.switched))
+	}, func(name string) bool { return sites[name] != nil }, p.switched))
 	for name, s := range sites {
 		p.detector.SetMode(name, s.UnderAttack)
 	}

@@ -47,7 +47,7 @@ func init() {
 //			max_wait             2s
 //			under_attack {
 //				rate            50/sec
-//				latency         5s
+//				latency_factor  3
 //				error_share     0.5
 //				saturation      0.5
 //				challenge_level cookie
@@ -323,13 +323,19 @@ func parseUnderAttack(d *caddyfile.Dispenser, u *UnderAttackConfig) error {
 			} else {
 				u.Saturation = f
 			}
+		case "latency_factor":
+			f, err := strconv.ParseFloat(val, 64)
+			if err != nil || f <= 1 || f > 100 {
+				return d.Errf("under_attack latency_factor: %q, expected a multiple of the healthy latency above 1 such as 3", val)
+			}
+			u.LatencyFactor = f
 		case "challenge_level":
 			if _, err := pass.ParseLevel(val); err != nil {
 				return d.Errf("under_attack challenge_level %q: expected cookie, script or work", val)
 			}
 			u.ChallengeLevel = val
 		default:
-			return d.Errf("unknown under_attack option %q (expected rate, latency, error_share, saturation, challenge_level, on_after or off_after)", opt)
+			return d.Errf("unknown under_attack option %q (expected rate, latency, latency_factor, error_share, saturation, challenge_level, on_after or off_after)", opt)
 		}
 		if d.NextArg() {
 			return d.ArgErr()

@@ -18,25 +18,27 @@ import (
 	"github.com/floodgate-proxy/floodgate/internal/protect"
 )
 
-// ProtectConfig protects the shared backend: caps on requests in flight, per site and for
-// the whole backend, and what happens past them. Per-site values come from a rule file's
-// sites: section; these are the defaults.
+// ProtectConfig protects the shared backend. Admission is adaptive and on by default:
+// floodgate learns how many requests the backend (and each site) takes at once before its
+// latency climbs, admits that many, and ranks the others by trust (internal/admission).
+// Nothing here needs setting; the caps are upper bounds. Per-site values come from a rule
+// file's sites: section; these are the defaults.
 type ProtectConfig struct {
-	// BackendMaxInflight caps the requests in flight to the backend, all sites together.
-	// Past it, requests wait briefly, known-good clients first. 0 (default): no cap.
+	// BackendMaxInflight is an upper bound on the requests in flight to the backend, all
+	// sites together: the learned limit never passes it. 0 (default): no bound.
 	BackendMaxInflight int `json:"backend_max_inflight,omitempty"`
 
-	// SiteMaxInflight caps one site's requests in flight to the backend, so that one site's
-	// flood cannot take the workers every other site needs; a site may set its own
-	// (max_inflight). 0 (default): no cap.
+	// SiteMaxInflight is an upper bound on one site's requests in flight; a site may set
+	// its own (max_inflight). 0 (default): no bound but the site's learned limit.
 	SiteMaxInflight int `json:"site_max_inflight,omitempty"`
 
-	// QueueLength is the most requests waiting for a slot, all sites together; a site may
-	// fill at most an eighth of it. Default 1024.
+	// QueueLength is the most requests waiting for the backend, all sites together; a site
+	// may fill at most an eighth of it. Past it, a more trusted request takes the place of
+	// the least trusted waiting one. Default 1024.
 	QueueLength int `json:"queue_length,omitempty"`
 
-	// MaxWait is the longest a request waits for a slot before it gets 503 with
-	// Retry-After. Default 2s.
+	// MaxWait is the longest a request waits for the backend before it is refused (503 for
+	// browsers, 429 for automation, with Retry-After). Default 2s.
 	MaxWait caddy.Duration `json:"max_wait,omitempty"`
 
 	// UnderAttack sets the automatic under-attack mode.
@@ -149,21 +151,26 @@ func statusOf(rec *statusRecorder, err error) int {
 
 // UnderAttackConfig sets the automatic under-attack mode: while a site is under attack,
 // clients that are not known good (no valid pass, not a verified search engine, not allowed
-// by a rule) are challenged. A site switches on when one signal stays past its trigger for
-// OnAfter, and off when all have been calm (below half their trigger) for OffAfter.
+// by a rule) are challenged. A site switches on from backend pressure — its requests queued
+// or shed by admission, its latency a multiple of its own healthy latency, its answers 5xx —
+// when one signal stays past its trigger for OnAfter, and off when all have been calm (below
+// half their trigger) for OffAfter. No trigger needs setting.
 type UnderAttackConfig struct {
-	// Rate is a site's rate of page requests that means an attack, such as "50/sec" (static
-	// files — styles, scripts, images, fonts — do not count); a site may set its own
-	// (attack_rate). Default 20/sec; "off" turns the rate signal off.
+	// Rate is a fixed rate of page requests of a site that means an attack, such as
+	// "50/sec" (static files do not count); a site may set its own (attack_rate). Default
+	// off: backend pressure is the signal.
 	Rate string `json:"rate,omitempty"`
-	// Latency is the upstream latency (90th percentile over 10s) that means an attack.
-	// Default 5s.
+	// Latency is a fixed upstream latency (90th percentile over 10s) that means an attack.
+	// Default off: LatencyFactor is used.
 	Latency caddy.Duration `json:"latency,omitempty"`
+	// LatencyFactor is how many times its own healthy latency (learned in calm times) a
+	// site's mean upstream latency must reach to mean an attack. Default 3.
+	LatencyFactor float64 `json:"latency_factor,omitempty"`
 	// ErrorShare is the share of upstream answers that are 5xx that means an attack.
 	// Default 0.5.
 	ErrorShare float64 `json:"error_share,omitempty"`
-	// Saturation is the share of a site's requests finding it at its in-flight cap that
-	// means an attack. Default 0.5.
+	// Saturation is the share of a site's requests that met backend pressure — queued or
+	// shed by admission — that means an attack. Default 0.25.
 	Saturation float64 `json:"saturation,omitempty"`
 	// ChallengeLevel is the challenge shown while a site is under attack: cookie (default,
 	// no JavaScript needed), script or work. A site may set its own.
@@ -178,9 +185,9 @@ type UnderAttackConfig struct {
 
 // Defaults of the under-attack mode.
 const (
-	// DefaultAttackRate is a site's page rate that means an attack: 20 pages a second is
-	// 1.7 million a day, far above what a small member site serves (static files do not count).
-	DefaultAttackRate = "20/sec"
+	// DefaultAttackRate is a site's page rate that means an attack: off, since a rate is a
+	// number a tech must guess per site; backend pressure is measured instead.
+	DefaultAttackRate = "off"
 )
 
 // level is the challenge level of sites under attack that set none; pass.LevelNone when the
@@ -198,14 +205,16 @@ func (u UnderAttackConfig) level() (pass.Level, error) {
 
 // detectorOptions turns the config into the detector's options; siteRate gives a
 // configured site's own attack rate (0: the default).
-func (u UnderAttackConfig) detectorOptions(defaultRate float64, siteRate func(string) float64, onSwitch func(string, bool, string)) protect.DetectorOptions {
+func (u UnderAttackConfig) detectorOptions(defaultRate float64, siteRate func(string) float64, keep func(string) bool, onSwitch func(string, bool, string)) protect.DetectorOptions {
 	return protect.DetectorOptions{
 		Defaults: protect.SiteThresholds{
-			TriggerRate:       defaultRate,
-			TriggerErrorShare: u.ErrorShare,
-			TriggerLatency:    time.Duration(u.Latency),
-			TriggerSaturation: u.Saturation,
+			TriggerRate:          defaultRate,
+			TriggerErrorShare:    u.ErrorShare,
+			TriggerLatency:       time.Duration(u.Latency),
+			TriggerLatencyFactor: u.LatencyFactor,
+			TriggerSaturation:    u.Saturation,
 		},
+		Keep: keep,
 		Thresholds: func(site string) protect.SiteThresholds {
 			return protect.SiteThresholds{TriggerRate: siteRate(site)}
 		},
