@@ -125,3 +125,73 @@ func eventually2(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Under a flood of untrusted clients that retry as fast as refusals come back, every
+// browser request is admitted (none is shed or times out), and the untrusted are the ones
+// refused: a real loopback backend of 4 workers, a short queue.
+func TestPeopleFirstUnderFlood(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a loopback backend for a few seconds")
+	}
+	be := newWorkerBackend(4, 10*time.Millisecond)
+	srv := httptest.NewServer(be)
+	defer srv.Close()
+	tr := &http.Transport{MaxIdleConnsPerHost: 128}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	c := New(Options{QueueLen: 32, MaxWait: time.Second})
+	get := func(ctx context.Context, tier Tier) error {
+		tk, err := c.Acquire(ctx, "site.test", tier, 0)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Get(srv.URL)
+		if err != nil {
+			tk.Release(OutcomeIgnore)
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		tk.Release(OutcomeOK)
+		return nil
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	var refused, served atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < 64; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if err := get(ctx, TierUntrusted); err != nil {
+					refused.Add(1)
+					time.Sleep(time.Millisecond) // a refusal's round trip
+				} else {
+					served.Add(1)
+				}
+			}
+		}()
+	}
+	var people sync.WaitGroup
+	var peopleRefused atomic.Int64
+	for p := 0; p < 4; p++ {
+		people.Add(1)
+		go func() {
+			defer people.Done()
+			for i := 0; i < 50; i++ {
+				if err := get(context.Background(), TierBrowser); err != nil {
+					peopleRefused.Add(1)
+					t.Errorf("a browser request refused under a flood of untrusted clients: %v", err)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+	}
+	people.Wait()
+	stop()
+	wg.Wait()
+	t.Logf("untrusted: %d served, %d refused; people: 200 asked, %d refused; limit %d", served.Load(), refused.Load(), peopleRefused.Load(), c.Stats().Limit)
+	if refused.Load() == 0 {
+		t.Error("the flood was never refused: the test's flood is too weak to show anything")
+	}
+}
