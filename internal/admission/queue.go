@@ -322,9 +322,7 @@ func (t Ticket) Release(outcome Outcome) {
 		latency := now - t.start
 		dropped := outcome == OutcomeDropped
 		c.backend.Sample(now, latency, dropped, c.inflight)
-		if s != c.shared {
-			s.limit.Sample(now, latency, dropped, s.inflight)
-		}
+		s.limit.Sample(now, latency, dropped, s.inflight)
 	}
 	c.fix(s)
 	c.dispatch(now)
