@@ -171,7 +171,9 @@ func newSite(key uint64, backend *Limit, now time.Duration) *site {
 	for t := range s.index {
 		s.index[t] = -1
 	}
-	s.limit.Reset(backend.Current(), 0, int(backend.max), now)
+	// A new site starts where the backend is (not below the usual start: the backend may be
+	// probing at its floor), and learns its own from there.
+	s.limit.Reset(max(backend.Current(), DefaultInitialLimit), 0, int(backend.max), now)
 	return s
 }
 
