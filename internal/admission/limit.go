@@ -62,8 +62,10 @@ type Limit struct {
 // Limit tuning. These are properties of the algorithm, not of a backend: nothing here needs
 // setting per installation.
 const (
-	// DefaultInitialLimit is where a limit starts before it has measured anything.
-	DefaultInitialLimit = 16
+	// DefaultInitialLimit is where a limit starts before it has measured anything: low,
+	// since a flood at start must not fill a small backend's queue before the first
+	// measurement (the limit grows within a second or two where the backend takes more).
+	DefaultInitialLimit = 8
 	// DefaultMinLimit is the floor of a limit: a backend is always given a few requests, so
 	// that its latency keeps being measured.
 	DefaultMinLimit = 2
@@ -91,8 +93,10 @@ const (
 	growSmoothing   = 1.0
 	// dropBackoff multiplies the limit after a window with upstream failures.
 	dropBackoff = 0.9
-	// maxProbe bounds a probe of the baseline.
-	maxProbe = 3 * time.Second
+	// probeSamples is how many answers a probe of the baseline takes (a mean within about
+	// 7% on a 20-200 ms page mix); maxProbe bounds its length.
+	probeSamples = 40
+	maxProbe     = 3 * time.Second
 	// outlierFactor caps one sample at this many baselines, so that one stuck request does
 	// not make a window look congested.
 	outlierFactor = 10
@@ -210,10 +214,16 @@ func (l *Limit) closeWindow() {
 		return
 	}
 	gradient := math.Min(1, math.Max(0.5, Tolerance*float64(l.baseline)/mean))
-	headroom := math.Max(1, math.Sqrt(l.limit)/2)
-	next := l.limit*gradient + headroom
 	if gradient >= 1 && !reached {
 		return // latency fine but the limit was not reached: no evidence that more helps
+	}
+	// Healthy latency: grow by √limit/2 (at least one), to find added capacity within a
+	// second or two. Latency climbing: the gradient, plus a smaller headroom (√limit/4, at
+	// least ½) so that the limit settles close to the backend's workers, where its own
+	// queue stays short: latency about Tolerance/(1 - headroom/limit) of the baseline.
+	next := l.limit + math.Max(1, math.Sqrt(l.limit)/2)
+	if gradient < 1 {
+		next = l.limit*gradient + math.Max(0.5, math.Sqrt(l.limit)/4)
 	}
 	smoothing := growSmoothing
 	if next < l.limit {
@@ -224,14 +234,14 @@ func (l *Limit) closeWindow() {
 
 // probeSample records one answer during a probe: only the requests admitted since the probe
 // began count, so that the backend's queue from before has drained. The probe ends with
-// minSamples of them, or after maxProbe, and the limit resumes where it was, to be
+// probeSamples of them, or after maxProbe, and the limit resumes where it was, to be
 // corrected by the gradient against the measured baseline.
 func (l *Limit) probeSample(now, latency time.Duration, dropped bool, inflight int) bool {
 	if !dropped && now-latency >= l.probeStart {
 		l.probeN++
 		l.probeSum += latency
 	}
-	if l.probeN < minSamples && now-l.probeStart < maxProbe {
+	if l.probeN < probeSamples && now-l.probeStart < maxProbe {
 		return false
 	}
 	if l.probeN > 0 {

@@ -88,6 +88,7 @@ type Controller struct {
 	maxSites     int
 
 	inflight    int
+	busySites   int // sites with a request in flight
 	waiting     int
 	tierWaiting [NumTiers + 1]int
 	seq         uint64
@@ -133,9 +134,14 @@ type Ticket struct {
 	c     *Controller
 	site  *site
 	start time.Duration
-	// Waited is true when the request waited in the queue before it was admitted: a sign
-	// of pressure for the under-attack detector.
+	// Waited is true when the request waited in the queue before it was admitted.
 	Waited bool
+	// Pressure is true when the request met the limit (it waited, or was refused) while
+	// its site held at least its fair share of the backend (the limit divided among the
+	// sites in flight): the site's own traffic presses on the backend, a sign for the
+	// under-attack detector. A quiet site's request that waits a moment behind another
+	// site's flood is not pressure. Acquire sets it on refusals too (on a zero Ticket).
+	Pressure bool
 }
 
 const (
@@ -253,10 +259,11 @@ func (c *Controller) Acquire(ctx context.Context, siteName string, tier Tier, si
 	if !s.room() {
 		s.limit.Pressure()
 	}
+	pressure := !s.room() || s.inflight >= c.fairShare()
 	if (s.waiting >= c.siteQueueLen && !c.pushOutOfSite(s, tier)) ||
 		(c.waiting >= c.queueLen && !c.pushOut(s, tier)) {
 		c.mu.Unlock()
-		return Ticket{}, ErrQueueFull
+		return Ticket{Pressure: pressure}, ErrQueueFull
 	}
 	w := c.waiters.Get().(*waiter)
 	w.site, w.tier, w.seq = s, tier, c.seq
@@ -281,17 +288,17 @@ func (c *Controller) Acquire(ctx context.Context, siteName string, tier Tier, si
 	w.timer.Stop()
 
 	c.mu.Lock()
-	var t Ticket
+	t := Ticket{Pressure: pressure}
 	switch {
 	case err == nil && w.pushedOut:
 		err = ErrShed
 	case err == nil:
-		t = Ticket{c: c, site: s, start: w.start, Waited: true}
+		t = Ticket{c: c, site: s, start: w.start, Waited: true, Pressure: pressure}
 	case w.granted:
 		<-w.ready // sent under the lock when granted
 		if err == ErrWaitTimeout {
 			// Admitted while giving up on the wait: use the slot.
-			t, err = Ticket{c: c, site: s, start: w.start, Waited: true}, nil
+			t, err = Ticket{c: c, site: s, start: w.start, Waited: true, Pressure: pressure}, nil
 		} else {
 			// Nobody will use it: give it to the next waiter.
 			c.finish(s)
@@ -371,6 +378,12 @@ func (c *Controller) decay(now time.Duration) {
 
 func (c *Controller) backendRoom() bool { return c.inflight < c.backend.Current() }
 
+// fairShare is the slots each site with requests in flight would hold if the backend's
+// limit were shared evenly; c.mu is held.
+func (c *Controller) fairShare() int {
+	return max(1, c.backend.Current()/max(1, c.busySites))
+}
+
 // room reports whether s may have one more request in flight.
 func (s *site) room() bool {
 	if s.cap > 0 && s.inflight >= s.cap {
@@ -381,6 +394,9 @@ func (s *site) room() bool {
 
 // start counts one more request of s in flight; c.mu is held.
 func (c *Controller) start(s *site) {
+	if s.inflight == 0 {
+		c.busySites++
+	}
 	s.inflight++
 	c.inflight++
 	c.served++
@@ -393,6 +409,9 @@ func (c *Controller) start(s *site) {
 // dispatches.
 func (c *Controller) finish(s *site) {
 	s.inflight--
+	if s.inflight == 0 {
+		c.busySites--
+	}
 	c.inflight--
 	c.fix(s)
 }

@@ -54,9 +54,6 @@ type Sample struct {
 	// Latency is the upstream's response time for a request that went upstream, 0 for one
 	// that did not (refused, served by floodgate). Only non-zero latencies are counted.
 	Latency time.Duration
-	// Saturated is true when the request found the site at its own cap (Gate.Saturated).
-	// It counts as pressure, like Queued and Shed.
-	Saturated bool
 	// Queued is true when the request waited for admission to the backend; Shed when it
 	// was refused by admission (queue full, wait bound, place taken by a more trusted
 	// request). Both are backend pressure from this site's traffic.
@@ -392,7 +389,7 @@ func (d *Detector) Observe(site string, smp Sample) {
 	if smp.Errors5xx > 0 {
 		c.err.Add(int64(smp.Errors5xx))
 	}
-	if smp.Saturated || smp.Queued || smp.Shed {
+	if smp.Queued || smp.Shed {
 		c.sat.Add(int64(max(smp.Requests, 1)))
 	}
 	if smp.Latency > 0 {

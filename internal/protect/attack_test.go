@@ -55,7 +55,7 @@ func (r *rig) run(seconds int, loads ...load) {
 	for i := 0; i < seconds; i++ {
 		for _, l := range loads {
 			for k := 0; k < l.n; k++ {
-				s := Sample{Requests: 1, Saturated: k < l.sat, Queued: k < l.queued, Shed: k >= l.n-l.shed}
+				s := Sample{Requests: 1, Queued: k < l.sat || k < l.queued, Shed: k >= l.n-l.shed}
 				if !l.noUpstreamAll {
 					s.Latency = l.lat
 					if s.Latency == 0 {
@@ -336,7 +336,7 @@ func TestDetectorConcurrent(t *testing.T) {
 			defer observers.Done()
 			for i := 0; i < 20000; i++ {
 				site := fmt.Sprint("s", (w+i)%30)
-				d.Observe(site, Sample{Requests: 1, Latency: time.Millisecond, Saturated: i%2 == 0})
+				d.Observe(site, Sample{Requests: 1, Latency: time.Millisecond, Queued: i%2 == 0})
 				d.Active(site)
 			}
 		}(w)
@@ -394,7 +394,7 @@ func BenchmarkDetectorObserve(b *testing.B) {
 		i := 0
 		for pb.Next() {
 			i++
-			d.Observe(names[i%len(names)], Sample{Requests: 1, Latency: 30 * time.Millisecond, Saturated: i%8 == 0})
+			d.Observe(names[i%len(names)], Sample{Requests: 1, Latency: 30 * time.Millisecond, Queued: i%8 == 0})
 		}
 	})
 }

@@ -105,6 +105,7 @@ func TestPrecedence(t *testing.T) {
 		pass                  pass.Level // strongest valid pass held
 		refused               pass.Reason
 		exempt, shadow        bool
+		returning             bool // holds a returning visitor's cookie
 		quarantined, attacked bool
 		delayQueueFull        bool
 
@@ -142,6 +143,12 @@ func TestPrecedence(t *testing.T) {
 		{name: "block beats budget", ua: gpt, ip: cloud, path: "/admin", warm: 1, action: rules.ActionBlock, step: StepRule, rule: "admin", tier: TierSuspect},
 		{name: "budget throttle beats challenge rule", ua: gpt, ip: cloud, path: "/login", warm: 1, action: rules.ActionThrottle, step: StepBudget, rule: "GPTBot", tier: TierSuspect},
 		{name: "delay", ua: firefox, ip: home, path: "/slow", warm: 1, action: rules.ActionDelay, step: StepBudget, rule: "slow", tier: TierBrowser},
+		// Returning visitors: a tier above other browsers, unless a budget acted on them; a
+		// visitor cookie makes nothing of a client that is not a browser.
+		{name: "returning visitor", ua: firefox, ip: home, path: "/", returning: true, action: none, step: StepNone, tier: TierReturning},
+		{name: "returning visitor past a budget", ua: firefox, ip: home, path: "/slow", warm: 1, returning: true, action: rules.ActionDelay, step: StepBudget, rule: "slow", tier: TierBrowser},
+		{name: "returning visitor under attack", ua: firefox, ip: home, path: "/", returning: true, attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierReturning},
+		{name: "visitor cookie on an AI crawler", ua: gpt, ip: cloud, path: "/", returning: true, action: none, step: StepNone, tier: TierSuspect},
 		{name: "delay queue full", ua: firefox, ip: home, path: "/slow", warm: 1, delayQueueFull: true, action: rules.ActionThrottle, step: StepDelayQueue, rule: "slow", tier: TierBrowser},
 		{name: "allow skips budgets", ua: gpt, ip: cloud, path: "/health", warm: 3, action: rules.ActionAllow, step: StepAllow, rule: "health", tier: TierKnownGood, priority: true},
 		// Quarantine.
@@ -207,7 +214,7 @@ func TestPrecedence(t *testing.T) {
 			for range tt.warm + 1 {
 				var res classify.Result
 				p.c.Classify(&r, &res)
-				in = Request{Req: &r, Class: &res, Pass: tt.pass, PassRefused: tt.refused, Exempt: tt.exempt, Shadow: tt.shadow, Sites: sites, Trace: &Trace{}}
+				in = Request{Req: &r, Class: &res, Pass: tt.pass, PassRefused: tt.refused, Returning: tt.returning, Exempt: tt.exempt, Shadow: tt.shadow, Sites: sites, Trace: &Trace{}}
 				v = p.d.Decide(context.Background(), &in)
 			}
 			if v.Action != tt.action || v.Step != tt.step || v.Rule != tt.rule || v.Tier != tt.tier ||

@@ -1,6 +1,7 @@
 package verdict
 
 import (
+	"github.com/floodgate-proxy/floodgate/internal/admission"
 	"github.com/floodgate-proxy/floodgate/internal/pass"
 	"github.com/floodgate-proxy/floodgate/internal/rules"
 )
@@ -36,20 +37,21 @@ func (t Tier) String() string {
 	return "invalid"
 }
 
-// tier is the client's admission tier, from its identity, its pass and the action decided.
+// tier is the client's admission tier, from its identity, its pass, its visitor cookie and
+// the action decided. The table is admission.TierOf's (one place): known good (a pass, a
+// verified search engine, a rule's allow) first; a browser is returning with a visitor
+// cookie, unless a budget acted on it (delay, or log in shadow): the holder drops to the
+// other browsers, since a cookie is worth what its holder's behaviour keeps it worth;
+// declared automation next; AI crawlers,
+// clients from hosting networks, unknown clients and impostors last.
 func tier(in *Request, v *Verdict) Tier {
 	res := in.Class
-	switch {
-	case in.Pass != pass.LevelNone || res.Verified || v.Action == rules.ActionAllow:
-		return TierKnownGood
-	case res.Impostor:
-		return TierSuspect
+	tr := admission.Trust{
+		KnownGood: in.Pass != pass.LevelNone || res.Verified || v.Action == rules.ActionAllow,
+		Returning: in.Returning && v.Step != StepBudget,
+		Class:     res.Class,
+		Bot:       res.Bot,
+		Impostor:  res.Impostor,
 	}
-	switch res.Class {
-	case rules.ClassBrowser:
-		return TierBrowser
-	case rules.ClassAICrawler, rules.ClassUnknown, "":
-		return TierSuspect
-	}
-	return TierDeclared
+	return Tier(admission.TierOf(tr))
 }

@@ -17,15 +17,16 @@ import (
 )
 
 // admit waits for a slot of the backend for a request of site trusted at tier (adaptive
-// admission, see internal/admission), and notes in sample whether it waited or was shed:
-// backend pressure for the under-attack detector. A refusal is a Caddy error: 503 for
+// admission, see internal/admission), and notes in sample whether it met the limit while its
+// site held at least its fair share (queued or shed): backend pressure from this site, for
+// the under-attack detector. A refusal is a Caddy error: 503 for
 // browsers and better (the backend is busy, come back in a moment), 429 for automation and
 // untrusted clients (slow down), with Retry-After either way.
 func admit(ctx context.Context, w http.ResponseWriter, st *state, site string, tier admission.Tier, siteCap int, sample *protect.Sample) (admission.Ticket, error) {
 	m := st.metrics
 	tk, err := st.protection.admission.Acquire(ctx, site, tier, siteCap)
+	sample.Queued = tk.Pressure // pressure from this site's own traffic, not a moment's wait behind another's
 	if err == nil {
-		sample.Queued = tk.Waited
 		result := "admitted"
 		if tk.Waited {
 			result = "queued"
@@ -36,7 +37,7 @@ func admit(ctx context.Context, w http.ResponseWriter, st *state, site string, t
 	if ctx.Err() != nil {
 		return tk, err // the client left while waiting
 	}
-	sample.Shed = true
+	sample.Shed = tk.Pressure
 	reason := "wait_timeout"
 	switch {
 	case errors.Is(err, admission.ErrQueueFull):
@@ -165,4 +166,13 @@ func (AdminAPI) admission(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	return json.NewEncoder(w).Encode(out)
+}
+
+// onOff checks an on/off switch: "", "on" or "off".
+func onOff(s string) error {
+	switch s {
+	case "", "on", "off":
+		return nil
+	}
+	return fmt.Errorf("%q: expected on or off", s)
 }

@@ -16,10 +16,10 @@ import (
 	"github.com/ulule/limiter/v3"
 	"go.uber.org/zap"
 
+	"github.com/floodgate-proxy/floodgate/internal/admission"
 	"github.com/floodgate-proxy/floodgate/internal/challenge"
 	"github.com/floodgate-proxy/floodgate/internal/classify"
 	"github.com/floodgate-proxy/floodgate/internal/network"
-	"github.com/floodgate-proxy/floodgate/internal/protect"
 	"github.com/floodgate-proxy/floodgate/internal/rules"
 	"github.com/floodgate-proxy/floodgate/internal/verdict"
 	"github.com/floodgate-proxy/floodgate/rules"
@@ -189,7 +189,7 @@ func (a *App) provisionProtection(set *rules.Set) (*protection, error) {
 	p := v.(*protection)
 	sites := map[string]*rules.Site{}
 	set.Sites.Each(func(s *rules.Site) { sites[s.Name] = s })
-	p.gate.Reconfigure(protect.GateOptions{
+	p.admission.Reconfigure(admission.Options{
 		BackendCap: a.Protect.BackendMaxInflight,
 		QueueLen:   a.Protect.QueueLength,
 		MaxWait:    time.Duration(a.Protect.MaxWait),

@@ -39,6 +39,7 @@ func init() {
 //			difficulty 16
 //			template   /etc/floodgate/challenge.html
 //			cookie_name floodgate_pass
+//			visitor_cookie off
 //		}
 //		protect {
 //			backend_max_inflight 64
@@ -167,6 +168,7 @@ func parseStore(d *caddyfile.Dispenser, c *StoreConfig) error {
 //	floodgate [{
 //		shadow
 //		challenge_exempt /api/** /webhooks/*
+//		visitor_cookie   off
 //	}]
 func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	fh := new(Handler)
@@ -187,8 +189,14 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 				return nil, h.Errf("challenge_exempt: expected one or more path globs, such as /api/**")
 			}
 			fh.ChallengeExempt = append(fh.ChallengeExempt, paths...)
+		case "visitor_cookie":
+			args := h.RemainingArgs()
+			if len(args) != 1 || onOff(args[0]) != nil {
+				return nil, h.Errf("visitor_cookie: expected on or off")
+			}
+			fh.VisitorCookie = args[0]
 		default:
-			return nil, h.Errf("unknown floodgate subdirective %q (expected shadow or challenge_exempt)", h.Val())
+			return nil, h.Errf("unknown floodgate subdirective %q (expected shadow, challenge_exempt or visitor_cookie)", h.Val())
 		}
 	}
 	return fh, nil
@@ -228,8 +236,13 @@ func parseChallenge(d *caddyfile.Dispenser, c *ChallengeConfig) error {
 			c.Template = val
 		case "cookie_name":
 			c.CookieName = val
+		case "visitor_cookie":
+			if err := onOff(val); err != nil {
+				return d.Errf("challenge visitor_cookie: %v", err)
+			}
+			c.VisitorCookie = val
 		default:
-			return d.Errf("unknown challenge option %q (expected key, pass_ttl, difficulty, template or cookie_name)", opt)
+			return d.Errf("unknown challenge option %q (expected key, pass_ttl, difficulty, template, cookie_name or visitor_cookie)", opt)
 		}
 		if d.NextArg() {
 			return d.ArgErr()

@@ -37,6 +37,12 @@ type ChallengeConfig struct {
 
 	// CookieName is the pass cookie's name. Default "floodgate_pass".
 	CookieName string `json:"cookie_name,omitempty"`
+
+	// VisitorCookie "off" stops every site setting and reading the visitor cookie (a signed
+	// cookie counting a browser's visits, so that people browsing before a flood go before
+	// new clients when the backend is short). Default: on; a site may turn it off in its
+	// floodgate directive.
+	VisitorCookie string `json:"visitor_cookie,omitempty"`
 }
 
 // processKey is the pass key used when the config names none: random, made once per process
@@ -83,6 +89,10 @@ func newChallenger(c ChallengeConfig, st limiter.Store) (*challenge.Challenger, 
 		Difficulty: c.Difficulty,
 		Seen:       storeSeen{st},
 		IsHTTPS:    isHTTPS,
+		Visitor:    challenge.VisitorConfig{Off: c.VisitorCookie == "off"},
+	}
+	if err := onOff(c.VisitorCookie); err != nil {
+		return nil, fmt.Errorf("visitor_cookie: %w", err)
 	}
 	if c.Template != "" {
 		if cfg.Template, err = challenge.LoadTemplate(c.Template); err != nil {

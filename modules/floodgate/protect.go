@@ -48,7 +48,6 @@ type ProtectConfig struct {
 // protection is the state that protects the backend, shared by every config load so that a
 // reload neither doubles the caps nor lifts quarantines.
 type protection struct {
-	gate       *protect.Gate
 	admission  *admission.Controller
 	quarantine *protect.Quarantine
 	detector   *protect.Detector
@@ -228,7 +227,6 @@ func (u UnderAttackConfig) detectorOptions(defaultRate float64, siteRate func(st
 // newProtection makes the shared protection state and starts the detector's clock.
 func newProtection() *protection {
 	p := &protection{
-		gate:       protect.NewGate(protect.GateOptions{}),
 		admission:  admission.New(admission.Options{}),
 		quarantine: protect.NewQuarantine(0),
 		labels:     map[string]bool{},
