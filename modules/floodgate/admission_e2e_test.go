@@ -2,6 +2,7 @@ package floodgate_test
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,5 +75,56 @@ func TestAdmissionKeepsPeopleServed(t *testing.T) {
 	}
 	if len(reasons) == 0 || !strings.Contains(reasons[0], "pressure") {
 		t.Errorf("f.example switched on for %q, want backend pressure (no rate trigger is set)", reasons)
+	}
+}
+
+// TestVisitorCookieOnOrdinaryPages: a browser gets a visitor cookie with an ordinary page —
+// HttpOnly, and Secure when a trusted TLS-terminating proxy says the client came over HTTPS
+// (X-Forwarded-Proto) — a second page moments later carries no new one, a crawler gets none,
+// and none is set once the challenge block turns it off.
+func TestVisitorCookieOnOrdinaryPages(t *testing.T) {
+	backend := newPool(t, 4, 64, time.Millisecond)
+	p, _ := startProtectedProxy(t, backend.Listener.Addr().String(), "")
+	get := func(host, ua, ip string, header ...string) *http.Response {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/", p.port), nil)
+		req.Host = host
+		req.Header.Set("User-Agent", ua)
+		req.Header.Set("X-Forwarded-For", ip)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := e2eClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	visitor := func(resp *http.Response) *http.Cookie {
+		for _, c := range resp.Cookies() {
+			if c.Name == "floodgate_visitor" {
+				return c
+			}
+		}
+		return nil
+	}
+	first := get("e.example", uaBrowser, "90.4.0.1", "X-Forwarded-Proto", "https")
+	c := visitor(first)
+	if first.StatusCode != 200 || c == nil || !c.HttpOnly || !c.Secure {
+		t.Fatalf("first page: %d, cookie %+v; want 200 with an HttpOnly, Secure visitor cookie", first.StatusCode, c)
+	}
+	if c := visitor(get("e.example", uaBrowser, "90.4.0.1", "Cookie", "floodgate_visitor="+c.Value)); c != nil {
+		t.Errorf("second page a moment later set the cookie again: %+v", c)
+	}
+	if c := visitor(get("e.example", uaBrowser, "90.4.0.2")); c == nil || c.Secure {
+		t.Errorf("plain HTTP: cookie %+v, want one without Secure", c)
+	}
+	if c := visitor(get("e.example", "scraper/1.0", "90.4.0.3")); c != nil {
+		t.Errorf("a client that is not a browser got a visitor cookie")
+	}
+	// Turned off for every site (a shared cache in front): none.
+	p, _ = startProtectedProxy(t, backend.Listener.Addr().String(), "challenge {\n\t\t\tvisitor_cookie off\n\t\t}")
+	if c := visitor(get("e.example", uaBrowser, "90.4.0.4")); c != nil {
+		t.Errorf("visitor_cookie off: a cookie was set")
 	}
 }
