@@ -25,7 +25,10 @@ import (
 func admit(ctx context.Context, w http.ResponseWriter, st *state, site string, tier admission.Tier, siteCap int, sample *protect.Sample) (admission.Ticket, error) {
 	m := st.metrics
 	tk, err := st.protection.admission.Acquire(ctx, site, tier, siteCap)
-	sample.Queued = tk.Pressure // pressure from this site's own traffic, not a moment's wait behind another's
+	// Pressure from this site's own traffic (not a moment's wait behind another site's
+	// flood); static files count neither as pages nor as pressure.
+	pressure := tk.Pressure && sample.Requests > 0
+	sample.Queued = pressure
 	if err == nil {
 		result := "admitted"
 		if tk.Waited {
@@ -37,7 +40,7 @@ func admit(ctx context.Context, w http.ResponseWriter, st *state, site string, t
 	if ctx.Err() != nil {
 		return tk, err // the client left while waiting
 	}
-	sample.Shed = tk.Pressure
+	sample.Shed = pressure
 	reason := "wait_timeout"
 	switch {
 	case errors.Is(err, admission.ErrQueueFull):
