@@ -71,7 +71,7 @@ func (v *VisitorConfig) valid() error {
 func (c *Challenger) VisitorOf(r *http.Request, prefix netip.Prefix) (v pass.Visitor, returning bool, err error) {
 	vc := &c.cfg.Visitor
 	err = pass.ReasonMissing
-	if vc.Off {
+	if vc.Off || len(r.Header["Cookie"]) == 0 {
 		return v, false, err
 	}
 	ua := binding(r)
