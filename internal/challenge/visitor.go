@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/floodgate-proxy/floodgate/internal/pass"
@@ -110,13 +111,17 @@ func (c *Challenger) CountVisit(w http.ResponseWriter, r *http.Request, prefix n
 	default:
 		return
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name:     vc.CookieName,
-		Value:    c.cfg.Signer.IssueVisitor(prefix, binding(r), v),
-		Path:     "/",
-		MaxAge:   int(vc.TTL / time.Second),
-		HttpOnly: true,
-		Secure:   c.cfg.IsHTTPS(r),
-		SameSite: http.SameSiteLaxMode,
-	})
+	// The Set-Cookie line is written by hand, in one allocation: it is set on the first
+	// answer to every browser without the cookie, floods of them included.
+	var buf [256]byte
+	line := append(buf[:0], vc.CookieName...)
+	line = append(line, '=')
+	line = c.cfg.Signer.AppendVisitor(line, prefix, binding(r), v)
+	line = append(line, "; Path=/; Max-Age="...)
+	line = strconv.AppendInt(line, int64(vc.TTL/time.Second), 10)
+	line = append(line, "; HttpOnly; SameSite=Lax"...)
+	if c.cfg.IsHTTPS(r) {
+		line = append(line, "; Secure"...)
+	}
+	w.Header()["Set-Cookie"] = append(w.Header()["Set-Cookie"], string(line))
 }

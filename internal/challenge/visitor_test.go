@@ -214,3 +214,27 @@ func TestCookieChallengeRefreshesAtOnce(t *testing.T) {
 		t.Error("a minute later: want an immediate refresh again")
 	}
 }
+
+// Setting the visitor cookie on a first visit is cheap: it happens on the first answer to
+// every browser without one, floods of them included.
+func TestCountVisitAllocations(t *testing.T) {
+	setNow(t, time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC))
+	c := newTestChallenger(t, Config{})
+	r := get("http://site.test/page")
+	h := http.Header{}
+	w := headerWriter{h}
+	n := testing.AllocsPerRun(200, func() {
+		delete(h, "Set-Cookie")
+		c.CountVisit(w, r, prefixA, pass.Visitor{}, pass.ReasonMissing)
+	})
+	if n > 6 {
+		t.Errorf("CountVisit: %v allocations, want at most 6 (the binding and its hash, the line, the header slice)", n)
+	}
+}
+
+// headerWriter is a ResponseWriter that only keeps headers.
+type headerWriter struct{ h http.Header }
+
+func (w headerWriter) Header() http.Header         { return w.h }
+func (w headerWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w headerWriter) WriteHeader(int)             {}

@@ -3,6 +3,7 @@ package pass
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/binary"
 	"net/netip"
 	"time"
@@ -42,7 +43,14 @@ const (
 // IssueVisitor returns a signed visitor token for a browser of network prefix and binding
 // (User-Agent and site, as for a pass).
 func (s *Signer) IssueVisitor(prefix netip.Prefix, binding string, v Visitor) string {
-	var b [visitorBodyLen]byte
+	var buf [VisitorTokenLen]byte
+	return string(s.AppendVisitor(buf[:0], prefix, binding, v))
+}
+
+// AppendVisitor appends the visitor token IssueVisitor returns to dst: set on many answers to
+// browsers, it signs with a pooled HMAC and allocates nothing but what dst needs.
+func (s *Signer) AppendVisitor(dst []byte, prefix netip.Prefix, binding string, v Visitor) []byte {
+	var b [visitorBodyLen + macLen]byte
 	b[0] = Version
 	b[1] = byte(min(max(v.Visits, 0), MaxVisits))
 	binary.BigEndian.PutUint32(b[2:], uint32(max(v.First.Unix(), 0)))
@@ -51,7 +59,15 @@ func (s *Signer) IssueVisitor(prefix netip.Prefix, binding string, v Visitor) st
 	bh := UserAgentHash(binding)
 	copy(b[10:], nh[:])
 	copy(b[18:], bh[:])
-	return s.Seal(PurposeVisitor, b[:])
+	st := s.state.Get().(*macState)
+	m := st.macs[0] // the first key signs
+	m.Reset()
+	st.p[0] = byte(PurposeVisitor)
+	m.Write(st.p[:])
+	m.Write(b[:visitorBodyLen])
+	m.Sum(b[:visitorBodyLen])
+	s.state.Put(st)
+	return base64.RawURLEncoding.AppendEncode(dst, b[:])
 }
 
 // VerifyVisitor checks a visitor token for a browser of network prefix and binding at
