@@ -86,16 +86,17 @@ func (s liveSites) UnderAttack(site string) bool { return s.d.Active(site) }
 // first (to take a budget past its rate).
 func TestPrecedence(t *testing.T) {
 	const (
-		firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-		gpt     = "Mozilla/5.0 (compatible; GPTBot/1.2)"
-		goodbot = "GoodBot/2.0"
-		monitor = "Monitor/1.0"
-		home    = "127.0.10.5" // a residential network (test ASN database)
-		google  = "127.0.2.5"  // inside goodbot's ranges
-		cloud   = "127.0.1.5"  // outside them
-		shop    = "shop.example.org"
-		other   = "example.org" // no site entry
-		none    = rules.ActionNone
+		firefox    = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+		oldFirefox = "Mozilla/5.0 (X11; Linux x86_64; rv:52.0) Gecko/20100101 Firefox/52.0" // 2017: no person runs it
+		gpt        = "Mozilla/5.0 (compatible; GPTBot/1.2)"
+		goodbot    = "GoodBot/2.0"
+		monitor    = "Monitor/1.0"
+		home       = "127.0.10.5" // a residential network (test ASN database)
+		google     = "127.0.2.5"  // inside goodbot's ranges
+		cloud      = "127.0.1.5"  // outside them
+		shop       = "shop.example.org"
+		other      = "example.org" // no site entry
+		none       = rules.ActionNone
 	)
 	type row struct {
 		name                  string
@@ -149,6 +150,9 @@ func TestPrecedence(t *testing.T) {
 		{name: "returning visitor past a budget", ua: firefox, ip: home, path: "/slow", warm: 1, returning: true, action: rules.ActionDelay, step: StepBudget, rule: "slow", tier: TierBrowser},
 		{name: "returning visitor under attack", ua: firefox, ip: home, path: "/", returning: true, attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierReturning},
 		{name: "visitor cookie on an AI crawler", ua: gpt, ip: cloud, path: "/", returning: true, action: none, step: StepNone, tier: TierSuspect},
+		// Signals that lower a browser by a tier each (never refused for them alone).
+		{name: "outdated browser", ua: oldFirefox, ip: home, path: "/", action: none, step: StepNone, tier: TierDeclared},
+		{name: "outdated returning visitor", ua: oldFirefox, ip: home, path: "/", returning: true, action: none, step: StepNone, tier: TierBrowser},
 		{name: "delay queue full", ua: firefox, ip: home, path: "/slow", warm: 1, delayQueueFull: true, action: rules.ActionThrottle, step: StepDelayQueue, rule: "slow", tier: TierBrowser},
 		{name: "allow skips budgets", ua: gpt, ip: cloud, path: "/health", warm: 3, action: rules.ActionAllow, step: StepAllow, rule: "health", tier: TierKnownGood, priority: true},
 		// Quarantine.

@@ -41,9 +41,10 @@ func (t Tier) String() string {
 // the action decided. The table is admission.TierOf's (one place): known good (a pass, a
 // verified search engine, a rule's allow) first; a browser is returning with a visitor
 // cookie, unless a budget acted on it (delay, or log in shadow): the holder drops to the
-// other browsers, since a cookie is worth what its holder's behaviour keeps it worth;
-// declared automation next; AI crawlers,
-// clients from hosting networks, unknown clients and impostors last.
+// other browsers, since a cookie is worth what its holder's behaviour keeps it worth; an
+// outdated browser, or one whose headers do not match its claim, drops a tier for each;
+// declared automation next; AI crawlers, clients from hosting networks, unknown clients
+// and impostors last.
 func tier(in *Request, v *Verdict) Tier {
 	res := in.Class
 	tr := admission.Trust{
@@ -52,6 +53,14 @@ func tier(in *Request, v *Verdict) Tier {
 		Class:     res.Class,
 		Bot:       res.Bot,
 		Impostor:  res.Impostor,
+	}
+	// A browser claiming a version no person runs, or whose headers do not match the
+	// browser it claims, drops a tier for each (never refused for it alone).
+	if res.Outdated {
+		tr.Lower++
+	}
+	if res.HeadersInconsistent {
+		tr.Lower++
 	}
 	return Tier(admission.TierOf(tr))
 }
