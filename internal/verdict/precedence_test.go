@@ -255,7 +255,7 @@ func TestTrace(t *testing.T) {
 		t.Errorf("entries that decided: %q, want the challenge rule then the budget that beats it\n%s", decided, tr)
 	}
 	out := tr.String()
-	for _, want := range []string{"budget 1/hour per ip+host (", "key fg:GPTBot#0:127.0.1.5|example.org)", "-> throttle", "tier 5 (suspect)"} {
+	for _, want := range []string{"budget 1/hour per ip+host (", "key fg:GPTBot#0:127.0.1.5|example.org)", "-> throttle", "tier 5 (untrusted)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("trace lacks %q:\n%s", want, out)
 		}

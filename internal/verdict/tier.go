@@ -7,35 +7,25 @@ import (
 )
 
 // Tier is how much a client is trusted when the backend is short: the lower, the sooner it
-// is admitted.
-type Tier uint8
+// is admitted. It is the admission package's Tier (one type, one set of names in metrics,
+// logs and traces).
+type Tier = admission.Tier
 
-// The tiers, most trusted first.
+// The tiers, most trusted first, by the names the decision uses.
 const (
 	// TierUnknown is the zero value: not computed.
-	TierUnknown Tier = iota
+	TierUnknown Tier = 0
 	// TierKnownGood: pass holders, verified search engines, automation a rule allows.
-	TierKnownGood
+	TierKnownGood = admission.TierTrusted
 	// TierReturning: returning visitors with a signed visitor cookie.
-	TierReturning
+	TierReturning = admission.TierReturning
 	// TierBrowser: other browsers.
-	TierBrowser
+	TierBrowser = admission.TierBrowser
 	// TierDeclared: automation that says what it is.
-	TierDeclared
-	// TierSuspect: AI crawlers, unknown clients, impostors.
-	TierSuspect
+	TierDeclared = admission.TierAutomation
+	// TierSuspect: AI crawlers, clients from hosting networks, unknown clients, impostors.
+	TierSuspect = admission.TierUntrusted
 )
-
-var tierNames = [...]string{TierUnknown: "unknown", TierKnownGood: "known-good", TierReturning: "returning",
-	TierBrowser: "browser", TierDeclared: "declared", TierSuspect: "suspect"}
-
-// String names the tier.
-func (t Tier) String() string {
-	if int(t) < len(tierNames) {
-		return tierNames[t]
-	}
-	return "invalid"
-}
 
 // tier is the client's admission tier, from its identity, its pass, its visitor cookie and
 // the action decided. The table is admission.TierOf's (one place): known good (a pass, a
@@ -62,5 +52,5 @@ func tier(in *Request, v *Verdict) Tier {
 	if res.HeadersInconsistent {
 		tr.Lower++
 	}
-	return Tier(admission.TierOf(tr))
+	return admission.TierOf(tr)
 }

@@ -204,7 +204,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, st *state, in *v
 	if s := in.Class.Site; s != nil && s.MaxInflight > 0 {
 		siteCap = s.MaxInflight
 	}
-	return admit(r.Context(), w, st, in.SiteName(), admission.Tier(v.Tier), siteCap, sample)
+	return admit(r.Context(), w, st, in.SiteName(), v.Tier, siteCap, sample)
 }
 
 // proxy passes the request on and observes the answer: latency and 5xx for the detector,
