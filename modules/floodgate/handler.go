@@ -298,6 +298,9 @@ func (h *Handler) annotate(r *http.Request, res *classify.Result, v *verdict.Ver
 	}
 	lf := &logFields{class: res.Class, action: v.Action.String(), bot: res.Bot, rule: res.Rule,
 		budget: v.Budget, asn: asn, asOrg: res.ASOrg, outdated: res.Outdated, headersInconsistent: res.HeadersInconsistent}
+	if v.Tier.Valid() {
+		lf.tier = v.Tier.String()
+	}
 	if v.Rule != res.Rule {
 		lf.actingRule = v.Rule
 	}
@@ -308,6 +311,8 @@ func (h *Handler) annotate(r *http.Request, res *classify.Result, v *verdict.Ver
 // instead of a field slice and a dictionary.
 type logFields struct {
 	class, action, bot, rule, actingRule, budget, asn, asOrg string
+	// tier is the admission tier (trusted … untrusted).
+	tier string
 	// outdated, headersInconsistent: classify's signals (a browser version nobody runs, a
 	// claimed browser missing headers it always sends); logged only when true.
 	outdated, headersInconsistent bool
@@ -318,7 +323,7 @@ func (f *logFields) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddString("class", f.class)
 	enc.AddString("action", f.action)
 	for _, kv := range [...][2]string{{"bot", f.bot}, {"rule", f.rule}, {"acting_rule", f.actingRule},
-		{"budget", f.budget}, {"asn", f.asn}, {"as_org", f.asOrg}} {
+		{"budget", f.budget}, {"asn", f.asn}, {"as_org", f.asOrg}, {"tier", f.tier}} {
 		if kv[1] != "" {
 			enc.AddString(kv[0], kv[1])
 		}
