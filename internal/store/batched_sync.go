@@ -13,8 +13,8 @@ import (
 )
 
 // syncScript adds our deltas to the window counters of one hash-tag bucket
-// and returns their totals. ARGV holds, per key, delta, mine (everything we
-// ever sent for that window, this delta included) and the TTL in ms. A
+// and returns their totals. ARGV holds, per key, delta, mine (our hits
+// Redis acknowledged for that window, plus this delta) and the TTL in ms. A
 // counter below mine lost its data (Redis restarted): it is raised to mine.
 const syncScript = `
 local out = {}
@@ -69,15 +69,26 @@ type syncOp struct {
 func (b *Batched) loop() {
 	defer close(b.done)
 	wait := b.opts.SyncInterval
-	timer := time.NewTimer(wait)
+	timer := time.NewTimer(0) // the first round announces this proxy at once
 	defer timer.Stop()
+	var lastBeat time.Time
 	for {
 		select {
 		case <-b.stop:
 			return
 		case <-timer.C:
 		}
-		if err := b.syncOnce(); err != nil {
+		err := b.syncOnce()
+		if err == nil && b.opts.Peers == 0 && time.Since(lastBeat) >= heartbeatEvery {
+			ctx, cancel := context.WithTimeout(context.Background(), b.opts.Timeout)
+			if err = b.heartbeat(ctx); err == nil {
+				lastBeat = time.Now()
+			} else {
+				b.setHealth(err, 0)
+			}
+			cancel()
+		}
+		if err != nil {
 			wait = min(max(wait*2, b.opts.SyncInterval), maxBackoff)
 		} else {
 			wait = b.opts.SyncInterval
@@ -141,21 +152,7 @@ func (b *Batched) collect() []syncOp {
 			if e.gone {
 				continue
 			}
-			// The current window is always read back (the key is in use);
-			// the previous one only while it has hits to push or a read due.
-			for _, sl := range []*slot{&e.cur, &e.prev} {
-				if sl == &e.prev && sl.pending == 0 && !sl.read {
-					continue
-				}
-				op := syncOp{shard: i, e: e, idx: sl.idx, delta: sl.pending,
-					mine: sl.mine + sl.pending, read: sl.read,
-					key: b.redisKey(e.key, e.period, sl.idx)}
-				sl.inflight += sl.pending
-				sl.mine += sl.pending
-				sl.pending = 0
-				sl.read = false
-				ops = append(ops, op)
-			}
+			ops = b.takeOps(i, e, ops)
 		}
 		rest := list[taken:]
 		if len(rest) == 0 {
@@ -164,6 +161,26 @@ func (b *Batched) collect() []syncOp {
 			b.dirty[i] = append(list[:0], rest...)
 		}
 		s.mu.Unlock()
+	}
+	return ops
+}
+
+// takeOps appends the sync operations of e (shard i, locked) to ops and
+// moves its pending hits in flight. The current window is always read
+// back (the key is in use); the previous one only while it has hits to
+// push or a read due.
+func (b *Batched) takeOps(i int, e *bEntry, ops []syncOp) []syncOp {
+	for _, sl := range []*slot{&e.cur, &e.prev} {
+		if sl == &e.prev && sl.pending == 0 && !sl.read {
+			continue
+		}
+		op := syncOp{shard: i, e: e, idx: sl.idx, delta: sl.pending,
+			mine: sl.mine + sl.pending, read: sl.read,
+			key: b.redisKey(e.key, e.period, sl.idx)}
+		sl.inflight += sl.pending
+		sl.pending = 0
+		sl.read = false
+		ops = append(ops, op)
 	}
 	return ops
 }
@@ -285,11 +302,14 @@ func (b *Batched) apply(ops []syncOp, idxs []int, totals []int64) {
 			sl.inflight -= op.delta
 			if totals != nil {
 				// Within a window counts only grow: never go below what
-				// we already knew (Redis may have lost data).
-				sl.global = max(sl.global+op.delta, totals[k])
+				// we already knew (Redis may have lost data; the script
+				// restores at least our own hits). Not global+delta: a
+				// direct call and a background sync may push the same
+				// slot at once, and each total already holds both deltas.
+				sl.global = max(sl.global, totals[k])
+				sl.mine += op.delta
 			} else {
 				sl.pending += op.delta
-				sl.mine -= op.delta
 				sl.read = sl.read || op.read
 				if !e.queued {
 					e.queued = true

@@ -47,6 +47,7 @@ func (m *Memory) Increment(_ context.Context, key string, count int64, rate limi
 	if err := checkRate(count, rate); err != nil {
 		return limiter.Context{}, err
 	}
+	key = compactKey(key)
 	now := m.now()
 	idx := windowIndex(now, rate.Period)
 	_, s := m.tab.shard(key)
@@ -75,6 +76,7 @@ func (m *Memory) Peek(_ context.Context, key string, rate limiter.Rate) (limiter
 	if err := checkRate(0, rate); err != nil {
 		return limiter.Context{}, err
 	}
+	key = compactKey(key)
 	now := m.now()
 	var cur, prev int64
 	_, s := m.tab.shard(key)
@@ -93,6 +95,7 @@ func (m *Memory) Reset(_ context.Context, key string, rate limiter.Rate) (limite
 	if err := checkRate(0, rate); err != nil {
 		return limiter.Context{}, err
 	}
+	key = compactKey(key)
 	_, s := m.tab.shard(key)
 	s.mu.Lock()
 	s.delete(key)
