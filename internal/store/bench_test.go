@@ -76,7 +76,7 @@ func BenchmarkStore(b *testing.B) {
 // commandStats sums the calls of INFO commandstats: all commands, and the
 // top-level ones (those not run by scripts). Connection setup and
 // statistics commands are left out.
-func commandStats(b *testing.B, c *redis.Client) (all, topLevel int64) {
+func commandStats(b testing.TB, c *redis.Client) (all, topLevel int64) {
 	b.Helper()
 	info, err := c.Info(context.Background(), "commandstats").Result()
 	if err != nil {
