@@ -169,7 +169,7 @@ const uaGPTBot = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible;
 
 // sharedBudget is issue 3's end-to-end check: two floodgate processes sharing one Redis, a
 // GPTBot budget of 600/min, 1,000 GPTBot requests sent to each within 10 s: the total allowed
-// stays within 600 plus the documented bound.
+// stays within the documented bound, limit × 1.05 + N.
 func sharedBudget(t *testing.T, storeURL string) {
 	const perProxy, during = 1000, 10 * time.Second
 	a := startFloodgate(t, storeURL)
@@ -182,19 +182,15 @@ func sharedBudget(t *testing.T, storeURL string) {
 	go func() { defer wg.Done(); paced(b, uaGPTBot, perProxy, during, &cb) }()
 	wg.Wait()
 	allowed := ca.ok.Load() + cb.ok.Load()
-	rate := float64(perProxy) / during.Seconds()
-	// The README's bound: 2 × sync_interval (100ms) × rate × (proxies − 1), plus one sync
-	// timeout (250ms) of traffic for a sync slowed down. How close a run comes depends on the
-	// machine keeping pace, so it is reported here and held exactly, with syncs driven by the
-	// test, by internal/store's TestBatchedOvershootBound. What holds on any machine: the two
-	// proxies together allow fewer than two unshared budgets (1,200).
-	bound := 600 + int64(2*0.1*rate*1) + int64(0.25*rate)
-	t.Logf("proxy A: %v; proxy B: %v; allowed %d of %d (budget 600, documented bound %d)", &ca, &cb, allowed, 2*perProxy, bound)
+	// The README's bound, whatever the rate (and however well the machine keeps pace: near
+	// the limit each request asks Redis): limit × 1.05 + proxies.
+	bound := int64(600*1.05) + 2
+	t.Logf("proxy A: %v; proxy B: %v; allowed %d of %d (budget 600, bound %d)", &ca, &cb, allowed, 2*perProxy, bound)
 	if ca.serverErr.Load()+cb.serverErr.Load()+ca.failed.Load()+cb.failed.Load() != 0 {
 		t.Fatalf("server errors or failed requests: A %v, B %v", &ca, &cb)
 	}
-	if allowed >= 2*600 {
-		t.Errorf("the two proxies allowed %d GPTBot requests: each counted its own budget of 600, nothing was shared", allowed)
+	if allowed > bound {
+		t.Errorf("the two proxies allowed %d GPTBot requests, more than the documented bound %d", allowed, bound)
 	}
 	if allowed < 600 {
 		t.Errorf("the two proxies allowed only %d GPTBot requests, fewer than the budget of 600", allowed)
