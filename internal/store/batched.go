@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,7 +46,9 @@ type Options struct {
 	// must use the same prefix. Default "floodgate".
 	KeyPrefix string
 	// MaxKeys bounds the number of counters kept locally; the least
-	// recently used go first. Default 1,000,000.
+	// recently used go first. Default 1,000,000. A counter costs about 220
+	// bytes with a 32-byte key, at most about 350 with the longest
+	// (MaxKeyLen) key: 1,000,000 live keys measured 207 MB of RSS.
 	MaxKeys int
 	// Peers is the number of proxies sharing the Redis, which sizes each
 	// one's share of a key's remaining allowance. 0 (default): discovered
@@ -164,7 +167,7 @@ type Batched struct {
 	tab *table[bEntry]
 	// dirty[i] lists the entries of shard i waiting to be synced; guarded
 	// by that shard's lock.
-	dirty [][]*bEntry
+	dirty [][]dirtyRef
 
 	healthy atomic.Bool
 	stop    chan struct{}
@@ -179,40 +182,50 @@ type Batched struct {
 	peers atomic.Int64
 }
 
-// bEntry is the local state of one key.
+// bEntry is the local state of one key. It is kept small (80 bytes; 112
+// with its table node) because a proxy tracks a million of them: counts
+// are int32 (saturating), the previous window's number is idx-1, and the
+// key lives in the table node only.
 type bEntry struct {
-	key     string
-	period  time.Duration
-	limit   int64
-	cur     slot
-	prev    slot
-	blocked int64 // unix ns until which the key is known to be over its limit
-	queued  bool  // in its shard's dirty list
-	gone    bool  // dropped from the table; pending syncs are discarded
 	// direct is closed when the direct call in flight for this key ends;
 	// nil when none is.
-	direct chan struct{}
+	direct  chan struct{}
+	period  time.Duration
+	limit   int64
+	blocked int64 // unix ns until which the key is known to be over its limit
+	idx     int64 // window number of cur; prev is idx-1
+	cur     slot
+	prev    slot
+	// curRead and prevRead: the window's global total must be (re)read at
+	// the next sync.
+	curRead, prevRead bool
+	queued            bool // in its shard's dirty list
+	gone              bool // dropped from the table; pending syncs are discarded
 }
 
 // slot is one window of a key as this process knows it.
 type slot struct {
-	idx      int64 // window number
-	global   int64 // total read back from Redis (includes our acknowledged hits)
-	inflight int64 // our hits sent in the running sync
-	pending  int64 // our hits not sent yet
+	global   int32 // total read back from Redis (includes our acknowledged hits)
+	inflight int32 // our hits sent in a running sync or direct call
+	pending  int32 // our hits not sent yet
 	// mine is our hits Redis acknowledged for this window. A push asks
 	// Redis to hold at least mine + its delta (restoring a lost key), never
 	// more: another push of ours may be in flight at the same time.
-	mine int64
-	read bool // the global total must be (re)read at the next sync
+	mine int32
 }
 
-func (s *slot) total() int64 { return s.global + s.inflight + s.pending }
+func (s *slot) total() int64 { return int64(s.global) + int64(s.inflight) + int64(s.pending) }
+
+// add32 returns a+d, saturated to the int32 range (a window count of two
+// billion hits is over every limit anyway).
+func add32(a int32, d int64) int32 {
+	return int32(min(max(int64(a)+d, math.MinInt32), math.MaxInt32))
+}
 
 // unsynced counts this process's hits of the key that Redis has not
 // acknowledged: the others cannot see them.
 func (e *bEntry) unsynced() int64 {
-	return e.cur.inflight + e.cur.pending + e.prev.inflight + e.prev.pending
+	return int64(e.cur.inflight) + int64(e.cur.pending) + int64(e.prev.inflight) + int64(e.prev.pending)
 }
 
 // shareDivisor sets the overshoot: all proxies' unsynced hits together are
@@ -222,7 +235,7 @@ const shareDivisor = 20
 // allowance is the number of unsynced hits this process may hold for e at
 // now: its share of what the known global totals leave of the limit.
 func (e *bEntry) allowance(now time.Time, peers int64) int64 {
-	free := e.limit - slidingCount(now, e.period, e.cur.global, e.prev.global)
+	free := e.limit - slidingCount(now, e.period, int64(e.cur.global), int64(e.prev.global))
 	if free <= 0 {
 		return 0
 	}
@@ -232,16 +245,17 @@ func (e *bEntry) allowance(now time.Time, peers int64) int64 {
 // roll moves e forward to window idx; a new previous window is marked for
 // one more read so late pushes of other proxies are seen.
 func (e *bEntry) roll(idx int64) {
-	switch d := idx - e.cur.idx; {
+	switch d := idx - e.idx; {
 	case d <= 0:
 		return
 	case d == 1:
 		e.prev = e.cur
-		e.prev.read = true
 	default:
-		e.prev = slot{idx: idx - 1, read: true}
+		e.prev = slot{}
 	}
-	e.cur = slot{idx: idx, read: true}
+	e.cur = slot{}
+	e.idx = idx
+	e.curRead, e.prevRead = true, true
 	e.blocked = 0
 }
 
@@ -269,9 +283,9 @@ func NewBatched(client redis.UniversalClient, opts Options, log *zap.Logger) *Ba
 	if opts.Peers > 0 {
 		b.peers.Store(int64(opts.Peers))
 	}
-	b.dirty = make([][]*bEntry, len(b.tab.shards))
+	b.dirty = make([][]dirtyRef, len(b.tab.shards))
 	b.tab.dead = func(e *bEntry) bool {
-		return !e.queued && windowIndex(b.now(), e.period) >= e.cur.idx+2
+		return !e.queued && windowIndex(b.now(), e.period) >= e.idx+2
 	}
 	b.tab.removed = func(e *bEntry) { e.gone = true }
 	b.healthy.Store(true)
@@ -305,8 +319,8 @@ func (b *Batched) Increment(ctx context.Context, key string, count int64, rate l
 		if n := now.UnixNano(); n < e.blocked {
 			// Cached verdict: still over the limit. The hit counts, and
 			// is pushed so the other proxies see the key is spent.
-			e.cur.pending += count
-			b.queue(i, e)
+			e.cur.pending = add32(e.cur.pending, count)
+			b.queue(i, key, e)
 			until := e.blocked
 			s.mu.Unlock()
 			return limiter.Context{Limit: rate.Limit, Reached: true, Reset: ceilUnix(until)}, nil
@@ -314,9 +328,9 @@ func (b *Batched) Increment(ctx context.Context, key string, count int64, rate l
 		u, a := e.unsynced()+count, e.allowance(now, b.peers.Load())
 		if u <= a || !b.healthy.Load() || !time.Now().Before(deadline) {
 			// Within this proxy's share (or Redis is away): decide locally.
-			e.cur.pending += count
+			e.cur.pending = add32(e.cur.pending, count)
 			if 2*u > a || !b.healthy.Load() {
-				b.queue(i, e)
+				b.queue(i, key, e)
 			}
 			c := b.decide(e, now, rate)
 			s.mu.Unlock()
@@ -324,8 +338,8 @@ func (b *Batched) Increment(ctx context.Context, key string, count int64, rate l
 		}
 		if cur, prev := e.cur.total()+count, e.prev.total(); slidingCount(now, rate.Period, cur, prev) > rate.Limit {
 			// Over the limit even on what is known locally: no need to ask.
-			e.cur.pending += count
-			b.queue(i, e)
+			e.cur.pending = add32(e.cur.pending, count)
+			b.queue(i, key, e)
 			c := b.decide(e, now, rate)
 			s.mu.Unlock()
 			return c, nil
@@ -342,8 +356,8 @@ func (b *Batched) Increment(ctx context.Context, key string, count int64, rate l
 			t.Stop()
 			continue
 		}
-		e.cur.pending += count
-		c, ok := b.directCall(ctx, i, s, e, deadline) // unlocks s
+		e.cur.pending = add32(e.cur.pending, count)
+		c, ok := b.directCall(ctx, i, key, s, e, deadline) // unlocks s
 		if ok {
 			return c, nil
 		}
@@ -370,9 +384,7 @@ func (b *Batched) entry(s *shard[bEntry], key string, now time.Time, rate limite
 			s.delete(key)
 			e = b.tab.insert(s, key)
 		}
-		*e = bEntry{key: key, period: rate.Period,
-			cur:  slot{idx: idx, read: true},
-			prev: slot{idx: idx - 1, read: true}}
+		*e = bEntry{period: rate.Period, idx: idx, curRead: true, prevRead: true}
 	}
 	e.roll(idx)
 	if e.limit != rate.Limit { // the budget changed (config reload): verdict stale
@@ -382,11 +394,17 @@ func (b *Batched) entry(s *shard[bEntry], key string, now time.Time, rate limite
 }
 
 // queue puts e in shard i's dirty list (shard locked).
-func (b *Batched) queue(i int, e *bEntry) {
+func (b *Batched) queue(i int, key string, e *bEntry) {
 	if !e.queued && !e.gone {
 		e.queued = true
-		b.dirty[i] = append(b.dirty[i], e)
+		b.dirty[i] = append(b.dirty[i], dirtyRef{e: e, key: key})
 	}
+}
+
+// dirtyRef is an entry waiting to be synced, with its key.
+type dirtyRef struct {
+	e   *bEntry
+	key string
 }
 
 // decide returns e's state at now (shard locked), caching a Reached
@@ -404,10 +422,10 @@ func (b *Batched) decide(e *bEntry, now time.Time, rate limiter.Rate) limiter.Co
 // returns. It is called with shard s locked and returns with it unlocked;
 // ok is false when Redis did not answer by deadline (the hits are then
 // back in pending and Redis is marked down).
-func (b *Batched) directCall(ctx context.Context, i int, s *shard[bEntry], e *bEntry, deadline time.Time) (limiter.Context, bool) {
+func (b *Batched) directCall(ctx context.Context, i int, key string, s *shard[bEntry], e *bEntry, deadline time.Time) (limiter.Context, bool) {
 	done := make(chan struct{})
 	e.direct = done
-	ops := b.takeOps(i, e, nil)
+	ops := b.takeOps(i, key, e, nil)
 	rate := limiter.Rate{Period: e.period, Limit: e.limit}
 	s.mu.Unlock()
 

@@ -56,13 +56,15 @@ const (
 
 // syncOp is one window counter of one key in a sync.
 type syncOp struct {
-	shard int
-	e     *bEntry
-	idx   int64
-	delta int64
-	mine  int64
-	read  bool // the slot's read flag before the sync took it
-	key   string
+	shard  int
+	bucket int
+	e      *bEntry
+	idx    int64
+	delta  int64
+	mine   int64
+	read   bool   // the slot's read flag before the sync took it
+	key    string // the store's key (to queue it again on failure)
+	rkey   string // the Redis key of the window counter
 }
 
 // loop runs syncs every SyncInterval, backing off while Redis fails.
@@ -143,16 +145,16 @@ func (b *Batched) collect() []syncOp {
 		s.mu.Lock()
 		list := b.dirty[i]
 		taken := 0
-		for _, e := range list {
+		for _, d := range list {
 			if len(ops) >= maxSyncKeys {
 				break
 			}
 			taken++
-			e.queued = false
-			if e.gone {
+			d.e.queued = false
+			if d.e.gone {
 				continue
 			}
-			ops = b.takeOps(i, e, ops)
+			ops = b.takeOps(i, d.key, d.e, ops)
 		}
 		rest := list[taken:]
 		if len(rest) == 0 {
@@ -169,17 +171,22 @@ func (b *Batched) collect() []syncOp {
 // moves its pending hits in flight. The current window is always read
 // back (the key is in use); the previous one only while it has hits to
 // push or a read due.
-func (b *Batched) takeOps(i int, e *bEntry, ops []syncOp) []syncOp {
-	for _, sl := range []*slot{&e.cur, &e.prev} {
-		if sl == &e.prev && sl.pending == 0 && !sl.read {
-			continue
+func (b *Batched) takeOps(i int, key string, e *bEntry, ops []syncOp) []syncOp {
+	bk := bucket(key)
+	for w := 0; w < 2; w++ {
+		sl, rd, idx := &e.cur, &e.curRead, e.idx
+		if w == 1 {
+			sl, rd, idx = &e.prev, &e.prevRead, e.idx-1
+			if sl.pending == 0 && !*rd {
+				continue
+			}
 		}
-		op := syncOp{shard: i, e: e, idx: sl.idx, delta: sl.pending,
-			mine: sl.mine + sl.pending, read: sl.read,
-			key: b.redisKey(e.key, e.period, sl.idx)}
-		sl.inflight += sl.pending
+		op := syncOp{shard: i, bucket: bk, e: e, idx: idx, delta: int64(sl.pending),
+			mine: int64(sl.mine) + int64(sl.pending), read: *rd,
+			key: key, rkey: b.redisKey(key, e.period, idx)}
+		sl.inflight = add32(sl.inflight, int64(sl.pending))
 		sl.pending = 0
-		sl.read = false
+		*rd = false
 		ops = append(ops, op)
 	}
 	return ops
@@ -190,8 +197,7 @@ func (b *Batched) takeOps(i int, e *bEntry, ops []syncOp) []syncOp {
 func (b *Batched) push(ctx context.Context, ops []syncOp) error {
 	var groups [numBuckets][]int
 	for j := range ops {
-		bk := bucket(ops[j].e.key)
-		groups[bk] = append(groups[bk], j)
+		groups[ops[j].bucket] = append(groups[ops[j].bucket], j)
 	}
 	type call struct {
 		ops  []int
@@ -207,7 +213,7 @@ func (b *Batched) push(ctx context.Context, ops []syncOp) error {
 			for _, j := range c.ops {
 				op := &ops[j]
 				ttl := (2*op.e.period + ttlSlack).Milliseconds()
-				c.keys = append(c.keys, op.key)
+				c.keys = append(c.keys, op.rkey)
 				c.args = append(c.args, op.delta, op.mine, ttl)
 			}
 			calls = append(calls, c)
@@ -291,30 +297,28 @@ func (b *Batched) apply(ops []syncOp, idxs []int, totals []int64) {
 		s.mu.Lock()
 		e := op.e
 		var sl *slot
+		var rd *bool
 		switch {
 		case e.gone:
-		case e.cur.idx == op.idx:
-			sl = &e.cur
-		case e.prev.idx == op.idx:
-			sl = &e.prev
+		case e.idx == op.idx:
+			sl, rd = &e.cur, &e.curRead
+		case e.idx-1 == op.idx:
+			sl, rd = &e.prev, &e.prevRead
 		}
 		if sl != nil {
-			sl.inflight -= op.delta
+			sl.inflight = add32(sl.inflight, -op.delta)
 			if totals != nil {
 				// Within a window counts only grow: never go below what
 				// we already knew (Redis may have lost data; the script
 				// restores at least our own hits). Not global+delta: a
 				// direct call and a background sync may push the same
 				// slot at once, and each total already holds both deltas.
-				sl.global = max(sl.global, totals[k])
-				sl.mine += op.delta
+				sl.global = max(sl.global, add32(0, totals[k]))
+				sl.mine = add32(sl.mine, op.delta)
 			} else {
-				sl.pending += op.delta
-				sl.read = sl.read || op.read
-				if !e.queued {
-					e.queued = true
-					b.dirty[op.shard] = append(b.dirty[op.shard], e)
-				}
+				sl.pending = add32(sl.pending, op.delta)
+				*rd = *rd || op.read
+				b.queue(op.shard, op.key, e)
 			}
 		}
 		s.mu.Unlock()
