@@ -71,6 +71,12 @@ func fillRSS(t testing.TB, st limiter.Store, n int) (grew int64, keyLen float64)
 	return rssBytes(t) - before, float64(total) / float64(n)
 }
 
+// sizedStore is a store that reports how many keys it holds.
+type sizedStore interface {
+	limiter.Store
+	Len() int
+}
+
 // TestMemoryPerKey measures the RSS of 1,000,000 live keys of realistic
 // length in the memory store and in the batched store's local table
 // (against a real Redis, which these keys, far from their limits, never
@@ -81,30 +87,31 @@ func TestMemoryPerKey(t *testing.T) {
 	}
 	const n = 1_000_000
 	const budget = 256 << 20
-	t.Run("memory", func(t *testing.T) {
-		st := NewMemory(2 * n) // room to spare: shards fill unevenly
-		grew, kl := fillRSS(t, st, n)
-		t.Logf("memory store: %d keys (%.0f bytes on average): RSS +%d MB, %d bytes/key", st.Len(), kl, grew>>20, grew/n)
-		if st.Len() != n {
-			t.Fatalf("holds %d keys, want %d", st.Len(), n)
-		}
-		if grew > budget {
-			t.Errorf("RSS grew by %d MB for %d keys, want at most 256 MB", grew>>20, n)
-		}
-		runtime.KeepAlive(st)
-	})
-	t.Run("batched", func(t *testing.T) {
-		srv := redistest.Start(t)
-		st := NewBatched(newClient(t, srv.Addr), Options{MaxKeys: 2 * n}, nil)
-		defer st.Close()
-		grew, kl := fillRSS(t, st, n)
-		t.Logf("batched store: %d keys (%.0f bytes on average): RSS +%d MB, %d bytes/key", st.Len(), kl, grew>>20, grew/n)
-		if st.Len() != n {
-			t.Fatalf("holds %d keys, want %d", st.Len(), n)
-		}
-		if grew > budget {
-			t.Errorf("RSS grew by %d MB for %d keys, want at most 256 MB", grew>>20, n)
-		}
-		runtime.KeepAlive(st)
-	})
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T) sizedStore
+	}{
+		{"memory", func(t *testing.T) sizedStore {
+			return NewMemory(2 * n) // room to spare: shards fill unevenly
+		}},
+		{"batched", func(t *testing.T) sizedStore {
+			srv := redistest.Start(t)
+			st := NewBatched(newClient(t, srv.Addr), Options{MaxKeys: 2 * n}, nil)
+			t.Cleanup(func() { _ = st.Close() })
+			return st
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := tc.store(t)
+			grew, kl := fillRSS(t, st, n)
+			t.Logf("%s store: %d keys (%.0f bytes on average): RSS +%d MB, %d bytes/key", tc.name, st.Len(), kl, grew>>20, grew/n)
+			if st.Len() != n {
+				t.Fatalf("holds %d keys, want %d", st.Len(), n)
+			}
+			if grew > budget {
+				t.Errorf("RSS grew by %d MB for %d keys, want at most 256 MB", grew>>20, n)
+			}
+			runtime.KeepAlive(st)
+		})
+	}
 }
