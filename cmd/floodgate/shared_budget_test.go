@@ -282,3 +282,39 @@ func waitForCount(t *testing.T, addr string, n int64) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestRedisModesStartWithoutRedis is issue 10's row: with nothing on the Redis port, or a
+// wrong password, floodgate still starts in both modes, serves every request, and says why
+// in one clear log line (never "returned <nil>", never the password).
+func TestRedisModesStartWithoutRedis(t *testing.T) {
+	const browser = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+	locked := redistest.Start(t, "--requirepass", "right-secret")
+	nothing := freePort(t)
+	for _, tc := range []struct {
+		name, url, mode, wantLog string
+	}{
+		{"exact, nothing on the port", "redis://" + nothing, "exact", "redis unreachable (exact mode)"},
+		{"exact, wrong password", "redis://:wrong-secret@" + locked.Addr, "exact", "refused floodgate's credentials"},
+		{"batched, wrong password", "redis://:wrong-secret@" + locked.Addr, "batched", "refused floodgate's credentials"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startFloodgate(t, tc.url+" {\n\t\t\tmode "+tc.mode+"\n\t\t}")
+			var c tally
+			paced(p, browser, 20, time.Second, &c)
+			if c.ok.Load() != 20 {
+				t.Fatalf("requests with Redis unusable: %v, want all 20 served", &c)
+			}
+			// Batched mode only asks Redis near a limit or every 2 s: give it a moment.
+			deadline := time.Now().Add(5 * time.Second)
+			for !strings.Contains(p.logs.String(), tc.wantLog) {
+				if time.Now().After(deadline) {
+					t.Fatalf("no log line containing %q; logs:\n%s", tc.wantLog, p.logs.String())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if logs := p.logs.String(); strings.Contains(logs, "returned <nil>") || strings.Contains(logs, "wrong-secret") {
+				t.Fatalf("logs show an empty error or the password:\n%s", logs)
+			}
+		})
+	}
+}

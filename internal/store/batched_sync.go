@@ -123,7 +123,7 @@ func (b *Batched) setHealth(err error, n int) {
 	if err != nil {
 		if b.healthy.CompareAndSwap(true, false) {
 			b.log.Warn("redis unreachable: counting locally, each proxy enforces limits on its own traffic until it returns",
-				zap.Error(err), zap.Duration("retry_max_backoff", maxBackoff))
+				zap.Error(describeRedisErr(err)), zap.Duration("retry_max_backoff", maxBackoff))
 		}
 		return
 	}
@@ -229,7 +229,16 @@ func (b *Batched) push(ctx context.Context, ops []syncOp) error {
 				c.cmd = script.EvalSha(ctx, pipe, c.keys, c.args...)
 			}
 		}
-		_, _ = pipe.Exec(ctx) // per-command errors are read below
+		// Per-command errors are read below. A pipeline that failed as a
+		// whole (refused credentials, say) may leave its commands without
+		// an error of their own: give them the pipeline's.
+		if _, err := pipe.Exec(ctx); err != nil {
+			for _, c := range cs {
+				if c.cmd.Err() == nil && c.cmd.Val() == nil {
+					c.cmd.SetErr(err)
+				}
+			}
+		}
 	}
 	run(calls, false)
 	var again []*call

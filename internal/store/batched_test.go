@@ -351,18 +351,7 @@ func TestBatchedRedisDown(t *testing.T) {
 		t.Fatalf("another proxy admitted %d of 10 hits on the resynced, spent key; want at most its share of 3", admitted)
 	}
 
-	var warns, infos int
-	for _, e := range logs.All() {
-		switch e.Level {
-		case zapcore.WarnLevel:
-			warns++
-		case zapcore.InfoLevel:
-			infos++
-		}
-	}
-	if warns != 1 || infos != 1 {
-		t.Fatalf("log lines: %d warnings, %d infos, want exactly one of each (one per state change): %v", warns, infos, logs.All())
-	}
+	checkOneLinePerChange(t, logs)
 }
 
 // TestBatchedHungRedis points a store at a server that accepts connections

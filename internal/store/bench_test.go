@@ -61,7 +61,7 @@ func BenchmarkStore(b *testing.B) {
 		run(b, NewMemory(0), func() error { return nil })
 	})
 	b.Run("exact", func(b *testing.B) {
-		st, err := NewExact(client, "benchexact")
+		st, err := NewExact(client, "benchexact", nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -130,7 +130,8 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("floodgate: challenge: %w", err)
 	}
-	// The memory and batched stores never wait on the network: no deadline needed.
+	// The memory store never waits on the network, and the batched store bounds its own waits
+	// (its Timeout, near a limit only): no deadline needed.
 	storeTimeout := time.Duration(-1)
 	if a.Store.Mode == "exact" {
 		storeTimeout = time.Duration(a.Store.Timeout)

@@ -98,7 +98,8 @@ func loadStore(c StoreConfig, log *zap.Logger) (limiter.Store, string, error) {
 			return nil, err
 		}
 		if c.Mode == "exact" {
-			st, err := store.NewExact(client, c.KeyPrefix)
+			// Starts without Redis: requests pass uncounted until it answers.
+			st, err := store.NewExact(client, c.KeyPrefix, log.Named("store"))
 			if err != nil {
 				_ = client.Close()
 				return nil, err
