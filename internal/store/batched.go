@@ -175,6 +175,7 @@ type Batched struct {
 	once    sync.Once
 	syncMu  sync.Mutex // serialises syncs (loop, Close) and Reset's deletes
 	next    int        // shard the next sync starts from (round robin)
+	batch   int        // window counters per push, adapted (see syncOnce)
 
 	// id names this process in the peers set; peers is the number of
 	// proxies sharing the Redis, last read (at least 1).
@@ -329,7 +330,10 @@ func (b *Batched) Increment(ctx context.Context, key string, count int64, rate l
 		if u <= a || !b.healthy.Load() || !time.Now().Before(deadline) {
 			// Within this proxy's share (or Redis is away): decide locally.
 			e.cur.pending = add32(e.cur.pending, count)
-			if 2*u > a || !b.healthy.Load() {
+			// Past half its share a key is pushed in the background, so
+			// that a busy key rarely needs the direct path. (With a share
+			// of one, the next hit asks Redis anyway.)
+			if (a > 1 && 2*u > a) || !b.healthy.Load() {
 				b.queue(i, key, e)
 			}
 			c := b.decide(e, now, rate)

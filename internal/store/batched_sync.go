@@ -42,10 +42,17 @@ return out
 var script = redis.NewScript(syncScript)
 
 const (
-	// maxSyncKeys bounds the window counters sent in one sync, so a resync
-	// after an outage is spread over several intervals instead of timing
-	// out forever.
-	maxSyncKeys = 10_000
+	// maxSyncKeys and minSyncKeys bound the window counters sent in one
+	// push. The size in between adapts (see syncOnce) so that a push takes
+	// about a quarter of the Timeout on the Redis at hand: a resync after
+	// an outage, or a flood of keys, is spread over several pushes instead
+	// of timing out.
+	maxSyncKeys   = 10_000
+	minSyncKeys   = 100
+	startSyncKeys = 1_000
+	// maxPushesPerSync bounds the pushes one sync makes back to back while
+	// keys are waiting (the rest waits for the next interval).
+	maxPushesPerSync = 16
 	// maxScriptKeys bounds the keys of one Lua call, so Redis is never
 	// blocked long by one script.
 	maxScriptKeys = 500
@@ -102,21 +109,72 @@ func (b *Batched) loop() {
 // syncOnce pushes pending deltas, reads back totals and updates the health
 // state (logging each change once). Without anything to send while Redis is
 // down, it only PINGs to notice the recovery.
+//
+// It sends the waiting keys in pushes of b.batch window counters, each
+// bounded by Timeout, back to back until none is left, SyncInterval has
+// passed or maxPushesPerSync were made. After each push the size is
+// adapted to aim at Timeout/4: doubled when a push took less than half
+// that, scaled down when it took longer. A push that times out with more
+// than minSyncKeys counters is taken as too big, not as Redis down: the
+// size is cut by four and the counters go back in the queue (if Redis had
+// applied them, they are counted twice: an overcount, never an
+// undercount). Only a failure at the smallest size marks Redis down.
 func (b *Batched) syncOnce() error {
 	b.syncMu.Lock()
 	defer b.syncMu.Unlock()
-	ops := b.collect()
-	ctx, cancel := context.WithTimeout(context.Background(), b.opts.Timeout)
-	defer cancel()
-	var err error
-	switch {
-	case len(ops) > 0:
-		err = b.push(ctx, ops)
-	case !b.healthy.Load():
-		err = b.client.Ping(ctx).Err()
+	if b.batch == 0 {
+		b.batch = startSyncKeys
 	}
-	b.setHealth(err, len(ops))
-	return err
+	start := time.Now()
+	pushed := 0
+	for round := 0; round < maxPushesPerSync; round++ {
+		ops := b.collect(b.batch)
+		if len(ops) == 0 {
+			if round == 0 && !b.healthy.Load() {
+				ctx, cancel := context.WithTimeout(context.Background(), b.opts.Timeout)
+				err := b.client.Ping(ctx).Err()
+				cancel()
+				b.setHealth(err, 0)
+				return err
+			}
+			break
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), b.opts.Timeout)
+		t0 := time.Now()
+		err := b.push(ctx, ops)
+		took := time.Since(t0)
+		cancel()
+		if err != nil {
+			if len(ops) > minSyncKeys && isDeadline(err) && b.healthy.Load() {
+				b.batch = max(minSyncKeys, len(ops)/4)
+				continue
+			}
+			b.setHealth(err, pushed)
+			return err
+		}
+		pushed += len(ops)
+		target := b.opts.Timeout / 4
+		switch {
+		case took < target/2:
+			b.batch = min(maxSyncKeys, b.batch*2)
+		case took > target:
+			b.batch = max(minSyncKeys, int(float64(len(ops))*float64(target)/float64(took)))
+		}
+		if time.Since(start) > b.opts.SyncInterval {
+			break
+		}
+	}
+	b.setHealth(nil, pushed)
+	return nil
+}
+
+// isDeadline reports a push that ran out of time (as opposed to refused).
+func isDeadline(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (b *Batched) setHealth(err error, n int) {
@@ -132,21 +190,21 @@ func (b *Batched) setHealth(err error, n int) {
 	}
 }
 
-// collect takes the dirty entries (at most maxSyncKeys window counters)
-// and moves their pending hits in flight.
-func (b *Batched) collect() []syncOp {
+// collect takes the dirty entries (at most limit window counters, give or
+// take one entry's two) and moves their pending hits in flight.
+func (b *Batched) collect(limit int) []syncOp {
 	var ops []syncOp
 	n := len(b.tab.shards)
 	start := b.next
 	b.next = (b.next + 1) % n
-	for k := 0; k < n && len(ops) < maxSyncKeys; k++ {
+	for k := 0; k < n && len(ops) < limit; k++ {
 		i := (start + k) % n
 		s := &b.tab.shards[i]
 		s.mu.Lock()
 		list := b.dirty[i]
 		taken := 0
 		for _, d := range list {
-			if len(ops) >= maxSyncKeys {
+			if len(ops) >= limit {
 				break
 			}
 			taken++

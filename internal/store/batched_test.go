@@ -429,7 +429,7 @@ func TestBatchedEvictionBound(t *testing.T) {
 	if n := b.Len(); n > 640 {
 		t.Fatalf("Len() = %d, want at most 640", n)
 	}
-	ops := b.collect()
+	ops := b.collect(maxSyncKeys)
 	if len(ops) > 2*640 {
 		t.Fatalf("sync would send %d counters for at most 640 keys: evicted keys are still queued", len(ops))
 	}
@@ -471,4 +471,44 @@ func TestBatchedLimitChangeDropsVerdict(t *testing.T) {
 	if got, _ := b.Increment(ctx, "k", 1, perMinute(10)); got.Reached || got.Remaining != 5 {
 		t.Fatalf("after raising the limit to 10: reached=%v remaining=%d, want admitted with 5 left", got.Reached, got.Remaining)
 	}
+}
+
+// TestBatchedManyKeysNeverTimeOut is issue 10's row: a flood of distinct
+// keys (30,000 waiting for one sync) on a healthy Redis. With a Timeout
+// tight enough that one push of them all would not make it (40ms), the
+// pushes are sized to fit: Redis never counts as down, nothing is logged,
+// and every key reaches Redis.
+func TestBatchedManyKeysNeverTimeOut(t *testing.T) {
+	s := redistest.Start(t)
+	c := newClient(t, s.Addr)
+	core, logs := observer.New(zapcore.InfoLevel)
+	clock := newFakeClock()
+	b := newTestBatched(t, c, Options{SyncInterval: manual, Timeout: 40 * time.Millisecond, Peers: 2}, clock, zap.New(core))
+	ctx := context.Background()
+	rate := perMinute(1000) // share 26: 14 hits are queued, and decided locally
+	const keys = 30_000
+	for i := 0; i < keys; i++ {
+		if got, err := b.Increment(ctx, "flood:"+strconv.Itoa(i), 14, rate); err != nil || got.Reached {
+			t.Fatalf("key %d: %+v %v", i, got, err)
+		}
+	}
+	syncs := 0
+	for ; syncs < 200 && c.DBSize(ctx).Val() < keys; syncs++ {
+		if err := b.syncOnce(); err != nil {
+			t.Fatalf("sync %d on a healthy Redis: %v (batch size %d)", syncs, err, b.batch)
+		}
+		if !b.Healthy() {
+			t.Fatalf("Redis marked down after sync %d", syncs)
+		}
+	}
+	if n := c.DBSize(ctx).Val(); n != keys {
+		t.Fatalf("after %d syncs Redis holds %d keys, want %d", syncs, n, keys)
+	}
+	if v, _ := c.Get(ctx, b.redisKey("flood:12345", time.Minute, windowIndex(clock.now(), time.Minute))).Int64(); v != 14 {
+		t.Fatalf("flood:12345 = %d in Redis, want 14", v)
+	}
+	if n := logs.Len(); n != 0 {
+		t.Fatalf("%d log lines on a healthy Redis, want none: %v", n, logs.All())
+	}
+	t.Logf("30,000 keys pushed in %d syncs; push size settled at %d counters", syncs, b.batch)
 }
