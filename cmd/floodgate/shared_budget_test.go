@@ -21,19 +21,32 @@ import (
 
 // floodgateProc is a floodgate process started by a test.
 type floodgateProc struct {
-	addr string
-	cmd  *exec.Cmd
-	logs *strings.Builder
+	addr  string
+	admin string // its admin endpoint, "" when off
+	cmd   *exec.Cmd
+	logs  *strings.Builder
 }
 
 // startFloodgate runs the floodgate binary with a small Caddyfile: the given store, the e2e
 // rule file, and a site that answers 200 itself (the backend is not what is measured here).
 func startFloodgate(t *testing.T, store string) *floodgateProc {
 	t.Helper()
+	return startFloodgateWith(t, store, false)
+}
+
+// startFloodgateWith is startFloodgate, with Caddy's admin endpoint on a loopback port when
+// admin is set.
+func startFloodgateWith(t *testing.T, store string, admin bool) *floodgateProc {
+	t.Helper()
 	addr := freePort(t)
+	adminLine, adminAddr := "admin off", ""
+	if admin {
+		adminAddr = freePort(t)
+		adminLine = "admin " + adminAddr
+	}
 	rulesFile, _ := filepath.Abs("../../testdata/rules/e2e/gptbot600.yaml")
 	cf := fmt.Sprintf(`{
-	admin off
+	%s
 	persist_config off
 	servers {
 		trusted_proxies static 127.0.0.1/32
@@ -55,12 +68,12 @@ http://:%s {
 	floodgate
 	respond "ok" 200
 }
-`, rulesFile, store, addr[strings.LastIndex(addr, ":")+1:])
+`, adminLine, rulesFile, store, addr[strings.LastIndex(addr, ":")+1:])
 	path := filepath.Join(t.TempDir(), "Caddyfile")
 	if err := os.WriteFile(path, []byte(cf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &floodgateProc{addr: addr, logs: &strings.Builder{}}
+	p := &floodgateProc{addr: addr, admin: adminAddr, logs: &strings.Builder{}}
 	p.cmd = exec.Command(bin, "run", "--config", path)
 	p.cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
 	p.cmd.Stderr = &lockedWriter{w: p.logs}

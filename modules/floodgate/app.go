@@ -63,6 +63,7 @@ type App struct {
 
 	state     *state
 	storeKey  string
+	fleetKey  string
 	asnKey    string
 	protected bool
 	logger    *zap.Logger
@@ -149,6 +150,12 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("floodgate: protect: %w", err)
 	}
+	fl, fkey, err := loadFleet(a.Store, a.logger)
+	if err != nil {
+		return fmt.Errorf("floodgate: store: %w", err)
+	}
+	a.fleetKey = fkey
+	prot.fleet.Store(fl) // nil without Redis
 	a.state = &state{
 		classifier: classify.New(set, asn, lens),
 		challenger: ch,
@@ -224,6 +231,12 @@ func (a *App) Cleanup() error {
 			errs = append(errs, err)
 		}
 		a.storeKey = ""
+	}
+	if a.fleetKey != "" {
+		if _, err := fleets.Delete(a.fleetKey); err != nil {
+			errs = append(errs, err)
+		}
+		a.fleetKey = ""
 	}
 	if a.asnKey != "" {
 		if _, err := asnDBs.Delete(a.asnKey); err != nil {

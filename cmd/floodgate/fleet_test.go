@@ -1,0 +1,124 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/floodgate-proxy/floodgate/internal/redistest"
+)
+
+const uaFirefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+// adminCall sends one request to p's admin endpoint and fails the test unless it answers 204.
+func adminCall(t *testing.T, p *floodgateProc, method, path string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+p.admin+path, nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s on %s: %v", method, path, p.admin, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("%s %s on %s: %d %s", method, path, p.admin, resp.StatusCode, body)
+	}
+}
+
+// hitSite sends one request for the test site from a fresh browser address and returns the
+// status; a transport error fails the test (Redis down must never mean errors).
+func hitSite(t *testing.T, p *floodgateProc, method string, i int) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, fmt.Sprintf("http://%s/page/%d", p.addr, i), strings.NewReader("a=1"))
+	req.Host = "member-site.example"
+	req.Header.Set("User-Agent", uaFirefox)
+	req.Header.Set("X-Forwarded-For", fmt.Sprintf("81.2.%d.%d", i/250%250, i%250+1))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s on %s: %v", method, p.addr, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode >= 500 {
+		t.Fatalf("%s on %s: %d", method, p.addr, resp.StatusCode)
+	}
+	return resp.StatusCode
+}
+
+// within polls p until a request gets want, and returns how long that took (failing after d).
+func within(t *testing.T, d time.Duration, p *floodgateProc, method string, want int, what string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for i := 0; ; i++ {
+		if hitSite(t, p, method, 1000+i) == want {
+			return time.Since(start)
+		}
+		if time.Since(start) > d {
+			t.Fatalf("%s: proxy %s never answered %s with %d within %v", what, p.addr, method, want, d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestFleetOneViewAcrossProxies is issue 13's check: a quarantine or manual mode set through
+// the admin API of proxy A is enforced by proxy B within a second, and lifted through B on
+// A; B's admin API shows the fleet's view; with Redis killed each proxy keeps its last view
+// (no errors), and when Redis returns the views converge.
+func TestFleetOneViewAcrossProxies(t *testing.T) {
+	r := redistest.Start(t)
+	url := "redis://" + r.Addr + "?dial_timeout=100ms&read_timeout=100ms&write_timeout=100ms"
+	a := startFloodgateWith(t, url, true)
+	b := startFloodgateWith(t, url, true)
+	if c := hitSite(t, b, "POST", 1); c != 200 {
+		t.Fatalf("a POST before any quarantine: %d, want 200", c)
+	}
+
+	adminCall(t, a, "POST", "/floodgate/quarantine?site=member-site.example&for=10m")
+	took := within(t, time.Second, b, "POST", 429, "quarantine set on A")
+	t.Logf("quarantine set through A refused POSTs on B after %v", took)
+	if c := hitSite(t, b, "GET", 2); c != 200 {
+		t.Fatalf("a page of the quarantined site on B: %d, want 200 (only POSTs are refused)", c)
+	}
+
+	resp, err := client.Get("http://" + b.admin + "/floodgate/sites")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var view struct {
+		Quarantined []struct{ Site string } `json:"quarantined"`
+		Fleet       *struct {
+			Healthy bool `json:"redis_healthy"`
+		} `json:"fleet"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&view)
+	resp.Body.Close()
+	if err != nil || len(view.Quarantined) != 1 || view.Quarantined[0].Site != "member-site.example" || view.Fleet == nil || !view.Fleet.Healthy {
+		t.Fatalf("B's /floodgate/sites = %+v (%v), want the quarantine set through A and a healthy fleet", view, err)
+	}
+
+	adminCall(t, b, "DELETE", "/floodgate/quarantine?site=member-site.example")
+	took = within(t, time.Second, a, "POST", 200, "quarantine lifted on B")
+	t.Logf("quarantine lifted through B let POSTs through on A after %v", took)
+
+	adminCall(t, a, "POST", "/floodgate/under-attack?site=member-site.example&mode=on")
+	took = within(t, time.Second, b, "GET", 403, "under-attack mode set on A")
+	t.Logf("under-attack mode set through A challenged browsers on B after %v", took)
+
+	// Redis goes away: each proxy keeps its view and serves without errors.
+	r.Stop()
+	adminCall(t, a, "POST", "/floodgate/under-attack?site=member-site.example&mode=off")
+	within(t, time.Second, a, "GET", 200, "mode off on A itself")
+	for i := 0; i < 20; i++ {
+		if c := hitSite(t, b, "GET", 2000+i); c != 403 {
+			t.Fatalf("with Redis down B answered %d, want its last view (under attack: 403)", c)
+		}
+	}
+	// Redis back (empty): A's change made meanwhile reaches B.
+	r.Restart()
+	took = within(t, 15*time.Second, b, "GET", 200, "views converging after Redis returned")
+	t.Logf("views converged %v after Redis returned", took)
+}
