@@ -14,8 +14,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/floodgate-proxy/floodgate/internal/admission"
-	"github.com/floodgate-proxy/floodgate/internal/pass"
 	"github.com/floodgate-proxy/floodgate/internal/fleet"
+	"github.com/floodgate-proxy/floodgate/internal/pass"
 	"github.com/floodgate-proxy/floodgate/internal/protect"
 )
 
@@ -108,7 +108,6 @@ func isStatic(path string) bool {
 	}
 	return staticExt[strings.ToLower(path[i:])]
 }
-
 
 // statusRecorder remembers the status of the response written through it.
 type statusRecorder struct {
