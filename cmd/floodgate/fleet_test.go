@@ -108,6 +108,12 @@ func TestFleetOneViewAcrossProxies(t *testing.T) {
 	took = within(t, time.Second, b, "GET", 403, "under-attack mode set on A")
 	t.Logf("under-attack mode set through A challenged browsers on B after %v", took)
 
+	// A pass earned on one proxy is honoured by the other: the pass key is the fleet's.
+	cookie := passFrom(t, a)
+	if c := hitWithCookie(t, b, cookie); c != 200 {
+		t.Fatalf("B answered %d to a pass earned on A, want 200 (one pass key for the fleet)", c)
+	}
+
 	// Redis goes away: each proxy keeps its view and serves without errors.
 	r.Stop()
 	adminCall(t, a, "POST", "/floodgate/under-attack?site=member-site.example&mode=off")
@@ -121,4 +127,48 @@ func TestFleetOneViewAcrossProxies(t *testing.T) {
 	r.Restart()
 	took = within(t, 15*time.Second, b, "GET", 200, "views converging after Redis returned")
 	t.Logf("views converged %v after Redis returned", took)
+}
+
+// passFrom asks p for a page of the test site (under attack: a cookie-level challenge) from
+// a fixed client and returns the pass cookie the challenge page sets.
+func passFrom(t *testing.T, p *floodgateProc) *http.Cookie {
+	t.Helper()
+	resp, err := client.Do(clientRequest(p, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if c.Name == "floodgate_pass" {
+			return c
+		}
+	}
+	t.Fatalf("%s answered %d without a pass cookie", p.addr, resp.StatusCode)
+	return nil
+}
+
+// hitWithCookie sends the fixed client's request with cookie to p and returns the status.
+func hitWithCookie(t *testing.T, p *floodgateProc, cookie *http.Cookie) int {
+	t.Helper()
+	resp, err := client.Do(clientRequest(p, cookie))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// clientRequest is a page request of the test site from one fixed browser client.
+func clientRequest(p *floodgateProc, cookie *http.Cookie) *http.Request {
+	req, _ := http.NewRequest("GET", "http://"+p.addr+"/article", nil)
+	req.Host = "member-site.example"
+	req.Header.Set("User-Agent", uaFirefox)
+	req.Header.Set("Accept-Language", "en")
+	req.Header.Set("X-Forwarded-For", "81.2.200.7")
+	if cookie != nil {
+		req.AddCookie(cookie)
+	}
+	return req
 }

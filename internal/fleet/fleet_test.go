@@ -1,6 +1,9 @@
 package fleet
 
 import (
+	"bytes"
+	"context"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -218,4 +221,42 @@ func TestFleetBounded(t *testing.T) {
 	if n > 100 {
 		t.Fatalf("b holds %d entries, want at most 100", n)
 	}
+}
+
+// TestSharedSecret: every proxy gets the same random secret, made once.
+func TestSharedSecret(t *testing.T) {
+	url := "redis://" + redistest.Start(t).Addr
+	a := newFleet(t, client(t, url), Options{}, nil)
+	b := newFleet(t, client(t, url), Options{}, nil)
+	ctx := context.Background()
+	ka, err := a.SharedSecret(ctx, "pass-key")
+	if err != nil || len(ka) != SecretLen {
+		t.Fatalf("a: %x, %v", ka, err)
+	}
+	kb, err := b.SharedSecret(ctx, "pass-key")
+	if err != nil || !bytes.Equal(ka, kb) {
+		t.Fatalf("b got %x (%v), a %x: want the same secret", kb, err, ka)
+	}
+	if other, _ := a.SharedSecret(ctx, "other"); bytes.Equal(other, ka) {
+		t.Fatal("two names share one secret")
+	}
+	if _, err := a.client.Set(ctx, "floodgate:{fleet}:secret:bad", "not base64!", 0).Result(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SharedSecret(ctx, "bad"); err == nil {
+		t.Fatal("a malformed secret in Redis was accepted")
+	}
+	down := newFleet(t, client(t, "redis://"+freeAddr(t)+"?dial_timeout=50ms"), Options{}, nil)
+	if _, err := down.SharedSecret(ctx, "pass-key"); err == nil {
+		t.Fatal("SharedSecret without Redis succeeded")
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

@@ -331,9 +331,10 @@ func (b *Batched) Increment(ctx context.Context, key string, count int64, rate l
 			// Within this proxy's share (or Redis is away): decide locally.
 			e.cur.pending = add32(e.cur.pending, count)
 			// Past half its share a key is pushed in the background, so
-			// that a busy key rarely needs the direct path. (With a share
-			// of one, the next hit asks Redis anyway.)
-			if (a > 1 && 2*u > a) || !b.healthy.Load() {
+			// that a busy key rarely needs the direct path, and a key with
+			// a share of one (a tiny limit: a challenge answer's single
+			// use) reaches the other proxies within a sync interval.
+			if 2*u > a || !b.healthy.Load() {
 				b.queue(i, key, e)
 			}
 			c := b.decide(e, now, rate)

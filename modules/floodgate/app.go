@@ -127,7 +127,12 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 		return fmt.Errorf("floodgate: store: %w", err)
 	}
 	a.storeKey = key
-	ch, err := newChallenger(a.Challenge, st)
+	fl, fkey, err := loadFleet(a.Store, a.logger)
+	if err != nil {
+		return fmt.Errorf("floodgate: store: %w", err)
+	}
+	a.fleetKey = fkey
+	ch, err := newChallenger(a.Challenge, st, fleetPassKey(fl, a.Challenge, a.logger))
 	if err != nil {
 		return fmt.Errorf("floodgate: challenge: %w", err)
 	}
@@ -150,11 +155,6 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("floodgate: protect: %w", err)
 	}
-	fl, fkey, err := loadFleet(a.Store, a.logger)
-	if err != nil {
-		return fmt.Errorf("floodgate: store: %w", err)
-	}
-	a.fleetKey = fkey
 	prot.fleet.Store(fl) // nil without Redis
 	a.state = &state{
 		classifier: classify.New(set, asn, lens),

@@ -1,6 +1,7 @@
 package floodgate
 
 import (
+	"context"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -132,4 +133,22 @@ func (p *protection) UnderAttack(site string) bool {
 	}
 	f := p.fleet.Load()
 	return f != nil && !byHand(f, site) && f.UnderAttack(site, time.Now())
+}
+
+// fleetPassKey returns the pass key shared by the proxies of f's Redis, when the config
+// names no keys; nil without Redis or when Redis does not answer within a second (then this
+// proxy signs with its own key until a reload finds Redis, and says so).
+func fleetPassKey(f *fleet.Fleet, c ChallengeConfig, log *zap.Logger) []byte {
+	if f == nil || len(c.Keys) > 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	k, err := f.SharedSecret(ctx, "pass-key")
+	if err != nil {
+		log.Warn("pass key not shared with the other proxies (Redis did not answer): passes earned here are valid here only until a reload finds Redis; set challenge keys to avoid this",
+			zap.Error(err))
+		return nil
+	}
+	return k
 }
