@@ -1,13 +1,19 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/floodgate-proxy/floodgate/internal/redistest"
 )
@@ -71,8 +77,8 @@ func within(t *testing.T, d time.Duration, p *floodgateProc, method string, want
 func TestFleetOneViewAcrossProxies(t *testing.T) {
 	r := redistest.Start(t)
 	url := "redis://" + r.Addr + "?dial_timeout=100ms&read_timeout=100ms&write_timeout=100ms"
-	a := startFloodgateWith(t, url, true)
-	b := startFloodgateWith(t, url, true)
+	a := startFloodgateWith(t, url, true, "")
+	b := startFloodgateWith(t, url, true, "")
 	if c := hitSite(t, b, "POST", 1); c != 200 {
 		t.Fatalf("a POST before any quarantine: %d, want 200", c)
 	}
@@ -171,4 +177,83 @@ func clientRequest(p *floodgateProc, cookie *http.Cookie) *http.Request {
 		req.AddCookie(cookie)
 	}
 	return req
+}
+
+// residential are first octets of /8s of access ISPs (Orange, Free, SFR, BT, Sky).
+var residential = []int{2, 81, 82, 86, 88, 90, 92}
+
+// TestFreshBrowsersCostRedisLittle is issue 13's measure, end to end: browser traffic from
+// fresh addresses through two floodgate processes sharing one Redis costs at most 0.01 Redis
+// commands per request (INFO commandstats, commands inside scripts included). It was about 3:
+// every new key was synced.
+func TestFreshBrowsersCostRedisLittle(t *testing.T) {
+	r := redistest.Start(t)
+	// The shipped rules: browsers are held to 300/min per address and 1,200/min per /24.
+	a := startFloodgateWith(t, "redis://"+r.Addr, false, "shipped")
+	b := startFloodgateWith(t, "redis://"+r.Addr, false, "shipped")
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rc.Close()
+	time.Sleep(500 * time.Millisecond) // start-up writes (heartbeats, pass key) are not traffic
+	ctx := context.Background()
+	if err := rc.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 5000 // over 5 s: heartbeats and fleet resyncs are included
+	rng := rand.New(rand.NewPCG(7, 13))
+	var c tally
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		p := a
+		if i%2 == 1 {
+			p = b
+		}
+		ip := rng.Uint32()
+		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Millisecond))) // 1,000 a second
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			req, _ := http.NewRequest("GET", "http://"+p.addr+"/", nil)
+			req.Host = "member-site.example"
+			req.Header.Set("User-Agent", uaFirefox)
+			// Residential networks (French and British access ISPs' /8s), not hosting ranges:
+			// a hosting network's shared budget is one busy key, rightly synced.
+			first := residential[ip>>24%uint32(len(residential))]
+			req.Header.Set("X-Forwarded-For", fmt.Sprintf("%d.%d.%d.%d", first, ip>>16&255, ip>>8&255, ip&255))
+			resp, err := client.Do(req)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				c.add(resp.StatusCode, nil)
+			} else {
+				c.add(0, err)
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	info, err := rc.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmds int64
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "cmdstat_"), ":calls=")
+		if !ok || name == "info" || name == "config|resetstat" {
+			continue
+		}
+		v, _ := strconv.ParseInt(strings.SplitN(rest, ",", 2)[0], 10, 64)
+		cmds += v
+	}
+	per := float64(cmds) / n
+	t.Logf("%d requests from fresh addresses in %v (%v): %d Redis commands, %.4f per request", n, took.Round(time.Millisecond), &c, cmds, per)
+	if c.ok.Load() != n {
+		t.Fatalf("not every browser request was served: %v", &c)
+	}
+	if per > 0.01 {
+		t.Fatalf("%.4f Redis commands per request, want at most 0.01 (%d keys in Redis):\n%s", per, rc.DBSize(ctx).Val(), info)
+	}
 }

@@ -31,12 +31,13 @@ type floodgateProc struct {
 // rule file, and a site that answers 200 itself (the backend is not what is measured here).
 func startFloodgate(t *testing.T, store string) *floodgateProc {
 	t.Helper()
-	return startFloodgateWith(t, store, false)
+	return startFloodgateWith(t, store, false, "")
 }
 
 // startFloodgateWith is startFloodgate, with Caddy's admin endpoint on a loopback port when
-// admin is set.
-func startFloodgateWith(t *testing.T, store string, admin bool) *floodgateProc {
+// admin is set, and the given rules ("" for the e2e rule file; "shipped" for the shipped
+// rules).
+func startFloodgateWith(t *testing.T, store string, admin bool, rules string) *floodgateProc {
 	t.Helper()
 	addr := freePort(t)
 	adminLine, adminAddr := "admin off", ""
@@ -45,6 +46,9 @@ func startFloodgateWith(t *testing.T, store string, admin bool) *floodgateProc {
 		adminLine = "admin " + adminAddr
 	}
 	rulesFile, _ := filepath.Abs("../../testdata/rules/e2e/gptbot600.yaml")
+	if rules != "" {
+		rulesFile = rules
+	}
 	cf := fmt.Sprintf(`{
 	%s
 	persist_config off
