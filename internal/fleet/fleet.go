@@ -76,11 +76,14 @@ type Fleet struct {
 	id     string
 	now    func() time.Time
 
-	mu       sync.RWMutex
-	entries  map[string]Entry // by field
-	attacked map[string]time.Time
-	pending  map[string]Entry // own writes not yet in Redis, by field
-	onChange func(Entry)
+	mu      sync.RWMutex
+	entries map[string]Entry // by field
+	// Indexes by site, so that the per-request reads build no strings.
+	quarantined map[string]Entry
+	modes       map[string]string
+	attacked    map[string]time.Time
+	pending     map[string]Entry // own writes not yet in Redis, by field
+	onChange    func(Entry)
 
 	healthy atomic.Bool
 	kick    chan struct{}
@@ -100,18 +103,20 @@ func New(client redis.UniversalClient, opts Options, log *zap.Logger, onChange f
 	var b [idLen / 2]byte
 	_, _ = rand.Read(b[:])
 	f := &Fleet{
-		client:   client,
-		opts:     opts.withDefaults(),
-		log:      log,
-		id:       hex.EncodeToString(b[:]),
-		now:      time.Now,
-		entries:  map[string]Entry{},
-		attacked: map[string]time.Time{},
-		pending:  map[string]Entry{},
-		onChange: onChange,
-		kick:     make(chan struct{}, 1),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		client:      client,
+		opts:        opts.withDefaults(),
+		log:         log,
+		id:          hex.EncodeToString(b[:]),
+		now:         time.Now,
+		entries:     map[string]Entry{},
+		quarantined: map[string]Entry{},
+		modes:       map[string]string{},
+		attacked:    map[string]time.Time{},
+		pending:     map[string]Entry{},
+		onChange:    onChange,
+		kick:        make(chan struct{}, 1),
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 	f.healthy.Store(true)
 	go f.run()
@@ -203,8 +208,13 @@ func (f *Fleet) merge(e Entry) bool {
 
 func (f *Fleet) applyLocked(e Entry) {
 	f.entries[e.field()] = e
-	if e.Kind == KindAttack {
+	switch e.Kind {
+	case KindAttack:
 		f.recountAttackLocked(e.Site)
+	case KindQuarantine:
+		f.quarantined[e.Site] = e
+	case KindMode:
+		f.modes[e.Site] = e.Value
 	}
 }
 
@@ -233,8 +243,11 @@ func (f *Fleet) dropExpiredLocked(now time.Time) []string {
 		if e.Kind != KindMode && e.Until.Before(now.Add(-time.Minute)) {
 			delete(f.entries, k)
 			gone = append(gone, k)
-			if e.Kind == KindAttack {
+			switch e.Kind {
+			case KindAttack:
 				f.recountAttackLocked(e.Site)
+			case KindQuarantine:
+				delete(f.quarantined, e.Site)
 			}
 		}
 	}
@@ -246,7 +259,7 @@ func (f *Fleet) dropExpiredLocked(now time.Time) []string {
 // QuarantinedUntil says until when site is quarantined fleet-wide, if it is.
 func (f *Fleet) QuarantinedUntil(site string, now time.Time) (time.Time, bool) {
 	f.mu.RLock()
-	e, ok := f.entries[KindQuarantine+"|"+site]
+	e, ok := f.quarantined[site]
 	f.mu.RUnlock()
 	if !ok || !e.Until.After(now) {
 		return time.Time{}, false
@@ -266,7 +279,7 @@ func (f *Fleet) UnderAttack(site string, now time.Time) bool {
 func (f *Fleet) Mode(site string) string {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return f.entries[KindMode+"|"+site].Value
+	return f.modes[site]
 }
 
 // SiteState is one site in a View.

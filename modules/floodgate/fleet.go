@@ -132,7 +132,7 @@ func (p *protection) UnderAttack(site string) bool {
 		return true
 	}
 	f := p.fleet.Load()
-	return f != nil && !byHand(f, site) && f.UnderAttack(site, time.Now())
+	return f != nil && f.UnderAttack(site, time.Now()) && !byHand(f, site)
 }
 
 // fleetPassKey returns the pass key shared by the proxies of f's Redis, when the config
