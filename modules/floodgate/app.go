@@ -63,6 +63,7 @@ type App struct {
 
 	state     *state
 	storeKey  string
+	fleetKey  string
 	asnKey    string
 	protected bool
 	logger    *zap.Logger
@@ -126,11 +127,17 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 		return fmt.Errorf("floodgate: store: %w", err)
 	}
 	a.storeKey = key
-	ch, err := newChallenger(a.Challenge, st)
+	fl, fkey, err := loadFleet(a.Store, a.logger)
+	if err != nil {
+		return fmt.Errorf("floodgate: store: %w", err)
+	}
+	a.fleetKey = fkey
+	ch, err := newChallenger(a.Challenge, st, fleetPassKey(fl, a.Challenge, a.logger))
 	if err != nil {
 		return fmt.Errorf("floodgate: challenge: %w", err)
 	}
-	// The memory and batched stores never wait on the network: no deadline needed.
+	// The memory store never waits on the network, and the batched store bounds its own waits
+	// (its Timeout, near a limit only): no deadline needed.
 	storeTimeout := time.Duration(-1)
 	if a.Store.Mode == "exact" {
 		storeTimeout = time.Duration(a.Store.Timeout)
@@ -148,6 +155,7 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("floodgate: protect: %w", err)
 	}
+	prot.fleet.Store(fl) // nil without Redis
 	a.state = &state{
 		classifier: classify.New(set, asn, lens),
 		challenger: ch,
@@ -223,6 +231,12 @@ func (a *App) Cleanup() error {
 			errs = append(errs, err)
 		}
 		a.storeKey = ""
+	}
+	if a.fleetKey != "" {
+		if _, err := fleets.Delete(a.fleetKey); err != nil {
+			errs = append(errs, err)
+		}
+		a.fleetKey = ""
 	}
 	if a.asnKey != "" {
 		if _, err := asnDBs.Delete(a.asnKey); err != nil {

@@ -21,8 +21,9 @@ import (
 type ChallengeConfig struct {
 	// Keys sign passes, base64 or hex, at least 32 bytes each. The first signs; all verify,
 	// so a new key can be put first while passes signed by the old one stay valid. Every
-	// proxy serving the same sites needs the same keys. Default: a random key made when
-	// floodgate starts, kept across reloads (passes then end with the process).
+	// proxy serving the same sites needs the same keys. Default: with Redis, a random key
+	// made by the first proxy and shared by all through Redis; without, a random key made
+	// when floodgate starts, kept across reloads (passes then end with the process).
 	Keys []string `json:"keys,omitempty"`
 
 	// PassTTL is how long a pass is accepted. Default 7 days.
@@ -66,7 +67,10 @@ func decodeKey(s string) ([]byte, error) {
 	return nil, fmt.Errorf("a challenge key is neither hex nor base64 (make one with: head -c 32 /dev/urandom | base64)")
 }
 
-func newChallenger(c ChallengeConfig, st limiter.Store) (*challenge.Challenger, error) {
+// newChallenger builds the challenger of c. Without configured keys, passes are signed with
+// shared (the fleet's key, when there is a Redis) and checked against it and this process's
+// own key.
+func newChallenger(c ChallengeConfig, st limiter.Store, shared []byte) (*challenge.Challenger, error) {
 	var keys [][]byte
 	for i, k := range c.Keys {
 		b, err := decodeKey(k)
@@ -76,7 +80,10 @@ func newChallenger(c ChallengeConfig, st limiter.Store) (*challenge.Challenger, 
 		keys = append(keys, b)
 	}
 	if len(keys) == 0 {
-		keys = [][]byte{processKey()}
+		if shared != nil {
+			keys = append(keys, shared)
+		}
+		keys = append(keys, processKey())
 	}
 	signer, err := pass.NewSigner(keys...)
 	if err != nil {

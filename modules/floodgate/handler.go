@@ -230,7 +230,7 @@ func (h *Handler) proxy(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 func (h *Handler) startQuarantine(st *state, in *verdict.Request, v *verdict.Verdict) {
 	req := in.Req
 	reason := fmt.Sprintf("rule %s: %s", v.Rule, v.Budget)
-	if st.protection.quarantine.Start(req.Host, time.Now().Add(v.Quarantine), reason) {
+	if st.protection.startQuarantine(req.Host, time.Now().Add(v.Quarantine), reason) { // and across the fleet
 		st.metrics.quarantines.WithLabelValues(st.protection.siteLabel(req.Host)).Inc()
 		st.logger.Warn("site quarantined: its POST rate looks like a compromised site; its POSTs get 429, its pages still flow",
 			zap.String("site", req.Host), zap.String("rule", v.Rule), zap.String("budget", v.Budget),

@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/floodgate-proxy/floodgate/internal/admission"
+	"github.com/floodgate-proxy/floodgate/internal/fleet"
 	"github.com/floodgate-proxy/floodgate/internal/pass"
 	"github.com/floodgate-proxy/floodgate/internal/protect"
 )
@@ -51,6 +52,9 @@ type protection struct {
 	admission  *admission.Controller
 	quarantine *protect.Quarantine
 	detector   *protect.Detector
+	// fleet is the view shared with the other proxies through Redis (fleet.go); nil
+	// without Redis.
+	fleet atomic.Pointer[fleet.Fleet]
 
 	// current is the newest config's state, for the detector's callback.
 	current atomic.Pointer[state]
@@ -104,14 +108,6 @@ func isStatic(path string) bool {
 	}
 	return staticExt[strings.ToLower(path[i:])]
 }
-
-// QuarantinedUntil says until when host is quarantined, if it is (verdict.SiteView).
-func (p *protection) QuarantinedUntil(host string, t time.Time) (time.Time, bool) {
-	return p.quarantine.Until(host, t)
-}
-
-// UnderAttack says whether site is under attack now (verdict.SiteView).
-func (p *protection) UnderAttack(site string) bool { return p.detector.Active(site) }
 
 // statusRecorder remembers the status of the response written through it.
 type statusRecorder struct {
@@ -257,6 +253,7 @@ func (p *protection) switched(site string, on bool, reason string) {
 	if st == nil {
 		return
 	}
+	p.publishSwitch(site, on)
 	label := p.siteLabel(site)
 	if on {
 		st.logger.Warn("site under attack: challenging clients that are not known good", zap.String("site", site), zap.String("reason", reason))
