@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -105,17 +104,14 @@ type source struct{}
 
 func (source) ReadFile(name string) ([]byte, error) {
 	if n, ok := strings.CutPrefix(name, embeddedPrefix); ok {
-		return fs.ReadFile(FS, n)
+		return rules.FSSource{FS: FS}.ReadFile(n)
 	}
-	return os.ReadFile(name)
+	return rules.OSSource{}.ReadFile(name)
 }
 
 func (source) Join(ruleFile, rel string) string {
 	if n, ok := strings.CutPrefix(ruleFile, embeddedPrefix); ok {
-		return embeddedPrefix + path.Join(path.Dir(n), rel)
+		return embeddedPrefix + rules.FSSource{FS: FS}.Join(n, rel)
 	}
-	if filepath.IsAbs(rel) {
-		return rel
-	}
-	return filepath.Join(filepath.Dir(ruleFile), rel)
+	return rules.OSSource{}.Join(ruleFile, rel)
 }

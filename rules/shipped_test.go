@@ -19,6 +19,10 @@ import (
 // fixtures is where the copied test data lives (with its licences), relative to this folder.
 var fixtures = filepath.Join("..", "testdata")
 
+// userAgents is where the User-Agent corpora live (copies with their licences, see
+// testdata/useragents/README.md), relative to this folder.
+var userAgents = filepath.Join("..", "testdata", "useragents")
+
 // residential is an address of a consumer ISP in testdata/mmdb/test-asn.mmdb (Orange, AS3215)
 // and in no range of the shipped rules.
 var residential = netip.MustParseAddr("90.1.2.3")
@@ -101,6 +105,8 @@ var browserExceptions = map[string]struct{ class, why string }{
 		"bot", "360JK yunjiankong is a Chinese uptime monitoring service"},
 	"MyLib/1.11 (vert.x/4.11.2; GraalVM/21; Java; custom-client)": {
 		"bot", "a Java HTTP client library by its own words (vert.x, custom-client)"},
+	"Mozilla/5.0 (compatible; Lucidworks-Anda/2.0/0.10; +; )": {
+		"bot", "a compatible; comment naming no browser, platform or engine, with an empty +URL contact: a crawler's shape (Lucidworks is a search platform)"},
 }
 
 // crawlerExceptions are isbot crawler fixtures the shipped rules deliberately leave browser.
@@ -193,6 +199,53 @@ func TestEveryAITokenIsNamed(t *testing.T) {
 		}
 	}
 	t.Logf("tokens per group: %v", groups)
+}
+
+// Every token of gen/more-ai-tokens.tsv that the generator keeps is named by its own rule, and
+// tokens are matched with their boundaries: Exalead's Exabot is not Exa.ai's ExaBot.
+func TestMoreAITokensAndBoundaries(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("gen", "more-ai-tokens.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	skipped := map[string]bool{"SemrushBot-BA": true, "SemrushBot-CT": true, "SemrushBot-SI": true,
+		"imgproxy": true, "ias_crawler": true, "ias_wombles": true, "AutoRAG": true}
+	c := shipped(t, false)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")[1:]
+	if len(lines) != 49 {
+		t.Errorf("more-ai-tokens.tsv holds %d tokens, expected 49", len(lines))
+	}
+	for _, line := range lines {
+		tok, _, _ := strings.Cut(line, "\t")
+		ua := "Mozilla/5.0 (compatible; " + tok + "/1.0)"
+		res := classifyUA(c, residential, ua)
+		if skipped[tok] {
+			if res.Bot == tok {
+				t.Errorf("%q is skipped by the generator but has a rule", tok)
+			}
+			continue
+		}
+		if res.Class != "ai-crawler" || res.Bot != tok {
+			t.Errorf("%q: class %s bot %q (rule %s); expected ai-crawler, bot %q", ua, res.Class, res.Bot, res.Rule, tok)
+		}
+	}
+	tests := []struct{ ua, class, bot string }{
+		{"Mozilla/5.0 (compatible; Exabot/3.0; +http://www.exabot.com/go/robot)", "bot", "automation"},
+		{"Mozilla/5.0 (compatible; ExaBot/1.0; +https://exa.ai/)", "ai-crawler", "ExaBot"},
+		{"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 BytedanceWebview/d8a21c6", "browser", "browser"},
+		{"Bytedance crawler", "ai-crawler", "Bytedance"},
+		// The generic AI rule: an .ai domain, or AI as a product word, in an unnamed program.
+		{"SomeFetcher/2.1 (+https://example.ai/bot)", "ai-crawler", "ai-unnamed"},
+		{"Acme-AI-Agent/1.0", "ai-crawler", "ai-unnamed"},
+		{"AcmeAI/1.0 (compatible)", "bot", "program"},
+		{"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/128.0.0.0 Safari/537.36", "browser", "browser"},
+	}
+	for _, tt := range tests {
+		res := classifyUA(c, residential, tt.ua)
+		if res.Class != tt.class || res.Bot != tt.bot {
+			t.Errorf("%q: class %s bot %q (rule %s); expected %s %q", tt.ua, res.Class, res.Bot, res.Rule, tt.class, tt.bot)
+		}
+	}
 }
 
 func TestAIGroupsAndBudgets(t *testing.T) {

@@ -21,19 +21,36 @@ import (
 
 // floodgateProc is a floodgate process started by a test.
 type floodgateProc struct {
-	addr string
-	cmd  *exec.Cmd
-	logs *strings.Builder
+	addr  string
+	admin string // its admin endpoint, "" when off
+	cmd   *exec.Cmd
+	logs  *strings.Builder
 }
 
 // startFloodgate runs the floodgate binary with a small Caddyfile: the given store, the e2e
 // rule file, and a site that answers 200 itself (the backend is not what is measured here).
 func startFloodgate(t *testing.T, store string) *floodgateProc {
 	t.Helper()
+	return startFloodgateWith(t, store, false, "")
+}
+
+// startFloodgateWith is startFloodgate, with Caddy's admin endpoint on a loopback port when
+// admin is set, and the given rules ("" for the e2e rule file; "shipped" for the shipped
+// rules).
+func startFloodgateWith(t *testing.T, store string, admin bool, rules string) *floodgateProc {
+	t.Helper()
 	addr := freePort(t)
+	adminLine, adminAddr := "admin off", ""
+	if admin {
+		adminAddr = freePort(t)
+		adminLine = "admin " + adminAddr
+	}
 	rulesFile, _ := filepath.Abs("../../testdata/rules/e2e/gptbot600.yaml")
+	if rules != "" {
+		rulesFile = rules
+	}
 	cf := fmt.Sprintf(`{
-	admin off
+	%s
 	persist_config off
 	servers {
 		trusted_proxies static 127.0.0.1/32
@@ -55,12 +72,12 @@ http://:%s {
 	floodgate
 	respond "ok" 200
 }
-`, rulesFile, store, addr[strings.LastIndex(addr, ":")+1:])
+`, adminLine, rulesFile, store, addr[strings.LastIndex(addr, ":")+1:])
 	path := filepath.Join(t.TempDir(), "Caddyfile")
 	if err := os.WriteFile(path, []byte(cf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &floodgateProc{addr: addr, logs: &strings.Builder{}}
+	p := &floodgateProc{addr: addr, admin: adminAddr, logs: &strings.Builder{}}
 	p.cmd = exec.Command(bin, "run", "--config", path)
 	p.cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
 	p.cmd.Stderr = &lockedWriter{w: p.logs}
@@ -169,7 +186,7 @@ const uaGPTBot = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible;
 
 // sharedBudget is issue 3's end-to-end check: two floodgate processes sharing one Redis, a
 // GPTBot budget of 600/min, 1,000 GPTBot requests sent to each within 10 s: the total allowed
-// stays within 600 plus the documented bound.
+// stays within the documented bound, limit × 1.05 + N.
 func sharedBudget(t *testing.T, storeURL string) {
 	const perProxy, during = 1000, 10 * time.Second
 	a := startFloodgate(t, storeURL)
@@ -182,16 +199,15 @@ func sharedBudget(t *testing.T, storeURL string) {
 	go func() { defer wg.Done(); paced(b, uaGPTBot, perProxy, during, &cb) }()
 	wg.Wait()
 	allowed := ca.ok.Load() + cb.ok.Load()
-	rate := float64(perProxy) / during.Seconds()
-	// The README's bound: 2 × sync_interval (100ms) × rate × (proxies − 1), plus one sync
-	// timeout (250ms) of traffic for a sync slowed down (a loaded machine).
-	bound := 600 + int64(2*0.1*rate*1) + int64(0.25*rate)
+	// The README's bound, whatever the rate (and however well the machine keeps pace: near
+	// the limit each request asks Redis): limit × 1.05 + proxies.
+	bound := int64(600*1.05) + 2
 	t.Logf("proxy A: %v; proxy B: %v; allowed %d of %d (budget 600, bound %d)", &ca, &cb, allowed, 2*perProxy, bound)
 	if ca.serverErr.Load()+cb.serverErr.Load()+ca.failed.Load()+cb.failed.Load() != 0 {
 		t.Fatalf("server errors or failed requests: A %v, B %v", &ca, &cb)
 	}
 	if allowed > bound {
-		t.Errorf("the two proxies allowed %d GPTBot requests, more than 600 + the documented overshoot (%d)", allowed, bound)
+		t.Errorf("the two proxies allowed %d GPTBot requests, more than the documented bound %d", allowed, bound)
 	}
 	if allowed < 600 {
 		t.Errorf("the two proxies allowed only %d GPTBot requests, fewer than the budget of 600", allowed)
@@ -227,7 +243,7 @@ func TestRedisDownSitesUp(t *testing.T) {
 	if before.ok.Load() != 20 {
 		t.Fatalf("before Redis goes away: %v, want 20 allowed", &before)
 	}
-	time.Sleep(300 * time.Millisecond) // let a sync carry the 20 to Redis
+	waitForCount(t, r.Addr, 20) // a sync carried the 20 to Redis
 	r.Stop()
 
 	var bots, people tally
@@ -248,20 +264,9 @@ func TestRedisDownSitesUp(t *testing.T) {
 	}
 
 	r.Restart()
-	rc := redis.NewClient(&redis.Options{Addr: r.Addr})
-	defer rc.Close()
-	deadline := time.Now().Add(10 * time.Second) // reconnect backoff is at most 5 s
-	for {
-		n, _ := rc.DBSize(context.Background()).Result()
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("Redis came back but floodgate never pushed its counts to it")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	time.Sleep(300 * time.Millisecond)
+	// The counts made meanwhile reach Redis (reconnect backoff is at most 5 s): the budget
+	// of 50 is spent there.
+	waitForCount(t, r.Addr, 50)
 
 	// A proxy started now knows nothing locally: only Redis can tell it the budget is spent.
 	c := startFloodgate(t, url)
@@ -270,5 +275,63 @@ func TestRedisDownSitesUp(t *testing.T) {
 	t.Logf("new proxy after Redis returned: %v", &fresh)
 	if fresh.ok.Load() >= 20 || fresh.throttled.Load() < 10 {
 		t.Errorf("a new proxy allowed %d of 20 requests over a spent budget: the counts made while Redis was down did not resync", fresh.ok.Load())
+	}
+}
+
+// waitForCount waits until a counter in the Redis at addr holds at least n (a sync carried
+// the proxy's counts there), for at most 10 s.
+func waitForCount(t *testing.T, addr string, n int64) {
+	t.Helper()
+	rc := redis.NewClient(&redis.Options{Addr: addr})
+	defer rc.Close()
+	ctx := context.Background()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		keys, _ := rc.Keys(ctx, "*").Result()
+		for _, k := range keys {
+			if v, err := rc.Get(ctx, k).Int64(); err == nil && v >= n {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no counter in Redis reached %d within 10 s (keys %v): floodgate did not push its counts", n, keys)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRedisModesStartWithoutRedis is issue 10's row: with nothing on the Redis port, or a
+// wrong password, floodgate still starts in both modes, serves every request, and says why
+// in one clear log line (never "returned <nil>", never the password).
+func TestRedisModesStartWithoutRedis(t *testing.T) {
+	const browser = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+	locked := redistest.Start(t, "--requirepass", "right-secret")
+	nothing := freePort(t)
+	for _, tc := range []struct {
+		name, url, mode, wantLog string
+	}{
+		{"exact, nothing on the port", "redis://" + nothing, "exact", "redis unreachable (exact mode)"},
+		{"exact, wrong password", "redis://:wrong-secret@" + locked.Addr, "exact", "refused floodgate's credentials"},
+		{"batched, wrong password", "redis://:wrong-secret@" + locked.Addr, "batched", "refused floodgate's credentials"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startFloodgate(t, tc.url+" {\n\t\t\tmode "+tc.mode+"\n\t\t}")
+			var c tally
+			paced(p, browser, 20, time.Second, &c)
+			if c.ok.Load() != 20 {
+				t.Fatalf("requests with Redis unusable: %v, want all 20 served", &c)
+			}
+			// Batched mode only asks Redis near a limit or every 2 s: give it a moment.
+			deadline := time.Now().Add(5 * time.Second)
+			for !strings.Contains(p.logs.String(), tc.wantLog) {
+				if time.Now().After(deadline) {
+					t.Fatalf("no log line containing %q; logs:\n%s", tc.wantLog, p.logs.String())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if logs := p.logs.String(); strings.Contains(logs, "returned <nil>") || strings.Contains(logs, "wrong-secret") {
+				t.Fatalf("logs show an empty error or the password:\n%s", logs)
+			}
+		})
 	}
 }

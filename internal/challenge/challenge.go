@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"iter"
 	"net"
 	"net/http"
 	"net/netip"
@@ -34,9 +35,10 @@ const (
 	ScriptDifficulty = 8
 	// MaxDifficulty bounds Config.Difficulty (2^24 hashes: many seconds).
 	MaxDifficulty = 24
-	// refreshSeconds is the meta-refresh delay of the cookie level: a
-	// client that drops cookies reloads once a second, not in a tight loop.
-	refreshSeconds = 1
+	// slowRefreshSeconds is the meta-refresh delay of the cookie level for a
+	// client served one moments ago (it drops cookies): it reloads once a
+	// second, not in a tight loop. Others refresh at once (recent.go).
+	slowRefreshSeconds = 1
 )
 
 // now is the clock; tests replace it.
@@ -65,13 +67,20 @@ type Config struct {
 	// VerifyPath is the reserved path the answers are posted to.
 	// Default "/.floodgate/verify".
 	VerifyPath string
+	// Visitor sets the visitor cookie (visitor.go).
+	Visitor VisitorConfig
+	// IsHTTPS reports whether the client reached the site over HTTPS, which makes the
+	// cookies Secure. Default: r.TLS != nil. Behind a TLS-terminating load balancer, set it
+	// to also trust X-Forwarded-Proto from that balancer (and only from it).
+	IsHTTPS func(r *http.Request) bool
 }
 
 // Challenger serves challenges and checks answers and passes. It is safe for
 // concurrent use.
 type Challenger struct {
-	cfg  Config
-	bufs sync.Pool // *bytes.Buffer
+	cfg    Config
+	bufs   sync.Pool // *bytes.Buffer
+	recent *recentChallenges
 }
 
 // New checks cfg, fills in its defaults and returns a Challenger.
@@ -80,10 +89,8 @@ func New(cfg Config) (*Challenger, error) {
 	if cfg.Signer == nil {
 		errs = append(errs, errors.New("challenge: no Signer, expected a *pass.Signer"))
 	}
-	if cfg.CookieName == "" {
-		cfg.CookieName = DefaultCookieName
-	} else if !validCookieName(cfg.CookieName) {
-		errs = append(errs, fmt.Errorf("challenge: cookie name %q: expected letters, digits, '-', '_' or '.'", cfg.CookieName))
+	if err := cookieName(&cfg.CookieName, DefaultCookieName, "cookie name"); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.PassTTL == 0 {
 		cfg.PassTTL = DefaultPassTTL
@@ -111,10 +118,16 @@ func New(cfg Config) (*Challenger, error) {
 	} else if !strings.HasPrefix(cfg.VerifyPath, "/") || strings.ContainsAny(cfg.VerifyPath, "?#\\ \"'<>") {
 		errs = append(errs, fmt.Errorf("challenge: verify path %q: expected an absolute path such as %s", cfg.VerifyPath, DefaultVerifyPath))
 	}
+	if err := cfg.Visitor.valid(); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.IsHTTPS == nil {
+		cfg.IsHTTPS = func(r *http.Request) bool { return r.TLS != nil }
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	c := &Challenger{cfg: cfg}
+	c := &Challenger{cfg: cfg, recent: newRecentChallenges()}
 	c.bufs.New = func() any { return new(bytes.Buffer) }
 	return c, nil
 }
@@ -175,16 +188,25 @@ func (c *Challenger) eachPass(r *http.Request, prefix netip.Prefix, fn func(pass
 	}
 	ua := binding(r)
 	t := now()
-	for _, line := range lines {
-		for i := 0; i < 64 && line != ""; i++ {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
-			if !ok || name != c.cfg.CookieName {
-				continue
-			}
-			if !fn(c.cfg.Signer.Verify(strings.Trim(value, `"`), prefix, ua, t)) {
-				return
+	for value := range cookies(r, c.cfg.CookieName) {
+		if !fn(c.cfg.Signer.Verify(value, prefix, ua, t)) {
+			return
+		}
+	}
+}
+
+// cookies yields the values of the cookies of r named name, unquoted: at most 64 cookies a
+// Cookie line are looked at.
+func cookies(r *http.Request, name string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for _, line := range r.Header["Cookie"] {
+			for i := 0; i < 64 && line != ""; i++ {
+				var part string
+				part, line, _ = strings.Cut(line, ";")
+				n, value, ok := strings.Cut(strings.TrimSpace(part), "=")
+				if ok && n == name && !yield(strings.Trim(value, `"`)) {
+					return
+				}
 			}
 		}
 	}
@@ -213,12 +235,15 @@ func (c *Challenger) serve(w http.ResponseWriter, r *http.Request, level pass.Le
 		Host:           hostOf(r),
 		Level:          level.String(),
 		ReturnTo:       ret,
-		RefreshSeconds: refreshSeconds,
+		RefreshSeconds: 0,
 		VerifyPath:     c.cfg.VerifyPath,
 		Retry:          retry,
 		CSPNonce:       randomString(16),
 	}
 	if level == pass.LevelCookie {
+		if c.recent.seen(prefix, binding(r), now()) {
+			d.RefreshSeconds = slowRefreshSeconds
+		}
 		c.setPass(w, r, prefix, pass.LevelCookie)
 	} else {
 		d.Difficulty = c.cfg.Difficulty
@@ -255,8 +280,9 @@ func (c *Challenger) serve(w http.ResponseWriter, r *http.Request, level pass.Le
 // setPass issues a pass for the client and sets it as a cookie: host-only,
 // Path=/, HttpOnly (no script needs it), SameSite=Lax (it must come along
 // when a visitor follows a link from elsewhere), Secure when the request came
-// over TLS (a Secure cookie on a plain-HTTP site would never come back and
-// the visitor would be challenged forever).
+// over HTTPS, directly or through a trusted TLS-terminating proxy (a Secure
+// cookie on a plain-HTTP site would never come back and the visitor would be
+// challenged forever).
 func (c *Challenger) setPass(w http.ResponseWriter, r *http.Request, prefix netip.Prefix, level pass.Level) {
 	t := now()
 	http.SetCookie(w, &http.Cookie{
@@ -266,7 +292,7 @@ func (c *Challenger) setPass(w http.ResponseWriter, r *http.Request, prefix neti
 		MaxAge:   int(c.cfg.PassTTL / time.Second),
 		Expires:  t.Add(c.cfg.PassTTL).UTC(),
 		HttpOnly: true,
-		Secure:   r.TLS != nil,
+		Secure:   c.cfg.IsHTTPS(r),
 		SameSite: http.SameSiteLaxMode,
 	})
 }
@@ -298,6 +324,16 @@ func randomString(n int) string {
 
 // randRead fills b with random bytes; crypto/rand never fails since Go 1.24.
 func randRead(b []byte) { rand.Read(b) }
+
+// cookieName fills in *name's default, or checks it.
+func cookieName(name *string, def, what string) error {
+	if *name == "" {
+		*name = def
+	} else if !validCookieName(*name) {
+		return fmt.Errorf("challenge: %s %q: expected letters, digits, '-', '_' or '.'", what, *name)
+	}
+	return nil
+}
 
 // validCookieName reports whether s is a plain cookie name.
 func validCookieName(s string) bool {

@@ -118,7 +118,7 @@ func TestServe(t *testing.T) {
 		secure  bool
 	}{
 		{"cookie, English by default", pass.LevelCookie, get("https://Example.org:8443/article?id=7"),
-			[]string{`<html lang="en">`, `<span class="host">example.org</span>`, `http-equiv="refresh" content="1; url=/article?id=7"`, `<a href="/article?id=7">Continue</a>`},
+			[]string{`<html lang="en">`, `<span class="host">example.org</span>`, `http-equiv="refresh" content="0; url=/article?id=7"`, `<a href="/article?id=7">Continue</a>`},
 			[]string{"<script", "<noscript>", "fg-form"}, "en", true, true},
 		{"cookie over plain HTTP: not Secure", pass.LevelCookie, get("http://example.org/"),
 			[]string{`url=/"`}, nil, "en", true, false},

@@ -173,3 +173,30 @@ func BenchmarkSubstringIndex(b *testing.B) {
 	}
 	_ = found
 }
+
+// longUA is a User-Agent of n bytes: "Mozilla/5.0 (" and a comment that never closes, the
+// costliest shape found for the shipped regexes (each keeps scanning for the platform or the
+// end of the comment).
+func longUA(n int) string {
+	b := make([]byte, 0, n)
+	b = append(b, "Mozilla/5.0 ("...)
+	for len(b) < n {
+		b = append(b, "abcdefghij"[len(b)%10])
+	}
+	return string(b)
+}
+
+// BenchmarkClassifyLongUA classifies 16 KB User-Agents, a new one every time (a counter at the
+// start defeats the cache): what one request with a huge header costs.
+func BenchmarkClassifyLongUA(b *testing.B) {
+	c := shippedClassifier(b)
+	pad := longUA(16 << 10)
+	var out Result
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		req := Request{IP: ipLocal, UserAgent: pad[:13] + strconv.Itoa(i) + pad[13:], Host: "example.org", Method: "GET", Path: "/"}
+		c.Classify(&req, &out)
+	}
+}

@@ -15,19 +15,25 @@ type uaCache struct {
 
 const (
 	uaCacheShards   = 32
-	uaCacheShardCap = 2048 // 64k User-Agents in all
-	uaCacheMaxLen   = 512  // longer User-Agents are matched every time, not kept
+	uaCacheShardCap = 2048 // 64k User-Agents in all; each at most MaxUserAgent bytes
 )
+
+// uaEntry is what the cache keeps for a User-Agent: the rules its User-Agent conditions
+// match and the facts the signals need.
+type uaEntry struct {
+	rules ruleSet
+	facts uaFacts
+}
 
 type uaShard struct {
 	mu sync.RWMutex
-	m  map[string]ruleSet
+	m  map[string]uaEntry
 }
 
 func newUACache() *uaCache {
 	c := &uaCache{}
 	for i := range c.shards {
-		c.shards[i].m = make(map[string]ruleSet)
+		c.shards[i].m = make(map[string]uaEntry)
 	}
 	return c
 }
@@ -36,10 +42,7 @@ func (c *uaCache) shard(ua string) *uaShard {
 	return &c.shards[xxhash.Sum64String(ua)%uaCacheShards]
 }
 
-func (c *uaCache) get(ua string) (ruleSet, bool) {
-	if len(ua) > uaCacheMaxLen {
-		return nil, false
-	}
+func (c *uaCache) get(ua string) (uaEntry, bool) {
 	sh := c.shard(ua)
 	sh.mu.RLock()
 	s, ok := sh.m[ua]
@@ -47,14 +50,11 @@ func (c *uaCache) get(ua string) (ruleSet, bool) {
 	return s, ok
 }
 
-func (c *uaCache) put(ua string, s ruleSet) {
-	if len(ua) > uaCacheMaxLen {
-		return
-	}
+func (c *uaCache) put(ua string, s uaEntry) {
 	sh := c.shard(ua)
 	sh.mu.Lock()
 	if len(sh.m) >= uaCacheShardCap {
-		sh.m = make(map[string]ruleSet, uaCacheShardCap)
+		sh.m = make(map[string]uaEntry, uaCacheShardCap)
 	}
 	sh.m[ua] = s
 	sh.mu.Unlock()

@@ -29,14 +29,15 @@ func (c *uaCache) len() int {
 }
 
 // A cached answer is the answer: classifying with a warm cache gives what a fresh classifier
-// (empty cache) gives, for every User-Agent, and long User-Agents are matched every time.
+// (empty cache) gives, for every User-Agent; a long User-Agent is kept by its first
+// MaxUserAgent bytes, the part that is matched.
 func TestUACacheSameResults(t *testing.T) {
 	set := loadSet(t, testRulesPath)
 	asn := openASN(t)
 	warm := New(set, asn, network.PrefixLengths{})
 	uas := []string{"", " ", "GoodBot/1.0", "spider", "SpiderPro", "ComboBot/2.0", "ComboBot/1.0",
-		"curl/8", firefox, "Wget", strings.Repeat("x", uaCacheMaxLen) + " spider",
-		strings.Repeat("y", uaCacheMaxLen+1) + " curl/8", "curl/8" + strings.Repeat("y", uaCacheMaxLen+1)}
+		"curl/8", firefox, "Wget", strings.Repeat("x", MaxUserAgent) + " spider",
+		strings.Repeat("y", MaxUserAgent+1) + " curl/8", "curl/8" + strings.Repeat("y", MaxUserAgent+1)}
 	for round := 0; round < 3; round++ {
 		for _, ua := range uas {
 			for _, ip := range []string{"127.0.0.1", "127.0.1.7", "127.0.2.7"} {
@@ -50,8 +51,35 @@ func TestUACacheSameResults(t *testing.T) {
 			}
 		}
 	}
-	if n := warm.cache.len(); n != len(uas)-3 {
-		t.Errorf("cache holds %d User-Agents, want %d (the ones up to %d bytes)", n, len(uas)-3, uaCacheMaxLen)
+	if n := warm.cache.len(); n != len(uas) {
+		t.Errorf("cache holds %d User-Agents, want %d", n, len(uas))
+	}
+	for i := range warm.cache.shards {
+		for k := range warm.cache.shards[i].m {
+			if len(k) > MaxUserAgent {
+				t.Errorf("cache key of %d bytes, longer than MaxUserAgent (%d)", len(k), MaxUserAgent)
+			}
+		}
+	}
+}
+
+// An attacker's huge User-Agent is matched by its first MaxUserAgent bytes only: what follows
+// them does not change the answer, whatever it holds.
+func TestLongUserAgentIsCut(t *testing.T) {
+	c := New(loadSet(t, testRulesPath), nil, network.PrefixLengths{})
+	prefix := "curl/8 " + strings.Repeat("a", MaxUserAgent)
+	tests := []struct{ name, ua, rule string }{
+		{"bot token within the limit", "curl/8" + strings.Repeat(" a", 8<<10), "curl"},
+		{"bot token past the limit is not seen", strings.Repeat("y", MaxUserAgent) + " spider", ""},
+		{"16 KB of padding then a token", prefix[:MaxUserAgent] + strings.Repeat("Wget ", 3<<10), "curl"},
+	}
+	for _, tt := range tests {
+		var got, cut Result
+		c.Classify(&Request{IP: ipLocal, UserAgent: tt.ua}, &got)
+		New(loadSet(t, testRulesPath), nil, network.PrefixLengths{}).Classify(&Request{IP: ipLocal, UserAgent: tt.ua[:MaxUserAgent]}, &cut)
+		if got.Rule != tt.rule || describe(&got) != describe(&cut) {
+			t.Errorf("%s: rule %q (%s); want %q, the same as its first %d bytes (%s)", tt.name, got.Rule, describe(&got), tt.rule, MaxUserAgent, describe(&cut))
+		}
 	}
 }
 

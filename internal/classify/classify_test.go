@@ -114,8 +114,8 @@ func TestClassify(t *testing.T) {
 		// An impostor is class bot, so bots-everywhere (match.class: bot) applies to it.
 		{"impostor from a cloud: first identity rule wins over the asn rule", Request{IP: ipAmazon, UserAgent: "GoodBot/1.0"},
 			want{class: "bot", bot: "impostor:GoodBot", rule: "GoodBot", impostor: true, asn: 16509, rules: []string{"GoodBot", "bots-everywhere"}}},
-		{"impostor without an address", Request{UserAgent: "GoodBot/1.0"},
-			want{class: "bot", bot: "impostor:GoodBot", rule: "GoodBot", impostor: true, rules: []string{"GoodBot", "bots-everywhere"}}},
+		{"unverifiable without an address: the claim stands, unverified, not an impostor", Request{UserAgent: "GoodBot/1.0"},
+			want{class: "search-bot", bot: "GoodBot", rule: "GoodBot", rules: []string{"GoodBot"}}},
 		{"impostor of a bot with its own family name", Request{IP: ipMSFT, UserAgent: "my lenientBOT"},
 			want{class: "bot", bot: "impostor:lenient", rule: "LenientBot", impostor: true, asn: 8075, rules: []string{"LenientBot", "bots-everywhere"}}},
 		{"longer token first", Request{IP: ipLocal, UserAgent: "x SpiderPro/3"},

@@ -80,18 +80,6 @@ func filterOf(re *regexp.Regexp, parsed *syntax.Regexp) regexFilter {
 	return f
 }
 
-// necessaryLiterals returns literals, lowercase, such that every string re matches contains
-// one of them, compared ASCII case-insensitively; ok is false when it finds none (the regex
-// must then run on every User-Agent).
-func necessaryLiterals(re *regexp.Regexp) (lits []string, ok bool) {
-	parsed, err := syntax.Parse(re.String(), syntax.Perl)
-	if err != nil {
-		return nil, false
-	}
-	f := filterOf(re, parsed.Simplify())
-	return f.lits, f.lits != nil
-}
-
 // literalsOf returns a necessary literal set of re: every match of re contains one of them.
 func literalsOf(re *syntax.Regexp) ([]string, bool) {
 	if set, _, ok := exactSet(re); ok {

@@ -3,6 +3,7 @@ package classify
 import (
 	"math/rand/v2"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strings"
 	"testing"
@@ -120,8 +121,23 @@ func TestUARulesAgainstNaive(t *testing.T) {
 		failures := 0
 		for _, ua := range uas {
 			for _, v := range variants(rng, ua) {
-				got := c.uaRules(v)
+				got := c.uaRules(v).rules
+				// Identity rules after the first one that matches on the User-Agent alone are
+				// skipped (they can never be the first match): not compared.
+				decided := len(c.set.Rules)
 				for _, r := range c.set.Rules {
+					if r.IsIdentity() && onlyUserAgent(&r.Match) && naiveUARule(r, v) {
+						decided = r.Index
+						break
+					}
+				}
+				for _, r := range c.set.Rules {
+					if r.Index > decided && r.IsIdentity() {
+						if got.has(r.Index) && r.Match.HasUserAgent() && len(r.Match.UserAgentRegex) > 0 {
+							t.Errorf("rule %s after the decided identity rule: its regexes ran", r.Name)
+						}
+						continue
+					}
 					if want := naiveUARule(r, v); got.has(r.Index) != want && failures < 10 {
 						failures++
 						t.Errorf("rule %s (%s:%d), UA %q: classifier says %v, plain loop %v", r.Name, r.File, r.Line, v, got.has(r.Index), want)
@@ -178,10 +194,22 @@ func TestPrefilterProperty(t *testing.T) {
 				failures++
 				t.Errorf("regex %q matches %q, yet none of its literals %q is in it", src, text, lits)
 			}
-			if got := c.uaRules(text).has(0); got != match {
+			if got := c.uaRules(text).rules.has(0); got != match {
 				failures++
 				t.Errorf("regex %q on %q: classifier says %v, the regex %v (filters %+v)", src, text, got, match, filtersFor(re))
 			}
 		}
 	}
+}
+
+// necessaryLiterals returns the literals the prefilter extracts from re, lowercase, such that
+// every string re matches contains one of them; ok is false when it finds none (the regex
+// must then run on every User-Agent).
+func necessaryLiterals(re *regexp.Regexp) (lits []string, ok bool) {
+	parsed, err := syntax.Parse(re.String(), syntax.Perl)
+	if err != nil {
+		return nil, false
+	}
+	f := filterOf(re, parsed.Simplify())
+	return f.lits, f.lits != nil
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
@@ -31,11 +32,28 @@ type Input struct {
 	Query  string `json:"query"`
 	// Status is the response's status, for rules that count responses.
 	Status int `json:"status"`
+	// Headers are request headers by name (any case); only those classify reads matter.
+	Headers map[string]string `json:"headers"`
+	// TLS says the request came over HTTPS (browsers send Sec-Fetch-* only then).
+	TLS bool `json:"tls"`
+}
+
+// HeaderFlags turns the input's headers into classify's flags; zero when none were given.
+func (in *Input) HeaderFlags() classify.HeaderFlags {
+	if in.Headers == nil {
+		return 0
+	}
+	h := http.Header{}
+	for name, v := range in.Headers {
+		h.Set(name, strings.TrimSpace(v))
+	}
+	return classify.HeaderFlagsOf(h, in.TLS)
 }
 
 // Request turns the input into what classification reads.
 func (in Input) Request() (classify.Request, error) {
 	req := classify.Request{UserAgent: in.UA, Host: strings.ToLower(in.Host), Method: strings.ToUpper(in.Method), Path: in.Path, Query: in.Query}
+	req.Headers = in.HeaderFlags()
 	if req.Method == "" {
 		req.Method = "GET"
 	}

@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 )
@@ -295,18 +293,4 @@ func parseNetwork(text string) (netip.Prefix, bool) {
 		return netip.Prefix{}, false
 	}
 	return netip.PrefixFrom(a, a.BitLen()), true
-}
-
-// LoadRanges reads the range list at path (see ParseRanges); errors name
-// the path.
-func LoadRanges(path string) (*RangeSet, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("range list %q: file does not exist (expected one CIDR per line, e.g. ipv4_merged.txt): %w", path, err)
-		}
-		return nil, fmt.Errorf("range list %q: cannot read: %w", path, err)
-	}
-	defer f.Close()
-	return ParseRanges(path, f)
 }

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -275,28 +274,5 @@ func BenchmarkRangeSetContains(b *testing.B) {
 				i++
 			}
 		})
-	}
-}
-
-func TestLoadRanges(t *testing.T) {
-	s, err := LoadRanges(sharedData(t, "ipranges", "googlebot", "ipv4_merged.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !s.Contains(netip.MustParseAddr("66.249.66.1")) || s.Contains(netip.MustParseAddr("127.0.0.1")) {
-		t.Errorf("googlebot ranges: 66.249.66.1 in = %v, 127.0.0.1 in = %v",
-			s.Contains(netip.MustParseAddr("66.249.66.1")), s.Contains(netip.MustParseAddr("127.0.0.1")))
-	}
-	missing := filepath.Join(t.TempDir(), "nope.txt")
-	if _, err := LoadRanges(missing); err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), "does not exist") {
-		t.Errorf("LoadRanges(missing) error = %v", err)
-	}
-	bad := filepath.Join(t.TempDir(), "bad.txt")
-	if err := os.WriteFile(bad, []byte("192.0.2.0/24\nnope\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	want := bad + `:2: "nope" is not a CIDR (expected e.g. 192.0.2.0/24 or 2001:db8::/32)`
-	if _, err := LoadRanges(bad); err == nil || err.Error() != want {
-		t.Errorf("LoadRanges(bad) error = %v, want %s", err, want)
 	}
 }

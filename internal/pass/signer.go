@@ -29,6 +29,8 @@ const (
 	PurposePass Purpose = 1
 	// PurposeChallenge: a challenge handed to a browser (package challenge).
 	PurposeChallenge Purpose = 2
+	// PurposeVisitor: a visitor cookie (visitor.go).
+	PurposeVisitor Purpose = 3
 )
 
 // Signer signs and verifies tokens with HMAC-SHA256. The first key signs;

@@ -54,14 +54,15 @@ type Sample struct {
 	// Latency is the upstream's response time for a request that went upstream, 0 for one
 	// that did not (refused, served by floodgate). Only non-zero latencies are counted.
 	Latency time.Duration
-	// Saturated is Gate.Saturated(site) when the request arrived: the site was at its own
-	// cap.
-	Saturated bool
+	// Queued is true when the request waited for admission to the backend; Shed when it
+	// was refused by admission (queue full, wait bound, place taken by a more trusted
+	// request). Both are backend pressure from this site's traffic.
+	Queued, Shed bool
 }
 
 // SiteThresholds are the triggers of the under-attack signals of a site. A signal is past
 // its trigger at or above it, and calm below ReleaseFactor times it. In
-// DetectorOptions.Defaults a zero field takes the package default below; in Configure and
+// DetectorOptions.Defaults a zero field takes the package default below; in
 // DetectorOptions.Thresholds a zero field inherits from DetectorOptions.Defaults. A
 // negative value turns the signal off.
 type SiteThresholds struct {
@@ -71,20 +72,42 @@ type SiteThresholds struct {
 	// TriggerErrorShare is the share (0 to 1) of upstream answers that are 5xx that means
 	// an attack. Package default: 0.5.
 	TriggerErrorShare float64
-	// TriggerLatency is the upstream latency that means an attack, compared with the 90th
-	// percentile of the window's upstream latencies. Package default: 5s.
+	// TriggerLatency is a fixed upstream latency that means an attack, compared with the
+	// 90th percentile of the window's upstream latencies. Package default: off (the site's
+	// own baseline is used instead, see TriggerLatencyFactor).
 	TriggerLatency time.Duration
-	// TriggerSaturation is the share (0 to 1) of requests that found the site saturated in
-	// the Gate that means an attack. Package default: 0.5.
+	// TriggerLatencyFactor is how many times its own healthy latency a site's mean upstream
+	// latency over the window must reach to mean an attack. The healthy latency is learned
+	// from the site's calm windows. Package default: 3.
+	TriggerLatencyFactor float64
+	// TriggerSaturation is the share (0 to 1) of requests that met backend pressure — queued
+	// or shed by admission, or the site at its cap — that means an attack. Package default:
+	// 0.25.
 	TriggerSaturation float64
 }
 
 // Package defaults of SiteThresholds.
 const (
-	DefaultTriggerErrorShare = 0.5
-	DefaultTriggerLatency    = 5 * time.Second
-	DefaultTriggerSaturation = 0.5
+	DefaultTriggerErrorShare    = 0.5
+	DefaultTriggerLatencyFactor = 3
+	DefaultTriggerSaturation    = 0.25
 )
+
+// DefaultOnAfter is how long a signal must stay past its trigger before a site switches on,
+// when DetectorOptions.OnAfter is not set: the one default of floodgate's on_after.
+const DefaultOnAfter = time.Second
+
+// baselineSmoothing is how much of a calm window's mean latency moves a site's healthy
+// latency: slow, so that a flood building up over minutes does not become the baseline.
+const baselineSmoothing = 0.05
+
+// MaxSiteLen is the longest site name tracked on its own; longer names (no DNS name is)
+// share one state named LongSite, so that the Detector's memory is bounded in bytes:
+// MaxSites × (MaxSiteLen + the state of a site, about 1.2 KB with a 10 s window).
+const MaxSiteLen = 253
+
+// LongSite is the state shared by every site name longer than MaxSiteLen.
+const LongSite = "(host name too long)"
 
 // latencyQuantile is the share of slow upstream answers that puts the latency signal past
 // its trigger: 0.1 compares the 90th percentile.
@@ -96,7 +119,7 @@ type DetectorOptions struct {
 	Defaults SiteThresholds
 	// Thresholds, when set, gives the thresholds of a site (for example from host
 	// patterns); zero fields inherit from Defaults. It is called when a site is first seen
-	// and on Reconfigure, never per request. Configure's overrides take precedence.
+	// and on Reconfigure, never per request.
 	Thresholds func(site string) SiteThresholds
 	// Window is the sliding window over which signals are measured. Default 10s.
 	Window time.Duration
@@ -104,7 +127,7 @@ type DetectorOptions struct {
 	// so that a flood is caught seconds after it starts. Default 2s; at least one tick.
 	FastWindow time.Duration
 	// OnAfter is how long a signal must stay past its trigger before the site switches on.
-	// Default 3s.
+	// Default DefaultOnAfter (1s).
 	OnAfter time.Duration
 	// OffAfter is how long all signals must stay calm (below ReleaseFactor × trigger)
 	// before the site switches off. Default 60s.
@@ -121,12 +144,18 @@ type DetectorOptions struct {
 	// ForgetAfter is how long a site in ModeAuto, off, without traffic, is kept before
 	// its state is dropped. Default 10m.
 	ForgetAfter time.Duration
-	// MaxSites bounds the sites tracked; samples of further sites are ignored until some
-	// are forgotten. Default 10000.
+	// MaxSites bounds the sites tracked. When they are all tracked, a new site takes the
+	// place of a site with at most one request in the window (junk hosts seen once), never
+	// that of a site with traffic, one under attack, one set by hand or one Keep keeps;
+	// when none can give its place, the new site's samples are ignored until one can.
+	// Default 10000.
 	MaxSites int
+	// Keep, when set, names the sites never to forget or evict (configured sites). It is
+	// called when a site is first seen, never per request.
+	Keep func(site string) bool
 	// OnSwitch, when set, is called once for every switch of a site, on or off, with a
 	// reason for the log. It is called from Tick or SetMode, one call at a time and in
-	// order; it must not call SetMode, Configure, Reconfigure or Tick.
+	// order; it must not call SetMode, Reconfigure or Tick.
 	OnSwitch func(site string, on bool, reason string)
 }
 
@@ -139,7 +168,7 @@ func (o DetectorOptions) withDefaults() DetectorOptions {
 	}
 	setDur(&o.Window, 10*time.Second)
 	setDur(&o.FastWindow, 2*time.Second)
-	setDur(&o.OnAfter, 3*time.Second)
+	setDur(&o.OnAfter, DefaultOnAfter)
 	setDur(&o.OffAfter, 60*time.Second)
 	setDur(&o.MinOn, 60*time.Second)
 	setDur(&o.ForgetAfter, 10*time.Minute)
@@ -153,9 +182,9 @@ func (o DetectorOptions) withDefaults() DetectorOptions {
 		o.MaxSites = 10000
 	}
 	o.Defaults = inherit(o.Defaults, SiteThresholds{
-		TriggerErrorShare: DefaultTriggerErrorShare,
-		TriggerLatency:    DefaultTriggerLatency,
-		TriggerSaturation: DefaultTriggerSaturation,
+		TriggerErrorShare:    DefaultTriggerErrorShare,
+		TriggerLatencyFactor: DefaultTriggerLatencyFactor,
+		TriggerSaturation:    DefaultTriggerSaturation,
 	})
 	return o
 }
@@ -170,6 +199,9 @@ func inherit(t, base SiteThresholds) SiteThresholds {
 	}
 	if t.TriggerLatency == 0 {
 		t.TriggerLatency = base.TriggerLatency
+	}
+	if t.TriggerLatencyFactor == 0 {
+		t.TriggerLatencyFactor = base.TriggerLatencyFactor
 	}
 	if t.TriggerSaturation == 0 {
 		t.TriggerSaturation = base.TriggerSaturation
@@ -186,8 +218,7 @@ type Detector struct {
 	mu     sync.RWMutex
 	opts   DetectorOptions
 	sites  map[string]*attackSite
-	config map[string]SiteThresholds // Configure's overrides
-	last   time.Time                 // previous Tick
+	last   time.Time // previous Tick
 	// active is the set of sites on, replaced by a copy at every switch (rare), so that
 	// Active takes no lock.
 	active atomic.Pointer[map[string]struct{}]
@@ -201,6 +232,7 @@ type attackSite struct {
 	slowAt  atomic.Int64 // latency trigger in ns, 0 = off
 	calmAt  atomic.Int64 // latency release in ns, 0 = off
 	created bool         // set on creation, cleared by the first Tick
+	kept    bool         // Keep(site): never forgotten nor evicted
 
 	// Owned by Tick and SetMode (under d.mu held for writing).
 	mode      Mode
@@ -211,25 +243,25 @@ type attackSite struct {
 	calmSince time.Time
 	onSince   time.Time
 	lastSeen  time.Time
+	baseline  float64 // healthy mean upstream latency in ns, 0 until learned
 }
 
 // counts are the atomic counters of the current second.
 type counts struct {
-	req, err, sat, up, slow, slowRel atomic.Int64
+	req, err, sat, up, slow, slowRel, upSum atomic.Int64
 }
 
 // bucket holds one Tick's worth of counts, for the interval (from, at].
 type bucket struct {
-	req, err, sat, up, slow, slowRel int64
-	from, at                         time.Time
+	req, err, sat, up, slow, slowRel, upSum int64
+	from, at                                time.Time
 }
 
 // NewDetector returns a Detector with the given options.
 func NewDetector(opts DetectorOptions) *Detector {
 	d := &Detector{
-		opts:   opts.withDefaults(),
-		sites:  make(map[string]*attackSite),
-		config: make(map[string]SiteThresholds),
+		opts:  opts.withDefaults(),
+		sites: make(map[string]*attackSite),
 	}
 	d.active.Store(&map[string]struct{}{})
 	return d
@@ -255,6 +287,7 @@ func (d *Detector) Reconfigure(opts DetectorOptions) {
 	defer d.mu.Unlock()
 	d.opts = opts.withDefaults()
 	for name, s := range d.sites {
+		s.kept = d.opts.Keep != nil && d.opts.Keep(name)
 		d.resolve(name, s)
 		if n := d.ringLen(); len(s.ring) != n {
 			s.ring, s.next = make([]bucket, n), 0
@@ -262,27 +295,10 @@ func (d *Detector) Reconfigure(opts DetectorOptions) {
 	}
 }
 
-// Configure sets the thresholds of one site; zero fields inherit from the defaults, and
-// SiteThresholds{} removes the site's own thresholds.
-func (d *Detector) Configure(site string, th SiteThresholds) {
-	d.tickMu.Lock()
-	defer d.tickMu.Unlock()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if th == (SiteThresholds{}) {
-		delete(d.config, site)
-	} else {
-		d.config[site] = th
-	}
-	if s := d.sites[site]; s != nil {
-		d.resolve(site, s)
-	}
-}
-
-// resolve sets the thresholds of s: Configure's, else Thresholds', inheriting Defaults.
+// resolve sets the thresholds of s: Thresholds', inheriting Defaults.
 func (d *Detector) resolve(name string, s *attackSite) {
-	th, ok := d.config[name]
-	if !ok && d.opts.Thresholds != nil {
+	var th SiteThresholds
+	if d.opts.Thresholds != nil {
 		th = d.opts.Thresholds(name)
 	}
 	s.th = inherit(th, d.opts.Defaults)
@@ -300,20 +316,54 @@ func (d *Detector) ringLen() int {
 }
 
 // newSite creates the state of a site; d.mu is held for writing. It returns nil when
-// MaxSites are tracked already.
+// MaxSites are tracked already and none of them can give its place.
 func (d *Detector) newSite(name string) *attackSite {
-	if len(d.sites) >= d.opts.MaxSites {
+	if len(d.sites) >= d.opts.MaxSites && !d.evictOne() {
 		return nil
 	}
 	s := &attackSite{ring: make([]bucket, d.ringLen()), created: true}
+	s.kept = d.opts.Keep != nil && d.opts.Keep(name)
 	d.resolve(name, s)
 	d.sites[name] = s
 	return s
 }
 
+// evictSample is how many tracked sites are looked at to find one that can give its place
+// (as Redis samples keys to evict): the work per new site is bounded whatever MaxSites.
+const evictSample = 16
+
+// evictOne forgets a tracked site with at most one request in the window, not kept, not
+// set by hand and not under attack, among a random sample; d.mu is held for writing. It
+// reports whether one was forgotten. A site with traffic never gives its place.
+func (d *Detector) evictOne() bool {
+	n := 0
+	for name, s := range d.sites { // map order is random: a sample
+		if !s.kept && s.mode == ModeAuto && !s.active.Load() && s.traffic() <= 1 {
+			delete(d.sites, name)
+			return true
+		}
+		if n++; n >= evictSample {
+			break
+		}
+	}
+	return false
+}
+
+// traffic is the number of requests of s in its ring and the current second.
+func (s *attackSite) traffic() int64 {
+	n := s.cur.req.Load()
+	for i := range s.ring {
+		n += s.ring[i].req
+	}
+	return n
+}
+
 // Observe counts one request (or smp.Requests) of site. It runs per request: a read lock,
 // a map lookup and a few atomic additions.
 func (d *Detector) Observe(site string, smp Sample) {
+	if len(site) > MaxSiteLen {
+		site = LongSite
+	}
 	d.mu.RLock()
 	s := d.sites[site]
 	if s == nil {
@@ -339,11 +389,12 @@ func (d *Detector) Observe(site string, smp Sample) {
 	if smp.Errors5xx > 0 {
 		c.err.Add(int64(smp.Errors5xx))
 	}
-	if smp.Saturated {
+	if smp.Queued || smp.Shed {
 		c.sat.Add(int64(max(smp.Requests, 1)))
 	}
 	if smp.Latency > 0 {
 		c.up.Add(1)
+		c.upSum.Add(int64(smp.Latency))
 		if at := s.slowAt.Load(); at > 0 && int64(smp.Latency) >= at {
 			c.slow.Add(1)
 		}
@@ -443,7 +494,7 @@ func (d *Detector) Tick(t time.Time) {
 		if e, ok := d.tickSite(name, s, from, t); ok {
 			ev = append(ev, e)
 		}
-		if s.mode == ModeAuto && !s.active.Load() && t.Sub(s.lastSeen) >= d.opts.ForgetAfter {
+		if s.mode == ModeAuto && !s.kept && !s.active.Load() && t.Sub(s.lastSeen) >= d.opts.ForgetAfter {
 			delete(d.sites, name)
 		}
 	}
@@ -471,6 +522,7 @@ func (s *attackSite) window(t time.Time, w time.Duration) (bucket, time.Duration
 		sum.up += r.up
 		sum.slow += r.slow
 		sum.slowRel += r.slowRel
+		sum.upSum += r.upSum
 		if r.from.Before(start) {
 			start = r.from
 		}
@@ -482,7 +534,7 @@ func (d *Detector) tickSite(name string, s *attackSite, from, t time.Time) (swit
 	c := &s.cur
 	b := bucket{
 		req: c.req.Swap(0), err: c.err.Swap(0), sat: c.sat.Swap(0),
-		up: c.up.Swap(0), slow: c.slow.Swap(0), slowRel: c.slowRel.Swap(0),
+		up: c.up.Swap(0), slow: c.slow.Swap(0), slowRel: c.slowRel.Swap(0), upSum: c.upSum.Swap(0),
 		from: from, at: t,
 	}
 	if b.req > 0 || s.created {
@@ -493,13 +545,23 @@ func (d *Detector) tickSite(name string, s *attackSite, from, t time.Time) (swit
 	s.next = (s.next + 1) % len(s.ring)
 
 	sum, span := s.window(t, d.opts.Window)
-	over, calm := d.signals(s.th, sum, span)
+	over, calm := d.signals(s.th, s.baseline, sum, span)
 	if over == "" && d.opts.FastWindow < d.opts.Window {
 		// A flood starting from calm shows in the last seconds long before it moves the
 		// average of the whole window: the fast window switches on, the whole one off.
 		fast, fspan := s.window(t, d.opts.FastWindow)
-		if o, _ := d.signals(s.th, fast, fspan); o != "" {
+		if o, _ := d.signals(s.th, s.baseline, fast, fspan); o != "" {
 			over = o + " (last " + d.opts.FastWindow.String() + ")"
+		}
+	}
+	if calm && !s.active.Load() && sum.up >= int64(d.opts.MinRequests) {
+		// The site's healthy latency is learned only from calm windows while it is not
+		// under attack.
+		mean := float64(sum.upSum) / float64(sum.up)
+		if s.baseline == 0 {
+			s.baseline = mean
+		} else {
+			s.baseline += (mean - s.baseline) * baselineSmoothing
 		}
 	}
 
@@ -535,7 +597,7 @@ func (d *Detector) tickSite(name string, s *attackSite, from, t time.Time) (swit
 
 // signals compares the window's measures with th. over names the first signal past its
 // trigger ("" when none); calm is true when every signal is below its release level.
-func (d *Detector) signals(th SiteThresholds, w bucket, span time.Duration) (over string, calm bool) {
+func (d *Detector) signals(th SiteThresholds, baseline float64, w bucket, span time.Duration) (over string, calm bool) {
 	rf := d.opts.ReleaseFactor
 	minN := int64(d.opts.MinRequests)
 	calm = true
@@ -558,7 +620,11 @@ func (d *Detector) signals(th SiteThresholds, w bucket, span time.Duration) (ove
 	}
 	if w.req > 0 {
 		check(float64(min(w.sat, w.req))/float64(w.req), th.TriggerSaturation, w.req >= minN,
-			"saturated share %.2f past trigger %g")
+			"backend pressure (queued or shed) share %.2f past trigger %g")
+	}
+	if baseline > 0 && w.up > 0 {
+		check(float64(w.upSum)/float64(w.up)/baseline, th.TriggerLatencyFactor, w.up >= minN,
+			"upstream latency %.1f× the site's healthy latency, past trigger %g×")
 	}
 	if th.TriggerLatency > 0 && w.up >= minN {
 		// The 90th percentile is at or past a level when at least 10% of answers are.

@@ -2,6 +2,7 @@ package protect
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -42,6 +43,7 @@ func newRig(t *testing.T, opts DetectorOptions) *rig {
 type load struct {
 	site          string
 	n, errs, sat  int
+	queued, shed  int
 	slow          int
 	lat, slowLat  time.Duration
 	noUpstreamAll bool
@@ -53,7 +55,7 @@ func (r *rig) run(seconds int, loads ...load) {
 	for i := 0; i < seconds; i++ {
 		for _, l := range loads {
 			for k := 0; k < l.n; k++ {
-				s := Sample{Requests: 1, Saturated: k < l.sat}
+				s := Sample{Requests: 1, Queued: k < l.sat || k < l.queued, Shed: k >= l.n-l.shed}
 				if !l.noUpstreamAll {
 					s.Latency = l.lat
 					if s.Latency == 0 {
@@ -198,8 +200,13 @@ func TestDetectorSignals(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := testOpts
 			opts.Defaults = SiteThresholds{TriggerRate: -1, TriggerErrorShare: -1, TriggerLatency: -1, TriggerSaturation: -1}
+			opts.Thresholds = func(site string) SiteThresholds {
+				if site == "s" {
+					return tc.th
+				}
+				return SiteThresholds{}
+			}
 			r := newRig(t, opts)
-			r.d.Configure("s", tc.th)
 			tc.flood.site, tc.mid.site, tc.calm.site = "s", "s", "s"
 			r.run(20, tc.calm)
 			r.expect("")
@@ -270,19 +277,23 @@ func TestDetectorManualModes(t *testing.T) {
 	}
 }
 
-func TestDetectorConfigureAndThresholdsFunc(t *testing.T) {
+func TestDetectorThresholdsFuncAndReconfigure(t *testing.T) {
 	opts := testOpts
+	small := SiteThresholds{TriggerRate: 5}
 	opts.Thresholds = func(site string) SiteThresholds {
-		if strings.HasSuffix(site, ".big.org") {
+		switch {
+		case strings.HasSuffix(site, ".big.org"):
 			return SiteThresholds{TriggerRate: 500}
+		case site == "small.org":
+			return small
 		}
 		return SiteThresholds{}
 	}
 	r := newRig(t, opts)
-	r.d.Configure("small.org", SiteThresholds{TriggerRate: 5})
 	r.run(10, load{site: "www.big.org", n: 100}, load{site: "small.org", n: 10}, load{site: "mid.org", n: 30})
 	r.expect("4:small.org:on")
-	r.d.Configure("small.org", SiteThresholds{}) // back to the default 50/s: 10/s is calm
+	small = SiteThresholds{}  // back to the default 50/s: 10/s is calm
+	r.d.Reconfigure(r.d.opts) // a reload: thresholds resolved again, states kept
 	r.run(70, load{site: "small.org", n: 10})
 	r.expect("4:small.org:on 71:small.org:off")
 }
@@ -311,24 +322,28 @@ func TestDetectorForgetsIdleSites(t *testing.T) {
 	}
 }
 
+// TestDetectorConcurrent observes from 4 goroutines while another ticks, sets modes and
+// reconfigures; afterwards the published set of active sites agrees with every site's own
+// state, and a mode set by hand takes effect at once.
 func TestDetectorConcurrent(t *testing.T) {
-	d := NewDetector(DetectorOptions{Defaults: SiteThresholds{TriggerRate: 10}, OnSwitch: func(string, bool, string) {}})
-	var wg sync.WaitGroup
+	opts := DetectorOptions{Defaults: SiteThresholds{TriggerRate: 10}, OnSwitch: func(string, bool, string) {}}
+	d := NewDetector(opts)
+	var observers, ticker sync.WaitGroup
 	stop := make(chan struct{})
 	for w := 0; w < 4; w++ {
-		wg.Add(1)
+		observers.Add(1)
 		go func(w int) {
-			defer wg.Done()
+			defer observers.Done()
 			for i := 0; i < 20000; i++ {
 				site := fmt.Sprint("s", (w+i)%30)
-				d.Observe(site, Sample{Requests: 1, Latency: time.Millisecond, Saturated: i%2 == 0})
+				d.Observe(site, Sample{Requests: 1, Latency: time.Millisecond, Queued: i%2 == 0})
 				d.Active(site)
 			}
 		}(w)
 	}
-	wg.Add(1)
+	ticker.Add(1)
 	go func() {
-		defer wg.Done()
+		defer ticker.Done()
 		t := t0
 		for i := 0; ; i++ {
 			select {
@@ -339,29 +354,31 @@ func TestDetectorConcurrent(t *testing.T) {
 			t = t.Add(time.Second)
 			d.Tick(t)
 			d.SetMode("s1", Mode(i%3))
-			d.Configure("s2", SiteThresholds{TriggerRate: float64(i % 5)})
+			opts.Defaults.TriggerRate = float64(i%5 + 1)
+			d.Reconfigure(opts)
 			d.ActiveSites()
-			time.Sleep(100 * time.Microsecond)
 		}
 	}()
-	// Wait for the observers only, then stop the ticker.
-	done := make(chan struct{})
-	go func() {
-		for {
-			d.mu.RLock()
-			n := len(d.sites)
-			d.mu.RUnlock()
-			if n > 0 {
-				close(done)
-				return
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}()
-	<-done
-	time.Sleep(50 * time.Millisecond)
+	observers.Wait()
 	close(stop)
-	wg.Wait()
+	ticker.Wait()
+
+	d.Tick(t0.Add(time.Hour))
+	active := d.ActiveSites()
+	for i := range 30 {
+		site := fmt.Sprint("s", i)
+		if d.Active(site) != slices.Contains(active, site) {
+			t.Errorf("%s: Active %v, yet ActiveSites %v", site, d.Active(site), active)
+		}
+	}
+	d.SetMode("s7", ModeOn)
+	if !d.Active("s7") || !slices.Contains(d.ActiveSites(), "s7") {
+		t.Errorf("s7 set on by hand: Active %v, ActiveSites %v", d.Active("s7"), d.ActiveSites())
+	}
+	d.SetMode("s7", ModeOff)
+	if d.Active("s7") || slices.Contains(d.ActiveSites(), "s7") {
+		t.Errorf("s7 set off by hand: Active %v, ActiveSites %v", d.Active("s7"), d.ActiveSites())
+	}
 }
 
 // BenchmarkDetectorObserve is the per-request cost: 1,000 known sites, all CPUs.
@@ -377,7 +394,7 @@ func BenchmarkDetectorObserve(b *testing.B) {
 		i := 0
 		for pb.Next() {
 			i++
-			d.Observe(names[i%len(names)], Sample{Requests: 1, Latency: 30 * time.Millisecond, Saturated: i%8 == 0})
+			d.Observe(names[i%len(names)], Sample{Requests: 1, Latency: 30 * time.Millisecond, Queued: i%8 == 0})
 		}
 	})
 }

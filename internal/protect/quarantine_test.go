@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -114,29 +115,50 @@ func TestQuarantineBounded(t *testing.T) {
 	}
 }
 
+// TestQuarantineConcurrent starts, reads, lists and ends quarantines from 8 goroutines and
+// checks the books balance: per site, the quarantines started minus those ended is 1 exactly
+// when the site is quarantined at the end, and List agrees with Active.
 func TestQuarantineConcurrent(t *testing.T) {
 	q := NewQuarantine(0)
+	const sites = 20
+	var started, ended [sites]atomic.Int64
 	var wg sync.WaitGroup
 	for w := 0; w < 8; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
 			for i := 0; i < 1000; i++ {
-				site := fmt.Sprint("s", i%20)
+				n := i % sites
+				site := fmt.Sprint("s", n)
 				switch (w + i) % 4 {
 				case 0:
-					q.Start(site, time.Now().Add(time.Minute), "x")
+					if q.Start(site, time.Now().Add(time.Minute), "x") {
+						started[n].Add(1)
+					}
 				case 1:
 					q.Active(site, time.Now())
 				case 2:
 					q.List(time.Now())
 				case 3:
-					q.End(site)
+					if q.End(site) {
+						ended[n].Add(1)
+					}
 				}
 			}
 		}(w)
 	}
 	wg.Wait()
+	listed := map[string]bool{}
+	for _, e := range q.List(time.Now()) {
+		listed[e.Site] = true
+	}
+	for n := range sites {
+		site := fmt.Sprint("s", n)
+		held := started[n].Load() - ended[n].Load()
+		if active := q.Active(site, time.Now()); held != map[bool]int64{true: 1, false: 0}[active] || listed[site] != active {
+			t.Errorf("%s: started %d, ended %d, active %v, listed %v", site, started[n].Load(), ended[n].Load(), active, listed[site])
+		}
+	}
 }
 
 func BenchmarkQuarantineActive(b *testing.B) {

@@ -191,6 +191,7 @@ func (p *parser) match(n *yaml.Node, m *Match, lines map[string]int) {
 			}
 		},
 		"user_agent_empty": func(v *yaml.Node) { m.UserAgentEmpty = p.boolean(v, "user_agent_empty") },
+		"outdated":         func(v *yaml.Node) { m.Outdated = p.boolean(v, "outdated") },
 		"asn": func(v *yaml.Node) {
 			for _, item := range p.items(v, "asn") {
 				s := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(item.Value)), "AS")

@@ -118,14 +118,17 @@ type Match struct {
 	UserAgent      []string
 	UserAgentRegex []*regexp.Regexp
 	UserAgentEmpty bool
-	ASN            []uint32
-	CIDR           []netip.Prefix
-	Ranges         []string
-	Host           []string
-	Path           []string
-	Query          []string
-	Method         []string
-	Class          []string
+	// Outdated: the User-Agent claims a browser version no person runs any more
+	// (classify's Identity.Outdated).
+	Outdated bool
+	ASN      []uint32
+	CIDR     []netip.Prefix
+	Ranges   []string
+	Host     []string
+	Path     []string
+	Query    []string
+	Method   []string
+	Class    []string
 	// Status makes the rule a response rule: its budgets count responses with these
 	// statuses (404 floods), and act on the client's next requests once past their rate.
 	Status []int

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,8 +46,16 @@ type Options struct {
 	// must use the same prefix. Default "floodgate".
 	KeyPrefix string
 	// MaxKeys bounds the number of counters kept locally; the least
-	// recently used go first. Default 1,000,000.
+	// recently used go first. Default 1,000,000. A counter costs about 220
+	// bytes with a 32-byte key, at most about 350 with the longest
+	// (MaxKeyLen) key: 1,000,000 live keys measured 207 MB of RSS.
 	MaxKeys int
+	// Peers is the number of proxies sharing the Redis, which sizes each
+	// one's share of a key's remaining allowance. 0 (default): discovered
+	// through Redis (each proxy announces itself every 2 s). Set it only
+	// to pin the count; a value below the real count lets the fleet
+	// overshoot by up to that factor near a limit.
+	Peers int
 }
 
 // WithDefaults returns o with every unset (zero or negative) field set to
@@ -86,42 +95,69 @@ func (o Options) Validate() error {
 	if o.MaxKeys < 0 {
 		errs = append(errs, fmt.Errorf("max keys must be zero (default) or more, got %d", o.MaxKeys))
 	}
+	if o.Peers < 0 {
+		errs = append(errs, fmt.Errorf("peers must be zero (discover) or more, got %d", o.Peers))
+	}
 	return errors.Join(errs...)
 }
 
-// Batched counts locally and shares its counts through Redis in batches.
+// Batched counts locally and shares its counts through Redis in batches,
+// and shares out exactly what is left of a budget when a key nears it.
 //
-// Every Increment is answered from local state (it never waits on Redis):
-// the approximate sliding window of the package doc, where each window's
-// count is the global total read back at the last sync plus this process's
-// hits not yet acknowledged by Redis. Every SyncInterval one background
-// goroutine pushes the per-key deltas (INCRBY, one Lua call per hash-tag
-// bucket, pipelined) and reads back the global totals. Keys already over
-// their limit are answered from a cached verdict until their retry time.
+// # Counting: local while far from the limit, through Redis near it
 //
-// Overshoot bound: a process sees the other processes' hits at most about
-// two sync intervals late (their push, then its own read). So when N
-// proxies each receive r requests/s for one key, the whole fleet admits at
-// most about limit + 2 × SyncInterval × r × (N−1) (≈ SyncInterval × rate ×
-// number of proxies for small N) in a window, plus one Timeout's worth of
-// traffic when a sync is slow. Example: 600/min, 2 proxies at 100 req/s
-// each, 100ms interval: at most about 620 admitted.
+// Each key's window counts are the global totals read back from Redis at
+// the last exchange (G) plus this process's hits that Redis has not
+// acknowledged yet (U, "unsynced"). A proxy may hold at most an allowance
 //
-// Redis down or slow: requests go on being counted and decided locally, so
-// each proxy enforces the limits on its own traffic only (a fleet of N
-// admits up to N × limit). Syncs back off exponentially (up to 5s), one log
-// line marks each change between healthy and down, Healthy reports the
+//	a = floor(free / (20 × N)) + 1   (0 when free is 0)
+//
+// of unsynced hits for a key, where free = limit − G (sliding count of the
+// known totals) and N is the number of proxies sharing the Redis (each
+// proxy announces itself every 2 s; see peers). While U stays within a, a
+// request is decided locally and never touches Redis. A request that would
+// take U past a goes to Redis synchronously (the "direct path"): one Lua
+// call adds the key's unsynced hits (this one included) and returns the
+// global totals, and the decision is made on them. Only one direct call per
+// key is in flight; other requests for that key wait for its answer, then
+// decide again. A key found over its limit is answered from a cached
+// verdict until its retry time, without Redis.
+//
+// Overshoot bound. Every proxy's unseen hits for a key are at most its
+// allowance, so the fleet admits at most about
+//
+//	limit + limit/20 + N = limit × 1.05 + N
+//
+// per window, whatever the request rate: a faster attacker only makes the
+// key reach the direct path sooner. (The old bound of a purely batched
+// store, limit + 2 × SyncInterval × r × (N−1), grew with the rate r.)
+//
+// Redis commands. Keys far from their limit are not synced at all: a key
+// is queued for the background sync (every SyncInterval) only once its
+// unsynced hits reach half its allowance, or when it is over its limit (so
+// the others learn it), or while Redis is down (to resync afterwards). A
+// client address seen once, against a budget of 300/min, costs Redis
+// nothing; its hit is counted locally and forgotten with the window. The
+// price is that a key's small local counts are not seen by the other
+// proxies — which the allowance already accounts for.
+//
+// Redis down or slow: a direct call waits at most Timeout, and the first
+// failure marks Redis down; from then on every request is decided locally
+// (each proxy enforces the limits on its own traffic only, so a fleet of N
+// admits up to N × limit), syncs back off exponentially (up to 5s), one
+// log line marks each change between healthy and down, Healthy reports the
 // state, and counts made meanwhile are pushed when Redis answers again. If
 // Redis lost its data (restart without persistence), every proxy restores
-// at least its own counts for the live windows. A sync that times out after
-// Redis applied it is pushed again: the error is an overcount, never an
-// undercount.
+// at least its own pushed counts for the live windows. A sync that times
+// out after Redis applied it is pushed again: the error is an overcount,
+// never an undercount. No request waits on Redis for longer than Timeout.
 //
 // Windows are aligned to the unix epoch, so proxies need synchronised
 // clocks (NTP). Redis keys are
 // "<prefix>:{<bucket>}:<key>:<period ms>:<window number>", where the
 // bucket (one of 16, from a hash of the key) is a Redis Cluster hash tag:
-// one Lua call only touches keys of one slot.
+// one Lua call only touches keys of one slot. Keys longer than MaxKeyLen
+// are shortened to a prefix and a hash (see compactKey).
 type Batched struct {
 	client redis.UniversalClient
 	opts   Options
@@ -131,7 +167,7 @@ type Batched struct {
 	tab *table[bEntry]
 	// dirty[i] lists the entries of shard i waiting to be synced; guarded
 	// by that shard's lock.
-	dirty [][]*bEntry
+	dirty [][]dirtyRef
 
 	healthy atomic.Bool
 	stop    chan struct{}
@@ -139,45 +175,88 @@ type Batched struct {
 	once    sync.Once
 	syncMu  sync.Mutex // serialises syncs (loop, Close) and Reset's deletes
 	next    int        // shard the next sync starts from (round robin)
+	batch   int        // window counters per push, adapted (see syncOnce)
+
+	// id names this process in the peers set; peers is the number of
+	// proxies sharing the Redis, last read (at least 1).
+	id    string
+	peers atomic.Int64
 }
 
-// bEntry is the local state of one key.
+// bEntry is the local state of one key. It is kept small (80 bytes; 112
+// with its table node) because a proxy tracks a million of them: counts
+// are int32 (saturating), the previous window's number is idx-1, and the
+// key lives in the table node only.
 type bEntry struct {
-	key     string
+	// direct is closed when the direct call in flight for this key ends;
+	// nil when none is.
+	direct  chan struct{}
 	period  time.Duration
 	limit   int64
+	blocked int64 // unix ns until which the key is known to be over its limit
+	idx     int64 // window number of cur; prev is idx-1
 	cur     slot
 	prev    slot
-	blocked int64 // unix ns until which the key is known to be over its limit
-	queued  bool  // in its shard's dirty list
-	gone    bool  // dropped from the table; pending syncs are discarded
+	// curRead and prevRead: the window's global total must be (re)read at
+	// the next sync.
+	curRead, prevRead bool
+	queued            bool // in its shard's dirty list
+	gone              bool // dropped from the table; pending syncs are discarded
 }
 
 // slot is one window of a key as this process knows it.
 type slot struct {
-	idx      int64 // window number
-	global   int64 // total read back from Redis (includes our acknowledged hits)
-	inflight int64 // our hits sent in the running sync
-	pending  int64 // our hits not sent yet
-	mine     int64 // all our hits sent for this window (to restore lost keys)
-	read     bool  // the global total must be (re)read at the next sync
+	global   int32 // total read back from Redis (includes our acknowledged hits)
+	inflight int32 // our hits sent in a running sync or direct call
+	pending  int32 // our hits not sent yet
+	// mine is our hits Redis acknowledged for this window. A push asks
+	// Redis to hold at least mine + its delta (restoring a lost key), never
+	// more: another push of ours may be in flight at the same time.
+	mine int32
 }
 
-func (s *slot) total() int64 { return s.global + s.inflight + s.pending }
+func (s *slot) total() int64 { return int64(s.global) + int64(s.inflight) + int64(s.pending) }
+
+// add32 returns a+d, saturated to the int32 range (a window count of two
+// billion hits is over every limit anyway).
+func add32(a int32, d int64) int32 {
+	return int32(min(max(int64(a)+d, math.MinInt32), math.MaxInt32))
+}
+
+// unsynced counts this process's hits of the key that Redis has not
+// acknowledged: the others cannot see them.
+func (e *bEntry) unsynced() int64 {
+	return int64(e.cur.inflight) + int64(e.cur.pending) + int64(e.prev.inflight) + int64(e.prev.pending)
+}
+
+// shareDivisor sets the overshoot: all proxies' unsynced hits together are
+// at most free/shareDivisor (+1 each), i.e. 5% of the limit.
+const shareDivisor = 20
+
+// allowance is the number of unsynced hits this process may hold for e at
+// now: its share of what the known global totals leave of the limit.
+func (e *bEntry) allowance(now time.Time, peers int64) int64 {
+	free := e.limit - slidingCount(now, e.period, int64(e.cur.global), int64(e.prev.global))
+	if free <= 0 {
+		return 0
+	}
+	return free/(shareDivisor*max(peers, 1)) + 1
+}
 
 // roll moves e forward to window idx; a new previous window is marked for
 // one more read so late pushes of other proxies are seen.
 func (e *bEntry) roll(idx int64) {
-	switch d := idx - e.cur.idx; {
+	switch d := idx - e.idx; {
 	case d <= 0:
 		return
 	case d == 1:
 		e.prev = e.cur
-		e.prev.read = true
 	default:
-		e.prev = slot{idx: idx - 1, read: true}
+		e.prev = slot{}
 	}
-	e.cur = slot{idx: idx, read: true}
+	e.cur = slot{}
+	e.idx = idx
+	e.curRead, e.prevRead = true, true
 	e.blocked = 0
 }
 
@@ -199,10 +278,15 @@ func NewBatched(client redis.UniversalClient, opts Options, log *zap.Logger) *Ba
 		tab:    newTable[bEntry](opts.MaxKeys),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
+		id:     newProxyID(),
 	}
-	b.dirty = make([][]*bEntry, len(b.tab.shards))
+	b.peers.Store(assumedPeers)
+	if opts.Peers > 0 {
+		b.peers.Store(int64(opts.Peers))
+	}
+	b.dirty = make([][]dirtyRef, len(b.tab.shards))
 	b.tab.dead = func(e *bEntry) bool {
-		return !e.queued && windowIndex(b.now(), e.period) >= e.cur.idx+2
+		return !e.queued && windowIndex(b.now(), e.period) >= e.idx+2
 	}
 	b.tab.removed = func(e *bEntry) { e.gone = true }
 	b.healthy.Store(true)
@@ -219,53 +303,153 @@ func (b *Batched) Healthy() bool { return b.healthy.Load() }
 // Len returns the number of keys held locally.
 func (b *Batched) Len() int { return b.tab.len() }
 
-// Increment counts count hits for key and returns the resulting state,
-// from local state only.
-func (b *Batched) Increment(_ context.Context, key string, count int64, rate limiter.Rate) (limiter.Context, error) {
+// Increment counts count hits for key and returns the resulting state.
+// Far from the limit it answers from local state; near it, it asks Redis
+// (see Batched), waiting at most Timeout in all.
+func (b *Batched) Increment(ctx context.Context, key string, count int64, rate limiter.Rate) (limiter.Context, error) {
 	if err := checkRate(count, rate); err != nil {
 		return limiter.Context{}, err
 	}
-	now := b.now()
+	key = compactKey(key)
+	deadline := time.Now().Add(b.opts.Timeout)
+	for {
+		now := b.now()
+		i, s := b.tab.shard(key)
+		s.mu.Lock()
+		e := b.entry(s, key, now, rate)
+		if n := now.UnixNano(); n < e.blocked {
+			// Cached verdict: still over the limit. The hit counts, and
+			// is pushed so the other proxies see the key is spent.
+			e.cur.pending = add32(e.cur.pending, count)
+			b.queue(i, key, e)
+			until := e.blocked
+			s.mu.Unlock()
+			return limiter.Context{Limit: rate.Limit, Reached: true, Reset: ceilUnix(until)}, nil
+		}
+		u, a := e.unsynced()+count, e.allowance(now, b.peers.Load())
+		if u <= a || !b.healthy.Load() || !time.Now().Before(deadline) {
+			// Within this proxy's share (or Redis is away): decide locally.
+			e.cur.pending = add32(e.cur.pending, count)
+			// Past half its share a key is pushed in the background, so
+			// that a busy key rarely needs the direct path, and a key with
+			// a share of one (a tiny limit: a challenge answer's single
+			// use) reaches the other proxies within a sync interval.
+			if 2*u > a || !b.healthy.Load() {
+				b.queue(i, key, e)
+			}
+			c := b.decide(e, now, rate)
+			s.mu.Unlock()
+			return c, nil
+		}
+		if cur, prev := e.cur.total()+count, e.prev.total(); slidingCount(now, rate.Period, cur, prev) > rate.Limit {
+			// Over the limit even on what is known locally: no need to ask.
+			e.cur.pending = add32(e.cur.pending, count)
+			b.queue(i, key, e)
+			c := b.decide(e, now, rate)
+			s.mu.Unlock()
+			return c, nil
+		}
+		if wait := e.direct; wait != nil {
+			// Another request is asking Redis about this key: wait for
+			// its answer, then decide again on the fresh totals.
+			s.mu.Unlock()
+			t := time.NewTimer(time.Until(deadline))
+			select {
+			case <-wait:
+			case <-t.C:
+			}
+			t.Stop()
+			continue
+		}
+		e.cur.pending = add32(e.cur.pending, count)
+		c, ok := b.directCall(ctx, i, key, s, e, deadline) // unlocks s
+		if ok {
+			return c, nil
+		}
+		// Redis failed: the hit is counted locally; decide on that.
+		s.mu.Lock()
+		c = b.decide(e, b.now(), rate)
+		s.mu.Unlock()
+		return c, nil
+	}
+}
+
+// entry returns key's entry in shard s (locked), created or brought up to
+// date with now and rate.
+func (b *Batched) entry(s *shard[bEntry], key string, now time.Time, rate limiter.Rate) *bEntry {
 	idx := windowIndex(now, rate.Period)
-	i, s := b.tab.shard(key)
-	s.mu.Lock()
 	e := s.get(key)
 	if e == nil {
 		e = b.tab.insert(s, key)
 	}
 	if e.period != rate.Period { // a new entry (period 0), or the key's period changed
-		if e.queued {
+		if e.queued || e.direct != nil {
 			// The old entry is still referenced by a sync; start afresh.
 			e.gone = true
 			s.delete(key)
 			e = b.tab.insert(s, key)
 		}
-		*e = bEntry{key: key, period: rate.Period,
-			cur:  slot{idx: idx, read: true},
-			prev: slot{idx: idx - 1, read: true}}
+		*e = bEntry{period: rate.Period, idx: idx, curRead: true, prevRead: true}
 	}
 	e.roll(idx)
 	if e.limit != rate.Limit { // the budget changed (config reload): verdict stale
 		e.limit, e.blocked = rate.Limit, 0
 	}
-	e.cur.pending += count
-	if !e.queued {
+	return e
+}
+
+// queue puts e in shard i's dirty list (shard locked).
+func (b *Batched) queue(i int, key string, e *bEntry) {
+	if !e.queued && !e.gone {
 		e.queued = true
-		b.dirty[i] = append(b.dirty[i], e)
+		b.dirty[i] = append(b.dirty[i], dirtyRef{e: e, key: key})
 	}
-	if n := now.UnixNano(); n < e.blocked {
-		// Cached verdict: still over the limit.
-		until := e.blocked
-		s.mu.Unlock()
-		return limiter.Context{Limit: rate.Limit, Reached: true, Reset: ceilUnix(until)}, nil
-	}
+}
+
+// dirtyRef is an entry waiting to be synced, with its key.
+type dirtyRef struct {
+	e   *bEntry
+	key string
+}
+
+// decide returns e's state at now (shard locked), caching a Reached
+// verdict until its retry time.
+func (b *Batched) decide(e *bEntry, now time.Time, rate limiter.Rate) limiter.Context {
 	cur, prev := e.cur.total(), e.prev.total()
 	c := contextFor(now, rate, cur, prev)
 	if c.Reached {
 		e.blocked = retryAt(now, rate, cur, prev)
 	}
+	return c
+}
+
+// directCall pushes e's unsynced hits to Redis and decides on the totals it
+// returns. It is called with shard s locked and returns with it unlocked;
+// ok is false when Redis did not answer by deadline (the hits are then
+// back in pending and Redis is marked down).
+func (b *Batched) directCall(ctx context.Context, i int, key string, s *shard[bEntry], e *bEntry, deadline time.Time) (limiter.Context, bool) {
+	done := make(chan struct{})
+	e.direct = done
+	ops := b.takeOps(i, key, e, nil)
+	rate := limiter.Rate{Period: e.period, Limit: e.limit}
 	s.mu.Unlock()
-	return c, nil
+
+	cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	err := b.push(cctx, ops)
+	cancel()
+	if err != nil {
+		b.setHealth(err, 0)
+	}
+	s.mu.Lock()
+	close(done)
+	e.direct = nil
+	if err != nil {
+		s.mu.Unlock()
+		return limiter.Context{}, false
+	}
+	c := b.decide(e, b.now(), rate)
+	s.mu.Unlock()
+	return c, true
 }
 
 // Get counts one hit for key, like Increment(ctx, key, 1, rate).
@@ -279,6 +463,7 @@ func (b *Batched) Peek(_ context.Context, key string, rate limiter.Rate) (limite
 	if err := checkRate(0, rate); err != nil {
 		return limiter.Context{}, err
 	}
+	key = compactKey(key)
 	now := b.now()
 	var cur, prev int64
 	_, s := b.tab.shard(key)
@@ -300,6 +485,7 @@ func (b *Batched) Reset(ctx context.Context, key string, rate limiter.Rate) (lim
 	if err := checkRate(0, rate); err != nil {
 		return limiter.Context{}, err
 	}
+	key = compactKey(key)
 	now := b.now()
 	_, s := b.tab.shard(key)
 	s.mu.Lock()
@@ -330,6 +516,9 @@ func (b *Batched) Close() error {
 		close(b.stop)
 		<-b.done
 		err = b.syncOnce()
+		if err == nil {
+			b.leave()
+		}
 	})
 	if err == errClosed {
 		return nil

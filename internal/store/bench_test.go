@@ -61,7 +61,7 @@ func BenchmarkStore(b *testing.B) {
 		run(b, NewMemory(0), func() error { return nil })
 	})
 	b.Run("exact", func(b *testing.B) {
-		st, err := NewExact(client, "benchexact")
+		st, err := NewExact(client, "benchexact", nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -76,7 +76,7 @@ func BenchmarkStore(b *testing.B) {
 // commandStats sums the calls of INFO commandstats: all commands, and the
 // top-level ones (those not run by scripts). Connection setup and
 // statistics commands are left out.
-func commandStats(b *testing.B, c *redis.Client) (all, topLevel int64) {
+func commandStats(b testing.TB, c *redis.Client) (all, topLevel int64) {
 	b.Helper()
 	info, err := c.Info(context.Background(), "commandstats").Result()
 	if err != nil {

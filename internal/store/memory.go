@@ -16,6 +16,11 @@ const DefaultMaxKeys = 1_000_000
 // ended go first, then the least recently used one. Evicting a live counter
 // forgets its hits, so size maxKeys above the number of keys active within
 // two periods. Safe for concurrent use.
+//
+// Memory is bounded in bytes, not only in keys: a key longer than
+// MaxKeyLen is kept as a prefix and a hash (compactKey), so a counter costs
+// about 170 bytes with a 32-byte key and at most about 300 whatever a
+// client sends (measured: TestMemoryPerKey, TestLongKeysCostBoundedMemory).
 type Memory struct {
 	tab *table[memCounter]
 	now func() time.Time
@@ -47,6 +52,7 @@ func (m *Memory) Increment(_ context.Context, key string, count int64, rate limi
 	if err := checkRate(count, rate); err != nil {
 		return limiter.Context{}, err
 	}
+	key = compactKey(key)
 	now := m.now()
 	idx := windowIndex(now, rate.Period)
 	_, s := m.tab.shard(key)
@@ -75,6 +81,7 @@ func (m *Memory) Peek(_ context.Context, key string, rate limiter.Rate) (limiter
 	if err := checkRate(0, rate); err != nil {
 		return limiter.Context{}, err
 	}
+	key = compactKey(key)
 	now := m.now()
 	var cur, prev int64
 	_, s := m.tab.shard(key)
@@ -93,6 +100,7 @@ func (m *Memory) Reset(_ context.Context, key string, rate limiter.Rate) (limite
 	if err := checkRate(0, rate); err != nil {
 		return limiter.Context{}, err
 	}
+	key = compactKey(key)
 	_, s := m.tab.shard(key)
 	s.mu.Lock()
 	s.delete(key)

@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/ulule/limiter/v3"
-	limiterredis "github.com/ulule/limiter/v3/drivers/store/redis"
 )
 
 // RedisURLForms lists the accepted Redis URL forms, for error messages and
@@ -256,22 +254,4 @@ func scrub(err error, secrets ...string) error {
 		}
 	}
 	return errors.New(msg)
-}
-
-// NewExact returns ulule/limiter's stock Redis store: exact fixed-window
-// counting (the window starts at a key's first hit and lasts one period),
-// one Redis round trip per call. Keys are prefix + ":" + key. It loads its
-// Lua scripts, so Redis must be reachable.
-func NewExact(client redis.UniversalClient, prefix string) (limiter.Store, error) {
-	if client == nil {
-		return nil, errors.New("store: NewExact needs a Redis client, got nil")
-	}
-	if prefix == "" {
-		prefix = DefaultKeyPrefix
-	}
-	s, err := limiterredis.NewStoreWithOptions(client, limiter.StoreOptions{Prefix: prefix})
-	if err != nil {
-		return nil, fmt.Errorf("store: preparing the exact Redis store: %w", err)
-	}
-	return s, nil
 }

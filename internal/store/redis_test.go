@@ -2,12 +2,16 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/floodgate-proxy/floodgate/internal/redistest"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestParseRedisURL(t *testing.T) {
@@ -144,22 +148,94 @@ func TestExactWindowSemantics(t *testing.T) {
 	s := redistest.Start(t)
 	c := redis.NewClient(&redis.Options{Addr: s.Addr})
 	defer c.Close()
-	st, err := NewExact(c, "exacttest")
+	st, err := NewExact(c, "exacttest", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	runWindowCases(t, harness{store: st, now: time.Now, wait: time.Sleep})
 }
 
-func TestNewExactNeedsRedis(t *testing.T) {
-	if _, err := NewExact(nil, ""); err == nil {
+// TestExactStartsWithoutRedis: the exact store starts with nothing on the
+// port, lets requests through (an error the decider counts and passes),
+// logs once, and counts again once Redis answers.
+func TestExactStartsWithoutRedis(t *testing.T) {
+	if _, err := NewExact(nil, "", nil); err == nil {
 		t.Fatal("NewExact(nil) succeeded, want an error")
 	}
 	s := redistest.Start(t)
 	s.Stop()
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
 	defer c.Close()
-	if _, err := NewExact(c, ""); err == nil {
-		t.Fatal("NewExact on a stopped Redis succeeded, want an error")
+	core, logs := observer.New(zapcore.InfoLevel)
+	st, err := NewExact(c, "", zap.New(core))
+	if err != nil {
+		t.Fatalf("NewExact with Redis down: %v, want a store that fails open", err)
+	}
+	if st.Healthy() {
+		t.Fatal("Healthy() = true with nothing on the port")
+	}
+	ctx := context.Background()
+	rate := perMinute(5)
+	for i := 0; i < 3; i++ {
+		if _, err := st.Increment(ctx, "k", 1, rate); err == nil {
+			t.Fatal("Increment with Redis down succeeded; want an error (the request passes uncounted)")
+		}
+	}
+	s.Restart()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := st.Increment(ctx, "k", 1, rate)
+		if err == nil {
+			if got.Remaining != 4 || !st.Healthy() {
+				t.Fatalf("first count after Redis came back: %+v healthy=%v, want 4 left", got, st.Healthy())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Redis back for 5s, exact store still fails: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	checkOneLinePerChange(t, logs) // one warning at start, none repeated while down, one when back
+}
+
+// TestWrongPasswordIsNamed: both Redis modes start with a wrong password,
+// and their log says the credentials were refused.
+func TestWrongPasswordIsNamed(t *testing.T) {
+	s := redistest.Start(t, "--requirepass", "right-secret")
+	for _, mode := range []string{"exact", "batched"} {
+		t.Run(mode, func(t *testing.T) {
+			c, err := ParseRedisURL("redis://:wrong-secret@" + s.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			core, logs := observer.New(zapcore.InfoLevel)
+			ctx := context.Background()
+			if mode == "exact" {
+				st, err := NewExact(c, "", zap.New(core))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := st.Increment(ctx, "k", 1, perMinute(5)); err == nil {
+					t.Fatal("Increment with a wrong password succeeded")
+				}
+			} else {
+				b := NewBatched(c, Options{SyncInterval: manual}, zap.New(core))
+				defer b.Close()
+				b.Increment(ctx, "k", 100, perMinute(1000)) // past its share of 26: asks Redis
+				if b.Healthy() {
+					t.Fatal("Healthy() = true with a wrong password")
+				}
+			}
+			var msgs []string
+			for _, e := range logs.All() {
+				msgs = append(msgs, e.Message+" "+fmt.Sprint(e.ContextMap()["error"]))
+			}
+			all := strings.Join(msgs, "\n")
+			if !strings.Contains(all, "refused floodgate's credentials") || strings.Contains(all, "<nil>") || strings.Contains(all, "wrong-secret") {
+				t.Fatalf("log does not name the refused password clearly (or shows it):\n%s", all)
+			}
+		})
 	}
 }

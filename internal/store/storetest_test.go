@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/ulule/limiter/v3"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // fakeClock is a settable clock for the stores' now field.
@@ -173,5 +175,23 @@ func checkReset(t *testing.T, si int, got limiter.Context, now time.Time, rate l
 	}
 	if got.Reset < lo || got.Reset > hi {
 		t.Fatalf("step %d: Reset = %d (now %d), want within [%d, %d]", si, got.Reset, now.Unix(), lo, hi)
+	}
+}
+
+// checkOneLinePerChange holds a store to one log line per change of Redis's
+// health: exactly one warning (it went away) and one info (it came back).
+func checkOneLinePerChange(t *testing.T, logs *observer.ObservedLogs) {
+	t.Helper()
+	var warns, infos int
+	for _, e := range logs.All() {
+		switch e.Level {
+		case zapcore.WarnLevel:
+			warns++
+		case zapcore.InfoLevel:
+			infos++
+		}
+	}
+	if warns != 1 || infos != 1 {
+		t.Fatalf("log lines: %d warnings, %d infos, want exactly one of each (one per state change): %v", warns, infos, logs.All())
 	}
 }

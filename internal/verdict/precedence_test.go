@@ -86,16 +86,17 @@ func (s liveSites) UnderAttack(site string) bool { return s.d.Active(site) }
 // first (to take a budget past its rate).
 func TestPrecedence(t *testing.T) {
 	const (
-		firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-		gpt     = "Mozilla/5.0 (compatible; GPTBot/1.2)"
-		goodbot = "GoodBot/2.0"
-		monitor = "Monitor/1.0"
-		home    = "127.0.10.5" // a residential network (test ASN database)
-		google  = "127.0.2.5"  // inside goodbot's ranges
-		cloud   = "127.0.1.5"  // outside them
-		shop    = "shop.example.org"
-		other   = "example.org" // no site entry
-		none    = rules.ActionNone
+		firefox    = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+		oldFirefox = "Mozilla/5.0 (X11; Linux x86_64; rv:52.0) Gecko/20100101 Firefox/52.0" // 2017: no person runs it
+		gpt        = "Mozilla/5.0 (compatible; GPTBot/1.2)"
+		goodbot    = "GoodBot/2.0"
+		monitor    = "Monitor/1.0"
+		home       = "127.0.10.5" // a residential network (test ASN database)
+		google     = "127.0.2.5"  // inside goodbot's ranges
+		cloud      = "127.0.1.5"  // outside them
+		shop       = "shop.example.org"
+		other      = "example.org" // no site entry
+		none       = rules.ActionNone
 	)
 	type row struct {
 		name                  string
@@ -105,6 +106,7 @@ func TestPrecedence(t *testing.T) {
 		pass                  pass.Level // strongest valid pass held
 		refused               pass.Reason
 		exempt, shadow        bool
+		returning             bool // holds a returning visitor's cookie
 		quarantined, attacked bool
 		delayQueueFull        bool
 
@@ -142,6 +144,15 @@ func TestPrecedence(t *testing.T) {
 		{name: "block beats budget", ua: gpt, ip: cloud, path: "/admin", warm: 1, action: rules.ActionBlock, step: StepRule, rule: "admin", tier: TierSuspect},
 		{name: "budget throttle beats challenge rule", ua: gpt, ip: cloud, path: "/login", warm: 1, action: rules.ActionThrottle, step: StepBudget, rule: "GPTBot", tier: TierSuspect},
 		{name: "delay", ua: firefox, ip: home, path: "/slow", warm: 1, action: rules.ActionDelay, step: StepBudget, rule: "slow", tier: TierBrowser},
+		// Returning visitors: a tier above other browsers, unless a budget acted on them; a
+		// visitor cookie makes nothing of a client that is not a browser.
+		{name: "returning visitor", ua: firefox, ip: home, path: "/", returning: true, action: none, step: StepNone, tier: TierReturning},
+		{name: "returning visitor past a budget", ua: firefox, ip: home, path: "/slow", warm: 1, returning: true, action: rules.ActionDelay, step: StepBudget, rule: "slow", tier: TierBrowser},
+		{name: "returning visitor under attack", ua: firefox, ip: home, path: "/", returning: true, attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierReturning},
+		{name: "visitor cookie on an AI crawler", ua: gpt, ip: cloud, path: "/", returning: true, action: none, step: StepNone, tier: TierSuspect},
+		// Signals that lower a browser by a tier each (never refused for them alone).
+		{name: "outdated browser", ua: oldFirefox, ip: home, path: "/", action: none, step: StepNone, tier: TierDeclared},
+		{name: "outdated returning visitor", ua: oldFirefox, ip: home, path: "/", returning: true, action: none, step: StepNone, tier: TierBrowser},
 		{name: "delay queue full", ua: firefox, ip: home, path: "/slow", warm: 1, delayQueueFull: true, action: rules.ActionThrottle, step: StepDelayQueue, rule: "slow", tier: TierBrowser},
 		{name: "allow skips budgets", ua: gpt, ip: cloud, path: "/health", warm: 3, action: rules.ActionAllow, step: StepAllow, rule: "health", tier: TierKnownGood, priority: true},
 		// Quarantine.
@@ -207,7 +218,7 @@ func TestPrecedence(t *testing.T) {
 			for range tt.warm + 1 {
 				var res classify.Result
 				p.c.Classify(&r, &res)
-				in = Request{Req: &r, Class: &res, Pass: tt.pass, PassRefused: tt.refused, Exempt: tt.exempt, Shadow: tt.shadow, Sites: sites, Trace: &Trace{}}
+				in = Request{Req: &r, Class: &res, Pass: tt.pass, PassRefused: tt.refused, Returning: tt.returning, Exempt: tt.exempt, Shadow: tt.shadow, Sites: sites, Trace: &Trace{}}
 				v = p.d.Decide(context.Background(), &in)
 			}
 			if v.Action != tt.action || v.Step != tt.step || v.Rule != tt.rule || v.Tier != tt.tier ||
@@ -244,7 +255,7 @@ func TestTrace(t *testing.T) {
 		t.Errorf("entries that decided: %q, want the challenge rule then the budget that beats it\n%s", decided, tr)
 	}
 	out := tr.String()
-	for _, want := range []string{"budget 1/hour per ip+host (", "key fg:GPTBot#0:127.0.1.5|example.org)", "-> throttle", "tier 5 (suspect)"} {
+	for _, want := range []string{"budget 1/hour per ip+host (", "key fg:GPTBot#0:127.0.1.5|example.org)", "-> throttle", "tier 5 (untrusted)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("trace lacks %q:\n%s", want, out)
 		}

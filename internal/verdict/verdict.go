@@ -34,6 +34,10 @@ type Request struct {
 	// or "" when it presented none).
 	Pass        pass.Level
 	PassRefused pass.Reason
+	// Returning says the client holds a valid visitor cookie of a returning visitor
+	// (challenge.Challenger.VisitorOf): a browser known before the flood, one tier above
+	// other browsers when the backend is short.
+	Returning bool
 	// Exempt says the path is never challenged (robots.txt, /.well-known/, feeds, the
 	// handler's challenge_exempt). The site's own challenge_exempt is checked here.
 	Exempt bool

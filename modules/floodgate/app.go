@@ -16,10 +16,10 @@ import (
 	"github.com/ulule/limiter/v3"
 	"go.uber.org/zap"
 
+	"github.com/floodgate-proxy/floodgate/internal/admission"
 	"github.com/floodgate-proxy/floodgate/internal/challenge"
 	"github.com/floodgate-proxy/floodgate/internal/classify"
 	"github.com/floodgate-proxy/floodgate/internal/network"
-	"github.com/floodgate-proxy/floodgate/internal/protect"
 	"github.com/floodgate-proxy/floodgate/internal/rules"
 	"github.com/floodgate-proxy/floodgate/internal/verdict"
 	"github.com/floodgate-proxy/floodgate/rules"
@@ -63,6 +63,7 @@ type App struct {
 
 	state     *state
 	storeKey  string
+	fleetKey  string
 	asnKey    string
 	protected bool
 	logger    *zap.Logger
@@ -134,11 +135,17 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 		return fmt.Errorf("floodgate: %w", err) // the store's errors say "store: …"
 	}
 	a.storeKey = key
-	ch, err := newChallenger(a.Challenge, st)
+	fl, fkey, err := loadFleet(a.Store, a.logger)
+	if err != nil {
+		return fmt.Errorf("floodgate: store: %w", err)
+	}
+	a.fleetKey = fkey
+	ch, err := newChallenger(a.Challenge, st, fleetPassKey(fl, a.Challenge, a.logger))
 	if err != nil {
 		return fmt.Errorf("floodgate: challenge: %w", err)
 	}
-	// The memory and batched stores never wait on the network: no deadline needed.
+	// The memory store never waits on the network, and the batched store bounds its own waits
+	// (its Timeout, near a limit only): no deadline needed.
 	storeTimeout := time.Duration(-1)
 	if a.Store.Mode == "exact" {
 		storeTimeout = time.Duration(a.Store.Timeout)
@@ -156,6 +163,7 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("floodgate: protect: %w", err)
 	}
+	prot.fleet.Store(fl) // nil without Redis
 	a.state = &state{
 		classifier: classify.New(set, asn, lens),
 		challenger: ch,
@@ -197,7 +205,7 @@ func (a *App) provisionProtection(set *rules.Set) (*protection, error) {
 	p := v.(*protection)
 	sites := map[string]*rules.Site{}
 	set.Sites.Each(func(s *rules.Site) { sites[s.Name] = s })
-	p.gate.Reconfigure(protect.GateOptions{
+	p.admission.Reconfigure(admission.Options{
 		BackendCap: a.Protect.BackendMaxInflight,
 		QueueLen:   a.Protect.QueueLength,
 		MaxWait:    time.Duration(a.Protect.MaxWait),
@@ -207,7 +215,7 @@ func (a *App) provisionProtection(set *rules.Set) (*protection, error) {
 			return perSecond(s.AttackRate)
 		}
 		return 0
-	}, p.switched))
+	}, func(name string) bool { return sites[name] != nil }, p.switched))
 	for name, s := range sites {
 		p.detector.SetMode(name, s.UnderAttack)
 	}
@@ -231,6 +239,12 @@ func (a *App) Cleanup() error {
 			errs = append(errs, err)
 		}
 		a.storeKey = ""
+	}
+	if a.fleetKey != "" {
+		if _, err := fleets.Delete(a.fleetKey); err != nil {
+			errs = append(errs, err)
+		}
+		a.fleetKey = ""
 	}
 	if a.asnKey != "" {
 		if _, err := asnDBs.Delete(a.asnKey); err != nil {

@@ -39,6 +39,7 @@ func init() {
 //			difficulty 16
 //			template   /etc/floodgate/challenge.html
 //			cookie_name floodgate_pass
+//			visitor_cookie off
 //		}
 //		protect {
 //			backend_max_inflight 64
@@ -47,11 +48,11 @@ func init() {
 //			max_wait             2s
 //			under_attack {
 //				rate            50/sec
-//				latency         5s
+//				latency_factor  3
 //				error_share     0.5
 //				saturation      0.5
 //				challenge_level cookie
-//				on_after        3s
+//				on_after        1s
 //				off_after       60s
 //			}
 //		}
@@ -167,6 +168,7 @@ func parseStore(d *caddyfile.Dispenser, c *StoreConfig) error {
 //	floodgate [{
 //		shadow
 //		challenge_exempt /api/** /webhooks/*
+//		visitor_cookie   off
 //	}]
 func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	fh := new(Handler)
@@ -187,8 +189,14 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 				return nil, h.Errf("challenge_exempt: expected one or more path globs, such as /api/**")
 			}
 			fh.ChallengeExempt = append(fh.ChallengeExempt, paths...)
+		case "visitor_cookie":
+			args := h.RemainingArgs()
+			if len(args) != 1 || onOff(args[0]) != nil {
+				return nil, h.Errf("visitor_cookie: expected on or off")
+			}
+			fh.VisitorCookie = args[0]
 		default:
-			return nil, h.Errf("unknown floodgate subdirective %q (expected shadow or challenge_exempt)", h.Val())
+			return nil, h.Errf("unknown floodgate subdirective %q (expected shadow, challenge_exempt or visitor_cookie)", h.Val())
 		}
 	}
 	return fh, nil
@@ -228,8 +236,13 @@ func parseChallenge(d *caddyfile.Dispenser, c *ChallengeConfig) error {
 			c.Template = val
 		case "cookie_name":
 			c.CookieName = val
+		case "visitor_cookie":
+			if err := onOff(val); err != nil {
+				return d.Errf("challenge visitor_cookie: %v", err)
+			}
+			c.VisitorCookie = val
 		default:
-			return d.Errf("unknown challenge option %q (expected key, pass_ttl, difficulty, template or cookie_name)", opt)
+			return d.Errf("unknown challenge option %q (expected key, pass_ttl, difficulty, template, cookie_name or visitor_cookie)", opt)
 		}
 		if d.NextArg() {
 			return d.ArgErr()
@@ -323,13 +336,19 @@ func parseUnderAttack(d *caddyfile.Dispenser, u *UnderAttackConfig) error {
 			} else {
 				u.Saturation = f
 			}
+		case "latency_factor":
+			f, err := strconv.ParseFloat(val, 64)
+			if err != nil || f <= 1 || f > 100 {
+				return d.Errf("under_attack latency_factor: %q, expected a multiple of the healthy latency above 1 such as 3", val)
+			}
+			u.LatencyFactor = f
 		case "challenge_level":
 			if _, err := pass.ParseLevel(val); err != nil {
 				return d.Errf("under_attack challenge_level %q: expected cookie, script or work", val)
 			}
 			u.ChallengeLevel = val
 		default:
-			return d.Errf("unknown under_attack option %q (expected rate, latency, error_share, saturation, challenge_level, on_after or off_after)", opt)
+			return d.Errf("unknown under_attack option %q (expected rate, latency, latency_factor, error_share, saturation, challenge_level, on_after or off_after)", opt)
 		}
 		if d.NextArg() {
 			return d.ArgErr()

@@ -115,7 +115,7 @@ func TestParseHandlerDirective(t *testing.T) {
 		{"floodgate", false, ""},
 		{"floodgate {\n shadow \n}", true, ""},
 		{"floodgate extra", false, "wrong argument count"},
-		{"floodgate {\n shadoww \n}", false, `unknown floodgate subdirective "shadoww" (expected shadow or challenge_exempt)`},
+		{"floodgate {\n shadoww \n}", false, `unknown floodgate subdirective "shadoww" (expected shadow, challenge_exempt or visitor_cookie)`},
 	}
 	for _, c := range cases {
 		h := httpcaddyfile.Helper{Dispenser: caddyfile.NewTestDispenser(c.input)}

@@ -21,8 +21,9 @@ import (
 type ChallengeConfig struct {
 	// Keys sign passes, base64 or hex, at least 32 bytes each. The first signs; all verify,
 	// so a new key can be put first while passes signed by the old one stay valid. Every
-	// proxy serving the same sites needs the same keys. Default: a random key made when
-	// floodgate starts, kept across reloads (passes then end with the process).
+	// proxy serving the same sites needs the same keys. Default: with Redis, a random key
+	// made by the first proxy and shared by all through Redis; without, a random key made
+	// when floodgate starts, kept across reloads (passes then end with the process).
 	Keys []string `json:"keys,omitempty"`
 
 	// PassTTL is how long a pass is accepted. Default 7 days.
@@ -37,6 +38,12 @@ type ChallengeConfig struct {
 
 	// CookieName is the pass cookie's name. Default "floodgate_pass".
 	CookieName string `json:"cookie_name,omitempty"`
+
+	// VisitorCookie "off" stops every site setting and reading the visitor cookie (a signed
+	// cookie counting a browser's visits, so that people browsing before a flood go before
+	// new clients when the backend is short). Default: on; a site may turn it off in its
+	// floodgate directive.
+	VisitorCookie string `json:"visitor_cookie,omitempty"`
 }
 
 // processKey is the pass key used when the config names none: random, made once per process
@@ -60,7 +67,10 @@ func decodeKey(s string) ([]byte, error) {
 	return nil, fmt.Errorf("a challenge key is neither hex nor base64 (make one with: head -c 32 /dev/urandom | base64)")
 }
 
-func newChallenger(c ChallengeConfig, st limiter.Store) (*challenge.Challenger, error) {
+// newChallenger builds the challenger of c. Without configured keys, passes are signed with
+// shared (the fleet's key, when there is a Redis) and checked against it and this process's
+// own key.
+func newChallenger(c ChallengeConfig, st limiter.Store, shared []byte) (*challenge.Challenger, error) {
 	var keys [][]byte
 	for i, k := range c.Keys {
 		b, err := decodeKey(k)
@@ -70,7 +80,10 @@ func newChallenger(c ChallengeConfig, st limiter.Store) (*challenge.Challenger, 
 		keys = append(keys, b)
 	}
 	if len(keys) == 0 {
-		keys = [][]byte{processKey()}
+		if shared != nil {
+			keys = append(keys, shared)
+		}
+		keys = append(keys, processKey())
 	}
 	signer, err := pass.NewSigner(keys...)
 	if err != nil {
@@ -82,6 +95,11 @@ func newChallenger(c ChallengeConfig, st limiter.Store) (*challenge.Challenger, 
 		PassTTL:    time.Duration(c.PassTTL),
 		Difficulty: c.Difficulty,
 		Seen:       storeSeen{st},
+		IsHTTPS:    isHTTPS,
+		Visitor:    challenge.VisitorConfig{Off: c.VisitorCookie == "off"},
+	}
+	if err := onOff(c.VisitorCookie); err != nil {
+		return nil, fmt.Errorf("visitor_cookie: %w", err)
 	}
 	if c.Template != "" {
 		if cfg.Template, err = challenge.LoadTemplate(c.Template); err != nil {

@@ -143,6 +143,11 @@ func startProxyWith(t *testing.T, p *proxy, globalOpts, upstreamAddr, extra stri
 	return p
 }
 
+// reloadSafeClient opens a connection per request: a kept-alive connection to the server a reload
+// replaces may be closed under the next request (EOF), which no client of a proxy should see
+// as floodgate's doing.
+var reloadSafeClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
 // get sends one request from client address ip with user agent ua.
 func (p *proxy) get(ip, ua, path string) *http.Response {
 	p.t.Helper()
@@ -150,7 +155,7 @@ func (p *proxy) get(ip, ua, path string) *http.Response {
 	req.Host = "localhost"
 	req.Header.Set("User-Agent", ua)
 	req.Header.Set("X-Forwarded-For", ip)
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	resp, err := reloadSafeClient.Do(req)
 	if err != nil {
 		p.t.Fatalf("GET %s: %v", path, err)
 	}
@@ -309,12 +314,17 @@ func TestActionsAndAnnotations(t *testing.T) {
 			Status    int `json:"status"`
 			Floodgate struct {
 				Class, Bot, Rule, Action, ActingRule string
+				HeadersInconsistent                  bool `json:"headers_inconsistent"`
 			} `json:"floodgate"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
 			t.Fatalf("access log line is not JSON: %v", err)
 		}
 		seen = append(seen, fmt.Sprintf("%d %s %s %s", line.Status, line.Floodgate.Class, line.Floodgate.Bot, line.Floodgate.Action))
+		// The test client claims a browser but sends no Accept-Language: the log says so.
+		if line.Floodgate.Class == "browser" && !line.Floodgate.HeadersInconsistent {
+			t.Errorf("access log: a browser User-Agent without Accept-Language is not marked headers_inconsistent: %s", sc.Text())
+		}
 	}
 	wantLines := []string{
 		"200 ai-crawler GPTBot pass",

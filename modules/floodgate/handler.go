@@ -1,7 +1,6 @@
 package floodgate
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,8 +15,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/floodgate-proxy/floodgate/internal/admission"
 	"github.com/floodgate-proxy/floodgate/internal/challenge"
 	"github.com/floodgate-proxy/floodgate/internal/classify"
+	"github.com/floodgate-proxy/floodgate/internal/pass"
 	"github.com/floodgate-proxy/floodgate/internal/protect"
 	"github.com/floodgate-proxy/floodgate/internal/rules"
 	"github.com/floodgate-proxy/floodgate/internal/verdict"
@@ -42,6 +43,12 @@ type Handler struct {
 	// and feeds are never challenged anyway. Budgets still count them.
 	ChallengeExempt []string `json:"challenge_exempt,omitempty"`
 
+	// VisitorCookie "off" stops this site setting and reading the visitor cookie that makes
+	// people browsing before a flood returning visitors (set it for a site behind a shared
+	// cache: an answer carrying a cookie is not cached). Default: on (unless the app's
+	// challenge block turns it off for all).
+	VisitorCookie string `json:"visitor_cookie,omitempty"`
+
 	app    *App
 	exempt *challenge.Exempt
 	logger *zap.Logger
@@ -65,6 +72,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.exempt, err = challenge.NewExempt(h.ChallengeExempt); err != nil {
 		return fmt.Errorf("floodgate handler: challenge_exempt: %w", err)
 	}
+	if err := onOff(h.VisitorCookie); err != nil {
+		return fmt.Errorf("floodgate handler: visitor_cookie: %w", err)
+	}
 	// Under a flood, refusal lines are sampled: the first few each second, then none.
 	h.logger = ctx.Logger().WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 		return zapcore.NewSamplerWithOptions(c, 1e9, 5, 0)
@@ -87,6 +97,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.answer(w, r, st, res)
 	}
 	in := h.input(r, st, &req, res)
+	visit := h.visitor(r, st, res)
+	in.Returning = visit.returning
 	v := st.decider.Decide(r.Context(), &in)
 
 	// Every request, refused or not, tells the under-attack detector about its site; static
@@ -101,12 +113,34 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if answered, err := h.act(w, r, st, &in, &v); answered {
 		return err
 	}
-	release, err := h.admit(w, r, st, &in, &v, &sample)
+	ticket, err := h.admit(w, r, st, &in, &v, &sample)
 	if err != nil {
 		return err
 	}
-	defer release()
-	return h.proxy(w, r, next, st, &in, &sample)
+	if visit.count && !ticket.Waited && v.Step == verdict.StepNone && sample.Requests > 0 && !in.Sites.UnderAttack(site) {
+		// An ordinary page for a browser in calm times counts as a visit.
+		st.challenger.CountVisit(w, r, res.Prefix, visit.v, visit.err)
+	}
+	return h.proxy(w, r, next, st, &in, &sample, ticket)
+}
+
+// visit is what the visitor cookie of a request says.
+type visit struct {
+	count     bool // a browser, on a site that keeps visitor cookies: count its visit
+	returning bool
+	v         pass.Visitor
+	err       error
+}
+
+// visitor reads the visitor cookie of a browser, unless the site or the app turned visitor
+// cookies off.
+func (h *Handler) visitor(r *http.Request, st *state, res *classify.Result) visit {
+	if h.VisitorCookie == "off" || res.Class != rules.ClassBrowser {
+		return visit{}
+	}
+	out := visit{count: true}
+	out.v, out.returning, out.err = st.challenger.VisitorOf(r, res.Prefix)
+	return out
 }
 
 // requestOf is what classification and the decision see of r.
@@ -118,6 +152,7 @@ func requestOf(r *http.Request) classify.Request {
 		Method:    r.Method,
 		Path:      r.URL.Path,
 		Query:     r.URL.RawQuery,
+		Headers:   classify.HeaderFlagsOf(r.Header, r.TLS != nil),
 	}
 }
 
@@ -161,46 +196,26 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request, st *state, in *ver
 	return false, nil
 }
 
-// admit waits for the request's turn within its site's and the backend's in-flight caps
-// (priority clients first); past them it answers 503 with Retry-After.
-func (h *Handler) admit(w http.ResponseWriter, r *http.Request, st *state, in *verdict.Request, v *verdict.Verdict, sample *protect.Sample) (release func(), err error) {
+// admit waits for the request's turn at the backend (adaptive admission, most trusted
+// first, see admit.go); the site's configured max_inflight, or the protect block's
+// site_max_inflight, is an upper bound.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, st *state, in *verdict.Request, v *verdict.Verdict, sample *protect.Sample) (admission.Ticket, error) {
 	siteCap := st.protect.SiteMaxInflight
 	if s := in.Class.Site; s != nil && s.MaxInflight > 0 {
 		siteCap = s.MaxInflight
 	}
-	if siteCap <= 0 && st.protect.BackendMaxInflight <= 0 {
-		return noRelease, nil
-	}
-	site, gate := in.SiteName(), st.protection.gate
-	if sample.Requests > 0 {
-		sample.Saturated = gate.Saturated(site)
-	}
-	release, err = gate.Acquire(r.Context(), site, siteCap, v.Priority)
-	if err == nil {
-		return release, nil
-	}
-	if r.Context().Err() != nil {
-		return nil, err // the client left while waiting
-	}
-	reason := "wait_timeout"
-	if errors.Is(err, protect.ErrQueueFull) {
-		reason = "queue_full"
-	}
-	st.metrics.backendBusy.WithLabelValues(reason).Inc()
-	w.Header().Set("Retry-After", "5")
-	return nil, caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("floodgate: site %s at its share of the backend: %w", site, err))
+	return admit(r.Context(), w, st, in.SiteName(), v.Tier, siteCap, sample)
 }
-
-func noRelease() {}
 
 // proxy passes the request on and observes the answer: latency and 5xx for the detector,
 // the status for response budgets (404 floods).
-func (h *Handler) proxy(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, st *state, in *verdict.Request, sample *protect.Sample) error {
+func (h *Handler) proxy(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, st *state, in *verdict.Request, sample *protect.Sample, ticket admission.Ticket) error {
 	rec := &statusRecorder{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 	start := time.Now()
 	err := next.ServeHTTP(rec, r)
 	sample.Latency = time.Since(start)
 	status := statusOf(rec, err)
+	ticket.Release(outcomeOf(r.Context(), status))
 	if status >= 500 {
 		sample.Errors5xx = 1
 	}
@@ -215,7 +230,7 @@ func (h *Handler) proxy(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 func (h *Handler) startQuarantine(st *state, in *verdict.Request, v *verdict.Verdict) {
 	req := in.Req
 	reason := fmt.Sprintf("rule %s: %s", v.Rule, v.Budget)
-	if st.protection.quarantine.Start(req.Host, time.Now().Add(v.Quarantine), reason) {
+	if st.protection.startQuarantine(req.Host, time.Now().Add(v.Quarantine), reason) { // and across the fleet
 		st.metrics.quarantines.WithLabelValues(st.protection.siteLabel(req.Host)).Inc()
 		st.logger.Warn("site quarantined: its POST rate looks like a compromised site; its POSTs get 429, its pages still flow",
 			zap.String("site", req.Host), zap.String("rule", v.Rule), zap.String("budget", v.Budget),
@@ -283,7 +298,10 @@ func (h *Handler) annotate(r *http.Request, res *classify.Result, v *verdict.Ver
 		return
 	}
 	lf := &logFields{class: res.Class, action: v.Action.String(), bot: res.Bot, rule: res.Rule,
-		budget: v.Budget, asn: asn, asOrg: res.ASOrg}
+		budget: v.Budget, asn: asn, asOrg: res.ASOrg, outdated: res.Outdated, headersInconsistent: res.HeadersInconsistent}
+	if v.Tier.Valid() {
+		lf.tier = v.Tier.String()
+	}
 	if v.Rule != res.Rule {
 		lf.actingRule = v.Rule
 	}
@@ -294,6 +312,11 @@ func (h *Handler) annotate(r *http.Request, res *classify.Result, v *verdict.Ver
 // instead of a field slice and a dictionary.
 type logFields struct {
 	class, action, bot, rule, actingRule, budget, asn, asOrg string
+	// tier is the admission tier (trusted … untrusted).
+	tier string
+	// outdated, headersInconsistent: classify's signals (a browser version nobody runs, a
+	// claimed browser missing headers it always sends); logged only when true.
+	outdated, headersInconsistent bool
 }
 
 // MarshalLogObject writes the fields that are set.
@@ -301,10 +324,16 @@ func (f *logFields) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddString("class", f.class)
 	enc.AddString("action", f.action)
 	for _, kv := range [...][2]string{{"bot", f.bot}, {"rule", f.rule}, {"acting_rule", f.actingRule},
-		{"budget", f.budget}, {"asn", f.asn}, {"as_org", f.asOrg}} {
+		{"budget", f.budget}, {"asn", f.asn}, {"as_org", f.asOrg}, {"tier", f.tier}} {
 		if kv[1] != "" {
 			enc.AddString(kv[0], kv[1])
 		}
+	}
+	if f.outdated {
+		enc.AddBool("outdated", true)
+	}
+	if f.headersInconsistent {
+		enc.AddBool("headers_inconsistent", true)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/ulule/limiter/v3"
 
+	"github.com/floodgate-proxy/floodgate/internal/admission"
 	"github.com/floodgate-proxy/floodgate/internal/verdict"
 )
 
@@ -27,6 +28,7 @@ type metrics struct {
 	underAttack         *prometheus.GaugeVec
 	underAttackSwitches *prometheus.CounterVec
 	backendBusy         *prometheus.CounterVec
+	admissions          *prometheus.CounterVec
 }
 
 // healthReporter is a store that can say whether its backend is reachable.
@@ -84,8 +86,15 @@ func newMetrics(reg *prometheus.Registry, st limiter.Store, decider *verdict.Dec
 		Namespace: "floodgate", Name: "backend_busy_total",
 		Help: "Requests answered 503 because their site or the backend was at its in-flight cap, by reason (queue_full, wait_timeout).",
 	}, []string{"reason"})
+	admissions, admissionState := newAdmissionMetrics(func() *admission.Controller {
+		if p := currentProtection.Load(); p != nil {
+			return p.admission
+		}
+		return nil
+	})
+	m.admissions = admissions
 	cs := []prometheus.Collector{m.requests, m.storeErrors, m.delayed, m.challengesIssued, m.challengesPassed, m.challengesFailed, m.passesRefused,
-		m.quarantines, m.quarantineRefusals, m.underAttack, m.underAttackSwitches, m.backendBusy}
+		m.quarantines, m.quarantineRefusals, m.underAttack, m.underAttackSwitches, m.backendBusy, m.admissions, admissionState}
 	if h, ok := st.(healthReporter); ok {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "floodgate", Name: "store_healthy",

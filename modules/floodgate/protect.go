@@ -13,29 +13,33 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/floodgate-proxy/floodgate/internal/admission"
+	"github.com/floodgate-proxy/floodgate/internal/fleet"
 	"github.com/floodgate-proxy/floodgate/internal/pass"
 	"github.com/floodgate-proxy/floodgate/internal/protect"
 )
 
-// ProtectConfig protects the shared backend: caps on requests in flight, per site and for
-// the whole backend, and what happens past them. Per-site values come from a rule file's
-// sites: section; these are the defaults.
+// ProtectConfig protects the shared backend. Admission is adaptive and on by default:
+// floodgate learns how many requests the backend (and each site) takes at once before its
+// latency climbs, admits that many, and ranks the others by trust (internal/admission).
+// Nothing here needs setting; the caps are upper bounds. Per-site values come from a rule
+// file's sites: section; these are the defaults.
 type ProtectConfig struct {
-	// BackendMaxInflight caps the requests in flight to the backend, all sites together.
-	// Past it, requests wait briefly, known-good clients first. 0 (default): no cap.
+	// BackendMaxInflight is an upper bound on the requests in flight to the backend, all
+	// sites together: the learned limit never passes it. 0 (default): no bound.
 	BackendMaxInflight int `json:"backend_max_inflight,omitempty"`
 
-	// SiteMaxInflight caps one site's requests in flight to the backend, so that one site's
-	// flood cannot take the workers every other site needs; a site may set its own
-	// (max_inflight). 0 (default): no cap.
+	// SiteMaxInflight is an upper bound on one site's requests in flight; a site may set
+	// its own (max_inflight). 0 (default): no bound but the site's learned limit.
 	SiteMaxInflight int `json:"site_max_inflight,omitempty"`
 
-	// QueueLength is the most requests waiting for a slot, all sites together; a site may
-	// fill at most an eighth of it. Default 1024.
+	// QueueLength is the most requests waiting for the backend, all sites together; a site
+	// may fill at most an eighth of it. Past it, a more trusted request takes the place of
+	// the least trusted waiting one. Default 1024.
 	QueueLength int `json:"queue_length,omitempty"`
 
-	// MaxWait is the longest a request waits for a slot before it gets 503 with
-	// Retry-After. Default 2s.
+	// MaxWait is the longest a request waits for the backend before it is refused (503 for
+	// browsers, 429 for automation, with Retry-After). Default 2s.
 	MaxWait caddy.Duration `json:"max_wait,omitempty"`
 
 	// UnderAttack sets the automatic under-attack mode.
@@ -45,9 +49,12 @@ type ProtectConfig struct {
 // protection is the state that protects the backend, shared by every config load so that a
 // reload neither doubles the caps nor lifts quarantines.
 type protection struct {
-	gate       *protect.Gate
+	admission  *admission.Controller
 	quarantine *protect.Quarantine
 	detector   *protect.Detector
+	// fleet is the view shared with the other proxies through Redis (fleet.go); nil
+	// without Redis.
+	fleet atomic.Pointer[fleet.Fleet]
 
 	// current is the newest config's state, for the detector's callback.
 	current atomic.Pointer[state]
@@ -102,14 +109,6 @@ func isStatic(path string) bool {
 	return staticExt[strings.ToLower(path[i:])]
 }
 
-// QuarantinedUntil says until when host is quarantined, if it is (verdict.SiteView).
-func (p *protection) QuarantinedUntil(host string, t time.Time) (time.Time, bool) {
-	return p.quarantine.Until(host, t)
-}
-
-// UnderAttack says whether site is under attack now (verdict.SiteView).
-func (p *protection) UnderAttack(site string) bool { return p.detector.Active(site) }
-
 // statusRecorder remembers the status of the response written through it.
 type statusRecorder struct {
 	*caddyhttp.ResponseWriterWrapper
@@ -147,27 +146,32 @@ func statusOf(rec *statusRecorder, err error) int {
 
 // UnderAttackConfig sets the automatic under-attack mode: while a site is under attack,
 // clients that are not known good (no valid pass, not a verified search engine, not allowed
-// by a rule) are challenged. A site switches on when one signal stays past its trigger for
-// OnAfter, and off when all have been calm (below half their trigger) for OffAfter.
+// by a rule) are challenged. A site switches on from backend pressure — its requests queued
+// or shed by admission, its latency a multiple of its own healthy latency, its answers 5xx —
+// when one signal stays past its trigger for OnAfter, and off when all have been calm (below
+// half their trigger) for OffAfter. No trigger needs setting.
 type UnderAttackConfig struct {
-	// Rate is a site's rate of page requests that means an attack, such as "50/sec" (static
-	// files — styles, scripts, images, fonts — do not count); a site may set its own
-	// (attack_rate). Default 20/sec; "off" turns the rate signal off.
+	// Rate is a fixed rate of page requests of a site that means an attack, such as
+	// "50/sec" (static files do not count); a site may set its own (attack_rate). Default
+	// off: backend pressure is the signal.
 	Rate string `json:"rate,omitempty"`
-	// Latency is the upstream latency (90th percentile over 10s) that means an attack.
-	// Default 5s.
+	// Latency is a fixed upstream latency (90th percentile over 10s) that means an attack.
+	// Default off: LatencyFactor is used.
 	Latency caddy.Duration `json:"latency,omitempty"`
+	// LatencyFactor is how many times its own healthy latency (learned in calm times) a
+	// site's mean upstream latency must reach to mean an attack. Default 3.
+	LatencyFactor float64 `json:"latency_factor,omitempty"`
 	// ErrorShare is the share of upstream answers that are 5xx that means an attack.
 	// Default 0.5.
 	ErrorShare float64 `json:"error_share,omitempty"`
-	// Saturation is the share of a site's requests finding it at its in-flight cap that
-	// means an attack. Default 0.5.
+	// Saturation is the share of a site's requests that met backend pressure — queued or
+	// shed by admission — that means an attack. Default 0.25.
 	Saturation float64 `json:"saturation,omitempty"`
 	// ChallengeLevel is the challenge shown while a site is under attack: cookie (default,
 	// no JavaScript needed), script or work. A site may set its own.
 	ChallengeLevel string `json:"challenge_level,omitempty"`
 	// OnAfter is how long a signal must stay past its trigger, over the last 2 seconds or
-	// the last 10. Default 1s.
+	// the last 10. Default 1s (protect.DefaultOnAfter).
 	OnAfter caddy.Duration `json:"on_after,omitempty"`
 	// OffAfter is how long all signals must stay calm before the mode switches off, and the
 	// shortest time it stays on. Default 60s.
@@ -176,11 +180,9 @@ type UnderAttackConfig struct {
 
 // Defaults of the under-attack mode.
 const (
-	// DefaultAttackRate is a site's page rate that means an attack: 20 pages a second is
-	// 1.7 million a day, far above what a small member site serves (static files do not count).
-	DefaultAttackRate = "20/sec"
-	// DefaultAttackOnAfter is how long a signal must stay past its trigger.
-	DefaultAttackOnAfter = time.Second
+	// DefaultAttackRate is a site's page rate that means an attack: off, since a rate is a
+	// number a tech must guess per site; backend pressure is measured instead.
+	DefaultAttackRate = "off"
 )
 
 // level is the challenge level of sites under attack that set none; pass.LevelNone when the
@@ -198,17 +200,16 @@ func (u UnderAttackConfig) level() (pass.Level, error) {
 
 // detectorOptions turns the config into the detector's options; siteRate gives a
 // configured site's own attack rate (0: the default).
-func (u UnderAttackConfig) detectorOptions(defaultRate float64, siteRate func(string) float64, onSwitch func(string, bool, string)) protect.DetectorOptions {
-	if u.OnAfter == 0 {
-		u.OnAfter = caddy.Duration(DefaultAttackOnAfter)
-	}
+func (u UnderAttackConfig) detectorOptions(defaultRate float64, siteRate func(string) float64, keep func(string) bool, onSwitch func(string, bool, string)) protect.DetectorOptions {
 	return protect.DetectorOptions{
 		Defaults: protect.SiteThresholds{
-			TriggerRate:       defaultRate,
-			TriggerErrorShare: u.ErrorShare,
-			TriggerLatency:    time.Duration(u.Latency),
-			TriggerSaturation: u.Saturation,
+			TriggerRate:          defaultRate,
+			TriggerErrorShare:    u.ErrorShare,
+			TriggerLatency:       time.Duration(u.Latency),
+			TriggerLatencyFactor: u.LatencyFactor,
+			TriggerSaturation:    u.Saturation,
 		},
+		Keep: keep,
 		Thresholds: func(site string) protect.SiteThresholds {
 			return protect.SiteThresholds{TriggerRate: siteRate(site)}
 		},
@@ -222,7 +223,7 @@ func (u UnderAttackConfig) detectorOptions(defaultRate float64, siteRate func(st
 // newProtection makes the shared protection state and starts the detector's clock.
 func newProtection() *protection {
 	p := &protection{
-		gate:       protect.NewGate(protect.GateOptions{}),
+		admission:  admission.New(admission.Options{}),
 		quarantine: protect.NewQuarantine(0),
 		labels:     map[string]bool{},
 		stop:       make(chan struct{}),
@@ -252,6 +253,7 @@ func (p *protection) switched(site string, on bool, reason string) {
 	if st == nil {
 		return
 	}
+	p.publishSwitch(site, on)
 	label := p.siteLabel(site)
 	if on {
 		st.logger.Warn("site under attack: challenging clients that are not known good", zap.String("site", site), zap.String("reason", reason))

@@ -121,7 +121,9 @@ func startProtectedProxy(t *testing.T, upstreamAddr, protectOpts string) (*proxy
 }
 
 // TestPOSTBurstQuarantinesSite: site A under a POST burst is quarantined, A's GETs still
-// work, and site B's latency stays near its calm value.
+// work, and site B keeps being served: A's POSTs past its budget never reach the backend.
+// (B's latency is logged; how it compares with calm is a benchmark's question, see
+// cmd/floodgate-bench.)
 func TestPOSTBurstQuarantinesSite(t *testing.T) {
 	backend := newPool(t, 4, 16, 20*time.Millisecond)
 	p, logPath := startProtectedProxy(t, backend.Listener.Addr().String(), "protect {\n\t\t\tbackend_max_inflight 4\n\t\t}")
@@ -133,7 +135,11 @@ func TestPOSTBurstQuarantinesSite(t *testing.T) {
 	stopB := make(chan struct{})
 	var during []time.Duration
 	var bMu sync.Mutex
+	var bRefused atomic.Int64
+	var bWG sync.WaitGroup
+	bWG.Add(1)
 	go func() { // B's visitors, during the burst
+		defer bWG.Done()
 		for i := 0; ; i++ {
 			select {
 			case <-stopB:
@@ -145,6 +151,8 @@ func TestPOSTBurstQuarantinesSite(t *testing.T) {
 				bMu.Lock()
 				during = append(during, d)
 				bMu.Unlock()
+			} else {
+				bRefused.Add(1)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -162,6 +170,7 @@ func TestPOSTBurstQuarantinesSite(t *testing.T) {
 	}
 	wg.Wait()
 	close(stopB)
+	bWG.Wait()
 	counts := map[any]int64{}
 	codes.Range(func(k, v any) bool { counts[k] = v.(*atomic.Int64).Load(); return true })
 	t.Logf("320 POSTs to a.example: %v", counts)
@@ -181,34 +190,43 @@ func TestPOSTBurstQuarantinesSite(t *testing.T) {
 	if len(warn) != 1 || warn[0]["site"] != "a.example" {
 		t.Errorf("quarantine warnings: %v, want exactly one naming a.example", warn)
 	}
-	bMu.Lock()
 	slices.Sort(during)
-	bMu.Unlock()
-	if len(during) < 5 {
-		t.Fatalf("site B answered only %d requests during the burst", len(during))
+	if len(during) == 0 || bRefused.Load() != 0 {
+		t.Fatalf("site B during the burst: %d served, %d not, want every request served", len(during), bRefused.Load())
 	}
-	med := during[len(during)/2]
-	t.Logf("site B median latency: calm %v, during A's burst %v (%d requests)", calm, med, len(during))
-	if med > 2*calm+30*time.Millisecond {
-		t.Errorf("site B's median latency went from %v to %v during A's burst", calm, med)
+	t.Logf("site B median latency: calm %v, during A's burst %v (%d requests)", calm, during[len(during)/2], len(during))
+	// A's POST budget is 30/min, counted exactly in memory: the backend saw at most those 30
+	// POSTs (the 31st started the quarantine) and the one GET above.
+	if n := backend.servedOf("a.example"); n > 30+1 {
+		t.Errorf("the backend served %d requests of a.example, past its POST budget of 30 and one GET: the quarantine did not hold", n)
 	}
 }
 
-// TestInflightCapKeepsOtherSitesUp: a flood on one site leaves the other sites' success
-// rate near 100%, because the flooded site only gets its share of the backend. The same
-// flood on a site without a cap shows what happens otherwise.
+// servedOf is how many requests of host the backend served.
+func (p *pool) servedOf(host string) int64 {
+	n, ok := p.served.Load(host)
+	if !ok {
+		return 0
+	}
+	return n.(*atomic.Int64).Load()
+}
+
+// TestInflightCapKeepsOtherSitesUp: a flood on one site leaves every request of the other
+// sites served, because the flooded site only gets its share of the backend. The same flood
+// on a site without a cap shows what happens otherwise. Counts, not durations: the flood
+// lasts as long as e.example's 30 visits.
 func TestInflightCapKeepsOtherSitesUp(t *testing.T) {
 	run := func(t *testing.T, flooded string) (floodOK, floodRefused, otherOK, otherTotal int64, maxFlood int) {
 		backend := newPool(t, 4, 8, 20*time.Millisecond)
 		p, _ := startProtectedProxy(t, backend.Listener.Addr().String(), "protect {\n\t\t\tmax_wait 500ms\n\t\t}")
 		var fOK, fRefused, oOK, oTotal atomic.Int64
 		var wg sync.WaitGroup
-		deadline := time.Now().Add(3 * time.Second)
+		var visited atomic.Bool   // e.example's visitors are done: the flood stops
 		for c := 0; c < 48; c++ { // the flood: 48 clients back to back
 			wg.Add(1)
 			go func(c int) {
 				defer wg.Done()
-				for i := 0; time.Now().Before(deadline) && i < 1000; i++ {
+				for i := 0; !visited.Load() && i < 1000; i++ {
 					code, _ := p.hit(e2eClient, "GET", flooded, fmt.Sprintf("90.1.%d.%d", c, i%250+1), uaBrowser, "/search")
 					if code == 200 {
 						fOK.Add(1)
@@ -219,9 +237,10 @@ func TestInflightCapKeepsOtherSitesUp(t *testing.T) {
 			}(c)
 		}
 		wg.Add(1)
-		go func() { // e.example's visitors, 20 a second
+		go func() { // e.example's visitors: 30 of them, one every 50ms
 			defer wg.Done()
-			for i := 0; time.Now().Before(deadline); i++ {
+			defer visited.Store(true)
+			for i := 0; i < 30; i++ {
 				code, _ := p.hit(e2eClient, "GET", "e.example", fmt.Sprintf("90.2.0.%d", i%250+1), uaBrowser, "/")
 				oTotal.Add(1)
 				if code == 200 {
@@ -238,8 +257,8 @@ func TestInflightCapKeepsOtherSitesUp(t *testing.T) {
 	// d.example has max_inflight 2 (testdata/rules/e2e/protect.yaml).
 	fOK, fRefused, oOK, oTotal, maxD := run(t, "d.example")
 	t.Logf("flood on d.example (max_inflight 2): %d served, %d refused, at most %d at once in the backend; e.example %d of %d served", fOK, fRefused, maxD, oOK, oTotal)
-	if oTotal < 20 || float64(oOK) < 0.98*float64(oTotal) {
-		t.Errorf("e.example served %d of %d requests during d.example's flood, want ≥ 98%%", oOK, oTotal)
+	if oOK != oTotal || fOK+fRefused < 48 {
+		t.Errorf("e.example served %d of %d requests during d.example's flood of %d requests, want all served", oOK, oTotal, fOK+fRefused)
 	}
 	if maxD > 2 {
 		t.Errorf("d.example had %d requests in the backend at once, past its max_inflight of 2", maxD)
@@ -258,7 +277,7 @@ func TestInflightCapKeepsOtherSitesUp(t *testing.T) {
 func TestUnderAttackMode(t *testing.T) {
 	backend := newPool(t, 8, 64, 2*time.Millisecond)
 	p, logPath := startProtectedProxy(t, backend.Listener.Addr().String(),
-		"protect {\n\t\t\tunder_attack {\n\t\t\t\ton_after 1s\n\t\t\t\toff_after 2s\n\t\t\t}\n\t\t}")
+		"protect {\n\t\t\tunder_attack {\n\t\t\t\ton_after 1s\n\t\t\t\toff_after 3s\n\t\t\t}\n\t\t}")
 	// A visitor earns a pass on a challenged path first (cookie level: kept in a jar).
 	jar := newJar()
 	visitor := &http.Client{Jar: jar, Timeout: 10 * time.Second}
@@ -268,17 +287,23 @@ func TestUnderAttackMode(t *testing.T) {
 		t.Fatalf("the visitor did not earn a pass: %d", code)
 	}
 
-	// The flood: browser-looking scrapers from many addresses, no cookies, 60 requests/s.
-	var challenged, served atomic.Int64
-	flood := func(d time.Duration) {
+	// The flood: browser-looking scrapers from many addresses, no cookies, up to 60
+	// requests/s, until stop is closed or each client sent n requests.
+	var challenged, served, sent atomic.Int64
+	flood := func(stop <-chan struct{}, n int) {
 		var wg sync.WaitGroup
-		end := time.Now().Add(d)
 		for c := 0; c < 6; c++ {
 			wg.Add(1)
 			go func(c int) {
 				defer wg.Done()
-				for i := 0; time.Now().Before(end); i++ {
+				for i := 0; i < n; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
 					code, _ := p.hit(e2eClient, "GET", "c.example", fmt.Sprintf("3.0.%d.%d", c, i%250+1), uaBrowser, fmt.Sprintf("/page/%d", i))
+					sent.Add(1)
 					switch code {
 					case 403:
 						challenged.Add(1)
@@ -294,28 +319,44 @@ func TestUnderAttackMode(t *testing.T) {
 	on := func() bool {
 		return len(logLines(t, logPath, "site under attack: challenging clients that are not known good")) > 0
 	}
-	flood(4 * time.Second)
-	if !on() {
-		t.Fatalf("60 requests/s for 4s on a site with attack_rate 20/sec did not switch it on (served %d, challenged %d)", served.Load(), challenged.Load())
+	// Flood until the site switches on (one second past 20/sec), for at most 20 s.
+	stop := make(chan struct{})
+	flooded := make(chan struct{})
+	go func() { defer close(flooded); flood(stop, 200) }()
+	for deadline := time.Now().Add(20 * time.Second); !on(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			close(stop)
+			<-flooded
+			t.Fatalf("a flood at up to 60 requests/s on a site with attack_rate 20/sec did not switch it on in 20 s (served %d, challenged %d)", served.Load(), challenged.Load())
+		}
 	}
-	before := challenged.Load()
+	close(stop)
+	<-flooded
+	// While it is on (at least off_after, 3 s, and as long as the flood lasts), every flood
+	// request is challenged, and the pass holder gets every page.
+	challenged.Store(0)
+	sent.Store(0)
 	var visitorOK atomic.Int64
+	var visitorDone sync.WaitGroup
+	visitorDone.Add(1)
 	go func() {
+		defer visitorDone.Done()
 		for i := 0; i < 10; i++ {
 			if code, _ := p.hit(visitor, "GET", "c.example", visitorIP, uaBrowser, fmt.Sprintf("/article/%d", i)); code == 200 {
 				visitorOK.Add(1)
 			}
 		}
 	}()
-	flood(2 * time.Second)
-	t.Logf("under attack: the flood got %d challenge pages, %d pages; the pass holder %d of 10 pages", challenged.Load()-before, served.Load(), visitorOK.Load())
-	if challenged.Load()-before < 50 {
-		t.Errorf("while under attack, only %d flood requests were challenged", challenged.Load()-before)
+	flood(nil, 10)
+	visitorDone.Wait()
+	t.Logf("under attack: %d of %d flood requests challenged; the pass holder got %d of 10 pages", challenged.Load(), sent.Load(), visitorOK.Load())
+	if challenged.Load() != sent.Load() {
+		t.Errorf("while under attack, only %d of %d flood requests were challenged", challenged.Load(), sent.Load())
 	}
 	if visitorOK.Load() != 10 {
 		t.Errorf("the visitor holding a pass got %d of 10 pages while the site was under attack", visitorOK.Load())
 	}
-	// After the flood the mode switches off (10s window, then 2s calm), and a new visitor
+	// After the flood the mode switches off (10s window, then 3s calm), and a new visitor
 	// without a pass gets the page again.
 	deadline := time.Now().Add(40 * time.Second)
 	for len(logLines(t, logPath, "site no longer under attack")) == 0 {

@@ -24,12 +24,14 @@ type StoreConfig struct {
 	// slower, and a slow Redis slows requests down to Timeout).
 	Mode string `json:"mode,omitempty"`
 
-	// SyncInterval is how often the batched store syncs with Redis. Default 100ms. Counters
-	// may overshoot a budget by about SyncInterval × rate × number of proxies.
+	// SyncInterval is how often the batched store pushes the keys that near their share of a
+	// budget. Default 100ms. It no longer sets the overshoot: near its limit a key asks Redis,
+	// so N proxies admit at most limit × 1.05 + N whatever the rate (see the README).
 	SyncInterval caddy.Duration `json:"sync_interval,omitempty"`
 
-	// Timeout bounds one exchange with Redis: one sync in batched mode (default 250ms; past
-	// it Redis counts as down), one request's count in exact mode (default 50ms).
+	// Timeout bounds one exchange with Redis: one sync, or one request's call for a key near
+	// its limit, in batched mode (default 250ms; past it Redis counts as down), one request's
+	// count in exact mode (default 50ms).
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
 	// KeyPrefix begins every key floodgate writes in Redis, so deployments can share one.
@@ -96,7 +98,8 @@ func loadStore(c StoreConfig, log *zap.Logger) (limiter.Store, string, error) {
 			return nil, err
 		}
 		if c.Mode == "exact" {
-			st, err := store.NewExact(client, c.KeyPrefix)
+			// Starts without Redis: requests pass uncounted until it answers.
+			st, err := store.NewExact(client, c.KeyPrefix, log.Named("store"))
 			if err != nil {
 				_ = client.Close()
 				return nil, err

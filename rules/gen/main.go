@@ -1,4 +1,7 @@
-// Command gen writes rules/20-ai-crawlers.yaml from the ai.robots.txt project's robots.json.
+// Command gen writes rules/20-ai-crawlers.yaml from the ai.robots.txt project's robots.json and
+// from more-ai-tokens.tsv: AI crawler and agent tokens that robots.json lacks, each named by
+// another maintained list (its "sources" column: Anubis, matomo device-detector,
+// Crawler-Detect, go-away, isbot, ua-parser-js, Cloudflare Radar), kept beside this file.
 //
 // Run it from the repository root after refreshing rules/gen/robots.json:
 //
@@ -177,7 +180,8 @@ var groupByToken = map[string]string{
 var boundedTokens = map[string]bool{
 	"LCC": true, "YaK": true, "Trae": true, "Code": true, "Devin": true, "Cursor": true,
 	"Spider": true, "OpenAI": true, "UseAI": true, "newsai": true, "Scrapy": true,
-	"Operator": true, "opencode": true,
+	"Operator": true, "opencode": true, "sora": true,
+	"Bytedance": true, // go-away's name for ByteDance's crawler; TikTok's app says "BytedanceWebview"
 }
 
 // versionedTokens are common English words: they only count when followed by a version
@@ -199,15 +203,16 @@ type agent struct {
 
 func main() {
 	in := flag.String("in", "rules/gen/robots.json", "robots.json of the ai.robots.txt project")
+	more := flag.String("more", "rules/gen/more-ai-tokens.tsv", "more AI tokens, tab-separated: token, sources, first_note, ...")
 	out := flag.String("out", "rules/20-ai-crawlers.yaml", "rule file to write")
 	flag.Parse()
-	if err := run(*in, *out); err != nil {
+	if err := run(*in, *more, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(in, out string) error {
+func run(in, more, out string) error {
 	data, err := os.ReadFile(in)
 	if err != nil {
 		return fmt.Errorf("%w (run from the repository root: go run ./rules/gen)", err)
@@ -216,6 +221,15 @@ func run(in, out string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", in, err)
 	}
+	tsv, err := os.ReadFile(more)
+	if err != nil {
+		return err
+	}
+	extra, err := parseMore(tsv, agents)
+	if err != nil {
+		return fmt.Errorf("%s: %w", more, err)
+	}
+	agents = order(append(agents, extra...))
 	yaml, err := render(agents)
 	if err != nil {
 		return err
@@ -304,14 +318,83 @@ func order(agents []*agent) []*agent {
 	return agents
 }
 
+// caseSensitiveTokens are tokens that another, unrelated bot spells the same but for case:
+// matched in their own spelling only. ExaBot is Exa.ai's crawler; Exabot is Exalead's (a
+// search engine since 2000s), which 30-automation.yaml's rules see instead.
+var caseSensitiveTokens = map[string]bool{"ExaBot": true}
+
 // substringMatched reports whether a token is matched anywhere in the User-Agent.
-func substringMatched(tok string) bool { return !boundedTokens[tok] && !versionedTokens[tok] }
+func substringMatched(tok string) bool {
+	return !boundedTokens[tok] && !versionedTokens[tok] && !caseSensitiveTokens[tok]
+}
+
+// skipMore are tokens of more-ai-tokens.tsv that do not name an AI crawler or agent, with why.
+var skipMore = map[string]string{
+	"SemrushBot-BA": "Semrush's SEO tools, not AI (30-automation.yaml's SemrushBot rule)",
+	"SemrushBot-CT": "Semrush's SEO tools, not AI (30-automation.yaml's SemrushBot rule)",
+	"SemrushBot-SI": "Semrush's SEO tools, not AI (30-automation.yaml's SemrushBot rule)",
+	"imgproxy":      "an image-resizing server anyone runs, not an AI agent",
+	"ias_crawler":   "Integral Ad Science's ad-verification crawler (30-automation.yaml)",
+	"ias_wombles":   "Integral Ad Science's ad-verification crawler",
+	"AutoRAG":       "Cloudflare Radar's display name of Cloudflare-AutoRAG, which robots.json has",
+}
+
+// parseMore reads more-ai-tokens.tsv (header line, then token, sources, first_note,
+// variant_of_robots_json_token, caveat) and returns one agent per AI token, grouped by the
+// category its source gives ("AI Assistant", "AI Search Crawler", "Fetchers"...).
+func parseMore(data []byte, known []*agent) ([]*agent, error) {
+	byKey := map[string]*group{}
+	for _, g := range groups {
+		byKey[g.key] = g
+	}
+	seen := map[string]bool{}
+	for _, a := range known {
+		seen[strings.ToLower(a.Token)] = true
+	}
+	var out []*agent
+	var errs []error
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) < 2 || !strings.HasPrefix(lines[0], "token\tsources") {
+		return nil, errors.New("not the more-ai-tokens format (a header line \"token<TAB>sources<TAB>first_note...\")")
+	}
+	for i, line := range lines[1:] {
+		f := strings.Split(line, "\t")
+		if len(f) < 3 || strings.TrimSpace(f[0]) == "" {
+			errs = append(errs, fmt.Errorf("line %d: expected token, sources, first_note", i+2))
+			continue
+		}
+		tok, sources, note := strings.TrimSpace(f[0]), strings.TrimSpace(f[1]), strings.TrimSpace(f[2])
+		if _, skip := skipMore[tok]; skip {
+			continue
+		}
+		if seen[strings.ToLower(tok)] {
+			errs = append(errs, fmt.Errorf("line %d: token %q is already in robots.json", i+2, tok))
+			continue
+		}
+		seen[strings.ToLower(tok)] = true
+		key := "training" // crawlers and scrapers; the strictest budgets are the safe default
+		switch {
+		case strings.Contains(note, "AI Assistant") || strings.Contains(note, "Fetchers"):
+			key = "user"
+		case strings.Contains(note, "AI Search"):
+			key = "search"
+		}
+		out = append(out, &agent{Token: tok, Function: note, group: byKey[key],
+			Description: "Named as an AI crawler or agent by " + strings.ReplaceAll(sources, ",", ", ") + " (" + note + ")."})
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
 
 // match returns the YAML match line for a token and whether it is a regex.
 func match(a *agent, caseTwin bool) string {
 	tok := a.Token
 	q := regexp.QuoteMeta(tok)
 	switch {
+	case caseSensitiveTokens[tok]:
+		return fmt.Sprintf("user_agent_regex: [%s]", yq("(?-i:"+q+")"))
 	case caseTwin:
 		// Another token differs from this one only in case: match this spelling exactly, and
 		// leave other spellings to the twin.
@@ -353,12 +436,16 @@ func render(agents []*agent) ([]byte, error) {
 	for _, a := range agents {
 		counts[a.group]++
 	}
-	fmt.Fprintf(&b, `# generated by "go run ./rules/gen" from rules/gen/robots.json — DO NOT EDIT.
+	fmt.Fprintf(&b, `# generated by "go run ./rules/gen" from rules/gen/robots.json and rules/gen/more-ai-tokens.tsv
+# — DO NOT EDIT.
 #
 # AI crawlers and agents: every user-agent token of the ai.robots.txt project's robots.json
 # (https://github.com/ai-robots-txt/ai.robots.txt, MIT licence, rules/gen/LICENSE; snapshot
-# of Aug 2026), %d tokens, one identity rule each: the rule name and the bot are the token,
-# so logs and metrics name the family.
+# of Aug 2026), and the AI tokens of rules/gen/more-ai-tokens.tsv that robots.json lacks, each
+# with the maintained list that names it (Anubis, matomo device-detector, Crawler-Detect,
+# go-away, isbot, ua-parser-js, Cloudflare Radar; see rules/gen/README.md), %d tokens in all,
+# one identity rule each: the rule name and the bot are the token, so logs and metrics name
+# the family.
 #
 # To change a group, a budget or how a token is matched, edit rules/gen/main.go and run the
 # generator again; to override on one server, load your own rule file after the shipped ones.

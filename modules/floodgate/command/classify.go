@@ -31,11 +31,18 @@ saying who floodgate thinks is asking: class, bot, rule, asn, as_org, prefix (an
 impostor for rules that verify addresses). It counts nothing and refuses nothing.
 
 A line is either a JSON object with any of the fields ip, ua, host, method, path, query, status,
-or a bare User-Agent string. Rules that count responses (match: status, e.g. not-found-flood) are
-listed only for a line whose status they match. A line that cannot be read gets an "error" field
-and the command exits with status 1 once every line is done. Example:
+headers (an object of request headers: Accept-Language, Sec-Fetch-Mode, Sec-Fetch-Site...)
+and tls (true: the request came over HTTPS), or a bare User-Agent string. The output also says
+outdated (a browser version no person runs any more) and, when headers were given,
+headers_inconsistent (a claimed Chrome, Firefox or Safari lacking headers it always sends).
+A claimed search engine that verifies addresses says verified: true or false; without an ip
+it is unverified (verified: false), from an address outside its ranges an impostor. Rules that
+count responses (match: status, e.g. not-found-flood) are listed only for a line whose status
+they match. A line that cannot be read gets an "error" field and the command exits with
+status 1 once every line is done. Example:
 
   echo '{"ip":"66.249.66.1","ua":"Mozilla/5.0 (compatible; Googlebot/2.1)"}' | floodgate classify
+  echo '{"ua":"Mozilla/5.0 ... Chrome/128.0.0.0 Safari/537.36","tls":true,"headers":{"Accept-Language":"fr"}}' | floodgate classify
   cut -d'"' -f6 access.log | floodgate classify --asn-db GeoLite2-ASN.mmdb | jq -r .class | sort | uniq -c`,
 		CobraFunc: func(cmd *cobra.Command) {
 			var ruleFiles []string
@@ -110,18 +117,22 @@ type classifyInput = explain.Input
 
 // classifyOutput is one output line.
 type classifyOutput struct {
-	Class    string   `json:"class"`
-	Bot      string   `json:"bot"`
-	Rule     string   `json:"rule"`
-	ASN      uint32   `json:"asn"`
-	ASOrg    string   `json:"as_org"`
-	Prefix   string   `json:"prefix"`
-	IP       string   `json:"ip,omitempty"`
-	UA       string   `json:"ua"`
-	Verified bool     `json:"verified,omitempty"`
-	Impostor bool     `json:"impostor,omitempty"`
-	Rules    []string `json:"rules,omitempty"`
-	Error    string   `json:"error,omitempty"`
+	Class  string `json:"class"`
+	Bot    string `json:"bot"`
+	Rule   string `json:"rule"`
+	ASN    uint32 `json:"asn"`
+	ASOrg  string `json:"as_org"`
+	Prefix string `json:"prefix"`
+	IP     string `json:"ip,omitempty"`
+	UA     string `json:"ua"`
+	// Verified is given for rules that verify addresses: true inside their ranges, false
+	// outside them or without an address.
+	Verified            *bool    `json:"verified,omitempty"`
+	Impostor            bool     `json:"impostor,omitempty"`
+	Outdated            bool     `json:"outdated,omitempty"`
+	HeadersInconsistent bool     `json:"headers_inconsistent,omitempty"`
+	Rules               []string `json:"rules,omitempty"`
+	Error               string   `json:"error,omitempty"`
 }
 
 // classifyStream classifies every line of in and writes one JSON line per line to out. It
@@ -142,7 +153,7 @@ func classifyStream(cl *classify.Classifier, in io.Reader, out io.Writer) (bad i
 		var o classifyOutput
 		if strings.HasPrefix(line, "{") {
 			if err := json.Unmarshal([]byte(line), &inp); err != nil {
-				o.Error = fmt.Sprintf("line %d: not a JSON object of ip, ua, host, method, path, query, status: %v", lineNo, err)
+				o.Error = fmt.Sprintf("line %d: not a JSON object of ip, ua, host, method, path, query, status, headers, tls: %v", lineNo, err)
 				bad++
 				if err := enc.Encode(o); err != nil {
 					return bad, err
@@ -152,7 +163,8 @@ func classifyStream(cl *classify.Classifier, in io.Reader, out io.Writer) (bad i
 		} else {
 			inp.UA = line
 		}
-		req := classify.Request{UserAgent: inp.UA, Host: strings.ToLower(inp.Host), Method: strings.ToUpper(inp.Method), Path: inp.Path, Query: inp.Query}
+		req := classify.Request{UserAgent: inp.UA, Host: strings.ToLower(inp.Host), Method: strings.ToUpper(inp.Method),
+			Path: inp.Path, Query: inp.Query, Headers: inp.HeaderFlags()}
 		if req.Method == "" {
 			req.Method = "GET"
 		}
@@ -171,7 +183,12 @@ func classifyStream(cl *classify.Classifier, in io.Reader, out io.Writer) (bad i
 		}
 		cl.Classify(&req, &res)
 		o.Class, o.Bot, o.Rule, o.ASN, o.ASOrg = res.Class, res.Bot, res.Rule, res.ASN, res.ASOrg
-		o.UA, o.Verified, o.Impostor = inp.UA, res.Verified, res.Impostor
+		o.UA, o.Impostor = inp.UA, res.Impostor
+		o.Outdated, o.HeadersInconsistent = res.Outdated, res.HeadersInconsistent
+		if res.IdentityRule != nil && len(res.IdentityRule.VerifySets) > 0 {
+			v := res.Verified
+			o.Verified = &v
+		}
 		if res.Prefix.IsValid() {
 			o.Prefix = res.Prefix.String()
 		}

@@ -1,0 +1,639 @@
+package admission
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"hash/maphash"
+	"sync"
+	"time"
+)
+
+// ErrQueueFull is returned by Acquire at once when no request may wait: the queue (of the
+// backend or of the site) is full of requests at least as trusted. Answer 503 (or 429) with
+// Retry-After.
+var ErrQueueFull = errors.New("admission: backend busy: wait queue full")
+
+// ErrWaitTimeout is returned by Acquire when no slot freed up within the wait bound.
+var ErrWaitTimeout = errors.New("admission: backend busy: no slot freed within the maximum wait")
+
+// ErrShed is returned by Acquire when a waiting request gave its place to a more trusted one
+// (or to a site waiting less, within a tier).
+var ErrShed = errors.New("admission: backend busy: place given to a more trusted request")
+
+// Defaults of Options.
+const (
+	DefaultQueueLen = 1024
+	DefaultMaxWait  = 2 * time.Second
+	DefaultMaxSites = 4096
+)
+
+// Options sets a Controller. Nothing needs setting: the limits are learned.
+type Options struct {
+	// BackendCap is an upper bound on the requests in flight to the backend, all sites
+	// together; the learned limit never goes above it. 0: no bound but DefaultMaxLimit.
+	BackendCap int
+	// QueueLen is the most requests waiting, all sites together. 0: DefaultQueueLen; a
+	// negative value: no queue (past the limit, ErrQueueFull at once).
+	QueueLen int
+	// SiteQueueLen is the most requests one site may have waiting. 0: QueueLen/8 (at least
+	// 1); never above QueueLen.
+	SiteQueueLen int
+	// MaxWait is the longest a request waits. 0: DefaultMaxWait.
+	MaxWait time.Duration
+	// MaxSites bounds the sites whose limit is learned; past it, sites seen once give their
+	// place, and sites that cannot get one share a single state. 0: DefaultMaxSites.
+	MaxSites int
+	// Clock returns a monotonic time; nil: time since the Controller was made. Tests inject
+	// a simulated clock.
+	Clock func() time.Duration
+}
+
+// Outcome is what became of an admitted request, for the limits.
+type Outcome uint8
+
+const (
+	// OutcomeOK: the backend answered (any status that is not a failure of the backend).
+	OutcomeOK Outcome = iota
+	// OutcomeDropped: the backend failed (502, 503, 504, connection error): the limits back
+	// off.
+	OutcomeDropped
+	// OutcomeIgnore: the latency says nothing of the backend (the client left, the answer
+	// was not from the backend); the slot is freed, nothing is learned.
+	OutcomeIgnore
+)
+
+// Controller admits requests to a backend up to a learned concurrency limit (see Limit),
+// for the backend as a whole and for each site, and makes the others wait in a bounded
+// queue ordered by trust (Tier): a waiting request is admitted only when no more trusted
+// request is waiting, and when the queue is full a more trusted arrival takes the place of
+// the newest waiter of the least trusted tier. Within a tier, sites share fairly: the site
+// holding the fewest slots goes first, then the one served longest ago (round robin). A
+// site at its own limit waits for its own requests and never holds up other sites.
+//
+// Acquire and Release take one lock each, never across the upstream call, and do not
+// allocate when the request is admitted at once; a waiting request reuses a pooled waiter.
+// Work per call is O(log w) in the sites waiting, except when the queue is full, which
+// looks at the sites waiting (bounded by the queue). A Controller is safe for concurrent use.
+type Controller struct {
+	mu    sync.Mutex
+	clock func() time.Duration
+	seed  maphash.Seed
+
+	backend      Limit
+	backendMax   int
+	queueLen     int
+	siteQueueLen int
+	maxWait      time.Duration
+	maxSites     int
+
+	inflight    int
+	busySites   int // sites with a request in flight
+	waiting     int
+	tierWaiting [NumTiers + 1]int
+	seq         uint64
+	served      uint64
+	sites       map[uint64]*site
+	shared      *site // the state of the sites that could not get their own
+	ready       [NumTiers + 1]siteHeap
+	waitingList []*site // sites with a waiter, for pushing out
+	lastDecay   time.Duration
+
+	waiters sync.Pool // *waiter
+}
+
+// site is the state of one site.
+type site struct {
+	key      uint64
+	limit    Limit
+	cap      int
+	inflight int
+	waiting  int
+	queues   [NumTiers + 1]waitList
+	index    [NumTiers + 1]int // position in Controller.ready[tier], -1 when not there
+	wIndex   int               // position in Controller.waitingList, -1 when not there
+	served   uint64
+	hits     uint32 // requests seen, halved every decayEvery
+}
+
+// waiter is one waiting request.
+type waiter struct {
+	site       *site
+	tier       Tier
+	seq        uint64
+	ready      chan struct{} // one value when admitted or pushed out
+	timer      *time.Timer
+	granted    bool
+	pushedOut  bool
+	start      time.Duration
+	prev, next *waiter
+}
+
+// Ticket is an admitted request. Call Release exactly once when the backend has answered.
+type Ticket struct {
+	c     *Controller
+	site  *site
+	start time.Duration
+	// Waited is true when the request waited in the queue before it was admitted.
+	Waited bool
+	// Pressure is true when the request met the limit (it waited, or was refused) while
+	// its site held at least its fair share of the backend (the limit divided among the
+	// sites in flight): the site's own traffic presses on the backend, a sign for the
+	// under-attack detector. A quiet site's request that waits a moment behind another
+	// site's flood is not pressure. Acquire sets it on refusals too (on a zero Ticket).
+	Pressure bool
+}
+
+const (
+	// evictSample is how many sites are looked at to find one to forget when MaxSites are
+	// known (as Redis samples keys to evict).
+	evictSample = 8
+	// decayEvery is how often the sites' hit counts are halved, so that a site that went
+	// quiet can give its place.
+	decayEvery = 30 * time.Second
+)
+
+// New returns a Controller with opts (zero fields take their defaults).
+func New(opts Options) *Controller {
+	c := &Controller{seed: maphash.MakeSeed(), sites: make(map[uint64]*site)}
+	c.clock = opts.Clock
+	if c.clock == nil {
+		t0 := time.Now()
+		c.clock = func() time.Duration { return time.Since(t0) }
+	}
+	for t := range c.ready {
+		c.ready[t].tier = Tier(t)
+	}
+	c.waiters.New = func() any { return &waiter{ready: make(chan struct{}, 1)} }
+	now := c.clock()
+	c.backend.Reset(0, 0, opts.BackendCap, now)
+	c.shared = newSite(0, &c.backend, now)
+	c.setOptions(opts)
+	return c
+}
+
+func newSite(key uint64, backend *Limit, now time.Duration) *site {
+	s := &site{key: key, wIndex: -1}
+	for t := range s.index {
+		s.index[t] = -1
+	}
+	// A new site starts where the backend is (not below the usual start: the backend may be
+	// probing at its floor), and learns its own from there.
+	s.limit.Reset(max(backend.Current(), DefaultInitialLimit), 0, int(backend.max), now)
+	return s
+}
+
+// setOptions applies opts; c.mu is held or c is not shared yet.
+func (c *Controller) setOptions(opts Options) {
+	c.backendMax = max(opts.BackendCap, 0)
+	c.backend.SetBounds(0, c.backendMax)
+	c.queueLen = opts.QueueLen
+	switch {
+	case c.queueLen == 0:
+		c.queueLen = DefaultQueueLen
+	case c.queueLen < 0:
+		c.queueLen = 0
+	}
+	c.siteQueueLen = opts.SiteQueueLen
+	if c.siteQueueLen <= 0 {
+		c.siteQueueLen = max(c.queueLen/8, 1)
+	}
+	c.siteQueueLen = min(c.siteQueueLen, c.queueLen)
+	c.maxWait = opts.MaxWait
+	if c.maxWait <= 0 {
+		c.maxWait = DefaultMaxWait
+	}
+	c.maxSites = opts.MaxSites
+	if c.maxSites <= 0 {
+		c.maxSites = DefaultMaxSites
+	}
+	for _, s := range c.sites {
+		s.limit.SetBounds(0, int(c.backend.max))
+	}
+	c.shared.limit.SetBounds(0, int(c.backend.max))
+}
+
+// Reconfigure changes the options of a running Controller (on a config reload), keeping
+// what it learned and the requests in flight and waiting. The clock is not changed.
+func (c *Controller) Reconfigure(opts Options) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.setOptions(opts)
+	for _, s := range c.sites {
+		c.fix(s)
+	}
+	c.fix(c.shared)
+	c.dispatch(c.clock())
+}
+
+// Acquire asks for a slot for a request of siteName, trusted at tier (an invalid tier
+// counts as TierUntrusted); siteCap is the site's configured upper bound on requests in
+// flight (0: none). It returns at once when the site and the backend are below their
+// limits. Otherwise the request waits, at most MaxWait, and Acquire returns ErrQueueFull
+// (at once), ErrShed (its place went to a more trusted request), ErrWaitTimeout or
+// ctx.Err(). On success, call Ticket.Release once the backend has answered.
+func (c *Controller) Acquire(ctx context.Context, siteName string, tier Tier, siteCap int) (Ticket, error) {
+	tier = tier.orUntrusted()
+	key := maphash.String(c.seed, siteName)
+	c.mu.Lock()
+	now := c.clock()
+	s := c.lookup(key, now)
+	if s.hits < ^uint32(0) {
+		s.hits++
+	}
+	if s != c.shared && s.cap != max(siteCap, 0) {
+		s.cap = max(siteCap, 0)
+		c.fix(s)
+		c.dispatch(now)
+	}
+	if s.room() && c.backendRoom() {
+		// The queue invariant (see dispatch): with room in the backend, no site with room
+		// has a waiter, so nobody more trusted is passed over.
+		c.start(s)
+		c.mu.Unlock()
+		return Ticket{c: c, site: s, start: now}, nil
+	}
+	if !c.backendRoom() {
+		c.backend.Pressure()
+	}
+	if !s.room() {
+		s.limit.Pressure()
+	}
+	pressure := !s.room() || s.inflight >= c.fairShare()
+	if (s.waiting >= c.siteQueueLen && !c.pushOutOfSite(s, tier)) ||
+		(c.waiting >= c.queueLen && !c.pushOut(s, tier)) {
+		c.mu.Unlock()
+		return Ticket{Pressure: pressure}, ErrQueueFull
+	}
+	w := c.waiters.Get().(*waiter)
+	w.site, w.tier, w.seq = s, tier, c.seq
+	c.seq++
+	c.enqueue(w)
+	maxWait := c.maxWait
+	c.mu.Unlock()
+
+	if w.timer == nil {
+		w.timer = time.NewTimer(maxWait)
+	} else {
+		w.timer.Reset(maxWait)
+	}
+	var err error
+	select {
+	case <-w.ready:
+	case <-w.timer.C:
+		err = ErrWaitTimeout
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	w.timer.Stop()
+
+	c.mu.Lock()
+	t := Ticket{Pressure: pressure}
+	switch {
+	case err == nil && w.pushedOut:
+		err = ErrShed
+	case err == nil:
+		t = Ticket{c: c, site: s, start: w.start, Waited: true, Pressure: pressure}
+	case w.granted:
+		<-w.ready // sent under the lock when granted
+		if err == ErrWaitTimeout {
+			// Admitted while giving up on the wait: use the slot.
+			t, err = Ticket{c: c, site: s, start: w.start, Waited: true, Pressure: pressure}, nil
+		} else {
+			// Nobody will use it: give it to the next waiter.
+			c.finish(s)
+			c.dispatch(c.clock())
+		}
+	case w.pushedOut:
+		<-w.ready
+		err = ErrShed
+	default:
+		c.dequeue(w)
+	}
+	c.mu.Unlock()
+	*w = waiter{ready: w.ready, timer: w.timer}
+	c.waiters.Put(w)
+	return t, err
+}
+
+// Release frees the slot of t and tells the limits how the backend did. Calling Release on
+// a zero Ticket does nothing.
+func (t Ticket) Release(outcome Outcome) {
+	c := t.c
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	now := c.clock()
+	s := t.site
+	c.finish(s)
+	if outcome != OutcomeIgnore {
+		latency := now - t.start
+		dropped := outcome == OutcomeDropped
+		c.backend.Sample(now, latency, dropped, c.inflight)
+		s.limit.Sample(now, latency, dropped, s.inflight)
+	}
+	c.fix(s)
+	c.dispatch(now)
+	if now-c.lastDecay >= decayEvery {
+		c.decay(now)
+	}
+	c.mu.Unlock()
+}
+
+// lookup returns the state of the site with key, making one if needed: in a free place,
+// else in the place of a site seen at most once lately and idle, else the shared state.
+func (c *Controller) lookup(key uint64, now time.Duration) *site {
+	if s := c.sites[key]; s != nil {
+		return s
+	}
+	if len(c.sites) >= c.maxSites {
+		var victim *site
+		n := 0
+		for _, o := range c.sites { // map order is random: a sample of the sites
+			if o.inflight == 0 && o.waiting == 0 && o.hits <= 1 && (victim == nil || o.hits < victim.hits) {
+				victim = o
+			}
+			if n++; n >= evictSample {
+				break
+			}
+		}
+		if victim == nil {
+			return c.shared
+		}
+		delete(c.sites, victim.key)
+	}
+	s := newSite(key, &c.backend, now)
+	c.sites[key] = s
+	return s
+}
+
+// decay halves every site's hit count; c.mu is held.
+func (c *Controller) decay(now time.Duration) {
+	c.lastDecay = now
+	for _, s := range c.sites {
+		s.hits /= 2
+	}
+}
+
+func (c *Controller) backendRoom() bool { return c.inflight < c.backend.Current() }
+
+// fairShare is the slots each site with requests in flight would hold if the backend's
+// limit were shared evenly; c.mu is held.
+func (c *Controller) fairShare() int {
+	return max(1, c.backend.Current()/max(1, c.busySites))
+}
+
+// room reports whether s may have one more request in flight.
+func (s *site) room() bool {
+	if s.cap > 0 && s.inflight >= s.cap {
+		return false
+	}
+	return s.inflight < s.limit.Current()
+}
+
+// start counts one more request of s in flight; c.mu is held.
+func (c *Controller) start(s *site) {
+	if s.inflight == 0 {
+		c.busySites++
+	}
+	s.inflight++
+	c.inflight++
+	c.served++
+	s.served = c.served
+	c.backend.Started(c.inflight)
+	s.limit.Started(s.inflight)
+}
+
+// finish counts one request of s less in flight; c.mu is held. The caller fixes s and
+// dispatches.
+func (c *Controller) finish(s *site) {
+	s.inflight--
+	if s.inflight == 0 {
+		c.busySites--
+	}
+	c.inflight--
+	c.fix(s)
+}
+
+// enqueue puts w at the end of its site's queue of its tier; c.mu is held.
+func (c *Controller) enqueue(w *waiter) {
+	s := w.site
+	s.queues[w.tier].push(w)
+	if s.waiting == 0 {
+		s.wIndex = len(c.waitingList)
+		c.waitingList = append(c.waitingList, s)
+	}
+	s.waiting++
+	c.waiting++
+	c.tierWaiting[w.tier]++
+	c.fixTier(s, w.tier)
+}
+
+// dequeue takes w out of the queue; c.mu is held.
+func (c *Controller) dequeue(w *waiter) {
+	s := w.site
+	s.queues[w.tier].remove(w)
+	s.waiting--
+	c.waiting--
+	c.tierWaiting[w.tier]--
+	if s.waiting == 0 {
+		last := len(c.waitingList) - 1
+		moved := c.waitingList[last]
+		c.waitingList[s.wIndex] = moved
+		moved.wIndex = s.wIndex
+		c.waitingList[last] = nil
+		c.waitingList = c.waitingList[:last]
+		s.wIndex = -1
+	}
+	c.fixTier(s, w.tier)
+}
+
+// dispatch admits waiters while the backend has room, most trusted tier first. It keeps
+// the queue invariant: after it, either the backend is full or no site with room has a
+// waiter. c.mu is held.
+func (c *Controller) dispatch(now time.Duration) {
+	for t := TierTrusted; t <= TierUntrusted && c.backendRoom(); t++ {
+		h := &c.ready[t]
+		for c.backendRoom() && len(h.s) > 0 {
+			s := h.s[0]
+			w := s.queues[t].head
+			c.dequeue(w)
+			c.start(s)
+			c.fix(s)
+			w.granted, w.start = true, now
+			w.ready <- struct{}{}
+		}
+	}
+}
+
+// pushOut makes room in the full queue for a request of tier from site s: the newest waiter
+// of the least trusted tier below tier, taken from the site with the most waiters in it;
+// else, within tier, the newest waiter of the site with the most waiters in the tier, if it
+// has more than s would. It reports whether room was made; c.mu is held.
+func (c *Controller) pushOut(s *site, tier Tier) bool {
+	for t := TierUntrusted; t >= tier; t-- {
+		if c.tierWaiting[t] == 0 {
+			continue
+		}
+		var longest *site
+		for _, o := range c.waitingList {
+			if o.queues[t].n > 0 && (longest == nil || o.queues[t].n > longest.queues[t].n) {
+				longest = o
+			}
+		}
+		if t == tier && (longest == nil || longest == s || longest.queues[t].n <= s.queues[t].n+1) {
+			return false
+		}
+		c.evict(longest.queues[t].tail)
+		return true
+	}
+	return false
+}
+
+// pushOutOfSite makes room in the full queue of site s for a request of tier: the newest
+// waiter of s of the least trusted tier below tier. c.mu is held.
+func (c *Controller) pushOutOfSite(s *site, tier Tier) bool {
+	for t := TierUntrusted; t > tier; t-- {
+		if w := s.queues[t].tail; w != nil {
+			c.evict(w)
+			return true
+		}
+	}
+	return false
+}
+
+// evict takes w out of the queue and tells it its place is gone; c.mu is held.
+func (c *Controller) evict(w *waiter) {
+	c.dequeue(w)
+	w.pushedOut = true
+	w.ready <- struct{}{}
+}
+
+// fix updates the place of s in every tier's ready heap; c.mu is held.
+func (c *Controller) fix(s *site) {
+	if s.waiting == 0 {
+		return
+	}
+	for t := TierTrusted; t <= TierUntrusted; t++ {
+		c.fixTier(s, t)
+	}
+}
+
+// fixTier puts s in the ready heap of tier t, moves it or takes it out, by whether it has a
+// waiter of that tier and room under its limit.
+func (c *Controller) fixTier(s *site, t Tier) {
+	h := &c.ready[t]
+	eligible := s.queues[t].n > 0 && s.room()
+	switch {
+	case eligible && s.index[t] < 0:
+		heap.Push(h, s)
+	case eligible:
+		heap.Fix(h, s.index[t])
+	case s.index[t] >= 0:
+		heap.Remove(h, s.index[t])
+	}
+}
+
+// Stats is a snapshot of a Controller, for metrics.
+type Stats struct {
+	// Limit is the learned limit of the backend; Baseline its healthy latency.
+	Limit    int
+	Baseline time.Duration
+	// Inflight and Waiting count requests, all sites together; WaitingByTier by tier
+	// (index 0 unused).
+	Inflight, Waiting int
+	WaitingByTier     [NumTiers + 1]int
+	// Sites is the number of sites with their own state.
+	Sites int
+}
+
+// Stats returns a snapshot of c.
+func (c *Controller) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Stats{Limit: c.backend.Current(), Baseline: c.backend.Baseline(), Inflight: c.inflight,
+		Waiting: c.waiting, WaitingByTier: c.tierWaiting, Sites: len(c.sites)}
+}
+
+// SiteStats returns the requests of siteName in flight and waiting, and its learned limit
+// (that of the backend for a site never seen).
+func (c *Controller) SiteStats(siteName string) (inflight, waiting, limit int) {
+	key := maphash.String(c.seed, siteName)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.sites[key]
+	if s == nil {
+		return 0, 0, c.backend.Current()
+	}
+	return s.inflight, s.waiting, min(s.limit.Current(), c.backend.Current())
+}
+
+// waitList is a FIFO of waiters linked through them (removal in O(1)).
+type waitList struct {
+	head, tail *waiter
+	n          int
+}
+
+func (l *waitList) push(w *waiter) {
+	w.prev, w.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = w
+	} else {
+		l.head = w
+	}
+	l.tail = w
+	l.n++
+}
+
+func (l *waitList) remove(w *waiter) {
+	if w.prev != nil {
+		w.prev.next = w.next
+	} else {
+		l.head = w.next
+	}
+	if w.next != nil {
+		w.next.prev = w.prev
+	} else {
+		l.tail = w.prev
+	}
+	w.prev, w.next = nil, nil
+	l.n--
+}
+
+// siteHeap orders the sites that can take a waiter of one tier: the site holding the fewest
+// slots first (fair share), then the one served longest ago (round robin), then by arrival.
+type siteHeap struct {
+	tier Tier
+	s    []*site
+}
+
+func (h *siteHeap) Len() int { return len(h.s) }
+func (h *siteHeap) Less(i, j int) bool {
+	a, b := h.s[i], h.s[j]
+	if a.inflight != b.inflight {
+		return a.inflight < b.inflight
+	}
+	if a.served != b.served {
+		return a.served < b.served
+	}
+	return a.queues[h.tier].head.seq < b.queues[h.tier].head.seq
+}
+func (h *siteHeap) Swap(i, j int) {
+	h.s[i], h.s[j] = h.s[j], h.s[i]
+	h.s[i].index[h.tier] = i
+	h.s[j].index[h.tier] = j
+}
+func (h *siteHeap) Push(x any) {
+	s := x.(*site)
+	s.index[h.tier] = len(h.s)
+	h.s = append(h.s, s)
+}
+func (h *siteHeap) Pop() any {
+	n := len(h.s)
+	s := h.s[n-1]
+	h.s[n-1] = nil
+	s.index[h.tier] = -1
+	h.s = h.s[:n-1]
+	return s
+}

@@ -1,0 +1,34 @@
+package pass
+
+import (
+	"testing"
+	"time"
+)
+
+// Every visitor token has VisitorTokenLen characters, and changing any one of them makes it
+// refused: the signature covers every field.
+func TestVisitorTokenTamper(t *testing.T) {
+	s := mustSigner(t, keyA)
+	const binding = uaFirefox + "\x00site.test"
+	v := Visitor{Visits: 3, First: t0, Last: t0.Add(5 * time.Minute)}
+	tok := s.IssueVisitor(net4, binding, v)
+	if len(tok) != VisitorTokenLen {
+		t.Fatalf("token length %d, want %d", len(tok), VisitorTokenLen)
+	}
+	got, err := s.VerifyVisitor(tok, net4, binding, t0.Add(time.Hour), 24*time.Hour)
+	if err != nil || got.Visits != 3 || !got.First.Equal(t0) || !got.Last.Equal(v.Last) {
+		t.Fatalf("verify: %+v, %v", got, err)
+	}
+	for i := range tok {
+		if _, err := s.VerifyVisitor(flip(tok, i), net4, binding, t0.Add(time.Hour), 24*time.Hour); err == nil {
+			t.Errorf("character %d changed: still accepted", i)
+		}
+	}
+	// A pass never opens as a visitor token, nor a visitor token as a pass.
+	if _, err := s.Verify(tok, net4, binding, t0); err == nil {
+		t.Error("visitor token accepted as a pass")
+	}
+	if allocs := testing.AllocsPerRun(100, func() { s.VerifyVisitor(tok, net4, binding, t0.Add(time.Hour), 24*time.Hour) }); allocs > 0 {
+		t.Errorf("VerifyVisitor allocates %v times, want 0", allocs)
+	}
+}

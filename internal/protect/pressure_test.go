@@ -1,0 +1,120 @@
+package protect
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// noRate is the detector's defaults with the fixed rate trigger off, as shipped: a site
+// switches on from backend pressure or its own latency, not from a guessed request rate.
+var noRate = DetectorOptions{
+	Window: 10 * time.Second, FastWindow: 2 * time.Second, OnAfter: time.Second,
+	OffAfter: 30 * time.Second, MinOn: 30 * time.Second,
+}
+
+// A site switches on from backend pressure alone — its requests queued or shed by admission
+// — with no rate trigger set, within a couple of seconds; it switches off once calm, after
+// the hysteresis.
+func TestDetectorOnFromPressureAlone(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		flood load
+	}{
+		{"requests queued", load{n: 40, queued: 30}},
+		{"requests shed", load{n: 40, shed: 30, noUpstreamAll: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, noRate)
+			r.run(20, load{site: "s", n: 40})
+			r.expect("") // the same rate without pressure: calm
+			tc.flood.site = "s"
+			r.run(3, tc.flood)
+			if !r.d.Active("s") {
+				t.Fatalf("3 s of pressure: not on (%v)", r.events)
+			}
+			on := r.events[0]
+			r.run(20, load{site: "s", n: 40, queued: 5}) // some pressure, below release: stays on
+			r.run(40, load{site: "s", n: 40})
+			if r.d.Active("s") || len(r.events) != 2 {
+				t.Fatalf("after calm: %v, want on then off once", r.events)
+			}
+			var onSec, offSec int
+			fmt.Sscanf(on, "%d:", &onSec)
+			fmt.Sscanf(r.events[1], "%d:", &offSec)
+			if offSec-onSec < 30 {
+				t.Errorf("off %d s after on, want at least MinOn 30 s", offSec-onSec)
+			}
+		})
+	}
+}
+
+// A site whose upstream latency climbs past a multiple of its own healthy latency switches
+// on, whatever that healthy latency is: a fast site at 4× its 20 ms, not a slow site
+// steady at 600 ms.
+func TestDetectorOnFromOwnLatency(t *testing.T) {
+	r := newRig(t, noRate)
+	r.run(60, load{site: "fast", n: 30, lat: 20 * time.Millisecond}, load{site: "slow", n: 30, lat: 600 * time.Millisecond})
+	r.expect("")
+	r.run(5, load{site: "fast", n: 30, lat: 80 * time.Millisecond}, load{site: "slow", n: 30, lat: 600 * time.Millisecond})
+	if !r.d.Active("fast") || r.d.Active("slow") || len(r.events) != 1 {
+		t.Fatalf("events %v: want fast on, slow calm", r.events)
+	}
+}
+
+// Attacker (issue 10): random Host headers never crowd out a real site's detection. 125,000
+// requests with random hosts fill the table; a site with traffic keeps its place, and a
+// real flood on a site first seen after the junk still switches it on.
+func TestDetectorJunkHostsDoNotCrowdOut(t *testing.T) {
+	opts := noRate
+	opts.MaxSites = 1000
+	opts.Keep = func(site string) bool { return site == "configured.test" }
+	r := newRig(t, opts)
+	r.run(5, load{site: "busy.test", n: 30}, load{site: "configured.test", n: 1})
+	junk := 0
+	for sec := 0; sec < 25; sec++ {
+		for i := 0; i < 5000; i++ {
+			r.d.Observe(fmt.Sprintf("junk%d.test", junk), Sample{Requests: 1})
+			junk++
+		}
+		r.run(1, load{site: "busy.test", n: 30})
+	}
+	if n := len(r.d.sites); n > 1000 {
+		t.Fatalf("%d sites tracked, want at most MaxSites", n)
+	}
+	for _, site := range []string{"busy.test", "configured.test"} {
+		if r.d.sites[site] == nil {
+			t.Errorf("%s lost its place to junk hosts", site)
+		}
+	}
+	// The junk goes on; a real site, first seen now, is flooded.
+	for sec := 0; sec < 5; sec++ {
+		for i := 0; i < 5000; i++ {
+			r.d.Observe(fmt.Sprintf("junk%d.test", junk), Sample{Requests: 1})
+			junk++
+		}
+		r.run(1, load{site: "victim.test", n: 200, queued: 180})
+	}
+	if !r.d.Active("victim.test") {
+		t.Fatalf("flooded site never switched on among junk hosts (%v)", r.events)
+	}
+}
+
+// Attacker (issue 10): long Host headers do not grow the detector's memory: names past
+// MaxSiteLen share one state.
+func TestDetectorLongHostsBoundedInBytes(t *testing.T) {
+	r := newRig(t, noRate)
+	long := strings.Repeat("a", 16<<10)
+	for i := 0; i < 2000; i++ {
+		r.d.Observe(fmt.Sprintf("%d.%s", i, long), Sample{Requests: 1})
+	}
+	r.run(1)
+	bytes := 0
+	for name := range r.d.sites {
+		bytes += len(name)
+	}
+	if len(r.d.sites) != 1 || r.d.sites[LongSite] == nil || bytes > MaxSiteLen {
+		t.Fatalf("%d sites, %d bytes of names after 2000 16 KB hosts; want one shared state", len(r.d.sites), bytes)
+	}
+}
