@@ -88,7 +88,7 @@ type Controller struct {
 	maxSites     int
 
 	inflight    int
-	busySites   int // sites with a request in flight
+	busySites   int // sites with a request in flight or waiting
 	waiting     int
 	tierWaiting [NumTiers + 1]int
 	seq         uint64
@@ -137,9 +137,9 @@ type Ticket struct {
 	// Waited is true when the request waited in the queue before it was admitted.
 	Waited bool
 	// Pressure is true when the request met the limit (it waited, or was refused) while
-	// its site held at least its fair share of the backend (the limit divided among the
-	// sites in flight): the site's own traffic presses on the backend, a sign for the
-	// under-attack detector. A quiet site's request that waits a moment behind another
+	// its site asked for at least its share of the backend (its requests in flight and
+	// waiting at least the average of the sites with any), or was at its own limit: the
+	// site's own traffic presses on the backend, a sign for the under-attack detector. A quiet site's request that waits a moment behind another
 	// site's flood is not pressure. Acquire sets it on refusals too (on a zero Ticket).
 	Pressure bool
 }
@@ -259,7 +259,7 @@ func (c *Controller) Acquire(ctx context.Context, siteName string, tier Tier, si
 	if !s.room() {
 		s.limit.Pressure()
 	}
-	pressure := !s.room() || s.inflight >= c.fairShare()
+	pressure := !s.room() || c.overShare(s)
 	if (s.waiting >= c.siteQueueLen && !c.pushOutOfSite(s, tier)) ||
 		(c.waiting >= c.queueLen && !c.pushOut(s, tier)) {
 		c.mu.Unlock()
@@ -378,10 +378,12 @@ func (c *Controller) decay(now time.Duration) {
 
 func (c *Controller) backendRoom() bool { return c.inflight < c.backend.Current() }
 
-// fairShare is the slots each site with requests in flight would hold if the backend's
-// limit were shared evenly; c.mu is held.
-func (c *Controller) fairShare() int {
-	return max(1, c.backend.Current()/max(1, c.busySites))
+// overShare reports whether site s asks for at least its share of the backend: its
+// requests in flight and waiting at least the average of the sites with any. A flooded
+// site's long queue is far above it; a quiet site's visitor, waiting a moment behind
+// another site's flood, far below. c.mu is held.
+func (c *Controller) overShare(s *site) bool {
+	return (s.inflight+s.waiting)*max(1, c.busySites) >= c.inflight+c.waiting
 }
 
 // room reports whether s may have one more request in flight.
@@ -394,7 +396,7 @@ func (s *site) room() bool {
 
 // start counts one more request of s in flight; c.mu is held.
 func (c *Controller) start(s *site) {
-	if s.inflight == 0 {
+	if s.inflight+s.waiting == 0 {
 		c.busySites++
 	}
 	s.inflight++
@@ -409,7 +411,7 @@ func (c *Controller) start(s *site) {
 // dispatches.
 func (c *Controller) finish(s *site) {
 	s.inflight--
-	if s.inflight == 0 {
+	if s.inflight+s.waiting == 0 {
 		c.busySites--
 	}
 	c.inflight--
@@ -420,6 +422,9 @@ func (c *Controller) finish(s *site) {
 func (c *Controller) enqueue(w *waiter) {
 	s := w.site
 	s.queues[w.tier].push(w)
+	if s.inflight+s.waiting == 0 {
+		c.busySites++
+	}
 	if s.waiting == 0 {
 		s.wIndex = len(c.waitingList)
 		c.waitingList = append(c.waitingList, s)
@@ -437,6 +442,9 @@ func (c *Controller) dequeue(w *waiter) {
 	s.waiting--
 	c.waiting--
 	c.tierWaiting[w.tier]--
+	if s.inflight+s.waiting == 0 {
+		c.busySites--
+	}
 	if s.waiting == 0 {
 		last := len(c.waitingList) - 1
 		moved := c.waitingList[last]

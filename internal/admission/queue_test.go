@@ -284,3 +284,38 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("after all: %+v, want nothing in flight or waiting", s)
 	}
 }
+
+// Pressure blames the site that asks for the backend: a flooded site's requests meeting the
+// limit are pressure, a quiet site's visitor waiting a moment behind the flood is not.
+func TestPressureIsTheSitesOwn(t *testing.T) {
+	c := newTestController(2, Options{QueueLen: 4, SiteQueueLen: 4})
+	held := hold(t, c, "flood.test", 0, 2)
+	out := make(chan outcome, 8)
+	for i := 0; i < 4; i++ {
+		queued(t, c, context.Background(), "flood.test", TierUntrusted, 0, fmt.Sprint("flood ", i), out)
+	}
+	tk, err := c.Acquire(context.Background(), "flood.test", TierUntrusted, 0)
+	if !errors.Is(err, ErrQueueFull) || !tk.Pressure {
+		t.Fatalf("flood request on a full queue: %v, pressure %v; want refused with pressure", err, tk.Pressure)
+	}
+	go func() {
+		tk, err := c.Acquire(context.Background(), "quiet.test", TierBrowser, 0)
+		out <- outcome{"quiet", TierBrowser, err, tk}
+	}()
+	shed := <-out // the quiet visitor takes the newest flood waiter's place
+	if shed.name == "quiet" || !errors.Is(shed.err, ErrShed) {
+		t.Fatalf("got %s %v, want a flood waiter shed", shed.name, shed.err)
+	}
+	eventually(t, "quiet waiting", func() bool { return c.Stats().WaitingByTier[TierBrowser] == 1 })
+	held[0].Release(OutcomeIgnore)
+	q := <-out
+	if q.name != "quiet" || q.err != nil || !q.tk.Waited || q.tk.Pressure {
+		t.Fatalf("quiet visitor: %s %v waited %v pressure %v; want admitted after a wait, no pressure", q.name, q.err, q.tk.Waited, q.tk.Pressure)
+	}
+	q.tk.Release(OutcomeIgnore)
+	held[1].Release(OutcomeIgnore)
+	for i := 0; i < 3; i++ {
+		o := <-out
+		o.tk.Release(OutcomeIgnore)
+	}
+}
