@@ -77,8 +77,9 @@ type SiteThresholds struct {
 	// own baseline is used instead, see TriggerLatencyFactor).
 	TriggerLatency time.Duration
 	// TriggerLatencyFactor is how many times its own healthy latency a site's mean upstream
-	// latency over the window must reach to mean an attack. The healthy latency is learned
-	// from the site's calm windows. Package default: 3.
+	// latency over the window must reach to mean an attack, and at least 100 ms more (a
+	// delay people notice). The healthy latency is learned from the site's calm windows.
+	// Package default: 3.
 	TriggerLatencyFactor float64
 	// TriggerSaturation is the share (0 to 1) of requests that met backend pressure — queued
 	// or shed by admission, or the site at its cap — that means an attack. Package default:
@@ -96,6 +97,11 @@ const (
 // DefaultOnAfter is how long a signal must stay past its trigger before a site switches on,
 // when DetectorOptions.OnAfter is not set: the one default of floodgate's on_after.
 const DefaultOnAfter = time.Second
+
+// minLatencyExcess is how far above its healthy latency a site's mean latency must also be
+// for the latency signal to count: about the delay a person starts to notice, so that a
+// 10 ms site at 40 ms (a busy machine, not an attack) is not switched on.
+const minLatencyExcess = 100 * time.Millisecond
 
 // baselineSmoothing is how much of a calm window's mean latency moves a site's healthy
 // latency: slow, so that a flood building up over minutes does not become the baseline.
@@ -623,7 +629,12 @@ func (d *Detector) signals(th SiteThresholds, baseline float64, w bucket, span t
 			"backend pressure (queued or shed) share %.2f past trigger %g")
 	}
 	if baseline > 0 && w.up > 0 {
-		check(float64(w.upSum)/float64(w.up)/baseline, th.TriggerLatencyFactor, w.up >= minN,
+		mean := float64(w.upSum) / float64(w.up)
+		ratio := mean / baseline
+		if mean-baseline < float64(minLatencyExcess) {
+			ratio = min(ratio, 1) // fast pages a few ms slower: nobody notices
+		}
+		check(ratio, th.TriggerLatencyFactor, w.up >= minN,
 			"upstream latency %.1f× the site's healthy latency, past trigger %g×")
 	}
 	if th.TriggerLatency > 0 && w.up >= minN {

@@ -50,16 +50,19 @@ func TestDetectorOnFromPressureAlone(t *testing.T) {
 	}
 }
 
-// A site whose upstream latency climbs past a multiple of its own healthy latency switches
-// on, whatever that healthy latency is: a fast site at 4× its 20 ms, not a slow site
-// steady at 600 ms.
+// A site whose upstream latency climbs past a multiple of its own healthy latency (and by
+// a delay people notice) switches on, whatever that healthy latency is: a site at 4× its
+// 50 ms, not a slow site steady at 600 ms, nor a fast site going from 10 ms to 40 ms.
 func TestDetectorOnFromOwnLatency(t *testing.T) {
 	r := newRig(t, noRate)
-	r.run(60, load{site: "fast", n: 30, lat: 20 * time.Millisecond}, load{site: "slow", n: 30, lat: 600 * time.Millisecond})
+	calm := []load{{site: "fast", n: 30, lat: 50 * time.Millisecond}, {site: "slow", n: 30, lat: 600 * time.Millisecond},
+		{site: "tiny", n: 30, lat: 10 * time.Millisecond}}
+	r.run(60, calm...)
 	r.expect("")
-	r.run(5, load{site: "fast", n: 30, lat: 80 * time.Millisecond}, load{site: "slow", n: 30, lat: 600 * time.Millisecond})
-	if !r.d.Active("fast") || r.d.Active("slow") || len(r.events) != 1 {
-		t.Fatalf("events %v: want fast on, slow calm", r.events)
+	r.run(5, load{site: "fast", n: 30, lat: 200 * time.Millisecond}, load{site: "slow", n: 30, lat: 600 * time.Millisecond},
+		load{site: "tiny", n: 30, lat: 40 * time.Millisecond})
+	if !r.d.Active("fast") || r.d.Active("slow") || r.d.Active("tiny") || len(r.events) != 1 {
+		t.Fatalf("events %v: want fast on, slow and tiny calm", r.events)
 	}
 }
 
