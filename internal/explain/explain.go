@@ -161,6 +161,8 @@ func whyNot(r *rules.Rule, req *classify.Request, res *classify.Result) string {
 		return fmt.Sprintf("address %s is in none of %v", req.IP, m.CIDR)
 	case len(m.RangeSets) > 0 && !slices.ContainsFunc(m.RangeSets, func(s *network.RangeSet) bool { return s.Contains(req.IP) }):
 		return fmt.Sprintf("address %s is in none of the ranges %v", req.IP, m.Ranges)
+	case m.Outdated && !res.Outdated:
+		return "the browser is not outdated"
 	case m.HasUserAgent():
 		return uaNone
 	}
@@ -238,7 +240,11 @@ func (e *Explanation) WriteText(w io.Writer) error {
 	if v.Action == rules.ActionNone {
 		b.WriteString(" (the request goes to the site)")
 	}
-	fmt.Fprintf(&b, " — step %s", v.Step)
+	if v.Step == verdict.StepNone {
+		b.WriteString(" — no rule, budget or site state stopped it")
+	} else {
+		fmt.Fprintf(&b, " — step %s", v.Step)
+	}
 	if v.Rule != "" {
 		fmt.Fprintf(&b, ", rule %s", v.Rule)
 	}

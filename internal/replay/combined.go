@@ -24,7 +24,11 @@ func (p *combinedParser) parse(line []byte, e *Entry) error {
 	*e = Entry{}
 	// client (or vhost, then client)
 	f, rest := field(line)
-	ip, err := netip.ParseAddr(string(f))
+	var ip netip.Addr
+	err := errNotAddr
+	if maybeAddr(f) { // a vhost name fails here without the cost of a parse error
+		ip, err = netip.ParseAddr(string(f))
+	}
 	if err != nil {
 		// Apache's vhost_combined starts with the virtual host.
 		host := f
@@ -132,4 +136,18 @@ func quoted(b []byte) (q, rest []byte, ok bool) {
 		}
 	}
 	return nil, nil, false
+}
+
+var errNotAddr = errors.New("not an address")
+
+// maybeAddr reports whether b has only the characters of an IPv4 or IPv6 address.
+func maybeAddr(b []byte) bool {
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f', 'A' <= c && c <= 'F', c == ':', c == '.':
+		default:
+			return false
+		}
+	}
+	return len(b) > 0
 }

@@ -28,6 +28,9 @@ type Summary struct {
 	Minutes map[int64]*Minute
 	// Events lists under-attack switches and quarantines, in time order.
 	Events []Event
+
+	lastMinute   *Minute
+	lastMinuteAt int64
 }
 
 // RuleAction is a rule and the action it led to.
@@ -61,10 +64,15 @@ func (s *Summary) Add(en *Entry, o Outcome) {
 	s.ByClass[o.Class]++
 	s.ByAction[action]++
 	s.ByRule[RuleAction{o.Rule, action}]++
-	m := s.Minutes[en.Time.Unix()/60*60]
-	if m == nil {
-		m = &Minute{ByClass: map[string]int{}, ByAction: map[string]int{}}
-		s.Minutes[en.Time.Unix()/60*60] = m
+	minute := en.Time.Unix() / 60 * 60
+	m := s.lastMinute
+	if m == nil || minute != s.lastMinuteAt { // logs are in time order: usually the same minute
+		m = s.Minutes[minute]
+		if m == nil {
+			m = &Minute{ByClass: map[string]int{}, ByAction: map[string]int{}}
+			s.Minutes[minute] = m
+		}
+		s.lastMinute, s.lastMinuteAt = m, minute
 	}
 	m.ByClass[o.Class]++
 	m.ByAction[action]++
