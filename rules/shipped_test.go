@@ -97,8 +97,6 @@ var browserExceptions = map[string]struct{ class, why string }{
 		"bot", "a scanner probing for leaked Laravel .env files, blocked"},
 	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/60.0.3122.113 Safari/537.36 Assetnote/1.0.0": {
 		"bot", "Assetnote is an attack-surface scanner (internet survey budget)"},
-	"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/117.0.0.0 Safari/537.36 GTmetrix": {
-		"bot", "GTmetrix is a performance-testing service (monitor budget)"},
 	"pinterest/0.": {
 		"bot", "Pinterest's link preview fetcher"},
 	"Mozilla/5.0 (compatible; MSIE 7.0; Windows NT 5.1; .NET CLR 1.1.4322) 360JK yunjiankong 427691": {
