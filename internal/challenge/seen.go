@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/ulule/limiter/v3"
 )
 
 // SeenSet remembers keys for a while so that a proof-of-work answer is used
@@ -11,6 +13,7 @@ import (
 type SeenSet interface {
 	// FirstUse records key for ttl and reports whether it was not already
 	// recorded (true: first use). An error means the set could not tell.
+	// Callers pass the same ttl for every use of a key.
 	FirstUse(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
 
@@ -83,4 +86,28 @@ func (m *MemorySeen) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.until)
+}
+
+// StoreSeen is a SeenSet kept in a counter store (the limiter.Store budgets use), so that an
+// answer is single use across every proxy sharing the store (within one sync interval for a
+// batched store).
+//
+// A counter store counts in epoch-aligned windows of a fixed period and reads a key as the
+// current window plus the previous one weighted by its overlap, rounded down. A key's period
+// must therefore never change between calls (a new period starts the key afresh: the bug that
+// let one answer pass three times), and a use in the previous window must still count after
+// rounding. So each use counts 2 against a limit of 2 in windows of twice ttl: a second use
+// within ttl of the first finds the first weighted by at least one half, 2 + 1 > 2.
+type StoreSeen struct {
+	Store limiter.Store
+}
+
+// FirstUse implements SeenSet. ttl must be the same for every call with a key (the
+// challenges' lifetime, not what is left of it).
+func (s StoreSeen) FirstUse(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	lc, err := s.Store.Increment(ctx, "seen:"+key, 2, limiter.Rate{Limit: 2, Period: 2 * ttl})
+	if err != nil {
+		return true, err
+	}
+	return !lc.Reached, nil
 }

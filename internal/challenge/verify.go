@@ -164,7 +164,9 @@ func (c *Challenger) verify(r *http.Request, prefix netip.Prefix) Outcome {
 	if out.Reason != "" {
 		return out
 	}
-	first, err := c.cfg.Seen.FirstUse(r.Context(), "floodgate:challenge:"+ch.nonce, ch.expires.Sub(t)+time.Second)
+	// The same ttl for every use of a nonce: the challenges' whole lifetime (a counter store
+	// keys its windows by it; what is left of the challenge changes with every call).
+	first, err := c.cfg.Seen.FirstUse(r.Context(), "floodgate:challenge:"+ch.nonce, c.cfg.ChallengeTTL+time.Second)
 	if err != nil {
 		out.SeenErr = err
 	} else if !first {

@@ -1,7 +1,6 @@
 package floodgate
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -94,7 +93,7 @@ func newChallenger(c ChallengeConfig, st limiter.Store, shared []byte) (*challen
 		CookieName: c.CookieName,
 		PassTTL:    time.Duration(c.PassTTL),
 		Difficulty: c.Difficulty,
-		Seen:       storeSeen{st},
+		Seen:       challenge.StoreSeen{Store: st},
 		IsHTTPS:    isHTTPS,
 		Visitor:    challenge.VisitorConfig{Off: c.VisitorCookie == "off"},
 	}
@@ -107,17 +106,4 @@ func newChallenger(c ChallengeConfig, st limiter.Store, shared []byte) (*challen
 		}
 	}
 	return challenge.New(cfg)
-}
-
-// storeSeen keeps answered challenges in the counter store, so an answer is single-use
-// across every proxy sharing the store (within one sync interval for the batched store).
-type storeSeen struct{ st limiter.Store }
-
-// FirstUse counts the key once per ttl: the first use is under the limit of one.
-func (s storeSeen) FirstUse(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-	lc, err := s.st.Increment(ctx, "seen:"+key, 1, limiter.Rate{Limit: 1, Period: ttl})
-	if err != nil {
-		return true, err
-	}
-	return !lc.Reached, nil
 }
