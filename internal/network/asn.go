@@ -116,7 +116,7 @@ func openASNBytes(path string, data []byte, verify bool) (db *ASNDB, err error) 
 		return nil, fmt.Errorf("ASN database %q: not a valid MaxMind DB file (expected a .mmdb such as GeoLite2-ASN.mmdb): %w", path, err)
 	}
 	if verify {
-		if err := reader.Verify(); err != nil {
+		if err := verifyRecords(reader); err != nil {
 			return nil, fmt.Errorf("ASN database %q: corrupt MaxMind DB file (verification failed): %w", path, err)
 		}
 	}
@@ -221,4 +221,16 @@ func (db *ASNDB) Close() error {
 		return fmt.Errorf("ASN database %q: close: %w", db.info.Path, err)
 	}
 	return nil
+}
+
+// verifyRecords runs maxminddb's full verification (metadata, search tree, separator, every
+// data record) but does not require the optional description: the format calls it optional,
+// and ip-location-db's converter and other mmdbwriter tools leave it out. What lookups decode
+// is checked as strictly as before.
+func verifyRecords(reader *maxminddb.Reader) error {
+	if len(reader.Metadata.Description) == 0 {
+		reader.Metadata.Description = map[string]string{"": "(none)"}
+		defer func() { reader.Metadata.Description = nil }()
+	}
+	return reader.Verify()
 }

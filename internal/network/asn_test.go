@@ -43,12 +43,12 @@ func lastAddr(p netip.Prefix) netip.Addr {
 // TestASNMaxMindTestDB checks every network of MaxMind's own test ASN
 // database against the JSON it was built from.
 func TestASNMaxMindTestDB(t *testing.T) {
-	db := openTestASN(t, sharedData(t, "maxmind-test", "GeoLite2-ASN-Test.mmdb"))
+	db := openTestASN(t, maxmindTestData(t, "GeoLite2-ASN-Test.mmdb"))
 	if got := db.Info().DatabaseType; got != "GeoLite2-ASN" {
 		t.Errorf("DatabaseType = %q, want GeoLite2-ASN", got)
 	}
 
-	raw, err := os.ReadFile(sharedData(t, "maxmind-test", "GeoLite2-ASN-Test.json"))
+	raw, err := os.ReadFile(maxmindTestData(t, "GeoLite2-ASN-Test.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func TestOpenASNErrors(t *testing.T) {
 		}
 		return p
 	}
-	bad := func(name string) string { return sharedData(t, "maxmind-test", "bad", name) }
+	bad := func(name string) string { return maxmindTestData(t, "bad", name) }
 	tests := []struct {
 		name string
 		path string
@@ -243,7 +243,7 @@ func TestOpenASNErrors(t *testing.T) {
 		})
 	}
 	// Every corrupt file MaxMind ships must be in the table above.
-	files, err := filepath.Glob(filepath.Join(sharedData(t, "maxmind-test", "bad"), "*.mmdb"))
+	files, err := filepath.Glob(filepath.Join(maxmindTestData(t, "bad"), "*.mmdb"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no files in maxmind-test/bad: %v", err)
 	}
@@ -403,9 +403,9 @@ func BenchmarkASNLookup(b *testing.B) {
 		db       func(testing.TB) string
 	}{
 		{"generated/v4", "66.249.66.1", func(testing.TB) string { return testASNPath }},
-		{"maxmind/v4", "1.128.0.1", func(tb testing.TB) string { return sharedData(tb, "maxmind-test", "GeoLite2-ASN-Test.mmdb") }},
-		{"maxmind/v6", "2600:6000::1", func(tb testing.TB) string { return sharedData(tb, "maxmind-test", "GeoLite2-ASN-Test.mmdb") }},
-		{"maxmind/notfound", "10.0.0.1", func(tb testing.TB) string { return sharedData(tb, "maxmind-test", "GeoLite2-ASN-Test.mmdb") }},
+		{"maxmind/v4", "1.128.0.1", func(tb testing.TB) string { return maxmindTestData(tb, "GeoLite2-ASN-Test.mmdb") }},
+		{"maxmind/v6", "2600:6000::1", func(tb testing.TB) string { return maxmindTestData(tb, "GeoLite2-ASN-Test.mmdb") }},
+		{"maxmind/notfound", "10.0.0.1", func(tb testing.TB) string { return maxmindTestData(tb, "GeoLite2-ASN-Test.mmdb") }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			db := openTestASN(b, bc.db(b))
@@ -415,5 +415,37 @@ func BenchmarkASNLookup(b *testing.B) {
 				db.Lookup(ip)
 			}
 		})
+	}
+}
+
+// TestOpenASNWithoutDescription: the description is optional in the MaxMind DB format, and
+// databases written by ip-location-db's converter or other mmdbwriter tools leave it out. Such
+// a database opens and answers like the one with a description (issue 10: it was refused as
+// "corrupt"), while every corrupt file is still refused (TestOpenASNErrors).
+func TestOpenASNWithoutDescription(t *testing.T) {
+	path := filepath.Join("..", "..", "testdata", "mmdb", "test-asn-no-description.mmdb")
+	db := openTestASN(t, path)
+	if d := db.Info().Description; d != "" {
+		t.Errorf("Description = %q, want none", d)
+	}
+	with := openTestASN(t, testASNPath)
+	for _, s := range []string{"127.0.1.1", "127.0.10.9", "66.249.66.1", "::1", "8.8.8.8"} {
+		ip := netip.MustParseAddr(s)
+		got, ok, err := db.LookupErr(ip)
+		want, wantOK := with.Lookup(ip)
+		if err != nil || ok != wantOK || got != want {
+			t.Errorf("%s: %v %v %v, want %v %v", s, got, ok, err, want, wantOK)
+		}
+	}
+	// A corrupt record is still found at open time without a description.
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	org := []byte("Hetzner Online GmbH")
+	i := bytes.Index(data, org)
+	data[i-1] = 0x40 | 31
+	if _, err := openASNBytes(path, data, true); err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Errorf("corrupt database without a description: %v, want a corrupt-file error", err)
 	}
 }

@@ -50,20 +50,33 @@ var buildEpoch = time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC).Unix()
 
 func main() {
 	out := flag.String("o", filepath.Join("testdata", "mmdb", "test-asn.mmdb"), "output file")
+	noDesc := flag.String("o-no-description", filepath.Join("testdata", "mmdb", "test-asn-no-description.mmdb"),
+		"output file of the same database without a description (as ip-location-db's converter writes them)")
 	flag.Parse()
-	if err := write(*out); err != nil {
+	if err := write(*out, true); err != nil {
+		fmt.Fprintln(os.Stderr, "gen:", err)
+		os.Exit(1)
+	}
+	if err := write(*noDesc, false); err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(1)
 	}
 }
 
-func write(path string) error {
-	tree, err := mmdbwriter.New(mmdbwriter.Options{
-		DatabaseType: "GeoLite2-ASN",
-		Description: map[string]string{
+// write writes the database to path, with or without its (optional) description.
+func write(path string, description bool) error {
+	var desc map[string]string
+	var langs []string
+	if description {
+		desc = map[string]string{
 			"en": "floodgate test ASN database (loopback and a few public-looking networks); see testdata/mmdb/README.md",
-		},
-		Languages:               []string{"en"},
+		}
+		langs = []string{"en"}
+	}
+	tree, err := mmdbwriter.New(mmdbwriter.Options{
+		DatabaseType:            "GeoLite2-ASN",
+		Description:             desc,
+		Languages:               langs,
 		IPVersion:               6,
 		RecordSize:              24,
 		IncludeReservedNetworks: true,
