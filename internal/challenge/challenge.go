@@ -329,14 +329,14 @@ func randRead(b []byte) { rand.Read(b) }
 func cookieName(name *string, def, what string) error {
 	if *name == "" {
 		*name = def
-	} else if !validCookieName(*name) {
+	} else if !ValidCookieName(*name) {
 		return fmt.Errorf("challenge: %s %q: expected letters, digits, '-', '_' or '.'", what, *name)
 	}
 	return nil
 }
 
-// validCookieName reports whether s is a plain cookie name.
-func validCookieName(s string) bool {
+// ValidCookieName reports whether s is a plain cookie name (the pass and visitor cookies).
+func ValidCookieName(s string) bool {
 	for i := 0; i < len(s); i++ {
 		ch := s[i]
 		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_' || ch == '.') {

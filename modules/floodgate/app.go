@@ -100,6 +100,9 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 			_ = a.Cleanup()
 		}
 	}()
+	if err := a.Valid(); err != nil {
+		return fmt.Errorf("floodgate: %w", err)
+	}
 	if len(a.Rules) == 0 {
 		a.Rules = []string{rulefiles.Shipped}
 	}

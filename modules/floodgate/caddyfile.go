@@ -9,8 +9,6 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/floodgate-proxy/floodgate/internal/pass"
-	"github.com/floodgate-proxy/floodgate/internal/rules"
 )
 
 func init() {
@@ -113,6 +111,10 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			return nil, d.Errf("unknown floodgate option %q (expected rules, asn_db, prefix, store, challenge, protect or shadow)", d.Val())
 		}
 	}
+	// Ranges are checked by the config structs themselves, as for a JSON config.
+	if err := app.Valid(); err != nil {
+		return nil, d.Errf("floodgate: %v", err)
+	}
 	return httpcaddyfile.App{Name: "floodgate", Value: caddyconfig.JSON(app, nil)}, nil
 }
 
@@ -137,8 +139,8 @@ func parseStore(d *caddyfile.Dispenser, c *StoreConfig) error {
 			c.Mode = val
 		case "sync_interval", "timeout":
 			dur, err := caddy.ParseDuration(val)
-			if err != nil || dur <= 0 {
-				return d.Errf("store %s: %q is not a positive duration (expected e.g. 100ms)", opt, val)
+			if err != nil {
+				return d.Errf("store %s: %q is not a duration (expected e.g. 100ms)", opt, val)
 			}
 			if opt == "timeout" {
 				c.Timeout = caddy.Duration(dur)
@@ -149,8 +151,8 @@ func parseStore(d *caddyfile.Dispenser, c *StoreConfig) error {
 			c.KeyPrefix = val
 		case "max_keys":
 			n, err := strconv.Atoi(val)
-			if err != nil || n <= 0 {
-				return d.Errf("store max_keys: %q is not a positive number", val)
+			if err != nil {
+				return d.Errf("store max_keys: %q is not a number", val)
 			}
 			c.MaxKeys = n
 		default:
@@ -199,6 +201,9 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 			return nil, h.Errf("unknown floodgate subdirective %q (expected shadow, challenge_exempt or visitor_cookie)", h.Val())
 		}
 	}
+	if err := fh.Valid(); err != nil {
+		return nil, h.Errf("floodgate: %v", err)
+	}
 	return fh, nil
 }
 
@@ -222,14 +227,14 @@ func parseChallenge(d *caddyfile.Dispenser, c *ChallengeConfig) error {
 			}
 		case "pass_ttl":
 			dur, err := caddy.ParseDuration(val)
-			if err != nil || dur <= 0 {
-				return d.Errf("challenge pass_ttl: %q is not a positive duration (expected e.g. 7d or 12h)", val)
+			if err != nil {
+				return d.Errf("challenge pass_ttl: %q is not a duration (expected e.g. 7d or 12h)", val)
 			}
 			c.PassTTL = caddy.Duration(dur)
 		case "difficulty":
 			n, err := strconv.Atoi(val)
-			if err != nil || n < 1 || n > 24 {
-				return d.Errf("challenge difficulty: %q, expected a number of bits from 1 to 24 (16 is about half a second)", val)
+			if err != nil {
+				return d.Errf("challenge difficulty: %q is not a number (expected bits from 1 to 24; 16 is about half a second)", val)
 			}
 			c.Difficulty = n
 		case "template":
@@ -270,7 +275,7 @@ func parseProtect(d *caddyfile.Dispenser, c *ProtectConfig) error {
 		switch opt {
 		case "backend_max_inflight", "site_max_inflight", "queue_length":
 			n, err := strconv.Atoi(val)
-			if err != nil || n < 0 {
+			if err != nil {
 				return d.Errf("protect %s: %q is not a whole number of requests (0 = no cap)", opt, val)
 			}
 			switch opt {
@@ -283,8 +288,8 @@ func parseProtect(d *caddyfile.Dispenser, c *ProtectConfig) error {
 			}
 		case "max_wait":
 			dur, err := caddy.ParseDuration(val)
-			if err != nil || dur <= 0 {
-				return d.Errf("protect max_wait: %q is not a positive duration (expected e.g. 2s)", val)
+			if err != nil {
+				return d.Errf("protect max_wait: %q is not a duration (expected e.g. 2s)", val)
 			}
 			c.MaxWait = caddy.Duration(dur)
 		default:
@@ -309,14 +314,11 @@ func parseUnderAttack(d *caddyfile.Dispenser, u *UnderAttackConfig) error {
 		val := d.Val()
 		switch opt {
 		case "rate":
-			if _, err := rules.ParseRate(val); err != nil && val != "off" {
-				return d.Errf("under_attack rate: %v", err)
-			}
 			u.Rate = val
 		case "latency", "on_after", "off_after":
 			dur, err := caddy.ParseDuration(val)
-			if err != nil || dur <= 0 {
-				return d.Errf("under_attack %s: %q is not a positive duration", opt, val)
+			if err != nil {
+				return d.Errf("under_attack %s: %q is not a duration (expected e.g. 3s)", opt, val)
 			}
 			switch opt {
 			case "latency":
@@ -328,8 +330,8 @@ func parseUnderAttack(d *caddyfile.Dispenser, u *UnderAttackConfig) error {
 			}
 		case "error_share", "saturation":
 			f, err := strconv.ParseFloat(val, 64)
-			if err != nil || f <= 0 || f > 1 {
-				return d.Errf("under_attack %s: %q, expected a share between 0 and 1 such as 0.5", opt, val)
+			if err != nil {
+				return d.Errf("under_attack %s: %q is not a number (expected a share between 0 and 1 such as 0.5)", opt, val)
 			}
 			if opt == "error_share" {
 				u.ErrorShare = f
@@ -343,9 +345,6 @@ func parseUnderAttack(d *caddyfile.Dispenser, u *UnderAttackConfig) error {
 			}
 			u.LatencyFactor = f
 		case "challenge_level":
-			if _, err := pass.ParseLevel(val); err != nil {
-				return d.Errf("under_attack challenge_level %q: expected cookie, script or work", val)
-			}
 			u.ChallengeLevel = val
 		default:
 			return d.Errf("unknown under_attack option %q (expected rate, latency, latency_factor, error_share, saturation, challenge_level, on_after or off_after)", opt)

@@ -55,7 +55,7 @@ func TestParseGlobalOption(t *testing.T) {
 			challenge {
 				difficulty 40
 			}
-		}`, `challenge difficulty: "40", expected a number of bits from 1 to 24`, true},
+		}`, `challenge difficulty: 40, expected a number of bits from 1 to 24`, true},
 		{"memory and no asn db", `floodgate {
 			store memory
 			asn_db none
@@ -78,7 +78,7 @@ func TestParseGlobalOption(t *testing.T) {
 			store redis://h:6379 {
 				timeout soon
 			}
-		}`, `store timeout: "soon" is not a positive duration`, true},
+		}`, `store timeout: "soon" is not a duration`, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
