@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/floodgate-proxy/floodgate/internal/admission"
+	"github.com/floodgate-proxy/floodgate/internal/protect"
 	"github.com/floodgate-proxy/floodgate/internal/challenge"
 	"github.com/floodgate-proxy/floodgate/internal/classify"
 	"github.com/floodgate-proxy/floodgate/internal/network"
@@ -61,7 +62,16 @@ type App struct {
 	// Protect protects the shared backend: in-flight caps and the under-attack mode.
 	Protect ProtectConfig `json:"protect,omitzero"`
 
+	// ContentHash is a hash of the content of the rule files, the range files they name and
+	// the ASN database, written by the Caddyfile adapter. floodgate does not read it: it is
+	// there so that a config differs when those files change, and `floodgate reload` applies
+	// an edited rule file or a new .mmdb even when the Caddyfile is unchanged (Caddy skips a
+	// config identical to the running one). With a JSON config, change it (or reload with
+	// --force) after editing a file.
+	ContentHash string `json:"content_hash,omitempty"`
+
 	state     *state
+	publish   func() // applies this config to the shared protection; set by Provision, run by Start
 	storeKey  string
 	fleetKey  string
 	asnKey    string
@@ -90,9 +100,10 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision loads rules, opens (or reuses) the store and the ASN database, and sets up the
-// backend's protection. On any error it releases what it took, and the running configuration
-// (if any) keeps serving.
+// Provision loads rules, opens (or reuses) the store and the ASN database, and prepares the
+// backend's protection. It changes nothing the running configuration uses: Start publishes.
+// On any error it releases what it took, and the running configuration (if any) keeps
+// serving exactly as before.
 func (a *App) Provision(ctx caddy.Context) (err error) {
 	a.logger = ctx.Logger()
 	defer func() {
@@ -162,7 +173,7 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("floodgate: metrics: %w", err)
 	}
-	prot, err := a.provisionProtection(set)
+	prot, publish, err := a.prepareProtection(set)
 	if err != nil {
 		return fmt.Errorf("floodgate: protect: %w", err)
 	}
@@ -178,57 +189,77 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 		protection: prot,
 		protect:    a.Protect,
 	}
-	prot.current.Store(a.state)
-	currentProtection.Store(prot)
-	for _, site := range prot.detector.ActiveSites() {
-		m.underAttack.WithLabelValues(prot.siteLabel(site)).Set(1)
+	st0 := a.state
+	a.publish = func() {
+		publish()
+		prot.current.Store(st0)
+		currentProtection.Store(prot)
+		for _, site := range prot.detector.ActiveSites() {
+			m.underAttack.WithLabelValues(prot.siteLabel(site)).Set(1)
+		}
 	}
 	a.logger.Info("rules loaded", zap.Strings("files", set.Files), zap.Int("rules", len(set.Rules)),
 		zap.Int("site_patterns", set.Sites.Len()), zap.String("store", a.Store.describe()), zap.Bool("shadow", a.Shadow))
 	return nil
 }
 
-// provisionProtection takes the shared protection state and applies this config to it: the
-// caps, the under-attack thresholds, and the modes sites set by hand.
-func (a *App) provisionProtection(set *rules.Set) (*protection, error) {
+// prepareProtection takes a hold on the shared protection state and returns the function
+// that applies this config to it (the caps, the under-attack thresholds, and the modes sites
+// set by hand), for Start to run: a config refused after this point changes nothing.
+func (a *App) prepareProtection(set *rules.Set) (*protection, func(), error) {
 	u := a.Protect.UnderAttack
 	defaultRate := 0.0
 	if rate := cmp.Or(u.Rate, DefaultAttackRate); rate != "off" {
 		r, err := rules.ParseRate(rate)
 		if err != nil {
-			return nil, fmt.Errorf("under_attack rate: %w", err)
+			return nil, nil, fmt.Errorf("under_attack rate: %w", err)
 		}
 		defaultRate = perSecond(r)
 	}
 	v, _, err := protections.LoadOrNew(protectionKey, func() (caddy.Destructor, error) { return newProtection(), nil })
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	a.protected = true
 	p := v.(*protection)
 	sites := map[string]*rules.Site{}
-	set.Sites.Each(func(s *rules.Site) { sites[s.Name] = s })
-	p.admission.Reconfigure(admission.Options{
+	modes := map[string]protect.Mode{}
+	set.Sites.Each(func(s *rules.Site) {
+		sites[s.Name] = s
+		modes[s.Name] = s.UnderAttack
+	})
+	admissionOpts := admission.Options{
 		BackendCap: a.Protect.BackendMaxInflight,
 		QueueLen:   a.Protect.QueueLength,
 		MaxWait:    time.Duration(a.Protect.MaxWait),
-	})
-	p.detector.Reconfigure(u.detectorOptions(defaultRate, func(name string) float64 {
+	}
+	detectorOpts := u.detectorOptions(defaultRate, func(name string) float64 {
 		if s := sites[name]; s != nil && s.AttackRate.Limit > 0 {
 			return perSecond(s.AttackRate)
 		}
 		return 0
-	}, func(name string) bool { return sites[name] != nil }, p.switched))
-	for name, s := range sites {
-		p.detector.SetMode(name, s.UnderAttack)
-	}
-	return p, nil
+	}, func(name string) bool { return sites[name] != nil }, p.switched)
+	return p, func() {
+		p.admission.Reconfigure(admissionOpts)
+		p.detector.Reconfigure(detectorOpts)
+		for name, mode := range modes {
+			p.detector.SetMode(name, mode)
+		}
+	}, nil
 }
 
 func perSecond(r rules.Rate) float64 { return float64(r.Limit) / r.Period.Seconds() }
 
-// Start does nothing: the app's state is ready after Provision.
-func (a *App) Start() error { return nil }
+// Start publishes what Provision prepared: this config's caps, under-attack settings and site
+// modes go to the protection shared across reloads. Caddy starts a config only once every
+// module of it provisioned, so a refused config never gets here.
+func (a *App) Start() error {
+	if a.publish != nil {
+		a.publish()
+		a.publish = nil
+	}
+	return nil
+}
 
 // Stop does nothing: shared resources are released in Cleanup.
 func (a *App) Stop() error { return nil }
@@ -272,8 +303,8 @@ func unwrapPathErr(err error) error {
 	return err
 }
 
-// asnDBs shares open ASN databases across configs, keyed by path, size and modification
-// time, so a reload after the file was replaced opens the new file.
+// asnDBs shares open ASN databases across configs, keyed by path and content, so a reload
+// after the file was replaced opens the new file.
 var asnDBs = caddy.NewUsagePool()
 
 type pooledASNDB struct{ *network.ASNDB }
@@ -285,7 +316,8 @@ func loadASNDB(path string) (*network.ASNDB, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("cannot open ASN database %s: %w", path, unwrapPathErr(err))
 	}
-	key := fmt.Sprintf("%s|%d|%d", path, fi.Size(), fi.ModTime().UnixNano())
+	// By content: a file replaced by one of the same size and time is still a new database.
+	key := fmt.Sprintf("%s|%d|%s", path, fi.Size(), fileHash(path))
 	v, _, err := asnDBs.LoadOrNew(key, func() (caddy.Destructor, error) {
 		db, err := network.OpenASN(path)
 		if err != nil {

@@ -27,6 +27,9 @@ func benchHandler(b *testing.B) *Handler {
 	if err := app.Provision(ctx); err != nil {
 		b.Fatal(err)
 	}
+	if err := app.Start(); err != nil {
+		b.Fatal(err)
+	}
 	b.Cleanup(func() { _ = app.Cleanup() })
 	app.state.logger = zap.NewNop()
 	return &Handler{app: app, logger: zap.NewNop()}
