@@ -74,6 +74,11 @@ func Export(dir string) (written, skipped []string, err error) {
 // folder for its *.yaml files in name order.
 // Every problem of every file is reported, each as "file:line: message".
 func Load(names ...string) (*rules.Set, error) {
+	return loadFrom(source{}, names...)
+}
+
+// loadFrom is Load reading files through src.
+func loadFrom(src rules.Source, names ...string) (*rules.Set, error) {
 	var expanded []string
 	for _, n := range names {
 		if n == Shipped {
@@ -96,7 +101,7 @@ func Load(names ...string) (*rules.Set, error) {
 	if len(expanded) == 0 {
 		return nil, errors.New("no rule files given")
 	}
-	return rules.Load(source{}, expanded...)
+	return rules.Load(src, expanded...)
 }
 
 // source reads "shipped:" names from FS and every other name from disk.

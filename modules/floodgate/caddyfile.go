@@ -114,6 +114,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 	if err := app.Valid(); err != nil {
 		return nil, d.Errf("floodgate: %v", err)
 	}
+	app.ContentHash = contentHash(app.Rules, app.ASNDB)
 	return httpcaddyfile.App{Name: "floodgate", Value: caddyconfig.JSON(app, nil)}, nil
 }
 

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestReloadAppliesEditedRuleFile: `floodgate reload` with an unchanged Caddyfile applies an
+// edited local rule file (issue 10: Caddy skipped the identical config, rc 0, the old rule
+// kept blocking; only --force applied it). The adapter embeds the files' content hash.
+func TestReloadAppliesEditedRuleFile(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "member site\n")
+	}))
+	defer up.Close()
+	dir := t.TempDir()
+	local := filepath.Join(dir, "local.yaml")
+	writeBlock := func(path string) {
+		rule := "rules:\n  - name: local-block\n    match:\n      path: [" + path + "]\n    action: block\n"
+		if err := os.WriteFile(local, []byte(rule), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeBlock("/foo")
+	listen, admin := freePort(t), freePort(t)
+	caddyfile := filepath.Join(dir, "Caddyfile")
+	cf := "{\n\tadmin " + admin + "\n\tpersist_config off\n\tfloodgate {\n\t\trules " + local + "\n\t}\n}\nhttp://" + listen +
+		" {\n\tfloodgate\n\treverse_proxy " + up.Listener.Addr().String() + "\n}\n"
+	if err := os.WriteFile(caddyfile, []byte(cf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"HOME=" + t.TempDir(), "XDG_DATA_HOME=" + t.TempDir(), "XDG_CONFIG_HOME=" + t.TempDir()}
+	cmd := exec.Command(bin, "run", "--config", caddyfile)
+	cmd.Env = append(os.Environ(), env...)
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("floodgate logs:\n%s", logs.String())
+		}
+	}()
+	status := func(path string) int {
+		var err error
+		for i := 0; i < 100; i++ { // up to 10s for the server to come up
+			var resp *http.Response
+			if resp, err = http.Get("http://" + listen + path); err == nil {
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("floodgate never answered: %v", err)
+		return 0
+	}
+	if a, b := status("/foo"), status("/bar"); a != 403 || b != 200 {
+		t.Fatalf("before the edit: /foo %d, /bar %d; want 403, 200", a, b)
+	}
+	writeBlock("/bar")
+	if _, errOut, code := run(t, nil, env, "reload", "--config", caddyfile, "--address", admin); code != 0 {
+		t.Fatalf("floodgate reload: exit %d: %s", code, errOut)
+	}
+	if a, b := status("/foo"), status("/bar"); a != 200 || b != 403 {
+		t.Fatalf("after the edit and floodgate reload: /foo %d, /bar %d; want 200, 403", a, b)
+	}
+}
