@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -73,5 +74,20 @@ func TestReloadAppliesEditedRuleFile(t *testing.T) {
 	}
 	if a, b := status("/foo"), status("/bar"); a != 200 || b != 403 {
 		t.Fatalf("after the edit and floodgate reload: /foo %d, /bar %d; want 200, 403", a, b)
+	}
+}
+
+// TestCaddyfileExampleTrustsProxiesStrictly: Caddyfile.example, adapted by floodgate, trusts
+// proxies only with trusted_proxies_strict (the right-most untrusted X-Forwarded-For entry is
+// the client; see TestClientCannotPickItsAddress in modules/floodgate for why).
+func TestCaddyfileExampleTrustsProxiesStrictly(t *testing.T) {
+	out, errOut, code := run(t, nil, []string{"FLOODGATE_TRUSTED_PROXIES=10.0.0.0/8"}, "adapt", "--config", "../../Caddyfile.example")
+	if code != 0 {
+		t.Fatalf("floodgate adapt: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{`"trusted_proxies":{"ranges":["10.0.0.0/8"],"source":"static"}`, `"trusted_proxies_strict":1`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("adapted Caddyfile.example lacks %s:\n%s", want, out)
+		}
 	}
 }

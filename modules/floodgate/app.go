@@ -72,6 +72,7 @@ type App struct {
 
 	state     *state
 	publish   func() // applies this config to the shared protection; set by Provision, run by Start
+	ctx       caddy.Context
 	storeKey  string
 	fleetKey  string
 	asnKey    string
@@ -106,6 +107,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // serving exactly as before.
 func (a *App) Provision(ctx caddy.Context) (err error) {
 	a.logger = ctx.Logger()
+	a.ctx = ctx
 	defer func() {
 		if err != nil {
 			_ = a.Cleanup()
@@ -258,6 +260,7 @@ func (a *App) Start() error {
 		a.publish()
 		a.publish = nil
 	}
+	a.warnLooseTrustedProxies()
 	return nil
 }
 

@@ -80,6 +80,8 @@ type proxy struct {
 	global string
 	// admin is Caddy's admin address; empty: off.
 	admin string
+	// looseProxies leaves trusted_proxies_strict out (what floodgate warns about).
+	looseProxies bool
 }
 
 // caddyfile renders a Caddyfile for the test: floodgate options, then a site proxying to up.
@@ -88,11 +90,16 @@ func (p *proxy) caddyfile(globalOpts, upstreamAddr, extra string) string {
 	if admin == "" {
 		admin = "off"
 	}
+	strict := "trusted_proxies_strict"
+	if p.looseProxies {
+		strict = ""
+	}
 	return fmt.Sprintf(`{
 	admin %s
 	persist_config off
 	servers {
 		trusted_proxies static 127.0.0.1/32
+		%s
 	}
 	floodgate {
 		asn_db %s
@@ -113,7 +120,7 @@ http://:%d {
 		format json
 	}
 }
-`, admin, abs("../../testdata/mmdb/test-asn.mmdb"), globalOpts, p.global, p.port, extra, upstreamAddr, p.log)
+`, admin, strict, abs("../../testdata/mmdb/test-asn.mmdb"), globalOpts, p.global, p.port, extra, upstreamAddr, p.log)
 }
 
 // load adapts and loads a Caddyfile into the running Caddy, as `floodgate reload` does.
