@@ -69,7 +69,25 @@ func (hs *HostSet) Contains(host string) bool {
 // PathSet matches request paths against exact paths and globs.
 type PathSet struct {
 	exact map[string]struct{}
-	globs []*regexp.Regexp
+	globs []pathGlob
+}
+
+// pathGlob is a compiled glob and the longest run of plain characters in it: a path without
+// that run cannot match, and finding it is much cheaper than running the regexp.
+type pathGlob struct {
+	re  *regexp.Regexp
+	lit string
+}
+
+// longestLiteral returns the longest run of a glob without '*'.
+func longestLiteral(glob string) string {
+	best := ""
+	for part := range strings.SplitSeq(glob, "*") {
+		if len(part) > len(best) {
+			best = part
+		}
+	}
+	return best
 }
 
 // NewPathSet compiles path globs: '*' matches any run of characters but '/', '**' any run at all.
@@ -108,7 +126,7 @@ func NewPathSet(patterns []string) (*PathSet, error) {
 		if err != nil {
 			return nil, fmt.Errorf("path %q: %v", p, err)
 		}
-		ps.globs = append(ps.globs, re)
+		ps.globs = append(ps.globs, pathGlob{re: re, lit: longestLiteral(p)})
 	}
 	return ps, nil
 }
@@ -119,7 +137,7 @@ func (ps *PathSet) Contains(path string) bool {
 		return true
 	}
 	for _, g := range ps.globs {
-		if g.MatchString(path) {
+		if strings.Contains(path, g.lit) && g.re.MatchString(path) {
 			return true
 		}
 	}
