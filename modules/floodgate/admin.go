@@ -13,7 +13,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/floodgate-proxy/floodgate/internal/fleet"
+	"github.com/floodgate-proxy/floodgate/internal/normalize"
 	"github.com/floodgate-proxy/floodgate/internal/protect"
+	"github.com/floodgate-proxy/floodgate/internal/rules"
 )
 
 func init() {
@@ -113,12 +115,12 @@ func (AdminAPI) underAttack(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	site := r.URL.Query().Get("site")
 	mode, err := protect.ParseMode(r.URL.Query().Get("mode"))
-	if site == "" || err != nil {
+	if err != nil {
 		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Message: "expected ?site=NAME&mode=on|off|auto"}
 	}
-	if site, err = p.knownSite(site); err != nil {
+	site, err := p.knownSite(r.URL.Query().Get("site"))
+	if err != nil {
 		return err
 	}
 	p.setMode(site, mode) // and across the fleet
@@ -137,9 +139,9 @@ func (AdminAPI) quarantine(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	site := r.URL.Query().Get("site")
-	if site == "" {
-		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Message: "expected ?site=HOST"}
+	site, ok := normalize.Host(r.URL.Query().Get("site"))
+	if !ok {
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Message: "expected ?site=HOST (a host name)"}
 	}
 	st := p.current.Load()
 	if r.Method == http.MethodPost {

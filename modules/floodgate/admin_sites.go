@@ -1,12 +1,11 @@
 package floodgate
 
 import (
-	"net"
 	"net/http"
-	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/floodgate-proxy/floodgate/internal/normalize"
 	"github.com/floodgate-proxy/floodgate/internal/rules"
 )
 
@@ -26,9 +25,11 @@ func (p *protection) knownSite(name string) (string, error) {
 		if found != "" {
 			return found, nil
 		}
-		host := strings.ToLower(strings.TrimSuffix(name, "."))
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
+		// A host spelled as a client may spell it (Shop.Example.org:8080, shop.example.org.,
+		// [shop.example.org]) names the site requests with it reach.
+		host, ok := normalize.Host(name)
+		if !ok {
+			return "", caddy.APIError{HTTPStatus: http.StatusBadRequest, Message: "expected ?site=NAME (a site's name or a host name)"}
 		}
 		if s := set.Sites.Lookup(host); s != nil {
 			return s.Name, nil

@@ -48,7 +48,8 @@ func TestAdminAPI(t *testing.T) {
 	if code, _ := p.hit(e2eClient, "GET", "c.example", ipOrange, uaBrowser, "/"); code != 200 {
 		t.Fatalf("c.example before: %d", code)
 	}
-	if code, body := call("POST", "/floodgate/under-attack?site=c.example&mode=on"); code != http.StatusNoContent {
+	// Issue 10: site= spelled as a client may spell the host names the same site.
+	if code, body := call("POST", "/floodgate/under-attack?site=C.Example:8080&mode=on"); code != http.StatusNoContent {
 		t.Fatalf("switching c.example on: %d %s", code, body)
 	}
 	if code, _ := p.hit(e2eClient, "GET", "c.example", ipOrange, uaBrowser, "/"); code != http.StatusForbidden {
@@ -97,7 +98,10 @@ func TestAdminAPI(t *testing.T) {
 	if q, _ := sites(); len(q) != 1 || q[0] != "a.example" {
 		t.Fatalf("quarantined: %v, want [a.example]", q)
 	}
-	if code, body := call("DELETE", "/floodgate/quarantine?site=a.example"); code != http.StatusNoContent {
+	if code, _ := call("DELETE", "/floodgate/quarantine?site=a%20example"); code != http.StatusBadRequest {
+		t.Errorf("lifting the quarantine of a junk host: %d, want 400", code)
+	}
+	if code, body := call("DELETE", "/floodgate/quarantine?site=A.Example.:80"); code != http.StatusNoContent {
 		t.Fatalf("lifting the quarantine: %d %s", code, body)
 	}
 	if q, _ := sites(); len(q) != 0 {
