@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -89,5 +90,39 @@ func TestCaddyfileExampleTrustsProxiesStrictly(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("adapted Caddyfile.example lacks %s:\n%s", want, out)
 		}
+	}
+}
+
+// TestRulesCheckWarns: what loads but deserves a look is a warning on stderr, exit 0: networks
+// skipped from a range file (a documentation network), and path rules past their documented
+// cost (rules.PathRuleWarnAt).
+func TestRulesCheckWarns(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "nets.txt"), []byte("45.32.0.0/16\n192.0.2.0/24\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("ranges:\n  cloud:\n    files: [nets.txt]\nrules:\n")
+	for i := range 1001 {
+		fmt.Fprintf(&b, "  - name: r%d\n    match:\n      path: [/site%d/wp-login.php]\n    action: block\n", i, i)
+	}
+	file := filepath.Join(dir, "many.yaml")
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := run(t, nil, nil, "rules", "check", file)
+	if code != 0 || !strings.HasPrefix(out, "ok: 1 files") {
+		t.Fatalf("rules check: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	for _, want := range []string{
+		"warning: " + filepath.Join(dir, "nets.txt") + ":2: 192.0.2.0/24 is a documentation network",
+		"warning: 1001 rules match on paths",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if _, errOut, _ := run(t, nil, nil, "rules", "check", "shipped"); strings.Contains(errOut, "warning") {
+		t.Errorf("the shipped rules warn:\n%s", errOut)
 	}
 }

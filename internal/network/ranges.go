@@ -28,6 +28,7 @@ const maxLineLen = 4096
 type RangeSet struct {
 	name     string
 	prefixes int
+	skipped  []string
 	v4       []v4Range
 	v6       []v6Range
 }
@@ -161,6 +162,15 @@ func (s *RangeSet) normalize() {
 	s.v6 = slices.Clip(out6)
 }
 
+// Skipped lists, one message each (name:line: what), the networks of a range list that
+// ParseRanges left out because they are special-purpose blocks (SpecialNetwork).
+func (s *RangeSet) Skipped() []string {
+	if s == nil {
+		return nil
+	}
+	return s.skipped
+}
+
 // Name is the name the set was built with (a file name, a rule name).
 func (s *RangeSet) Name() string {
 	if s == nil {
@@ -238,6 +248,17 @@ func (s *RangeSet) Contains(ip netip.Addr) bool {
 //
 // and the set is returned only when there is none.
 func ParseRanges(name string, r io.Reader) (*RangeSet, error) {
+	return parseRanges(name, r, false)
+}
+
+// ParsePublicRanges is ParseRanges for lists of Internet addresses (published crawler and
+// cloud ranges): special-purpose networks (documentation, private, loopback…: see
+// SpecialNetwork) are left out, each listed by Skipped for a warning.
+func ParsePublicRanges(name string, r io.Reader) (*RangeSet, error) {
+	return parseRanges(name, r, true)
+}
+
+func parseRanges(name string, r io.Reader, publicOnly bool) (*RangeSet, error) {
 	s := &RangeSet{name: name}
 	var errs []error
 	bad := 0
@@ -258,6 +279,12 @@ func ParseRanges(name string, r io.Reader) (*RangeSet, error) {
 			continue
 		}
 		p, ok := parseNetwork(line)
+		if ok && publicOnly && p.IsValid() {
+			if what, special := SpecialNetwork(p); special {
+				s.skipped = append(s.skipped, fmt.Sprintf("%s:%d: %s is %s, which no client on the Internet sends from: skipped", name, lineNo, line, what))
+				continue
+			}
+		}
 		if !ok || !s.add(p) {
 			bad++
 			if bad <= maxBadLines {

@@ -25,7 +25,17 @@ type Set struct {
 	Files []string
 	// Sites finds a request host's site policy.
 	Sites *SiteIndex
+	// Warnings are what loads but deserves a tech's look: networks skipped from range files,
+	// a rule count past its documented cost. `rules check` prints them; floodgate logs them.
+	Warnings []string
 }
+
+// PathRuleWarnAt is the number of rules with a path condition past which loading warns.
+// Every request tests every path rule: measured with BenchmarkClassifyPathRules (2 shared
+// cores), 100 path rules cost ~2-6 µs per request, 1,000 ~30 µs, 3,000 ~180 µs and 10,000
+// ~1.4 ms — the cost grows faster than the count, and past about 1,000 it outweighs the rest
+// of floodgate's work on a request. See rules/README.md.
+const PathRuleWarnAt = 1000
 
 // Source reads rule files and the range files they name.
 type Source interface {
@@ -106,7 +116,7 @@ func Compile(src Source, files ...*File) (*Set, error) {
 				continue
 			}
 			ranges[r.Name] = r
-			set, err := buildRange(src, f.Name, r)
+			set, err := buildRange(src, f.Name, r, &s.Warnings)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -166,13 +176,24 @@ func Compile(src Source, files ...*File) (*Set, error) {
 		}
 	}
 	compileSites(s, files, errf)
+	pathRules := 0
+	for _, r := range s.Rules {
+		if r.Match.Paths != nil {
+			pathRules++
+		}
+	}
+	if pathRules > PathRuleWarnAt {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("%d rules match on paths: every request tests each of them, "+
+			"about 30 µs per request at %d and growing faster than the count (see rules/README.md, \"What rules cost\"); "+
+			"prefer one rule listing many paths, or host-specific rules in a site's overrides", pathRules, PathRuleWarnAt))
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return s, nil
 }
 
-func buildRange(src Source, ruleFile string, r *Range) (*network.RangeSet, error) {
+func buildRange(src Source, ruleFile string, r *Range, warnings *[]string) (*network.RangeSet, error) {
 	var sets []*network.RangeSet
 	var errs []error
 	if len(r.CIDR) > 0 {
@@ -192,11 +213,12 @@ func buildRange(src Source, ruleFile string, r *Range) (*network.RangeSet, error
 			errs = append(errs, &Error{File: ruleFile, Line: r.Line, Msg: fmt.Sprintf("range %s: cannot read %s: %v (expected a file of one CIDR per line, named relative to this rule file)", r.Name, name, unwrapPathErr(err))})
 			continue
 		}
-		set, err := network.ParseRanges(name, bytes.NewReader(data))
+		set, err := network.ParsePublicRanges(name, bytes.NewReader(data))
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
+		*warnings = append(*warnings, set.Skipped()...)
 		sets = append(sets, set)
 	}
 	if len(errs) > 0 {

@@ -200,6 +200,9 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 			m.underAttack.WithLabelValues(prot.siteLabel(site)).Set(1)
 		}
 	}
+	for _, w := range set.Warnings {
+		a.logger.Warn("rule files: " + w)
+	}
 	a.logger.Info("rules loaded", zap.Strings("files", set.Files), zap.Int("rules", len(set.Rules)),
 		zap.Int("site_patterns", set.Sites.Len()), zap.String("store", a.Store.describe()), zap.Bool("shadow", a.Shadow))
 	return nil
