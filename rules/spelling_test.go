@@ -1,4 +1,4 @@
-package rules_test
+package rulefiles_test
 
 import (
 	"net/netip"

@@ -43,12 +43,12 @@ func lastAddr(p netip.Prefix) netip.Addr {
 // TestASNMaxMindTestDB checks every network of MaxMind's own test ASN
 // database against the JSON it was built from.
 func TestASNMaxMindTestDB(t *testing.T) {
-	db := openTestASN(t, maxmindTestData(t, "GeoLite2-ASN-Test.mmdb"))
+	db := openTestASN(t, sharedData(t, "maxmind-test", "GeoLite2-ASN-Test.mmdb"))
 	if got := db.Info().DatabaseType; got != "GeoLite2-ASN" {
 		t.Errorf("DatabaseType = %q, want GeoLite2-ASN", got)
 	}
 
-	raw, err := os.ReadFile(maxmindTestData(t, "GeoLite2-ASN-Test.json"))
+	raw, err := os.ReadFile(sharedData(t, "maxmind-test", "GeoLite2-ASN-Test.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func TestOpenASNErrors(t *testing.T) {
 		}
 		return p
 	}
-	bad := func(name string) string { return maxmindTestData(t, "bad", name) }
+	bad := func(name string) string { return sharedData(t, "maxmind-test", "bad", name) }
 	tests := []struct {
 		name string
 		path string
@@ -243,7 +243,7 @@ func TestOpenASNErrors(t *testing.T) {
 		})
 	}
 	// Every corrupt file MaxMind ships must be in the table above.
-	files, err := filepath.Glob(filepath.Join(maxmindTestData(t, "bad"), "*.mmdb"))
+	files, err := filepath.Glob(filepath.Join(sharedData(t, "maxmind-test", "bad"), "*.mmdb"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no files in maxmind-test/bad: %v", err)
 	}
@@ -403,9 +403,9 @@ func BenchmarkASNLookup(b *testing.B) {
 		db       func(testing.TB) string
 	}{
 		{"generated/v4", "66.249.66.1", func(testing.TB) string { return testASNPath }},
-		{"maxmind/v4", "1.128.0.1", func(tb testing.TB) string { return maxmindTestData(tb, "GeoLite2-ASN-Test.mmdb") }},
-		{"maxmind/v6", "2600:6000::1", func(tb testing.TB) string { return maxmindTestData(tb, "GeoLite2-ASN-Test.mmdb") }},
-		{"maxmind/notfound", "10.0.0.1", func(tb testing.TB) string { return maxmindTestData(tb, "GeoLite2-ASN-Test.mmdb") }},
+		{"maxmind/v4", "1.128.0.1", func(tb testing.TB) string { return sharedData(tb, "maxmind-test", "GeoLite2-ASN-Test.mmdb") }},
+		{"maxmind/v6", "2600:6000::1", func(tb testing.TB) string { return sharedData(tb, "maxmind-test", "GeoLite2-ASN-Test.mmdb") }},
+		{"maxmind/notfound", "10.0.0.1", func(tb testing.TB) string { return sharedData(tb, "maxmind-test", "GeoLite2-ASN-Test.mmdb") }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			db := openTestASN(b, bc.db(b))

@@ -24,15 +24,3 @@ func sharedData(tb testing.TB, rel ...string) string {
 
 // testASNPath is the generated test database, see testdata/mmdb/README.md.
 var testASNPath = filepath.Join("..", "..", "testdata", "mmdb", "test-asn.mmdb")
-
-// maxmindTestData returns the path of a file of MaxMind's test databases, copied with their
-// licence (LICENSE-MIT) into testdata/mmdb/maxmind-test so that tests read nothing outside the
-// repository.
-func maxmindTestData(tb testing.TB, rel ...string) string {
-	tb.Helper()
-	p := filepath.Join(append([]string{"..", "..", "testdata", "mmdb", "maxmind-test"}, rel...)...)
-	if _, err := os.Stat(p); err != nil {
-		tb.Fatalf("test data %s is missing: %v", p, err)
-	}
-	return p
-}
