@@ -165,5 +165,32 @@ func FuzzCleanPath(f *testing.F) {
 		if again := CleanPath(p.Clean); again.Clean != p.Clean {
 			t.Fatalf("not stable: %q → %q → %q", in, p.Clean, again.Clean)
 		}
+		if isClean(in) {
+			if slow := cleanPathSlow(in); slow != p {
+				t.Fatalf("fast path %+v, slow path %+v for %q", p, slow, in)
+			}
+		}
 	})
+}
+
+// The fast path gives what the slow one does on every clean path of the table, and does not
+// allocate for a plain page.
+func TestCleanPathFast(t *testing.T) {
+	for _, in := range []string{"/", "/a/b", "/a/b/", "/x.php/y", "/a/X.PHP", "/.well-known/x", "/a.b/c.php/d/", "/..a/.b/c..", "/index.php"} {
+		if !isClean(in) {
+			t.Errorf("isClean(%q) = false", in)
+			continue
+		}
+		if fast, slow := cleanPathFast(in), cleanPathSlow(in); fast != slow {
+			t.Errorf("%q: fast %+v, slow %+v", in, fast, slow)
+		}
+	}
+	for _, in := range []string{"", "a", "//a", "/./a", "/a/.", "/a/..", "/a/../b", `/a\b`, "/a\x00"} {
+		if isClean(in) {
+			t.Errorf("isClean(%q) = true", in)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { CleanPath("/2024/05/un-article/index.php") }); n != 0 {
+		t.Errorf("CleanPath of a plain path: %v allocations, want 0", n)
+	}
 }

@@ -25,6 +25,14 @@ type Path struct {
 // %2F already a '/', as nginx decodes it; Apache refuses %2F by default, so reading it as a
 // '/' never lets through what Apache would serve).
 func CleanPath(decoded string) Path {
+	if isClean(decoded) {
+		return cleanPathFast(decoded)
+	}
+	return cleanPathSlow(decoded)
+}
+
+// cleanPathSlow is CleanPath for any path.
+func cleanPathSlow(decoded string) Path {
 	p := decoded
 	if i := strings.IndexByte(p, 0); i >= 0 {
 		// Apache and nginx refuse a NUL in a path (400/404); old PHP stopped a file name at
@@ -64,26 +72,26 @@ func CleanPath(decoded string) Path {
 	out := Path{Clean: b.String()}
 	out.Altered = out.Clean != decoded
 
-	// PATH_INFO: the first segment, short of the last, that runs as PHP is the script
+	// PATH_INFO: the first segment followed by more (if only a '/') that runs as PHP is the script
 	// (Apache's AcceptPathInfo for PHP, nginx's fastcgi_split_path_info ^(.+?\.php)(/.*)$).
-	end := len(segs)
-	for i := 0; i < len(segs)-1; i++ {
-		if IsPHP(segs[i]) {
-			end = i + 1
+	end, split := len(segs), false
+	for i := 0; i < len(segs); i++ {
+		if (i < len(segs)-1 || trailing) && IsPHP(segs[i]) {
+			end, split = i+1, true
 			break
 		}
 	}
 	script := segs[:end]
-	if end < len(segs) {
+	if split {
 		out.PathInfo = out.Clean[scriptLen(script):]
 	}
-	if len(script) == 0 {
-		out.Script = "/"
+	if len(script) == 0 || trailing && !split { // a folder: its index page runs
+		out.Script = out.Clean
 		return out
 	}
 	last := script[len(script)-1]
 	out.PHP = IsPHP(last)
-	if folded := foldExtensions(last); folded != last || end < len(segs) {
+	if folded := foldExtensions(last); folded != last || split {
 		b.Reset()
 		for _, s := range script[:len(script)-1] {
 			b.WriteByte('/')
@@ -116,8 +124,80 @@ func foldExtensions(name string) string {
 	}
 	i++
 	ext := name[i:]
-	if lower := strings.ToLower(ext); lower != ext {
+	if lower := asciiLower(ext); lower != ext {
 		return name[:i] + lower
 	}
 	return name
+}
+
+// asciiLower lowercases A to Z only (extensions are ASCII; other bytes stay as they are, so
+// the length never changes), allocating only when there is something to lower.
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; c >= 'A' && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// isClean reports whether p needs no cleaning: it begins with '/' and holds no empty, '.' or
+// '..' segment (but a final empty one: a trailing '/'), no '\\' and no NUL. Most requests.
+func isClean(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	for i := 1; i < len(p); i++ {
+		switch p[i] {
+		case '\\', 0:
+			return false
+		case '/':
+			if p[i-1] == '/' {
+				return false
+			}
+		case '.':
+			if p[i-1] == '/' {
+				// "/." or "/.." followed by '/' or the end is a dot segment.
+				j := i + 1
+				if j < len(p) && p[j] == '.' {
+					j++
+				}
+				if j == len(p) || p[j] == '/' {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// cleanPathFast is CleanPath for a clean path: no allocation unless the script's extensions
+// need lowercasing.
+func cleanPathFast(p string) Path {
+	out := Path{Clean: p, Script: p}
+	// The first segment short of the last that runs as PHP ends the script.
+	start := 1
+	for i := 1; i < len(p); i++ {
+		if p[i] != '/' {
+			continue
+		}
+		if IsPHP(p[start:i]) {
+			out.Script, out.PathInfo = p[:i], p[i:]
+			break
+		}
+		start = i + 1
+	}
+	lastStart := strings.LastIndexByte(out.Script, '/') + 1
+	last := out.Script[lastStart:]
+	out.PHP = IsPHP(last)
+	if folded := foldExtensions(last); folded != last {
+		out.Script = out.Script[:lastStart] + folded
+	}
+	return out
 }

@@ -15,7 +15,7 @@ var phpExtensions = map[string]bool{
 // upload-filter bypass); extensions are compared without case, and without the trailing dots
 // and spaces Windows drops and some upload filters leave (x.php., "x.php ").
 func IsPHP(name string) bool {
-	name = strings.ToLower(name)
+	name = asciiLower(name)
 	first := true
 	for part := range strings.SplitSeq(name, ".") {
 		if first { // the name before its first extension (or a leading dot's empty part)

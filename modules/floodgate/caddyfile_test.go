@@ -142,16 +142,6 @@ func TestParseHandlerDirective(t *testing.T) {
 	}
 }
 
-func TestHostOnly(t *testing.T) {
-	for in, want := range map[string]string{
-		"Example.ORG:8080": "example.org", "example.org.": "example.org", "[::1]:443": "::1", "example.org": "example.org",
-	} {
-		if got := hostOnly(in); got != want {
-			t.Errorf("hostOnly(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestIsStatic(t *testing.T) {
 	for path, want := range map[string]bool{
 		"/": false, "/wp-content/themes/x/style.css": true, "/IMG/logo.PNG": true, "/app.js": true,

@@ -2,11 +2,9 @@ package floodgate
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/floodgate-proxy/floodgate/internal/challenge"
 	"github.com/floodgate-proxy/floodgate/internal/classify"
 	"github.com/floodgate-proxy/floodgate/internal/pass"
+	"github.com/floodgate-proxy/floodgate/internal/normalize"
 	"github.com/floodgate-proxy/floodgate/internal/protect"
 	"github.com/floodgate-proxy/floodgate/internal/rules"
 	"github.com/floodgate-proxy/floodgate/internal/verdict"
@@ -143,14 +142,19 @@ func (h *Handler) visitor(r *http.Request, st *state, res *classify.Result) visi
 	return out
 }
 
-// requestOf is what classification and the decision see of r.
+// requestOf is what classification and the decision see of r: its normalised view (package
+// normalize), computed once. Path is the script the backend runs (//, /./, %2e, .., PATH_INFO
+// and extension case resolved) and Host the site's name as a virtual host resolves it (a junk
+// Host is normalize.JunkHost), so every matcher, budget key, exemption and site lookup sees
+// what the backend will do, not how the client spelled it.
 func requestOf(r *http.Request) classify.Request {
+	view := normalize.Of(r.Host, r.URL.Path)
 	return classify.Request{
 		IP:        clientIP(r),
 		UserAgent: r.Header.Get("User-Agent"),
-		Host:      hostOnly(r.Host),
+		Host:      view.Host,
 		Method:    r.Method,
-		Path:      r.URL.Path,
+		Path:      view.Script,
 		Query:     r.URL.RawQuery,
 		Headers:   classify.HeaderFlagsOf(r.Header, r.TLS != nil),
 	}
@@ -161,7 +165,7 @@ func requestOf(r *http.Request) classify.Request {
 func (h *Handler) input(r *http.Request, st *state, req *classify.Request, res *classify.Result) verdict.Request {
 	level, refused := st.challenger.Held(r, res.Prefix)
 	return verdict.Request{Req: req, Class: res, Pass: level, PassRefused: refused,
-		Exempt: h.exempt.IsExempt(r), Shadow: h.Shadow || st.shadow, Sites: st.protection}
+		Exempt: h.exempt.Allows(req.Method, req.Path, req.Query), Shadow: h.Shadow || st.shadow, Sites: st.protection}
 }
 
 // act carries out the verdict: starts a quarantine it asks for, reports it (variables, log
@@ -349,14 +353,6 @@ func clientIP(r *http.Request) netip.Addr {
 		return ap.Addr().WithZone("").Unmap()
 	}
 	return netip.Addr{}
-}
-
-// hostOnly lowercases a Host header and strips its port.
-func hostOnly(host string) string {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	return strings.ToLower(strings.TrimSuffix(host, "."))
 }
 
 // Interface guards

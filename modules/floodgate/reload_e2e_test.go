@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -80,7 +81,8 @@ sites:
 	if err := load(p.caddyfile("rules "+bad, up.Listener.Addr().String(), "")); err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := p.hit(e2eClient, "GET", "shop.test", ipOrange, uaBrowser, "/page"); code != http.StatusForbidden {
+	fresh := &http.Client{Timeout: 10 * time.Second} // the reload closed kept-alive connections
+	if code, _ := p.hit(fresh, "GET", "shop.test", ipOrange, uaBrowser, "/page"); code != http.StatusForbidden {
 		t.Errorf("config B loaded: GET shop.test/page: %d, want a challenge (403)", code)
 	}
 }
