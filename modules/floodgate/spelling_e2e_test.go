@@ -1,0 +1,176 @@
+package floodgate_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+)
+
+// loggingUpstream records the request target of everything that reaches it.
+type loggingUpstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen []string
+}
+
+func newLoggingUpstream(t *testing.T) *loggingUpstream {
+	u := &loggingUpstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.seen = append(u.seen, r.Method+" "+r.RequestURI)
+		u.mu.Unlock()
+		io.WriteString(w, "ran "+r.URL.Path+"\n")
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *loggingUpstream) take() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	s := u.seen
+	u.seen = nil
+	return s
+}
+
+// raw sends one request with the request line written by hand (net/http would clean the
+// path, as curl --path-as-is does not) and returns the status.
+func raw(t *testing.T, p *proxy, method, target, host, ip string) int {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p.port), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nX-Forwarded-For: %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+		method, target, host, uaBrowser, ip)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, target, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestSpellingsDoNotReachUpstream (issue 10): every spelling of a script in an upload folder
+// that Apache or nginx would run is refused before the backend; a logging upstream must not
+// see one of them. And the login and XML-RPC budgets count every spelling of their script.
+func TestSpellingsDoNotReachUpstream(t *testing.T) {
+	up := newLoggingUpstream(t)
+	p := startProxy(t, "rules shipped", up.Listener.Addr().String(), "")
+	for _, target := range []string{
+		"/wp-content/uploads/x.php",
+		"//wp-content/uploads/x.php",
+		"/wp-content//uploads/x.php",
+		"/./wp-content/uploads/x.php",
+		"/%2e/wp-content/uploads/x.php",
+		"/%2E/wp-content/uploads/x.php",
+		"/wp-content/x/../uploads/x.php",
+		"/wp-content/x/%2e%2e/uploads/x.php",
+		"/wp-content%2fuploads%2fx.php",
+		"/wp-content/uploads/x.php/y",
+		"/wp-content/uploads/x.php/",
+		"/wp-content/uploads/x.PHP",
+		"/wp-content/uploads/x.p%68p",
+		"/wp-content/uploads/x.php8",
+		"/wp-content/uploads/x.pht",
+		"/wp-content/uploads/x.phtml",
+		"/wp-content/uploads/x.phar",
+		"/wp-content/uploads/x.php.jpg",
+		"/wp-content/uploads/x.php.",
+		"/wp-content/uploads/x.php%20",
+		"/wp-content/uploads/x.php%00.jpg",
+		"/wp-content/uploads/x.php;.jpg",
+		"/wp-content/uploads/x.php?x=1",
+		`/wp-content\uploads\x.php`,
+		"/blog/wp-content/uploads/x.php",
+		"/blog/wp-content/uploads/2024/05/x.php",
+		"/spip/IMG/x.php",
+		"/IMG/x.php5",
+		"/IMG/x.PhP3",
+		"/tmp/x.phtml",
+		"/spip/tmp/x.php",
+		"/local/cache-vignettes/L100/x.php",
+		"/wp-content/cache/x.php",
+	} {
+		code := raw(t, p, "GET", target, "shop.test", ipOrange)
+		if seen := up.take(); len(seen) > 0 {
+			t.Errorf("GET %s reached the upstream (%d) as %v", target, code, seen)
+		} else if code != http.StatusForbidden && code != http.StatusBadRequest {
+			t.Errorf("GET %s: %d, want 403", target, code)
+		}
+	}
+	// Ordinary files of the same folders still flow.
+	for _, target := range []string{"/wp-content/uploads/2024/05/photo.jpg", "/IMG/arton12.jpg", "/wp-content/themes/x/functions.php"} {
+		if code := raw(t, p, "GET", target, "shop.test", ipOrange); code != 200 {
+			t.Errorf("GET %s: %d, want 200", target, code)
+		}
+		up.take()
+	}
+}
+
+// TestLoginBudgetsCountEverySpelling: the shipped xmlrpc budget (5/min per address and site)
+// counts //xmlrpc.php, /./xmlrpc.php, /xmlrpc.php/x… as /xmlrpc.php; wp-login's (10/min) too.
+func TestLoginBudgetsCountEverySpelling(t *testing.T) {
+	up := newLoggingUpstream(t)
+	p := startProxy(t, "rules shipped", up.Listener.Addr().String(), "")
+	for _, c := range []struct {
+		spellings []string
+		budget    int
+	}{
+		{[]string{"//xmlrpc.php", "/./xmlrpc.php", "/xmlrpc.php/x", "/%78mlrpc.php", "/a/../xmlrpc.php"}, 5},
+		{[]string{"//wp-login.php", "/./wp-login.php", "/wp-login.php/x", "/%2e/wp-login.php", "/WP/../wp-login.php"}, 10},
+	} {
+		for i := 0; i < c.budget; i++ {
+			target := c.spellings[i%len(c.spellings)]
+			if code := raw(t, p, "POST", target, "shop.test", "90.0.9.9"); code != 200 {
+				t.Fatalf("POST %s, %d of a budget of %d: %d", target, i+1, c.budget, code)
+			}
+		}
+		for _, target := range c.spellings {
+			if code := raw(t, p, "POST", target, "shop.test", "90.0.9.9"); code != http.StatusTooManyRequests {
+				t.Errorf("POST %s past the budget of %d: %d, want 429", target, c.budget, code)
+			}
+		}
+	}
+}
+
+// TestHostSpellingsAreTheSite: a configured site's host spelled differently (Victim.Test..,
+// [victim.test], :8080) is that site: its POST burst counts them all, its quarantine applies
+// to all (issue 10: victim.test.. and [victim.test] escaped the site key).
+func TestHostSpellingsAreTheSite(t *testing.T) {
+	up := newLoggingUpstream(t)
+	rules := writeRules(t, t.TempDir(), "sites.yaml", `
+rules:
+  - name: post-burst
+    match:
+      method: [POST]
+    budgets:
+      - rate: 5/min
+        per: host
+        action: quarantine
+        cooldown: 1m
+sites:
+  - hosts: [victim.test]
+`)
+	p := startProxy(t, "rules "+rules, up.Listener.Addr().String(), "")
+	spellings := []string{"victim.test", "Victim.Test", "victim.test.", "victim.test..", "[victim.test]", "VICTIM.TEST:8080"}
+	for i := 0; i < 6; i++ {
+		raw(t, p, "POST", "/form", spellings[i%len(spellings)], fmt.Sprintf("90.0.%d.1", i))
+	}
+	for _, h := range spellings {
+		if code := raw(t, p, "POST", "/form", h, "90.0.200.1"); code != http.StatusTooManyRequests {
+			t.Errorf("POST to Host %q after the site's POST burst: %d, want 429 (quarantined)", h, code)
+		}
+	}
+	if code := raw(t, p, "POST", "/form", "other.test", "90.0.200.1"); code != 200 {
+		t.Errorf("POST to another site: %d, want 200", code)
+	}
+}
