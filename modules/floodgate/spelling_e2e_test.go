@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -172,5 +173,43 @@ sites:
 	}
 	if code := raw(t, p, "POST", "/form", "other.test", "90.0.200.1"); code != 200 {
 		t.Errorf("POST to another site: %d, want 200", code)
+	}
+}
+
+// TestJunkHostsShareOneBucket: Hosts that are not names (16 KB of letters, bytes no name
+// holds) are one site, normalize.JunkHost: a client inventing a new one per request meets one
+// per-host budget instead of making a key each (issue 10: 50k random 16 KB Hosts grew memory
+// linearly).
+func TestJunkHostsShareOneBucket(t *testing.T) {
+	up := newLoggingUpstream(t)
+	rules := writeRules(t, t.TempDir(), "junk.yaml", `
+rules:
+  - name: per-host
+    match:
+      method: [GET]
+    budgets:
+      - rate: 5/min
+        per: host
+        action: throttle
+`)
+	p := startProxy(t, "rules "+rules, up.Listener.Addr().String(), "")
+	junk := func(i int) string {
+		if i%2 == 0 {
+			return strings.Repeat("a", 300+i) + ".test" // longer than any DNS name
+		}
+		return fmt.Sprintf("x!%d~y", i) // characters Go lets through, no name holds
+	}
+	for i := 0; i < 5; i++ {
+		if code := raw(t, p, "GET", "/", junk(i), ipOrange); code != 200 {
+			t.Fatalf("junk host %d within the shared budget: %d", i, code)
+		}
+	}
+	for i := 5; i < 8; i++ {
+		if code := raw(t, p, "GET", "/", junk(i), ipOrange); code != http.StatusTooManyRequests {
+			t.Errorf("junk host %d past the one junk bucket's budget: %d, want 429", i, code)
+		}
+	}
+	if code := raw(t, p, "GET", "/", "member.test", ipOrange); code != 200 {
+		t.Errorf("a real site beside the junk: %d, want 200", code)
 	}
 }
