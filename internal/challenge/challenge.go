@@ -179,28 +179,40 @@ func (c *Challenger) Held(r *http.Request, prefix netip.Prefix) (pass.Level, pas
 	return level, reason
 }
 
-// eachPass calls fn with every pass cookie of r (at most 64 cookies a line), verified, until
-// fn returns false.
+// maxPassCookies bounds how many pass cookies of one request are verified (each an HMAC):
+// a browser sends one, two across a key change; a client sending thousands gets no more work
+// done than this.
+const maxPassCookies = 8
+
+// eachPass calls fn with every pass cookie of r, verified, until fn returns false or
+// maxPassCookies were verified. Every cookie of every line is looked at (a name comparison
+// each): a member site may set dozens of cookies, and a pass after the 64th is still the
+// visitor's pass.
 func (c *Challenger) eachPass(r *http.Request, prefix netip.Prefix, fn func(pass.Pass, error) bool) {
-	lines := r.Header["Cookie"]
-	if len(lines) == 0 {
+	if len(r.Header["Cookie"]) == 0 {
 		return
 	}
 	ua := binding(r)
 	t := now()
+	verified := 0
 	for value := range cookies(r, c.cfg.CookieName) {
+		if verified == maxPassCookies {
+			return
+		}
+		verified++
 		if !fn(c.cfg.Signer.Verify(value, prefix, ua, t)) {
 			return
 		}
 	}
 }
 
-// cookies yields the values of the cookies of r named name, unquoted: at most 64 cookies a
-// Cookie line are looked at.
+// cookies yields the values of the cookies of r named name, unquoted. Every cookie of every
+// line is looked at (a name comparison each): a member site may set dozens, and one after
+// the 64th is still the visitor's. Callers bound the work they do per value.
 func cookies(r *http.Request, name string) iter.Seq[string] {
 	return func(yield func(string) bool) {
 		for _, line := range r.Header["Cookie"] {
-			for i := 0; i < 64 && line != ""; i++ {
+			for line != "" {
 				var part string
 				part, line, _ = strings.Cut(line, ";")
 				n, value, ok := strings.Cut(strings.TrimSpace(part), "=")

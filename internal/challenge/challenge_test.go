@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -455,6 +457,11 @@ func TestCheck(t *testing.T) {
 		{"garbage", []string{"floodgate_pass=xyz"}, prefixA, pass.LevelCookie, pass.ReasonMalformed},
 		{"an expired and a good one", []string{"floodgate_pass=" + old, "floodgate_pass=" + work}, prefixA, pass.LevelWork, ""},
 		{"name is a suffix only", []string{"xfloodgate_pass=" + work}, prefixA, pass.LevelCookie, pass.ReasonMissing},
+		// Issue 10: a member site's dozens of cookies before the pass (it was ignored after the 64th).
+		{"after 100 other cookies", []string{manyCookies(100) + "; floodgate_pass=" + work}, prefixA, pass.LevelWork, ""},
+		{"after 100 other cookie lines", append(slices.Repeat([]string{"a=b"}, 100), "floodgate_pass="+work), prefixA, pass.LevelWork, ""},
+		// Work stays bounded: past maxPassCookies forged passes, a good one is not looked at.
+		{"after many forged passes", []string{strings.Repeat("floodgate_pass=xyz; ", maxPassCookies) + "floodgate_pass=" + work}, prefixA, pass.LevelCookie, pass.ReasonMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -471,6 +478,15 @@ func TestCheck(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manyCookies returns n cookies "c0=v; c1=v; ...".
+func manyCookies(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = fmt.Sprintf("c%d=v", i)
+	}
+	return strings.Join(parts, "; ")
 }
 
 func TestReturnPath(t *testing.T) {

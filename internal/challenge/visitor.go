@@ -77,7 +77,12 @@ func (c *Challenger) VisitorOf(r *http.Request, prefix netip.Prefix) (v pass.Vis
 	}
 	ua := binding(r)
 	t := now()
+	verified := 0
 	for value := range cookies(r, vc.CookieName) {
+		if verified == maxPassCookies { // each an HMAC: bounded like the pass cookies
+			break
+		}
+		verified++
 		got, verr := c.cfg.Signer.VerifyVisitor(value, prefix, ua, t, vc.TTL)
 		if verr != nil {
 			err = verr
