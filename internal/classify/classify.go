@@ -51,6 +51,10 @@ type Identity struct {
 	ASOrg string
 	// Prefix is the client's network (/24 for IPv4 and /64 for IPv6 by default).
 	Prefix netip.Prefix
+	// WidePrefix is, for IPv6, the wider network budgets per prefix also count (/48 by
+	// default: a customer's usual allocation, in which a client can pick a new /64 at will);
+	// the zero Prefix for IPv4.
+	WidePrefix netip.Prefix
 	// Verified is true when the identity rule verifies addresses and the client is inside them.
 	Verified bool
 	// Impostor is true when the identity rule verifies addresses and the client is outside them
@@ -285,6 +289,7 @@ func (c *Classifier) Classify(req *Request, out *Result) {
 	out.Rules = out.Rules[:0]
 	if req.IP.IsValid() {
 		out.Prefix = c.prefixes.Prefix(req.IP)
+		out.WidePrefix = c.prefixes.WidePrefix(req.IP)
 		if c.needsASN {
 			if a, ok := c.asn.Lookup(req.IP); ok {
 				out.ASN, out.ASOrg = a.Number, a.Org

@@ -12,6 +12,11 @@ import (
 const (
 	DefaultV4Bits = 24
 	DefaultV6Bits = 64
+	// DefaultV6WideBits is the wider IPv6 network budgets per prefix also count: a /64 is
+	// one subnet, but a customer (a home, an office, a rented server) usually holds a /48 or
+	// a /56 and can pick a new /64 for every request. Counting the /48 too gives IPv6
+	// clients no more room than an IPv4 /24.
+	DefaultV6WideBits = 48
 )
 
 // Bounds of the prefix lengths accepted by PrefixLengths.Valid.
@@ -57,6 +62,9 @@ type PrefixLengths struct {
 	V4 int `json:"v4,omitempty" yaml:"v4,omitempty"`
 	// V6 is the IPv6 prefix length, 16 to 128; 0 means 64.
 	V6 int `json:"v6,omitempty" yaml:"v6,omitempty"`
+	// V6Wide is the wider IPv6 prefix budgets per prefix also count, 16 to V6; 0 means 48.
+	// Equal to V6: no wider count.
+	V6Wide int `json:"v6_wide,omitempty" yaml:"v6_wide,omitempty"`
 }
 
 // WithDefaults returns l with zero lengths replaced by the defaults.
@@ -66,6 +74,9 @@ func (l PrefixLengths) WithDefaults() PrefixLengths {
 	}
 	if l.V6 == 0 {
 		l.V6 = DefaultV6Bits
+	}
+	if l.V6Wide == 0 {
+		l.V6Wide = min(DefaultV6WideBits, l.V6)
 	}
 	return l
 }
@@ -79,7 +90,25 @@ func (l PrefixLengths) Valid() error {
 	if l.V6 != 0 && (l.V6 < MinV6Bits || l.V6 > MaxV6Bits) {
 		errs = append(errs, fmt.Errorf("IPv6 prefix length %d is out of range (expected %d to %d, default %d)", l.V6, MinV6Bits, MaxV6Bits, DefaultV6Bits))
 	}
+	v6 := l.V6
+	if v6 == 0 {
+		v6 = DefaultV6Bits
+	}
+	if l.V6Wide != 0 && (l.V6Wide < MinV6Bits || l.V6Wide > v6) {
+		errs = append(errs, fmt.Errorf("IPv6 wide prefix length %d is out of range (expected %d to the IPv6 prefix length, default %d)", l.V6Wide, MinV6Bits, DefaultV6WideBits))
+	}
 	return errors.Join(errs...)
+}
+
+// WidePrefix returns the wider IPv6 network of ip (V6Wide) that budgets per prefix also
+// count, or the zero Prefix for IPv4 and when V6Wide is not wider than V6.
+func (l PrefixLengths) WidePrefix(ip netip.Addr) netip.Prefix {
+	l = l.WithDefaults()
+	ip = ip.Unmap()
+	if !ip.Is6() || l.V6Wide >= l.V6 {
+		return netip.Prefix{}
+	}
+	return Prefix(ip, l.V4, l.V6Wide)
 }
 
 // Prefix returns the network of ip under these lengths; see Prefix.

@@ -24,50 +24,52 @@ func (d *Decider) budgets(ctx context.Context, in *Request, v *Verdict) {
 		e := res.Site.Effective(r)
 		shadow := r.Shadow || siteShadow
 		for i, b := range e.Budgets {
-			key := d.appendKey(keyBuf[:0], r, i, b, req, res, e.Overridden)
-			if cancel == nil && d.timeout > 0 { // one deadline for all of the request's budgets
-				cctx, cancel = context.WithTimeout(ctx, d.timeout)
-			}
-			rate := limiter.Rate{Period: b.Rate.Period, Limit: b.Rate.Limit}
-			var lc limiter.Context
-			var err error
-			if r.IsResponse() {
-				// Response budgets are counted once the response is known (CountResponse);
-				// here they only say whether the client is already past them.
-				lc, err = d.store.Peek(cctx, string(key), rate)
-			} else {
-				lc, err = d.store.Increment(cctx, string(key), 1, rate)
-			}
-			if err != nil {
-				v.StoreErrors++
-				in.Trace.add(TraceEntry{Step: StepBudget, Rule: r.Name, Budget: b.Label, Key: string(key), Note: "store error, not counted: " + err.Error()})
-				continue
-			}
-			if !lc.Reached {
-				if in.Trace != nil {
-					in.Trace.add(TraceEntry{Step: StepBudget, Rule: r.Name, Budget: b.Label, Key: string(key),
-						Count: lc.Limit - lc.Remaining, Limit: lc.Limit, Note: "within its rate"})
+			for wide := range keysOf(b, res) {
+				key := d.appendKey(keyBuf[:0], r, i, b, req, res, e.Overridden, wide == 1)
+				if cancel == nil && d.timeout > 0 { // one deadline for all of the request's budgets
+					cctx, cancel = context.WithTimeout(ctx, d.timeout)
 				}
-				continue
+				rate := limiter.Rate{Period: b.Rate.Period, Limit: b.Rate.Limit}
+				var lc limiter.Context
+				var err error
+				if r.IsResponse() {
+					// Response budgets are counted once the response is known (CountResponse);
+					// here they only say whether the client is already past them.
+					lc, err = d.store.Peek(cctx, string(key), rate)
+				} else {
+					lc, err = d.store.Increment(cctx, string(key), 1, rate)
+				}
+				if err != nil {
+					v.StoreErrors++
+					in.Trace.add(TraceEntry{Step: StepBudget, Rule: r.Name, Budget: b.Label, Key: string(key), Note: "store error, not counted: " + err.Error()})
+					continue
+				}
+				if !lc.Reached {
+					if in.Trace != nil {
+						in.Trace.add(TraceEntry{Step: StepBudget, Rule: r.Name, Budget: b.Label, Key: string(key),
+							Count: lc.Limit - lc.Remaining, Limit: lc.Limit, Note: "within its rate"})
+					}
+					continue
+				}
+				if b.Quarantine > 0 && !shadow {
+					v.Quarantine = max(v.Quarantine, b.Quarantine)
+				}
+				retryAfter, delay := waits(time.Unix(lc.Reset, 0).Sub(now()), b)
+				if b.Action == v.Action && !shadow && retryAfter > v.RetryAfter {
+					// Two budgets past their rate with the same action: the longer wait holds.
+					v.RetryAfter = retryAfter
+				}
+				raised := raise(v, b.Action, shadow)
+				in.Trace.add(TraceEntry{Step: StepBudget, Rule: r.Name, Budget: b.Label, Key: string(key),
+					Count: lc.Limit - lc.Remaining, Limit: lc.Limit, Action: b.Action, Decided: raised, Note: pastNote(b, shadow)})
+				if !raised {
+					continue
+				}
+				v.Step, v.Rule, v.Budget, v.Reason, v.Key = StepBudget, r.Name, b.Label, "budget", string(key)
+				v.ChallengeLevel = b.ChallengeLevel
+				reset = lc.Reset
+				v.RetryAfter, v.Delay = retryAfter, delay
 			}
-			if b.Quarantine > 0 && !shadow {
-				v.Quarantine = max(v.Quarantine, b.Quarantine)
-			}
-			retryAfter, delay := waits(time.Unix(lc.Reset, 0).Sub(now()), b)
-			if b.Action == v.Action && !shadow && retryAfter > v.RetryAfter {
-				// Two budgets past their rate with the same action: the longer wait holds.
-				v.RetryAfter = retryAfter
-			}
-			raised := raise(v, b.Action, shadow)
-			in.Trace.add(TraceEntry{Step: StepBudget, Rule: r.Name, Budget: b.Label, Key: string(key),
-				Count: lc.Limit - lc.Remaining, Limit: lc.Limit, Action: b.Action, Decided: raised, Note: pastNote(b, shadow)})
-			if !raised {
-				continue
-			}
-			v.Step, v.Rule, v.Budget, v.Reason, v.Key = StepBudget, r.Name, b.Label, "budget", string(key)
-			v.ChallengeLevel = b.ChallengeLevel
-			reset = lc.Reset
-			v.RetryAfter, v.Delay = retryAfter, delay
 		}
 	}
 	if cancel != nil {
@@ -107,11 +109,13 @@ func (d *Decider) CountResponse(ctx context.Context, req *classify.Request, res 
 		}
 		e := res.Site.Effective(r)
 		for i, b := range e.Budgets {
-			key := d.appendKey(keyBuf[:0], r, i, b, req, res, e.Overridden)
-			if cancel == nil && d.timeout > 0 {
-				cctx, cancel = context.WithTimeout(ctx, d.timeout)
+			for wide := range keysOf(b, res) {
+				key := d.appendKey(keyBuf[:0], r, i, b, req, res, e.Overridden, wide == 1)
+				if cancel == nil && d.timeout > 0 {
+					cctx, cancel = context.WithTimeout(ctx, d.timeout)
+				}
+				_, _ = d.store.Increment(cctx, string(key), 1, limiter.Rate{Period: b.Rate.Period, Limit: b.Rate.Limit})
 			}
-			_, _ = d.store.Increment(cctx, string(key), 1, limiter.Rate{Period: b.Rate.Period, Limit: b.Rate.Limit})
 		}
 	}
 	if cancel != nil {
@@ -136,12 +140,23 @@ func waits(wait time.Duration, b *rules.Budget) (retryAfter, delay time.Duration
 	return min(retryAfter, period), min(wait, b.MaxDelay)
 }
 
+// keysOf is how many keys a budget counts for this client: two for a budget per prefix and
+// an IPv6 client — its /64 and its /48 (Identity.WidePrefix), each against the budget's
+// rate, so that picking a new /64 of one's /48 for every request does not rotate past it —
+// else one.
+func keysOf(b *rules.Budget, res *classify.Result) int {
+	if res.WidePrefix.IsValid() && slices.Contains(b.Per, rules.KeyPrefix) {
+		return 2
+	}
+	return 1
+}
+
 // appendKey writes the counting key of budget i of rule r for this identity:
 // prefix + rule [+ "@" + site, when the site overrides the rule's budgets] + "#" + i + ":" +
 // the key parts joined by "|". A client without a known ASN is counted per network prefix
 // under "asn" (as "?<prefix>"), so that without an ASN database budgets per asn do not lump
 // every client together.
-func (d *Decider) appendKey(buf []byte, r *rules.Rule, i int, b *rules.Budget, req *classify.Request, res *classify.Result, siteOverride bool) []byte {
+func (d *Decider) appendKey(buf []byte, r *rules.Rule, i int, b *rules.Budget, req *classify.Request, res *classify.Result, siteOverride, wide bool) []byte {
 	id := &res.Identity
 	buf = append(buf, d.prefix...)
 	buf = append(buf, r.Name...)
@@ -160,6 +175,10 @@ func (d *Decider) appendKey(buf []byte, r *rules.Rule, i int, b *rules.Budget, r
 		case rules.KeyIP:
 			buf = req.IP.Unmap().AppendTo(buf)
 		case rules.KeyPrefix:
+			if wide {
+				buf = id.WidePrefix.AppendTo(buf)
+				break
+			}
 			buf = id.Prefix.AppendTo(buf)
 		case rules.KeyASN:
 			if id.ASN == 0 {

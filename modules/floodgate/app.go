@@ -49,6 +49,11 @@ type App struct {
 	// PrefixV6 is the same for IPv6. Default 64.
 	PrefixV6 int `json:"prefix_v6,omitempty"`
 
+	// PrefixV6Wide is the wider IPv6 network budgets per prefix also count, each against the
+	// budget's rate: an IPv6 client holds a /48 (or a /56) and could take a new /64 of it for
+	// every request. Default 48; equal to PrefixV6: only the /64 is counted.
+	PrefixV6Wide int `json:"prefix_v6_wide,omitempty"`
+
 	// Store says where counters live. Default: in memory, in this process.
 	Store StoreConfig `json:"store,omitzero"`
 
@@ -119,7 +124,7 @@ func (a *App) Provision(ctx caddy.Context) (err error) {
 	if len(a.Rules) == 0 {
 		a.Rules = []string{rulefiles.Shipped}
 	}
-	lens := network.PrefixLengths{V4: a.PrefixV4, V6: a.PrefixV6}.WithDefaults()
+	lens := network.PrefixLengths{V4: a.PrefixV4, V6: a.PrefixV6, V6Wide: a.PrefixV6Wide}.WithDefaults()
 	if err := lens.Valid(); err != nil {
 		return fmt.Errorf("floodgate: %w", err)
 	}

@@ -22,7 +22,7 @@ func init() {
 //	floodgate {
 //		rules         shipped /etc/floodgate/local.yaml
 //		asn_db        /var/lib/floodgate/GeoLite2-ASN.mmdb
-//		prefix        24 64
+//		prefix        24 64 48
 //		store         memory|<redis URL> {
 //			mode          batched|exact
 //			sync_interval 100ms
@@ -79,8 +79,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			}
 		case "prefix":
 			args := d.RemainingArgs()
-			if len(args) != 2 {
-				return nil, d.Errf("prefix: expected two lengths, IPv4 then IPv6, such as: prefix 24 64")
+			if len(args) != 2 && len(args) != 3 {
+				return nil, d.Errf("prefix: expected two lengths, IPv4 then IPv6, and optionally the wider IPv6 one budgets also count, such as: prefix 24 64 48")
 			}
 			var err error
 			if app.PrefixV4, err = strconv.Atoi(args[0]); err != nil {
@@ -88,6 +88,11 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			}
 			if app.PrefixV6, err = strconv.Atoi(args[1]); err != nil {
 				return nil, d.Errf("prefix: IPv6 length %q is not a number", args[1])
+			}
+			if len(args) == 3 {
+				if app.PrefixV6Wide, err = strconv.Atoi(args[2]); err != nil {
+					return nil, d.Errf("prefix: wide IPv6 length %q is not a number", args[2])
+				}
 			}
 		case "store":
 			if err := parseStore(d, &app.Store); err != nil {

@@ -26,7 +26,7 @@ func (a *App) Valid() error {
 			errs = append(errs, fmt.Errorf("rules: entry %d is empty (expected a rule file, a folder or %q)", i+1, "shipped"))
 		}
 	}
-	if err := (network.PrefixLengths{V4: a.PrefixV4, V6: a.PrefixV6}).Valid(); err != nil {
+	if err := (network.PrefixLengths{V4: a.PrefixV4, V6: a.PrefixV6, V6Wide: a.PrefixV6Wide}).Valid(); err != nil {
 		errs = append(errs, fmt.Errorf("prefix: %w", err))
 	}
 	errs = append(errs, a.Store.Valid(), a.Challenge.Valid(), a.Protect.Valid())
