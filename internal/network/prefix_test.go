@@ -77,10 +77,26 @@ func TestPrefixLengthsValid(t *testing.T) {
 			}
 		}
 	}
-	if got := (PrefixLengths{V6: 48}).WithDefaults(); got != (PrefixLengths{V4: 24, V6: 48}) {
+	if got := (PrefixLengths{V6: 48}).WithDefaults(); got != (PrefixLengths{V4: 24, V6: 48, V6Wide: 48}) {
 		t.Errorf("WithDefaults = %+v", got)
 	}
-	if got := (PrefixLengths{V4: 16}).WithDefaults(); got != (PrefixLengths{V4: 16, V6: 64}) {
+	if got := (PrefixLengths{V4: 16}).WithDefaults(); got != (PrefixLengths{V4: 16, V6: 64, V6Wide: 48}) {
 		t.Errorf("WithDefaults = %+v", got)
+	}
+	if err := (PrefixLengths{V6: 56, V6Wide: 60}).Valid(); err == nil || !strings.Contains(err.Error(), "wide prefix length 60") {
+		t.Errorf("a wide prefix narrower than the prefix: %v", err)
+	}
+	// The wide prefix: a /48 for IPv6, none for IPv4, none when not wider.
+	l := PrefixLengths{}
+	if got := l.WidePrefix(netip.MustParseAddr("2001:db8:1:2::9")); got != netip.MustParsePrefix("2001:db8:1::/48") {
+		t.Errorf("WidePrefix(IPv6) = %v", got)
+	}
+	for _, ip := range []string{"192.0.2.1", "::ffff:192.0.2.1"} {
+		if got := l.WidePrefix(netip.MustParseAddr(ip)); got.IsValid() {
+			t.Errorf("WidePrefix(%s) = %v, want none", ip, got)
+		}
+	}
+	if got := (PrefixLengths{V6: 64, V6Wide: 64}).WidePrefix(netip.MustParseAddr("2001:db8::1")); got.IsValid() {
+		t.Errorf("WidePrefix with V6Wide = V6: %v, want none", got)
 	}
 }
