@@ -52,7 +52,13 @@ func (d *Decider) budgets(ctx context.Context, in *Request, v *Verdict) {
 					continue
 				}
 				if b.Quarantine > 0 && !shadow {
+					// A quarantine budget refuses nothing itself: it starts the site's
+					// quarantine, and the quarantine step refuses the site's unsafe requests
+					// (sparing its known-good clients, with a Retry-After of the cooldown).
 					v.Quarantine = max(v.Quarantine, b.Quarantine)
+					in.Trace.add(TraceEntry{Step: StepBudget, Rule: r.Name, Budget: b.Label, Key: string(key),
+						Count: lc.Limit - lc.Remaining, Limit: lc.Limit, Note: pastNote(b, shadow)})
+					continue
 				}
 				retryAfter, delay := waits(time.Unix(lc.Reset, 0).Sub(now()), b)
 				if b.Action == v.Action && !shadow && retryAfter > v.RetryAfter {

@@ -158,20 +158,43 @@ func overridden(e rules.Effect, note string) string {
 
 // quarantine throttles a quarantined site's requests that change state (step 3).
 func (d *Decider) quarantine(in *Request, v *Verdict) {
-	if in.Sites == nil || !unsafeMethod(in.Req.Method) || v.Action >= rules.ActionThrottle {
+	if !unsafeMethod(in.Req.Method) || v.Action >= rules.ActionThrottle {
 		return
 	}
 	t := in.Now
 	if t.IsZero() {
 		t = now()
 	}
-	until, ok := in.Sites.QuarantinedUntil(in.Req.Host, t)
+	var until time.Time
+	ok := false
+	if in.Sites != nil {
+		until, ok = in.Sites.QuarantinedUntil(in.Req.Host, t)
+	}
+	if v.Quarantine > 0 && (!ok || t.Add(v.Quarantine).After(until)) {
+		until, ok = t.Add(v.Quarantine), true // this request starts it (the caller records it)
+	}
 	if !ok {
 		return
 	}
+	if in.spareQuarantine() {
+		in.Trace.note(StepQuarantine, v.Action, false, "site %s quarantined until %s; a known-good client is spared", in.Req.Host, until.UTC().Format(time.RFC3339))
+		return
+	}
 	v.Action, v.Step, v.Rule, v.Reason, v.Budget = rules.ActionThrottle, StepQuarantine, "quarantine", "site quarantined", ""
-	v.RetryAfter = until.Sub(t).Truncate(time.Second) + time.Second
+	// Retry-After: when the quarantine ends, whole seconds rounded up.
+	v.RetryAfter = until.Sub(t)
+	if r := v.RetryAfter.Truncate(time.Second); r < v.RetryAfter {
+		v.RetryAfter = r + time.Second
+	}
 	in.Trace.note(StepQuarantine, v.Action, true, "site %s quarantined until %s", in.Req.Host, until.UTC().Format(time.RFC3339))
+}
+
+// spareQuarantine says a client keeps its POSTs through its site's quarantine: a stranger
+// who trips a member's quarantine must not shut the member's known clients out. Known good:
+// a valid pass (it solved a challenge on this site, from this network and browser), a
+// verified search engine. (Returning visitors, by their visitor cookie, belong here too.)
+func (in *Request) spareQuarantine() bool {
+	return in.Pass != pass.LevelNone || in.Class.Verified
 }
 
 // underAttack challenges clients that are not known good while their site is under attack

@@ -156,11 +156,15 @@ func TestPrecedence(t *testing.T) {
 		{name: "delay queue full", ua: firefox, ip: home, path: "/slow", warm: 1, delayQueueFull: true, action: rules.ActionThrottle, step: StepDelayQueue, rule: "slow", tier: TierBrowser},
 		{name: "allow skips budgets", ua: gpt, ip: cloud, path: "/health", warm: 3, action: rules.ActionAllow, step: StepAllow, rule: "health", tier: TierKnownGood, priority: true},
 		// Quarantine.
-		{name: "quarantine budget", ua: firefox, ip: home, method: "POST", path: "/", warm: 1, action: rules.ActionThrottle, step: StepBudget, rule: "post-burst", tier: TierBrowser},
+		// A quarantine budget refuses nothing itself: the quarantine it starts does (issue 10:
+		// the budget refused with its own window's Retry-After, and spared no one).
+		{name: "quarantine budget", ua: firefox, ip: home, method: "POST", path: "/", warm: 1, action: rules.ActionThrottle, step: StepQuarantine, rule: "quarantine", tier: TierBrowser},
+		{name: "quarantine budget, pass holder", ua: firefox, ip: home, method: "POST", path: "/", warm: 1, pass: pass.LevelCookie, action: none, step: StepNone, tier: TierKnownGood, priority: true},
 		{name: "quarantined POST", ua: firefox, ip: home, method: "POST", path: "/", quarantined: true, action: rules.ActionThrottle, step: StepQuarantine, rule: "quarantine", tier: TierBrowser},
 		{name: "quarantined GET flows", ua: firefox, ip: home, path: "/", quarantined: true, action: none, step: StepNone, tier: TierBrowser},
 		{name: "quarantine beats allow", ua: monitor, ip: home, method: "POST", path: "/health", quarantined: true, action: rules.ActionThrottle, step: StepQuarantine, rule: "quarantine", tier: TierDeclared},
-		{name: "quarantine beats pass", ua: firefox, ip: home, method: "POST", path: "/", pass: pass.LevelWork, quarantined: true, action: rules.ActionThrottle, step: StepQuarantine, rule: "quarantine", tier: TierKnownGood, priority: true},
+		{name: "quarantine spares a pass holder", ua: firefox, ip: home, method: "POST", path: "/", pass: pass.LevelCookie, quarantined: true, action: none, step: StepNone, tier: TierKnownGood, priority: true},
+		{name: "quarantine spares a verified search engine", ua: goodbot, ip: google, method: "POST", path: "/", quarantined: true, action: none, step: StepNone, tier: TierKnownGood, priority: true},
 		{name: "block beats quarantine", ua: firefox, ip: home, method: "POST", path: "/admin", quarantined: true, action: rules.ActionBlock, step: StepRule, rule: "admin", tier: TierBrowser},
 		{name: "quarantine beats under attack", ua: firefox, ip: home, method: "POST", path: "/", quarantined: true, attacked: true, action: rules.ActionThrottle, step: StepQuarantine, rule: "quarantine", tier: TierBrowser},
 		// Under attack.
