@@ -15,7 +15,6 @@ import (
 	"github.com/floodgate-proxy/floodgate/internal/fleet"
 	"github.com/floodgate-proxy/floodgate/internal/normalize"
 	"github.com/floodgate-proxy/floodgate/internal/protect"
-	"github.com/floodgate-proxy/floodgate/internal/rules"
 )
 
 func init() {

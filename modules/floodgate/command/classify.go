@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/floodgate-proxy/floodgate/internal/classify"
 	"github.com/floodgate-proxy/floodgate/internal/explain"
 	"github.com/floodgate-proxy/floodgate/internal/network"
+	"github.com/floodgate-proxy/floodgate/internal/normalize"
 	"github.com/floodgate-proxy/floodgate/internal/rules"
 	"github.com/floodgate-proxy/floodgate/rules"
 )
@@ -163,13 +165,21 @@ func classifyStream(cl *classify.Classifier, in io.Reader, out io.Writer) (bad i
 		} else {
 			inp.UA = line
 		}
-		req := classify.Request{UserAgent: inp.UA, Host: strings.ToLower(inp.Host), Method: strings.ToUpper(inp.Method),
-			Path: inp.Path, Query: inp.Query, Headers: inp.HeaderFlags()}
+		req := classify.Request{UserAgent: inp.UA, Method: strings.ToUpper(inp.Method), Query: inp.Query, Headers: inp.HeaderFlags()}
 		if req.Method == "" {
 			req.Method = "GET"
 		}
-		if req.Path == "" {
-			req.Path = "/"
+		// The same normalised view the proxy uses: the path as the backend resolves it (an
+		// access log's path is as sent: decode it once, as net/http does), the host as a
+		// virtual host resolves it.
+		path, err := url.PathUnescape(inp.Path)
+		if err != nil {
+			path = inp.Path
+		}
+		view := normalize.Of(inp.Host, path)
+		req.Path = view.Script
+		if inp.Host != "" {
+			req.Host = view.Host
 		}
 		if inp.IP != "" {
 			ip, err := netip.ParseAddr(inp.IP)
