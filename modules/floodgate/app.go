@@ -17,10 +17,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/floodgate-proxy/floodgate/internal/admission"
-	"github.com/floodgate-proxy/floodgate/internal/protect"
 	"github.com/floodgate-proxy/floodgate/internal/challenge"
 	"github.com/floodgate-proxy/floodgate/internal/classify"
 	"github.com/floodgate-proxy/floodgate/internal/network"
+	"github.com/floodgate-proxy/floodgate/internal/protect"
 	"github.com/floodgate-proxy/floodgate/internal/rules"
 	"github.com/floodgate-proxy/floodgate/internal/verdict"
 	"github.com/floodgate-proxy/floodgate/rules"
