@@ -97,12 +97,16 @@ func TestGoodFilesCompiled(t *testing.T) {
 		t.Fatalf("Googlebot has %d verify sets, want 1", len(g.VerifySets))
 	}
 	for ip, want := range map[string]bool{
-		"192.0.2.31": true, "192.0.2.32": false, "198.51.100.100": true, "66.249.64.1": true,
-		"66.249.64.2": false, "2001:db8:4860:1::9": true, "2001:db8:4861::1": false,
+		"66.249.66.31": true, "66.249.66.32": false, "66.249.72.100": true, "66.249.64.1": true,
+		"66.249.64.2": false, "2001:4860:4801:1::9": true, "2001:4860:4802::1": false, "192.0.2.1": false,
 	} {
 		if got := g.VerifySets[0].Contains(netip.MustParseAddr(ip)); got != want {
 			t.Errorf("googlebot range contains %s = %v, want %v", ip, got, want)
 		}
+	}
+	// A published range list holding a documentation network loads without it, with a warning.
+	if len(set.Warnings) != 1 || !strings.Contains(set.Warnings[0], "googlebot.txt:7: 192.0.2.0/27 is a documentation network") {
+		t.Errorf("warnings %q, want the skipped documentation network", set.Warnings)
 	}
 	if b := rule("Bingbot"); b.Bot != "bing" || b.Impostor != ActionThrottle || len(b.Match.UserAgent) != 1 {
 		t.Errorf("Bingbot: bot %q impostor %v user_agent %v", b.Bot, b.Impostor, b.Match.UserAgent)

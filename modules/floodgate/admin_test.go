@@ -119,7 +119,7 @@ func TestAdminAPI(t *testing.T) {
 	for _, want := range []string{
 		`floodgate_challenges_issued_total{level="cookie"} 1`,
 		`floodgate_quarantines_total{site="a.example"} 1`,
-		`floodgate_quarantine_refusals_total 0`,
+		`floodgate_quarantine_refusals_total 1`, // the POST that tripped it
 		`floodgate_delayed_requests 0`,
 		`floodgate_under_attack_switches_total{to="on"} 2`,
 		`floodgate_under_attack_switches_total{to="off"} 2`,
