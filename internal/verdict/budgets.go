@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ulule/limiter/v3"
@@ -17,30 +18,30 @@ import (
 func (d *Decider) budgets(ctx context.Context, in *Request, v *Verdict) {
 	req, res := in.Req, in.Class
 	siteShadow := res.Site != nil && res.Site.Shadow
-	var keyBuf [128]byte
+	keyBuf := keyBufs.Get().(*[]byte)
+	defer keyBufs.Put(keyBuf)
 	var reset int64 // of the deciding budget
 	cctx, cancel := ctx, context.CancelFunc(nil)
 	for _, r := range res.Rules {
 		e := res.Site.Effective(r)
 		shadow := r.Shadow || siteShadow
 		for i, b := range e.Budgets {
-			key := d.appendKey(keyBuf[:0], r, i, b, req, res, e.Overridden)
+			key := d.appendKey((*keyBuf)[:0], r, i, b, req, res, e.Overridden)
+			*keyBuf = key
 			if cancel == nil && d.timeout > 0 { // one deadline for all of the request's budgets
 				cctx, cancel = context.WithTimeout(ctx, d.timeout)
 			}
 			rate := limiter.Rate{Period: b.Rate.Period, Limit: b.Rate.Limit}
 			var lc limiter.Context
 			var err error
-			if r.IsResponse() {
-				// Response budgets are counted once the response is known (CountResponse);
-				// here they only say whether the client is already past them.
-				lc, err = d.store.Peek(cctx, string(key), rate)
-			} else {
-				lc, err = d.store.Increment(cctx, string(key), 1, rate)
-			}
+			// Response budgets are counted once the response is known (CountResponse); here
+			// they only say whether the client is already past them.
+			lc, err = d.count(cctx, key, rate, !r.IsResponse())
 			if err != nil {
 				v.StoreErrors++
-				in.Trace.add(TraceEntry{Step: StepBudget, Rule: r.Name, Budget: b.Label, Key: string(key), Note: "store error, not counted: " + err.Error()})
+				if in.Trace != nil {
+					in.Trace.add(TraceEntry{Step: StepBudget, Rule: r.Name, Budget: b.Label, Key: string(key), Note: "store error, not counted: " + err.Error()})
+				}
 				continue
 			}
 			if !lc.Reached {
@@ -59,8 +60,10 @@ func (d *Decider) budgets(ctx context.Context, in *Request, v *Verdict) {
 				v.RetryAfter = retryAfter
 			}
 			raised := raise(v, b.Action, shadow)
-			in.Trace.add(TraceEntry{Step: StepBudget, Rule: r.Name, Budget: b.Label, Key: string(key),
-				Count: lc.Limit - lc.Remaining, Limit: lc.Limit, Action: b.Action, Decided: raised, Note: pastNote(b, shadow)})
+			if in.Trace != nil {
+				in.Trace.add(TraceEntry{Step: StepBudget, Rule: r.Name, Budget: b.Label, Key: string(key),
+					Count: lc.Limit - lc.Remaining, Limit: lc.Limit, Action: b.Action, Decided: raised, Note: pastNote(b, shadow)})
+			}
 			if !raised {
 				continue
 			}
@@ -80,7 +83,9 @@ func (d *Decider) budgets(ctx context.Context, in *Request, v *Verdict) {
 	}
 	if v.Action == rules.ActionDelay && d.delayed.Load() >= d.maxDelayed {
 		v.Action, v.Step, v.Reason = rules.ActionThrottle, StepDelayQueue, "budget (delay queue full)"
-		in.Trace.note(StepDelayQueue, v.Action, true, "%d requests held already: delay becomes throttle", d.maxDelayed)
+		if in.Trace != nil {
+			in.Trace.note(StepDelayQueue, v.Action, true, "%d requests held already: delay becomes throttle", d.maxDelayed)
+		}
 	}
 }
 
@@ -99,7 +104,8 @@ func pastNote(b *rules.Budget, shadow bool) string {
 // among the rules that applied to the request, once its status is known, within the same
 // store deadline as Decide.
 func (d *Decider) CountResponse(ctx context.Context, req *classify.Request, res *classify.Result, status int) {
-	var keyBuf [128]byte
+	keyBuf := keyBufs.Get().(*[]byte)
+	defer keyBufs.Put(keyBuf)
 	cctx, cancel := ctx, context.CancelFunc(nil)
 	for _, r := range res.Rules {
 		if !r.IsResponse() || !slices.Contains(r.Match.Status, status) {
@@ -107,16 +113,34 @@ func (d *Decider) CountResponse(ctx context.Context, req *classify.Request, res 
 		}
 		e := res.Site.Effective(r)
 		for i, b := range e.Budgets {
-			key := d.appendKey(keyBuf[:0], r, i, b, req, res, e.Overridden)
+			key := d.appendKey((*keyBuf)[:0], r, i, b, req, res, e.Overridden)
+			*keyBuf = key
 			if cancel == nil && d.timeout > 0 {
 				cctx, cancel = context.WithTimeout(ctx, d.timeout)
 			}
-			_, _ = d.store.Increment(cctx, string(key), 1, limiter.Rate{Period: b.Rate.Period, Limit: b.Rate.Limit})
+			_, _ = d.count(cctx, key, limiter.Rate{Period: b.Rate.Period, Limit: b.Rate.Limit}, true)
 		}
 	}
 	if cancel != nil {
 		cancel()
 	}
+}
+
+// keyBufs hold the buffers counting keys are written in: a store may take a key as bytes
+// (bytesStore), which makes a stack buffer escape.
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 128); return &b }}
+
+// count counts one hit for key (increment) or reads its state (peek).
+func (d *Decider) count(ctx context.Context, key []byte, rate limiter.Rate, increment bool) (limiter.Context, error) {
+	switch {
+	case d.bytes != nil && increment:
+		return d.bytes.IncrementBytes(ctx, key, 1, rate)
+	case d.bytes != nil:
+		return d.bytes.PeekBytes(ctx, key, rate)
+	case increment:
+		return d.store.Increment(ctx, string(key), 1, rate)
+	}
+	return d.store.Peek(ctx, string(key), rate)
 }
 
 // waits turns the time until the store admits the client again into a Retry-After, whole

@@ -13,7 +13,9 @@ import (
 
 // Decider decides, counting requests against budgets. It is safe for concurrent use.
 type Decider struct {
-	store   limiter.Store
+	store limiter.Store
+	// bytes is store when it takes keys as bytes (no string per budget counted).
+	bytes   bytesStore
 	timeout time.Duration
 	// prefix keeps keys of different floodgate deployments apart in a shared store.
 	prefix string
@@ -57,8 +59,17 @@ func New(store limiter.Store, opt Options) *Decider {
 	if opt.UnderAttackLevel == pass.LevelNone {
 		opt.UnderAttackLevel = rules.DefaultChallengeLevel
 	}
-	return &Decider{store: store, timeout: opt.StoreTimeout, prefix: opt.KeyPrefix,
+	d := &Decider{store: store, timeout: opt.StoreTimeout, prefix: opt.KeyPrefix,
 		crossed: newCrossedSet(), maxDelayed: opt.MaxDelayed, attackLevel: opt.UnderAttackLevel}
+	d.bytes, _ = store.(bytesStore)
+	return d
+}
+
+// bytesStore is a store that takes counting keys as bytes it does not keep (it copies a key
+// it stores), so that counting a budget makes no string. store.Memory is one.
+type bytesStore interface {
+	IncrementBytes(ctx context.Context, key []byte, count int64, rate limiter.Rate) (limiter.Context, error)
+	PeekBytes(ctx context.Context, key []byte, rate limiter.Rate) (limiter.Context, error)
 }
 
 // Decide decides what happens to the request, in this order:
@@ -88,7 +99,9 @@ func (d *Decider) Decide(ctx context.Context, in *Request) Verdict {
 	spare(in, &v)
 	v.Tier = tier(in, &v)
 	v.Priority = v.Tier == TierKnownGood || v.Step == StepSpared
-	in.Trace.note(StepTier, rules.ActionNone, false, "tier %d (%s), first in queue %v", v.Tier, v.Tier, v.Priority)
+	if in.Trace != nil {
+		in.Trace.note(StepTier, rules.ActionNone, false, "tier %d (%s), first in queue %v", v.Tier, v.Tier, v.Priority)
+	}
 	return v
 }
 
@@ -106,15 +119,21 @@ func (d *Decider) outright(in *Request, v *Verdict) (countBudgets bool) {
 			if raised {
 				v.Step, v.Rule, v.Budget, v.Reason, v.ChallengeLevel = StepRule, r.Name, "", "rule", e.ChallengeLevel
 			}
-			in.Trace.add(TraceEntry{Step: StepRule, Rule: r.Name, Action: e.Action, Decided: raised, Note: overridden(e, "outright action")})
+			if in.Trace != nil {
+				in.Trace.add(TraceEntry{Step: StepRule, Rule: r.Name, Action: e.Action, Decided: raised, Note: overridden(e, "outright action")})
+			}
 		case rules.ActionAllow:
 			if allowedBy == nil {
 				allowedBy = r
 			}
-			in.Trace.add(TraceEntry{Step: StepAllow, Rule: r.Name, Action: e.Action, Note: overridden(e, "allows")})
+			if in.Trace != nil {
+				in.Trace.add(TraceEntry{Step: StepAllow, Rule: r.Name, Action: e.Action, Note: overridden(e, "allows")})
+			}
 		default:
 			if in.Trace != nil && len(e.Budgets) == 0 {
-				in.Trace.add(TraceEntry{Step: StepRule, Rule: r.Name, Note: overridden(e, "applies, no action, no budget")})
+				if in.Trace != nil {
+					in.Trace.add(TraceEntry{Step: StepRule, Rule: r.Name, Note: overridden(e, "applies, no action, no budget")})
+				}
 			}
 		}
 	}
@@ -125,10 +144,14 @@ func (d *Decider) outright(in *Request, v *Verdict) (countBudgets bool) {
 			// No budget says when to come back: an impostor may try again in a minute.
 			v.RetryAfter = time.Minute
 		}
-		in.Trace.add(TraceEntry{Step: StepImpostor, Rule: id.Name, Action: id.Impostor, Decided: raised, Note: "outside the ranges it is verified by"})
+		if in.Trace != nil {
+			in.Trace.add(TraceEntry{Step: StepImpostor, Rule: id.Name, Action: id.Impostor, Decided: raised, Note: "outside the ranges it is verified by"})
+		}
 	}
 	if v.Action == rules.ActionBlock {
-		in.Trace.note(StepBudget, rules.ActionNone, false, "skipped: blocked")
+		if in.Trace != nil {
+			in.Trace.note(StepBudget, rules.ActionNone, false, "skipped: blocked")
+		}
 		return false
 	}
 	// Allow skips every budget, and is never challenged, unless something stronger is due
@@ -141,8 +164,10 @@ func (d *Decider) outright(in *Request, v *Verdict) (countBudgets bool) {
 		if v.Action == rules.ActionNone {
 			v.Action, v.Step, v.Rule, v.Reason = rules.ActionAllow, StepAllow, allowedBy.Name, "rule"
 		}
-		in.Trace.add(TraceEntry{Step: StepAllow, Rule: allowedBy.Name, Action: rules.ActionAllow, Decided: v.Action == rules.ActionAllow,
-			Note: "budgets skipped"})
+		if in.Trace != nil {
+			in.Trace.add(TraceEntry{Step: StepAllow, Rule: allowedBy.Name, Action: rules.ActionAllow, Decided: v.Action == rules.ActionAllow,
+				Note: "budgets skipped"})
+		}
 		return false
 	}
 	return true
@@ -171,7 +196,9 @@ func (d *Decider) quarantine(in *Request, v *Verdict) {
 	}
 	v.Action, v.Step, v.Rule, v.Reason, v.Budget = rules.ActionThrottle, StepQuarantine, "quarantine", "site quarantined", ""
 	v.RetryAfter = until.Sub(t).Truncate(time.Second) + time.Second
-	in.Trace.note(StepQuarantine, v.Action, true, "site %s quarantined until %s", in.Req.Host, until.UTC().Format(time.RFC3339))
+	if in.Trace != nil {
+		in.Trace.note(StepQuarantine, v.Action, true, "site %s quarantined until %s", in.Req.Host, until.UTC().Format(time.RFC3339))
+	}
 }
 
 // underAttack challenges clients that are not known good while their site is under attack
@@ -190,7 +217,9 @@ func (d *Decider) underAttack(in *Request, v *Verdict) {
 	if s := in.Class.Site; s != nil && s.ChallengeLevel != pass.LevelNone {
 		v.ChallengeLevel = s.ChallengeLevel
 	}
-	in.Trace.note(StepUnderAttack, v.Action, true, "site %s under attack: challenge at %s", site, v.ChallengeLevel)
+	if in.Trace != nil {
+		in.Trace.note(StepUnderAttack, v.Action, true, "site %s under attack: challenge at %s", site, v.ChallengeLevel)
+	}
 }
 
 // shadow turns a refusal into log when the handler or the app is in shadow (step 5).
@@ -198,7 +227,9 @@ func shadow(in *Request, v *Verdict) {
 	if !in.Shadow || v.Action <= rules.ActionLog {
 		return
 	}
-	in.Trace.note(StepShadow, rules.ActionLog, false, "%s turned into log", v.Action)
+	if in.Trace != nil {
+		in.Trace.note(StepShadow, rules.ActionLog, false, "%s turned into log", v.Action)
+	}
 	v.Action, v.Shadowed = rules.ActionLog, true
 }
 
@@ -231,7 +262,9 @@ func spare(in *Request, v *Verdict) {
 		return
 	}
 	v.Action, v.Step = rules.ActionNone, StepSpared
-	in.Trace.note(StepSpared, rules.ActionNone, true, "challenge at %s spared: %s", need, why)
+	if in.Trace != nil {
+		in.Trace.note(StepSpared, rules.ActionNone, true, "challenge at %s spared: %s", need, why)
+	}
 }
 
 // raise makes a the verdict's action if it is stronger; in shadow, a stronger action only
