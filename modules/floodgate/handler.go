@@ -1,6 +1,7 @@
 package floodgate
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -188,10 +189,10 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request, st *state, in *ver
 			ce.Write(zap.String("rule", v.Rule), zap.String("reason", v.Reason), zap.String("class", res.Class),
 				zap.String("bot", res.Bot), zap.Stringer("ip", in.Req.IP), zap.String("host", in.Req.Host))
 		}
-		return true, refuse(http.StatusForbidden, refusal{blocked: true, rule: v.Rule, reason: v.Reason})
+		return true, refuse(r.Context(), w, http.StatusForbidden, refusal{blocked: true, rule: v.Rule, reason: v.Reason})
 	case rules.ActionThrottle:
 		w.Header().Set("Retry-After", strconv.Itoa(int(v.RetryAfter.Seconds())))
-		return true, refuse(http.StatusTooManyRequests, refusal{rule: v.Rule, reason: v.Reason, budget: v.Budget})
+		return true, refuse(r.Context(), w, http.StatusTooManyRequests, refusal{rule: v.Rule, reason: v.Reason, budget: v.Budget})
 	case rules.ActionDelay:
 		st.decider.Hold(r.Context(), v.Delay)
 	}
@@ -277,10 +278,17 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, st *state, res 
 	return nil
 }
 
-// refuse is the Caddy error that answers a refusal, so that handle_errors shapes the page.
-// Unlike caddyhttp.Error it records no stack trace and no random id: under a flood their
-// cost would be paid per refused request, and the access log names the rule anyway.
-func refuse(status int, err error) error {
+// refuse answers a refusal. When the server has handle_errors routes, it returns the Caddy
+// error they shape the page from. Without them it writes the status itself, as Caddy's
+// error path would (an empty body), and skips that path, whose error logger encodes the
+// whole request for every error, even unlogged: the largest cost of a refusal under a
+// flood. Either way no stack trace and no random id are made (caddyhttp.Error's); the
+// access log names the rule.
+func refuse(ctx context.Context, w http.ResponseWriter, status int, err error) error {
+	if srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && (srv.Errors == nil || len(srv.Errors.Routes) == 0) {
+		w.WriteHeader(status)
+		return nil
+	}
 	return caddyhttp.HandlerError{StatusCode: status, Err: err}
 }
 
