@@ -108,9 +108,33 @@ func (d *Decider) Decide(ctx context.Context, in *Request) Verdict {
 // outright applies the rules' outright actions and the impostor action (step 1). It reports
 // whether budgets are to be counted: not after a block, nor for an allowed request.
 func (d *Decider) outright(in *Request, v *Verdict) (countBudgets bool) {
+	allowedBy := ruleActions(in, v)
+	impostor(in, v)
+	if v.Action == rules.ActionBlock {
+		in.Trace.rule(StepBudget, nil, rules.Effect{}, false, "skipped: blocked")
+		return false
+	}
+	// Allow skips every budget, and is never challenged, unless something stronger is due
+	// (an impostor). A shadowed block leaves it at log: without the shadow file the request
+	// would be allowed.
+	if allowedBy == nil || v.Action > rules.ActionLog && v.Action != rules.ActionChallenge {
+		return true
+	}
+	if v.Action == rules.ActionChallenge {
+		*v = Verdict{}
+	}
+	if v.Action == rules.ActionNone {
+		v.Action, v.Step, v.Rule, v.Reason = rules.ActionAllow, StepAllow, allowedBy.Name, "rule"
+	}
+	in.Trace.rule(StepAllow, allowedBy, rules.Effect{Action: rules.ActionAllow}, v.Action == rules.ActionAllow, "budgets skipped")
+	return false
+}
+
+// ruleActions raises the verdict to the strongest block or challenge of the rules that
+// apply, and returns the first rule that allows the request, if any.
+func ruleActions(in *Request, v *Verdict) (allowedBy *rules.Rule) {
 	res := in.Class
 	siteShadow := res.Site != nil && res.Site.Shadow
-	var allowedBy *rules.Rule
 	for _, r := range res.Rules {
 		e := res.Site.Effective(r)
 		switch e.Action {
@@ -119,66 +143,36 @@ func (d *Decider) outright(in *Request, v *Verdict) (countBudgets bool) {
 			if raised {
 				v.Step, v.Rule, v.Budget, v.Reason, v.ChallengeLevel = StepRule, r.Name, "", "rule", e.ChallengeLevel
 			}
-			if in.Trace != nil {
-				in.Trace.add(TraceEntry{Step: StepRule, Rule: r.Name, Action: e.Action, Decided: raised, Note: overridden(e, "outright action")})
-			}
+			in.Trace.rule(StepRule, r, e, raised, "outright action")
 		case rules.ActionAllow:
 			if allowedBy == nil {
 				allowedBy = r
 			}
-			if in.Trace != nil {
-				in.Trace.add(TraceEntry{Step: StepAllow, Rule: r.Name, Action: e.Action, Note: overridden(e, "allows")})
-			}
+			in.Trace.rule(StepAllow, r, e, false, "allows")
 		default:
-			if in.Trace != nil && len(e.Budgets) == 0 {
-				if in.Trace != nil {
-					in.Trace.add(TraceEntry{Step: StepRule, Rule: r.Name, Note: overridden(e, "applies, no action, no budget")})
-				}
+			if len(e.Budgets) == 0 {
+				in.Trace.rule(StepRule, r, e, false, "applies, no action, no budget")
 			}
 		}
 	}
-	if id := res.IdentityRule; res.Impostor && id != nil {
-		raised := raise(v, id.Impostor, id.Shadow || siteShadow)
-		if raised {
-			v.Step, v.Rule, v.Budget, v.Reason = StepImpostor, id.Name, "", "impostor"
-			// No budget says when to come back: an impostor may try again in a minute.
-			v.RetryAfter = time.Minute
-		}
-		if in.Trace != nil {
-			in.Trace.add(TraceEntry{Step: StepImpostor, Rule: id.Name, Action: id.Impostor, Decided: raised, Note: "outside the ranges it is verified by"})
-		}
-	}
-	if v.Action == rules.ActionBlock {
-		if in.Trace != nil {
-			in.Trace.note(StepBudget, rules.ActionNone, false, "skipped: blocked")
-		}
-		return false
-	}
-	// Allow skips every budget, and is never challenged, unless something stronger is due
-	// (an impostor). A shadowed block leaves it at log: without the shadow file the request
-	// would be allowed.
-	if allowedBy != nil && (v.Action <= rules.ActionLog || v.Action == rules.ActionChallenge) {
-		if v.Action == rules.ActionChallenge {
-			*v = Verdict{}
-		}
-		if v.Action == rules.ActionNone {
-			v.Action, v.Step, v.Rule, v.Reason = rules.ActionAllow, StepAllow, allowedBy.Name, "rule"
-		}
-		if in.Trace != nil {
-			in.Trace.add(TraceEntry{Step: StepAllow, Rule: allowedBy.Name, Action: rules.ActionAllow, Decided: v.Action == rules.ActionAllow,
-				Note: "budgets skipped"})
-		}
-		return false
-	}
-	return true
+	return allowedBy
 }
 
-// overridden adds to a trace note that the site overrides the rule.
-func overridden(e rules.Effect, note string) string {
-	if e.Overridden {
-		return note + " (overridden by the site)"
+// impostor gives a client that claims a verified identity from outside its ranges the
+// identity rule's impostor action.
+func impostor(in *Request, v *Verdict) {
+	res := in.Class
+	id := res.IdentityRule
+	if !res.Impostor || id == nil {
+		return
 	}
-	return note
+	raised := raise(v, id.Impostor, id.Shadow || res.Site != nil && res.Site.Shadow)
+	if raised {
+		v.Step, v.Rule, v.Budget, v.Reason = StepImpostor, id.Name, "", "impostor"
+		// No budget says when to come back: an impostor may try again in a minute.
+		v.RetryAfter = time.Minute
+	}
+	in.Trace.rule(StepImpostor, id, rules.Effect{Action: id.Impostor}, raised, "outside the ranges it is verified by")
 }
 
 // quarantine throttles a quarantined site's requests that change state (step 3).
