@@ -85,7 +85,7 @@ type bytesStore interface {
 //  5. shadow: the handler's or app's shadow turns a refusal into log.
 //  6. spared: a challenge is not shown on exempt paths, to verified search engines, or to a
 //     client holding a pass of the level asked.
-//  7. tier: the client's admission tier and its place in the backend's queue.
+//  7. tier: the client's admission tier (its place in the backend's queue).
 //
 // Rule files and sites in shadow count and log from step 1 on: their refusals are log.
 func (d *Decider) Decide(ctx context.Context, in *Request) Verdict {
@@ -98,9 +98,8 @@ func (d *Decider) Decide(ctx context.Context, in *Request) Verdict {
 	shadow(in, &v)
 	spare(in, &v)
 	v.Tier = tier(in, &v)
-	v.Priority = v.Tier == TierKnownGood || v.Step == StepSpared
 	if in.Trace != nil {
-		in.Trace.note(StepTier, rules.ActionNone, false, "tier %d (%s), first in queue %v", v.Tier, v.Tier, v.Priority)
+		in.Trace.note(StepTier, rules.ActionNone, false, "tier %d (%s)", v.Tier, v.Tier)
 	}
 	return v
 }
