@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/ulule/limiter/v3"
 )
@@ -49,6 +51,23 @@ func (m *Memory) Len() int { return m.tab.len() }
 
 // Increment counts count hits for key and returns the resulting state.
 func (m *Memory) Increment(_ context.Context, key string, count int64, rate limiter.Rate) (limiter.Context, error) {
+	return m.increment(key, true, count, rate)
+}
+
+// IncrementBytes is Increment with the key as bytes, which it copies only to store a new
+// counter: counting a key it holds makes no string. The caller may reuse key at once.
+func (m *Memory) IncrementBytes(_ context.Context, key []byte, count int64, rate limiter.Rate) (limiter.Context, error) {
+	return m.increment(unsafe.String(unsafe.SliceData(key), len(key)), false, count, rate)
+}
+
+// PeekBytes is Peek with the key as bytes (not kept).
+func (m *Memory) PeekBytes(ctx context.Context, key []byte, rate limiter.Rate) (limiter.Context, error) {
+	return m.Peek(ctx, unsafe.String(unsafe.SliceData(key), len(key)), rate)
+}
+
+// increment counts for key; owned says the key string may be kept as it is (else a new
+// counter stores a copy).
+func (m *Memory) increment(key string, owned bool, count int64, rate limiter.Rate) (limiter.Context, error) {
 	if err := checkRate(count, rate); err != nil {
 		return limiter.Context{}, err
 	}
@@ -59,6 +78,9 @@ func (m *Memory) Increment(_ context.Context, key string, count int64, rate limi
 	s.mu.Lock()
 	c := s.get(key)
 	if c == nil {
+		if !owned {
+			key = strings.Clone(key)
+		}
 		c = m.tab.insert(s, key)
 	}
 	if c.period != rate.Period { // new key, or the key's rate changed period

@@ -134,3 +134,25 @@ func TestMemorySlidingWindow(t *testing.T) {
 		t.Fatalf("at Reset 4 + floor(5.8) = 9 hits should leave room for one, got remaining %d", got.Remaining)
 	}
 }
+
+// IncrementBytes copies a key it stores: the caller's buffer, overwritten at once, changes
+// nothing, and the string and byte forms count the same counter.
+func TestMemoryIncrementBytesCopiesNewKeys(t *testing.T) {
+	m := NewMemory(0)
+	rate := limiter.Rate{Period: time.Minute, Limit: 10}
+	buf := []byte("fg:rule#0:1.2.3.4")
+	if _, err := m.IncrementBytes(context.Background(), buf, 1, rate); err != nil {
+		t.Fatal(err)
+	}
+	copy(buf, "XXXXXXXXXXXXXXXXX")
+	if _, err := m.IncrementBytes(context.Background(), []byte("fg:rule#0:1.2.3.4"), 1, rate); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Peek(context.Background(), "fg:rule#0:1.2.3.4", rate)
+	if err != nil || got.Remaining != 8 || m.Len() != 1 {
+		t.Errorf("after two counts of one key through reused buffers: remaining %d (want 8), %d keys (want 1), err %v", got.Remaining, m.Len(), err)
+	}
+	if b, _ := m.PeekBytes(context.Background(), []byte("fg:rule#0:1.2.3.4"), rate); b != got {
+		t.Errorf("PeekBytes %+v, Peek %+v", b, got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ulule/limiter/v3"
@@ -15,71 +16,27 @@ import (
 // budgets counts the request against the budgets of every rule that applies and raises the
 // verdict to the strongest action due (step 2).
 func (d *Decider) budgets(ctx context.Context, in *Request, v *Verdict) {
-	req, res := in.Req, in.Class
+	res := in.Class
 	siteShadow := res.Site != nil && res.Site.Shadow
-	var keyBuf [128]byte
+	keyBuf := keyBufs.Get().(*[]byte)
+	defer keyBufs.Put(keyBuf)
+	c := d.counter(ctx)
+	defer c.done()
 	var reset int64 // of the deciding budget
-	cctx, cancel := ctx, context.CancelFunc(nil)
 	for _, r := range res.Rules {
 		e := res.Site.Effective(r)
-		shadow := r.Shadow || siteShadow
 		for i, b := range e.Budgets {
 			for wide := range keysOf(b, res) {
-				key := d.appendKey(keyBuf[:0], r, i, b, req, res, e.Overridden, wide == 1)
-				if cancel == nil && d.timeout > 0 { // one deadline for all of the request's budgets
-					cctx, cancel = context.WithTimeout(ctx, d.timeout)
+				key := d.appendKey((*keyBuf)[:0], r, i, b, in.Req, res, e.Overridden, wide == 1)
+				*keyBuf = key
+				// Response budgets are counted once the response is known (CountResponse);
+				// here they only say whether the client is already past them.
+				lc, err := c.count(key, b, !r.IsResponse())
+				if apply(in, v, r, b, key, lc, err, r.Shadow || siteShadow) {
+					reset = lc.Reset
 				}
-				rate := limiter.Rate{Period: b.Rate.Period, Limit: b.Rate.Limit}
-				var lc limiter.Context
-				var err error
-				if r.IsResponse() {
-					// Response budgets are counted once the response is known (CountResponse);
-					// here they only say whether the client is already past them.
-					lc, err = d.store.Peek(cctx, string(key), rate)
-				} else {
-					lc, err = d.store.Increment(cctx, string(key), 1, rate)
-				}
-				if err != nil {
-					v.StoreErrors++
-					in.Trace.add(TraceEntry{Step: StepBudget, Rule: r.Name, Budget: b.Label, Key: string(key), Note: "store error, not counted: " + err.Error()})
-					continue
-				}
-				if !lc.Reached {
-					if in.Trace != nil {
-						in.Trace.add(TraceEntry{Step: StepBudget, Rule: r.Name, Budget: b.Label, Key: string(key),
-							Count: lc.Limit - lc.Remaining, Limit: lc.Limit, Note: "within its rate"})
-					}
-					continue
-				}
-				if b.Quarantine > 0 && !shadow {
-					// A quarantine budget refuses nothing itself: it starts the site's
-					// quarantine, and the quarantine step refuses the site's unsafe requests
-					// (sparing its known-good clients, with a Retry-After of the cooldown).
-					v.Quarantine = max(v.Quarantine, b.Quarantine)
-					in.Trace.add(TraceEntry{Step: StepBudget, Rule: r.Name, Budget: b.Label, Key: string(key),
-						Count: lc.Limit - lc.Remaining, Limit: lc.Limit, Note: pastNote(b, shadow)})
-					continue
-				}
-				retryAfter, delay := waits(time.Unix(lc.Reset, 0).Sub(now()), b)
-				if b.Action == v.Action && !shadow && retryAfter > v.RetryAfter {
-					// Two budgets past their rate with the same action: the longer wait holds.
-					v.RetryAfter = retryAfter
-				}
-				raised := raise(v, b.Action, shadow)
-				in.Trace.add(TraceEntry{Step: StepBudget, Rule: r.Name, Budget: b.Label, Key: string(key),
-					Count: lc.Limit - lc.Remaining, Limit: lc.Limit, Action: b.Action, Decided: raised, Note: pastNote(b, shadow)})
-				if !raised {
-					continue
-				}
-				v.Step, v.Rule, v.Budget, v.Reason, v.Key = StepBudget, r.Name, b.Label, "budget", string(key)
-				v.ChallengeLevel = b.ChallengeLevel
-				reset = lc.Reset
-				v.RetryAfter, v.Delay = retryAfter, delay
 			}
 		}
-	}
-	if cancel != nil {
-		cancel()
 	}
 	if v.Key != "" {
 		// Only the deciding budget is reported: a key marked here but not reported would
@@ -88,7 +45,68 @@ func (d *Decider) budgets(ctx context.Context, in *Request, v *Verdict) {
 	}
 	if v.Action == rules.ActionDelay && d.delayed.Load() >= d.maxDelayed {
 		v.Action, v.Step, v.Reason = rules.ActionThrottle, StepDelayQueue, "budget (delay queue full)"
-		in.Trace.note(StepDelayQueue, v.Action, true, "%d requests held already: delay becomes throttle", d.maxDelayed)
+		if in.Trace != nil {
+			in.Trace.note(StepDelayQueue, v.Action, true, "%d requests held already: delay becomes throttle", d.maxDelayed)
+		}
+	}
+}
+
+// apply raises the verdict by one budget as counted; it reports whether that budget decides
+// the verdict now.
+func apply(in *Request, v *Verdict, r *rules.Rule, b *rules.Budget, key []byte, lc limiter.Context, err error, shadow bool) bool {
+	if err != nil || !lc.Reached {
+		if err != nil {
+			v.StoreErrors++
+		}
+		in.Trace.budget(r, b, key, lc, err, false, shadow)
+		return false
+	}
+	if b.Quarantine > 0 && !shadow {
+		// A quarantine budget refuses nothing itself: it starts the site's quarantine, and
+		// the quarantine step refuses the site's unsafe requests (sparing its known-good
+		// clients, with a Retry-After of the cooldown).
+		v.Quarantine = max(v.Quarantine, b.Quarantine)
+		in.Trace.budget(r, b, key, lc, nil, false, shadow)
+		return false
+	}
+	retryAfter, delay := waits(time.Unix(lc.Reset, 0).Sub(now()), b)
+	if b.Action == v.Action && !shadow && retryAfter > v.RetryAfter {
+		// Two budgets past their rate with the same action: the longer wait holds.
+		v.RetryAfter = retryAfter
+	}
+	raised := raise(v, b.Action, shadow)
+	in.Trace.budget(r, b, key, lc, nil, raised, shadow)
+	if !raised {
+		return false
+	}
+	v.Step, v.Rule, v.Budget, v.Reason, v.Key = StepBudget, r.Name, b.Label, "budget", string(key)
+	v.ChallengeLevel = b.ChallengeLevel
+	v.RetryAfter, v.Delay = retryAfter, delay
+	return true
+}
+
+// counter counts a request's budgets in the store, all within one deadline (made when the
+// first budget is counted, for stores that need one).
+type counter struct {
+	d      *Decider
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func (d *Decider) counter(ctx context.Context) counter { return counter{d: d, ctx: ctx} }
+
+// count counts one hit of budget b for key (increment), or reads its state.
+func (c *counter) count(key []byte, b *rules.Budget, increment bool) (limiter.Context, error) {
+	if c.cancel == nil && c.d.timeout > 0 {
+		c.ctx, c.cancel = context.WithTimeout(c.ctx, c.d.timeout)
+	}
+	return c.d.count(c.ctx, key, limiter.Rate{Period: b.Rate.Period, Limit: b.Rate.Limit}, increment)
+}
+
+// done ends the deadline.
+func (c *counter) done() {
+	if c.cancel != nil {
+		c.cancel()
 	}
 }
 
@@ -107,8 +125,10 @@ func pastNote(b *rules.Budget, shadow bool) string {
 // among the rules that applied to the request, once its status is known, within the same
 // store deadline as Decide.
 func (d *Decider) CountResponse(ctx context.Context, req *classify.Request, res *classify.Result, status int) {
-	var keyBuf [128]byte
-	cctx, cancel := ctx, context.CancelFunc(nil)
+	keyBuf := keyBufs.Get().(*[]byte)
+	defer keyBufs.Put(keyBuf)
+	c := d.counter(ctx)
+	defer c.done()
 	for _, r := range res.Rules {
 		if !r.IsResponse() || !slices.Contains(r.Match.Status, status) {
 			continue
@@ -116,17 +136,29 @@ func (d *Decider) CountResponse(ctx context.Context, req *classify.Request, res 
 		e := res.Site.Effective(r)
 		for i, b := range e.Budgets {
 			for wide := range keysOf(b, res) {
-				key := d.appendKey(keyBuf[:0], r, i, b, req, res, e.Overridden, wide == 1)
-				if cancel == nil && d.timeout > 0 {
-					cctx, cancel = context.WithTimeout(ctx, d.timeout)
-				}
-				_, _ = d.store.Increment(cctx, string(key), 1, limiter.Rate{Period: b.Rate.Period, Limit: b.Rate.Limit})
+				key := d.appendKey((*keyBuf)[:0], r, i, b, req, res, e.Overridden, wide == 1)
+				*keyBuf = key
+				_, _ = c.count(key, b, true)
 			}
 		}
 	}
-	if cancel != nil {
-		cancel()
+}
+
+// keyBufs hold the buffers counting keys are written in: a store may take a key as bytes
+// (bytesStore), which makes a stack buffer escape.
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 128); return &b }}
+
+// count counts one hit for key (increment) or reads its state (peek).
+func (d *Decider) count(ctx context.Context, key []byte, rate limiter.Rate, increment bool) (limiter.Context, error) {
+	switch {
+	case d.bytes != nil && increment:
+		return d.bytes.IncrementBytes(ctx, key, 1, rate)
+	case d.bytes != nil:
+		return d.bytes.PeekBytes(ctx, key, rate)
+	case increment:
+		return d.store.Increment(ctx, string(key), 1, rate)
 	}
+	return d.store.Peek(ctx, string(key), rate)
 }
 
 // waits turns the time until the store admits the client again into a Retry-After, whole

@@ -13,7 +13,9 @@ import (
 
 // Decider decides, counting requests against budgets. It is safe for concurrent use.
 type Decider struct {
-	store   limiter.Store
+	store limiter.Store
+	// bytes is store when it takes keys as bytes (no string per budget counted).
+	bytes   bytesStore
 	timeout time.Duration
 	// prefix keeps keys of different floodgate deployments apart in a shared store.
 	prefix string
@@ -57,8 +59,17 @@ func New(store limiter.Store, opt Options) *Decider {
 	if opt.UnderAttackLevel == pass.LevelNone {
 		opt.UnderAttackLevel = rules.DefaultChallengeLevel
 	}
-	return &Decider{store: store, timeout: opt.StoreTimeout, prefix: opt.KeyPrefix,
+	d := &Decider{store: store, timeout: opt.StoreTimeout, prefix: opt.KeyPrefix,
 		crossed: newCrossedSet(), maxDelayed: opt.MaxDelayed, attackLevel: opt.UnderAttackLevel}
+	d.bytes, _ = store.(bytesStore)
+	return d
+}
+
+// bytesStore is a store that takes counting keys as bytes it does not keep (it copies a key
+// it stores), so that counting a budget makes no string. store.Memory is one.
+type bytesStore interface {
+	IncrementBytes(ctx context.Context, key []byte, count int64, rate limiter.Rate) (limiter.Context, error)
+	PeekBytes(ctx context.Context, key []byte, rate limiter.Rate) (limiter.Context, error)
 }
 
 // Decide decides what happens to the request, in this order:
@@ -74,7 +85,7 @@ func New(store limiter.Store, opt Options) *Decider {
 //  5. shadow: the handler's or app's shadow turns a refusal into log.
 //  6. spared: a challenge is not shown on exempt paths, to verified search engines, or to a
 //     client holding a pass of the level asked.
-//  7. tier: the client's admission tier and its place in the backend's queue.
+//  7. tier: the client's admission tier (its place in the backend's queue).
 //
 // Rule files and sites in shadow count and log from step 1 on: their refusals are log.
 func (d *Decider) Decide(ctx context.Context, in *Request) Verdict {
@@ -87,17 +98,42 @@ func (d *Decider) Decide(ctx context.Context, in *Request) Verdict {
 	shadow(in, &v)
 	spare(in, &v)
 	v.Tier = tier(in, &v)
-	v.Priority = v.Tier == TierKnownGood || v.Step == StepSpared
-	in.Trace.note(StepTier, rules.ActionNone, false, "tier %d (%s), first in queue %v", v.Tier, v.Tier, v.Priority)
+	if in.Trace != nil {
+		in.Trace.note(StepTier, rules.ActionNone, false, "tier %d (%s)", v.Tier, v.Tier)
+	}
 	return v
 }
 
 // outright applies the rules' outright actions and the impostor action (step 1). It reports
 // whether budgets are to be counted: not after a block, nor for an allowed request.
 func (d *Decider) outright(in *Request, v *Verdict) (countBudgets bool) {
+	allowedBy := ruleActions(in, v)
+	impostor(in, v)
+	if v.Action == rules.ActionBlock {
+		in.Trace.rule(StepBudget, nil, rules.Effect{}, false, "skipped: blocked")
+		return false
+	}
+	// Allow skips every budget, and is never challenged, unless something stronger is due
+	// (an impostor). A shadowed block leaves it at log: without the shadow file the request
+	// would be allowed.
+	if allowedBy == nil || v.Action > rules.ActionLog && v.Action != rules.ActionChallenge {
+		return true
+	}
+	if v.Action == rules.ActionChallenge {
+		*v = Verdict{}
+	}
+	if v.Action == rules.ActionNone {
+		v.Action, v.Step, v.Rule, v.Reason = rules.ActionAllow, StepAllow, allowedBy.Name, "rule"
+	}
+	in.Trace.rule(StepAllow, allowedBy, rules.Effect{Action: rules.ActionAllow}, v.Action == rules.ActionAllow, "budgets skipped")
+	return false
+}
+
+// ruleActions raises the verdict to the strongest block or challenge of the rules that
+// apply, and returns the first rule that allows the request, if any.
+func ruleActions(in *Request, v *Verdict) (allowedBy *rules.Rule) {
 	res := in.Class
 	siteShadow := res.Site != nil && res.Site.Shadow
-	var allowedBy *rules.Rule
 	for _, r := range res.Rules {
 		e := res.Site.Effective(r)
 		switch e.Action {
@@ -106,54 +142,36 @@ func (d *Decider) outright(in *Request, v *Verdict) (countBudgets bool) {
 			if raised {
 				v.Step, v.Rule, v.Budget, v.Reason, v.ChallengeLevel = StepRule, r.Name, "", "rule", e.ChallengeLevel
 			}
-			in.Trace.add(TraceEntry{Step: StepRule, Rule: r.Name, Action: e.Action, Decided: raised, Note: overridden(e, "outright action")})
+			in.Trace.rule(StepRule, r, e, raised, "outright action")
 		case rules.ActionAllow:
 			if allowedBy == nil {
 				allowedBy = r
 			}
-			in.Trace.add(TraceEntry{Step: StepAllow, Rule: r.Name, Action: e.Action, Note: overridden(e, "allows")})
+			in.Trace.rule(StepAllow, r, e, false, "allows")
 		default:
-			if in.Trace != nil && len(e.Budgets) == 0 {
-				in.Trace.add(TraceEntry{Step: StepRule, Rule: r.Name, Note: overridden(e, "applies, no action, no budget")})
+			if len(e.Budgets) == 0 {
+				in.Trace.rule(StepRule, r, e, false, "applies, no action, no budget")
 			}
 		}
 	}
-	if id := res.IdentityRule; res.Impostor && id != nil {
-		raised := raise(v, id.Impostor, id.Shadow || siteShadow)
-		if raised {
-			v.Step, v.Rule, v.Budget, v.Reason = StepImpostor, id.Name, "", "impostor"
-			// No budget says when to come back: an impostor may try again in a minute.
-			v.RetryAfter = time.Minute
-		}
-		in.Trace.add(TraceEntry{Step: StepImpostor, Rule: id.Name, Action: id.Impostor, Decided: raised, Note: "outside the ranges it is verified by"})
-	}
-	if v.Action == rules.ActionBlock {
-		in.Trace.note(StepBudget, rules.ActionNone, false, "skipped: blocked")
-		return false
-	}
-	// Allow skips every budget, and is never challenged, unless something stronger is due
-	// (an impostor). A shadowed block leaves it at log: without the shadow file the request
-	// would be allowed.
-	if allowedBy != nil && (v.Action <= rules.ActionLog || v.Action == rules.ActionChallenge) {
-		if v.Action == rules.ActionChallenge {
-			*v = Verdict{}
-		}
-		if v.Action == rules.ActionNone {
-			v.Action, v.Step, v.Rule, v.Reason = rules.ActionAllow, StepAllow, allowedBy.Name, "rule"
-		}
-		in.Trace.add(TraceEntry{Step: StepAllow, Rule: allowedBy.Name, Action: rules.ActionAllow, Decided: v.Action == rules.ActionAllow,
-			Note: "budgets skipped"})
-		return false
-	}
-	return true
+	return allowedBy
 }
 
-// overridden adds to a trace note that the site overrides the rule.
-func overridden(e rules.Effect, note string) string {
-	if e.Overridden {
-		return note + " (overridden by the site)"
+// impostor gives a client that claims a verified identity from outside its ranges the
+// identity rule's impostor action.
+func impostor(in *Request, v *Verdict) {
+	res := in.Class
+	id := res.IdentityRule
+	if !res.Impostor || id == nil {
+		return
 	}
-	return note
+	raised := raise(v, id.Impostor, id.Shadow || res.Site != nil && res.Site.Shadow)
+	if raised {
+		v.Step, v.Rule, v.Budget, v.Reason = StepImpostor, id.Name, "", "impostor"
+		// No budget says when to come back: an impostor may try again in a minute.
+		v.RetryAfter = time.Minute
+	}
+	in.Trace.rule(StepImpostor, id, rules.Effect{Action: id.Impostor}, raised, "outside the ranges it is verified by")
 }
 
 // quarantine throttles a quarantined site's requests that change state (step 3).
@@ -186,7 +204,9 @@ func (d *Decider) quarantine(in *Request, v *Verdict) {
 	if r := v.RetryAfter.Truncate(time.Second); r < v.RetryAfter {
 		v.RetryAfter = r + time.Second
 	}
-	in.Trace.note(StepQuarantine, v.Action, true, "site %s quarantined until %s", in.Req.Host, until.UTC().Format(time.RFC3339))
+	if in.Trace != nil {
+		in.Trace.note(StepQuarantine, v.Action, true, "site %s quarantined until %s", in.Req.Host, until.UTC().Format(time.RFC3339))
+	}
 }
 
 // spareQuarantine says a client keeps its POSTs through its site's quarantine: a stranger
@@ -213,7 +233,9 @@ func (d *Decider) underAttack(in *Request, v *Verdict) {
 	if s := in.Class.Site; s != nil && s.ChallengeLevel != pass.LevelNone {
 		v.ChallengeLevel = s.ChallengeLevel
 	}
-	in.Trace.note(StepUnderAttack, v.Action, true, "site %s under attack: challenge at %s", site, v.ChallengeLevel)
+	if in.Trace != nil {
+		in.Trace.note(StepUnderAttack, v.Action, true, "site %s under attack: challenge at %s", site, v.ChallengeLevel)
+	}
 }
 
 // shadow turns a refusal into log when the handler or the app is in shadow (step 5).
@@ -221,7 +243,9 @@ func shadow(in *Request, v *Verdict) {
 	if !in.Shadow || v.Action <= rules.ActionLog {
 		return
 	}
-	in.Trace.note(StepShadow, rules.ActionLog, false, "%s turned into log", v.Action)
+	if in.Trace != nil {
+		in.Trace.note(StepShadow, rules.ActionLog, false, "%s turned into log", v.Action)
+	}
 	v.Action, v.Shadowed = rules.ActionLog, true
 }
 
@@ -254,7 +278,9 @@ func spare(in *Request, v *Verdict) {
 		return
 	}
 	v.Action, v.Step = rules.ActionNone, StepSpared
-	in.Trace.note(StepSpared, rules.ActionNone, true, "challenge at %s spared: %s", need, why)
+	if in.Trace != nil {
+		in.Trace.note(StepSpared, rules.ActionNone, true, "challenge at %s spared: %s", need, why)
+	}
 }
 
 // raise makes a the verdict's action if it is stronger; in shadow, a stronger action only

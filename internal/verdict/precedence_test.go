@@ -115,7 +115,6 @@ func TestPrecedence(t *testing.T) {
 		rule     string
 		level    pass.Level // challenge level, when challenged
 		tier     Tier
-		priority bool
 		shadowed bool
 		refusal  pass.Reason // PassRefused
 	}
@@ -123,19 +122,19 @@ func TestPrecedence(t *testing.T) {
 		// Outright actions and allow. A spared challenge keeps the rule that asked for it
 		// (metrics and logs say what would have challenged).
 		{name: "nothing applies", ua: firefox, ip: home, path: "/", action: none, step: StepNone, tier: TierBrowser},
-		{name: "allow", ua: monitor, ip: home, path: "/health", action: rules.ActionAllow, step: StepAllow, rule: "health", tier: TierKnownGood, priority: true},
+		{name: "allow", ua: monitor, ip: home, path: "/health", action: rules.ActionAllow, step: StepAllow, rule: "health", tier: TierKnownGood},
 		{name: "block beats allow", ua: monitor, ip: home, path: "/both", action: rules.ActionBlock, step: StepRule, rule: "admin", tier: TierDeclared},
 		{name: "block", ua: firefox, ip: home, path: "/admin", action: rules.ActionBlock, step: StepRule, rule: "admin", tier: TierBrowser},
 		{name: "challenge rule", ua: firefox, ip: home, path: "/login", action: rules.ActionChallenge, step: StepRule, rule: "login", level: pass.LevelWork, tier: TierBrowser},
-		{name: "challenge rule, weaker pass", ua: firefox, ip: home, path: "/login", pass: pass.LevelCookie, action: rules.ActionChallenge, step: StepRule, rule: "login", level: pass.LevelWork, tier: TierKnownGood, priority: true, refusal: pass.ReasonWeakerLevel},
+		{name: "challenge rule, weaker pass", ua: firefox, ip: home, path: "/login", pass: pass.LevelCookie, action: rules.ActionChallenge, step: StepRule, rule: "login", level: pass.LevelWork, tier: TierKnownGood, refusal: pass.ReasonWeakerLevel},
 		{name: "challenge rule, expired pass", ua: firefox, ip: home, path: "/login", refused: pass.ReasonExpired, action: rules.ActionChallenge, step: StepRule, rule: "login", level: pass.LevelWork, tier: TierBrowser, refusal: pass.ReasonExpired},
 		{name: "challenge rule, no pass", ua: firefox, ip: home, path: "/login", refused: pass.ReasonMissing, action: rules.ActionChallenge, step: StepRule, rule: "login", level: pass.LevelWork, tier: TierBrowser},
-		{name: "challenge rule, pass of its level", ua: firefox, ip: home, path: "/login", pass: pass.LevelWork, action: none, step: StepSpared, rule: "login", tier: TierKnownGood, priority: true},
-		{name: "challenge rule, exempt path", ua: firefox, ip: home, path: "/login", exempt: true, action: none, step: StepSpared, rule: "login", tier: TierBrowser, priority: true},
-		{name: "challenge rule, verified search engine", ua: goodbot, ip: google, path: "/login", action: none, step: StepSpared, rule: "login", tier: TierKnownGood, priority: true},
+		{name: "challenge rule, pass of its level", ua: firefox, ip: home, path: "/login", pass: pass.LevelWork, action: none, step: StepSpared, rule: "login", tier: TierKnownGood},
+		{name: "challenge rule, exempt path", ua: firefox, ip: home, path: "/login", exempt: true, action: none, step: StepSpared, rule: "login", tier: TierBrowser},
+		{name: "challenge rule, verified search engine", ua: goodbot, ip: google, path: "/login", action: none, step: StepSpared, rule: "login", tier: TierKnownGood},
 		// Impostors.
 		{name: "impostor", ua: goodbot, ip: cloud, path: "/", action: rules.ActionThrottle, step: StepImpostor, rule: "GoodBot", tier: TierSuspect},
-		{name: "verified", ua: goodbot, ip: google, path: "/", action: none, step: StepNone, tier: TierKnownGood, priority: true},
+		{name: "verified", ua: goodbot, ip: google, path: "/", action: none, step: StepNone, tier: TierKnownGood},
 		{name: "impostor beats allow", ua: goodbot, ip: cloud, path: "/health", action: rules.ActionThrottle, step: StepImpostor, rule: "GoodBot", tier: TierSuspect},
 		{name: "block beats impostor", ua: goodbot, ip: cloud, path: "/admin", action: rules.ActionBlock, step: StepRule, rule: "admin", tier: TierSuspect},
 		// Budgets.
@@ -154,28 +153,28 @@ func TestPrecedence(t *testing.T) {
 		{name: "outdated browser", ua: oldFirefox, ip: home, path: "/", action: none, step: StepNone, tier: TierDeclared},
 		{name: "outdated returning visitor", ua: oldFirefox, ip: home, path: "/", returning: true, action: none, step: StepNone, tier: TierBrowser},
 		{name: "delay queue full", ua: firefox, ip: home, path: "/slow", warm: 1, delayQueueFull: true, action: rules.ActionThrottle, step: StepDelayQueue, rule: "slow", tier: TierBrowser},
-		{name: "allow skips budgets", ua: gpt, ip: cloud, path: "/health", warm: 3, action: rules.ActionAllow, step: StepAllow, rule: "health", tier: TierKnownGood, priority: true},
+		{name: "allow skips budgets", ua: gpt, ip: cloud, path: "/health", warm: 3, action: rules.ActionAllow, step: StepAllow, rule: "health", tier: TierKnownGood},
 		// Quarantine.
 		// A quarantine budget refuses nothing itself: the quarantine it starts does (issue 10:
 		// the budget refused with its own window's Retry-After, and spared no one).
 		{name: "quarantine budget", ua: firefox, ip: home, method: "POST", path: "/", warm: 1, action: rules.ActionThrottle, step: StepQuarantine, rule: "quarantine", tier: TierBrowser},
-		{name: "quarantine budget, pass holder", ua: firefox, ip: home, method: "POST", path: "/", warm: 1, pass: pass.LevelCookie, action: none, step: StepNone, tier: TierKnownGood, priority: true},
+		{name: "quarantine budget, pass holder", ua: firefox, ip: home, method: "POST", path: "/", warm: 1, pass: pass.LevelCookie, action: none, step: StepNone, tier: TierKnownGood},
 		{name: "quarantined POST", ua: firefox, ip: home, method: "POST", path: "/", quarantined: true, action: rules.ActionThrottle, step: StepQuarantine, rule: "quarantine", tier: TierBrowser},
 		{name: "quarantined GET flows", ua: firefox, ip: home, path: "/", quarantined: true, action: none, step: StepNone, tier: TierBrowser},
 		{name: "quarantine beats allow", ua: monitor, ip: home, method: "POST", path: "/health", quarantined: true, action: rules.ActionThrottle, step: StepQuarantine, rule: "quarantine", tier: TierDeclared},
-		{name: "quarantine spares a pass holder", ua: firefox, ip: home, method: "POST", path: "/", pass: pass.LevelCookie, quarantined: true, action: none, step: StepNone, tier: TierKnownGood, priority: true},
-		{name: "quarantine spares a verified search engine", ua: goodbot, ip: google, method: "POST", path: "/", quarantined: true, action: none, step: StepNone, tier: TierKnownGood, priority: true},
+		{name: "quarantine spares a pass holder", ua: firefox, ip: home, method: "POST", path: "/", pass: pass.LevelCookie, quarantined: true, action: none, step: StepNone, tier: TierKnownGood},
+		{name: "quarantine spares a verified search engine", ua: goodbot, ip: google, method: "POST", path: "/", quarantined: true, action: none, step: StepNone, tier: TierKnownGood},
 		{name: "block beats quarantine", ua: firefox, ip: home, method: "POST", path: "/admin", quarantined: true, action: rules.ActionBlock, step: StepRule, rule: "admin", tier: TierBrowser},
 		{name: "quarantine beats under attack", ua: firefox, ip: home, method: "POST", path: "/", quarantined: true, attacked: true, action: rules.ActionThrottle, step: StepQuarantine, rule: "quarantine", tier: TierBrowser},
 		// Under attack.
 		{name: "under attack", ua: firefox, ip: home, path: "/", attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierBrowser},
 		{name: "under attack, site's level", ua: firefox, ip: home, host: shop, path: "/", attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelScript, tier: TierBrowser},
-		{name: "under attack, pass", ua: firefox, ip: home, path: "/", pass: pass.LevelCookie, attacked: true, action: none, step: StepSpared, rule: "under-attack", tier: TierKnownGood, priority: true},
-		{name: "under attack, pass weaker than the site's level", ua: firefox, ip: home, host: shop, path: "/", pass: pass.LevelCookie, attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelScript, tier: TierKnownGood, priority: true, refusal: pass.ReasonWeakerLevel},
-		{name: "under attack, verified search engine", ua: goodbot, ip: google, path: "/", attacked: true, action: none, step: StepNone, tier: TierKnownGood, priority: true},
-		{name: "under attack, allowed", ua: monitor, ip: home, path: "/health", attacked: true, action: rules.ActionAllow, step: StepAllow, rule: "health", tier: TierKnownGood, priority: true},
-		{name: "under attack, exempt path", ua: firefox, ip: home, path: "/robots.txt", exempt: true, attacked: true, action: none, step: StepSpared, rule: "under-attack", tier: TierBrowser, priority: true},
-		{name: "under attack, site's exempt path", ua: firefox, ip: home, host: shop, path: "/api/orders", attacked: true, action: none, step: StepSpared, rule: "under-attack", tier: TierBrowser, priority: true},
+		{name: "under attack, pass", ua: firefox, ip: home, path: "/", pass: pass.LevelCookie, attacked: true, action: none, step: StepSpared, rule: "under-attack", tier: TierKnownGood},
+		{name: "under attack, pass weaker than the site's level", ua: firefox, ip: home, host: shop, path: "/", pass: pass.LevelCookie, attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelScript, tier: TierKnownGood, refusal: pass.ReasonWeakerLevel},
+		{name: "under attack, verified search engine", ua: goodbot, ip: google, path: "/", attacked: true, action: none, step: StepNone, tier: TierKnownGood},
+		{name: "under attack, allowed", ua: monitor, ip: home, path: "/health", attacked: true, action: rules.ActionAllow, step: StepAllow, rule: "health", tier: TierKnownGood},
+		{name: "under attack, exempt path", ua: firefox, ip: home, path: "/robots.txt", exempt: true, attacked: true, action: none, step: StepSpared, rule: "under-attack", tier: TierBrowser},
+		{name: "under attack, site's exempt path", ua: firefox, ip: home, host: shop, path: "/api/orders", attacked: true, action: none, step: StepSpared, rule: "under-attack", tier: TierBrowser},
 		{name: "under attack, site's exempt path elsewhere", ua: firefox, ip: home, path: "/api/orders", attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierBrowser},
 		{name: "under attack beats delay", ua: firefox, ip: home, path: "/slow", warm: 1, attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierBrowser},
 		{name: "throttle beats under attack", ua: gpt, ip: cloud, path: "/", warm: 1, attacked: true, action: rules.ActionThrottle, step: StepBudget, rule: "GPTBot", tier: TierSuspect},
@@ -186,7 +185,7 @@ func TestPrecedence(t *testing.T) {
 		{name: "shadow budget", ua: gpt, ip: cloud, path: "/", warm: 1, shadow: true, action: rules.ActionLog, step: StepBudget, rule: "GPTBot", tier: TierSuspect, shadowed: true},
 		{name: "shadow quarantine", ua: firefox, ip: home, method: "POST", path: "/", quarantined: true, shadow: true, action: rules.ActionLog, step: StepQuarantine, rule: "quarantine", tier: TierBrowser, shadowed: true},
 		{name: "shadow under attack", ua: firefox, ip: home, path: "/", attacked: true, shadow: true, action: rules.ActionLog, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierBrowser, shadowed: true},
-		{name: "shadow leaves allow", ua: monitor, ip: home, path: "/health", shadow: true, action: rules.ActionAllow, step: StepAllow, rule: "health", tier: TierKnownGood, priority: true},
+		{name: "shadow leaves allow", ua: monitor, ip: home, path: "/health", shadow: true, action: rules.ActionAllow, step: StepAllow, rule: "health", tier: TierKnownGood},
 		{name: "shadow file's block", ua: firefox, ip: home, path: "/shadowed", action: rules.ActionLog, step: StepRule, rule: "shadow-block", tier: TierBrowser, shadowed: true},
 		{name: "shadow file's block leaves allow", ua: monitor, ip: home, path: "/both-shadowed", action: rules.ActionLog, step: StepRule, rule: "shadow-block", tier: TierDeclared, shadowed: true},
 		{name: "shadow file's block, under attack", ua: firefox, ip: home, path: "/shadowed", attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierBrowser, shadowed: true},
@@ -226,12 +225,12 @@ func TestPrecedence(t *testing.T) {
 				v = p.d.Decide(context.Background(), &in)
 			}
 			if v.Action != tt.action || v.Step != tt.step || v.Rule != tt.rule || v.Tier != tt.tier ||
-				v.Priority != tt.priority || v.Shadowed != tt.shadowed || v.PassRefused != tt.refusal ||
+				v.Shadowed != tt.shadowed || v.PassRefused != tt.refusal ||
 				(tt.action == rules.ActionChallenge && v.ChallengeLevel != tt.level) {
-				t.Errorf("got %v at step %v by %q (level %v) tier %v priority %v shadowed %v refused %q\n"+
-					"want %v at step %v by %q (level %v) tier %v priority %v shadowed %v refused %q",
-					v.Action, v.Step, v.Rule, v.ChallengeLevel, v.Tier, v.Priority, v.Shadowed, string(v.PassRefused),
-					tt.action, tt.step, tt.rule, tt.level, tt.tier, tt.priority, tt.shadowed, string(tt.refusal))
+				t.Errorf("got %v at step %v by %q (level %v) tier %v shadowed %v refused %q\n"+
+					"want %v at step %v by %q (level %v) tier %v shadowed %v refused %q",
+					v.Action, v.Step, v.Rule, v.ChallengeLevel, v.Tier, v.Shadowed, string(v.PassRefused),
+					tt.action, tt.step, tt.rule, tt.level, tt.tier, tt.shadowed, string(tt.refusal))
 				t.Logf("trace:\n%s", in.Trace)
 			}
 		})

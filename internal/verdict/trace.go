@@ -3,6 +3,8 @@ package verdict
 import (
 	"fmt"
 
+	"github.com/ulule/limiter/v3"
+
 	"github.com/floodgate-proxy/floodgate/internal/rules"
 )
 
@@ -32,11 +34,39 @@ type TraceEntry struct {
 	Decided bool
 }
 
-// add records an entry; a nil Trace records nothing.
-func (t *Trace) add(e TraceEntry) {
-	if t != nil {
-		t.Entries = append(t.Entries, e)
+// rule records what a rule did (r may be nil for a step without one): e is its effect on
+// the request's site, note says what happened.
+func (t *Trace) rule(s Step, r *rules.Rule, e rules.Effect, decided bool, note string) {
+	if t == nil {
+		return
 	}
+	entry := TraceEntry{Step: s, Action: e.Action, Decided: decided, Note: note}
+	if r != nil {
+		entry.Rule = r.Name
+	}
+	if e.Overridden {
+		entry.Note += " (overridden by the site)"
+	}
+	t.Entries = append(t.Entries, entry)
+}
+
+// budget records a budget counted: its key, count and limit, and what it did (raised says
+// it decides the verdict now).
+func (t *Trace) budget(r *rules.Rule, b *rules.Budget, key []byte, lc limiter.Context, err error, raised, shadow bool) {
+	if t == nil {
+		return
+	}
+	entry := TraceEntry{Step: StepBudget, Rule: r.Name, Budget: b.Label, Key: string(key), Decided: raised,
+		Count: lc.Limit - lc.Remaining, Limit: lc.Limit}
+	switch {
+	case err != nil:
+		entry.Count, entry.Limit, entry.Note = 0, 0, "store error, not counted: "+err.Error()
+	case !lc.Reached:
+		entry.Note = "within its rate"
+	default:
+		entry.Action, entry.Note = b.Action, pastNote(b, shadow)
+	}
+	t.Entries = append(t.Entries, entry)
 }
 
 // note records an entry of a step without rule or budget.

@@ -111,9 +111,6 @@ type Verdict struct {
 	PassRefused pass.Reason
 	// Tier is the client's admission tier: how much it is trusted.
 	Tier Tier
-	// Priority says the request goes first in the backend's queue: a tier-1 client, or a
-	// challenge spared (exempt path, verified search engine, pass).
-	Priority bool
 }
 
 // Step names a step of the decision, in the order they run.

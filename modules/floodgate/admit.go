@@ -55,7 +55,7 @@ func admit(ctx context.Context, w http.ResponseWriter, st *state, site string, t
 		status, retry = http.StatusTooManyRequests, "10"
 	}
 	w.Header().Set("Retry-After", retry)
-	return tk, caddyhttp.Error(status, fmt.Errorf("floodgate: backend busy for %s requests of site %s: %w", tier, site, err))
+	return tk, refuse(ctx, w, status, fmt.Errorf("floodgate: backend busy for %s requests of site %s: %w", tier, site, err))
 }
 
 // outcomeOf says what an answer tells the admission limits: a 502, 503 or 504 from

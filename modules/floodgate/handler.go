@@ -1,6 +1,7 @@
 package floodgate
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -188,12 +189,14 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request, st *state, in *ver
 		st.metrics.challengesIssued.WithLabelValues(v.ChallengeLevel.String()).Inc()
 		return true, st.challenger.Serve(w, r, v.ChallengeLevel, res.Prefix)
 	case rules.ActionBlock:
-		h.logger.Info("blocked", zap.String("rule", v.Rule), zap.String("reason", v.Reason),
-			zap.String("class", res.Class), zap.String("bot", res.Bot), zap.Stringer("ip", in.Req.IP), zap.String("host", in.Req.Host))
-		return true, caddyhttp.Error(http.StatusForbidden, fmt.Errorf("floodgate: blocked by rule %s (%s)", v.Rule, v.Reason))
+		if ce := h.logger.Check(zap.InfoLevel, "blocked"); ce != nil { // sampled: fields only when written
+			ce.Write(zap.String("rule", v.Rule), zap.String("reason", v.Reason), zap.String("class", res.Class),
+				zap.String("bot", res.Bot), zap.Stringer("ip", in.Req.IP), zap.String("host", in.Req.Host))
+		}
+		return true, refuse(r.Context(), w, http.StatusForbidden, refusal{blocked: true, rule: v.Rule, reason: v.Reason})
 	case rules.ActionThrottle:
 		w.Header().Set("Retry-After", strconv.Itoa(int(v.RetryAfter.Seconds())))
-		return true, caddyhttp.Error(http.StatusTooManyRequests, fmt.Errorf("floodgate: rule %s (%s) %s", v.Rule, v.Reason, v.Budget))
+		return true, refuse(r.Context(), w, http.StatusTooManyRequests, refusal{rule: v.Rule, reason: v.Reason, budget: v.Budget})
 	case rules.ActionDelay:
 		st.decider.Hold(r.Context(), v.Delay)
 	}
@@ -214,7 +217,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, st *state, in *v
 // proxy passes the request on and observes the answer: latency and 5xx for the detector,
 // the status for response budgets (404 floods).
 func (h *Handler) proxy(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, st *state, in *verdict.Request, sample *protect.Sample, ticket admission.Ticket) error {
-	rec := &statusRecorder{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	rec := &statusRecorder{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 	start := time.Now()
 	err := next.ServeHTTP(rec, r)
 	sample.Latency = time.Since(start)
@@ -250,7 +253,7 @@ func (h *Handler) report(r *http.Request, st *state, in *verdict.Request, v *ver
 	if ruleName == "" {
 		ruleName = res.Rule
 	}
-	h.annotate(r, res, v)
+	annotate(r, res, v)
 	st.metrics.requests.WithLabelValues(res.Class, v.Action.String(), ruleName).Inc()
 	hostRates.Add(time.Now(), res.Class, v.Action) // floodgate status: the last minute
 	if v.StoreErrors > 0 {
@@ -279,67 +282,31 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, st *state, res 
 	return nil
 }
 
-// annotate exposes the identity and verdict as variables ({http.vars.floodgate.*}) and as
-// access-log fields.
-func (h *Handler) annotate(r *http.Request, res *classify.Result, v *verdict.Verdict) {
-	ctx := r.Context()
-	asn := ""
-	if res.ASN != 0 {
-		asn = strconv.FormatUint(uint64(res.ASN), 10)
+// refuse answers a refusal. When the server has handle_errors routes, it returns the Caddy
+// error they shape the page from. Without them it writes the status itself, as Caddy's
+// error path would (an empty body), and skips that path, whose error logger encodes the
+// whole request for every error, even unlogged: the largest cost of a refusal under a
+// flood. Either way no stack trace and no random id are made (caddyhttp.Error's); the
+// access log names the rule.
+func refuse(ctx context.Context, w http.ResponseWriter, status int, err error) error {
+	if srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && (srv.Errors == nil || len(srv.Errors.Routes) == 0) {
+		w.WriteHeader(status)
+		return nil
 	}
-	prefix := ""
-	if res.Prefix.IsValid() {
-		prefix = res.Prefix.String()
-	}
-	caddyhttp.SetVar(ctx, "floodgate.class", res.Class)
-	caddyhttp.SetVar(ctx, "floodgate.bot", res.Bot)
-	caddyhttp.SetVar(ctx, "floodgate.rule", res.Rule)
-	caddyhttp.SetVar(ctx, "floodgate.asn", asn)
-	caddyhttp.SetVar(ctx, "floodgate.prefix", prefix)
-	caddyhttp.SetVar(ctx, "floodgate.action", v.Action.String())
-	extra, ok := ctx.Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields)
-	if !ok {
-		return
-	}
-	lf := &logFields{class: res.Class, action: v.Action.String(), bot: res.Bot, rule: res.Rule,
-		budget: v.Budget, asn: asn, asOrg: res.ASOrg, outdated: res.Outdated, headersInconsistent: res.HeadersInconsistent}
-	if v.Tier.Valid() {
-		lf.tier = v.Tier.String()
-	}
-	if v.Rule != res.Rule {
-		lf.actingRule = v.Rule
-	}
-	extra.Add(zap.Object("floodgate", lf))
+	return caddyhttp.HandlerError{StatusCode: status, Err: err}
 }
 
-// logFields is the "floodgate" object of an access-log line: one allocation per request
-// instead of a field slice and a dictionary.
-type logFields struct {
-	class, action, bot, rule, actingRule, budget, asn, asOrg string
-	// tier is the admission tier (trusted … untrusted).
-	tier string
-	// outdated, headersInconsistent: classify's signals (a browser version nobody runs, a
-	// claimed browser missing headers it always sends); logged only when true.
-	outdated, headersInconsistent bool
+// refusal says which rule refused a request and why; it is formatted only when logged.
+type refusal struct {
+	blocked              bool
+	rule, reason, budget string
 }
 
-// MarshalLogObject writes the fields that are set.
-func (f *logFields) MarshalLogObject(enc zapcore.ObjectEncoder) error {
-	enc.AddString("class", f.class)
-	enc.AddString("action", f.action)
-	for _, kv := range [...][2]string{{"bot", f.bot}, {"rule", f.rule}, {"acting_rule", f.actingRule},
-		{"budget", f.budget}, {"asn", f.asn}, {"as_org", f.asOrg}, {"tier", f.tier}} {
-		if kv[1] != "" {
-			enc.AddString(kv[0], kv[1])
-		}
+func (r refusal) Error() string {
+	if r.blocked {
+		return "floodgate: blocked by rule " + r.rule + " (" + r.reason + ")"
 	}
-	if f.outdated {
-		enc.AddBool("outdated", true)
-	}
-	if f.headersInconsistent {
-		enc.AddBool("headers_inconsistent", true)
-	}
-	return nil
+	return "floodgate: rule " + r.rule + " (" + r.reason + ") " + r.budget
 }
 
 // clientIP is Caddy's client_ip (which honours trusted_proxies), or the peer address.

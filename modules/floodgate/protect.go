@@ -111,7 +111,7 @@ func isStatic(path string) bool {
 
 // statusRecorder remembers the status of the response written through it.
 type statusRecorder struct {
-	*caddyhttp.ResponseWriterWrapper
+	caddyhttp.ResponseWriterWrapper
 	status int
 }
 

@@ -24,7 +24,25 @@ const (
 	ArmFloodgateMemory = "floodgate-memory"
 	// ArmFloodgateRedis is floodgate with the batched Redis store.
 	ArmFloodgateRedis = "floodgate-redis"
+	// ArmPlainRefusal is plain Caddy answering every request with its own respond 429:
+	// the baseline of a refusal.
+	ArmPlainRefusal = "plain-429"
+	// ArmFloodgateRefusal is floodgate (memory store) refusing a GPTBot past its budget:
+	// what a refusal under a flood costs, compared with ArmPlainRefusal.
+	ArmFloodgateRefusal = "floodgate-429"
 )
+
+// baseArm is the arm an arm's ratios are measured against: plain Caddy's respond 429 for
+// floodgate's refusal, plain Caddy's reverse_proxy for the rest.
+func baseArm(arm string) string {
+	if arm == ArmFloodgateRefusal {
+		return ArmPlainRefusal
+	}
+	return ArmPlain
+}
+
+// refusalArm says whether an arm's answers are refusals (429), not pages (200).
+func refusalArm(arm string) bool { return arm == ArmPlainRefusal || arm == ArmFloodgateRefusal }
 
 // OverheadSites is how many member sites the overhead load is spread over: as on a shared
 // host, each site sees a few requests a second (about 10 at 10,000 req/s), within every
@@ -48,6 +66,9 @@ type OverheadOptions struct {
 	Repeats int `json:"repeats"`
 	// Redis adds the Redis-store arm.
 	Redis bool `json:"redis"`
+	// Refusals adds the refusal arms: plain Caddy's respond 429 and floodgate refusing a
+	// GPTBot past its budget, same log and metrics (none), side by side.
+	Refusals bool `json:"refusals"`
 	// Rules are the floodgate arms' rule files (default shipped).
 	Rules []string `json:"rules,omitempty"`
 	// Log receives progress lines.
@@ -56,7 +77,7 @@ type OverheadOptions struct {
 
 // DefaultOverheadOptions are `-scenario overhead`'s defaults: about a minute and a half.
 func DefaultOverheadOptions() OverheadOptions {
-	return OverheadOptions{Concurrency: 16, Duration: 5 * time.Second, Warmup: 2 * time.Second, Repeats: 5, Redis: true}
+	return OverheadOptions{Concurrency: 16, Duration: 5 * time.Second, Warmup: 2 * time.Second, Repeats: 5, Redis: true, Refusals: true}
 }
 
 // Validate says what is wrong with o, if anything.
@@ -182,6 +203,9 @@ func RunOverhead(ctx context.Context, o OverheadOptions) (*OverheadReport, error
 		redisURL = r.URL()
 		arms = append(arms, ArmFloodgateRedis)
 	}
+	if o.Refusals {
+		arms = append(arms, ArmPlainRefusal, ArmFloodgateRefusal)
+	}
 	proxies := map[string]*Proxy{}
 	defer func() {
 		for _, p := range proxies {
@@ -198,7 +222,10 @@ func RunOverhead(ctx context.Context, o OverheadOptions) (*OverheadReport, error
 			return nil, err
 		}
 		pc := ProxyConfig{Name: arm, Bin: o.Bin, Dir: o.Dir, Listen: listen, Admin: admin, Upstream: upstream}
-		if arm != ArmPlain {
+		if arm == ArmPlainRefusal {
+			pc.SiteExtra = "header Retry-After 60\nrespond 429\n"
+		}
+		if arm != ArmPlain && arm != ArmPlainRefusal {
 			pc.Floodgate, pc.Rules, pc.ASNDB, pc.Store = true, o.Rules, asndb, "memory"
 			if arm == ArmFloodgateRedis {
 				pc.Store = redisURL
@@ -216,14 +243,14 @@ func RunOverhead(ctx context.Context, o OverheadOptions) (*OverheadReport, error
 
 	var ipSeq atomic.Uint64 // one address sequence for the whole run: every key stays under budget
 	for _, arm := range arms {
-		if _, err := loadOnce(ctx, proxies[arm], o.Concurrency, o.Warmup, &ipSeq, false); err != nil {
+		if _, err := loadOnce(ctx, proxies[arm], o.Concurrency, o.Warmup, &ipSeq, false, refusalArm(arm)); err != nil {
 			return nil, err
 		}
 	}
 	for round := 0; round < o.Repeats; round++ {
 		for k := range arms {
 			arm := arms[(k+round)%len(arms)] // rotate the order every round
-			run, err := loadOnce(ctx, proxies[arm], o.Concurrency, o.Duration, &ipSeq, perfOK)
+			run, err := loadOnce(ctx, proxies[arm], o.Concurrency, o.Duration, &ipSeq, perfOK, refusalArm(arm))
 			if err != nil {
 				return nil, err
 			}
@@ -269,7 +296,7 @@ func summarizeOverhead(arms []string, runs []OverheadRun) []OverheadArm {
 				ins = append(ins, r.InstructionsPerRequest)
 			}
 			a.Non200 += r.Non200
-			if plain, ok := byRound[r.Repeat][ArmPlain]; ok {
+			if plain, ok := byRound[r.Repeat][baseArm(arm)]; ok {
 				rr = append(rr, ratio(r.RPS, plain.RPS))
 				cr = append(cr, ratio(r.CPUMicrosPerRequest, plain.CPUMicrosPerRequest))
 				if r.InstructionsPerRequest > 0 && plain.InstructionsPerRequest > 0 {
@@ -302,8 +329,13 @@ func overheadAddr(n uint64) string {
 	return fmt.Sprintf("90.%d.%d.%d", p>>8, p&255, h)
 }
 
-// loadOnce runs conc connections against p for d, one request after the other on each.
-func loadOnce(ctx context.Context, p *Proxy, conc int, d time.Duration, seq *atomic.Uint64, withPerf bool) (OverheadRun, error) {
+// refusedAddr is the one address of the refused GPTBot, in a cloud network.
+const refusedAddr = "3.0.0.5"
+
+// loadOnce runs conc connections against p for d, one request after the other on each:
+// browsers from many addresses, each under its budgets (answers other than 200 count as
+// unexpected), or with refusals one GPTBot past its budget (answers other than 429 do).
+func loadOnce(ctx context.Context, p *Proxy, conc int, d time.Duration, seq *atomic.Uint64, withPerf, refusals bool) (OverheadRun, error) {
 	if d <= 0 {
 		return OverheadRun{}, nil
 	}
@@ -331,9 +363,13 @@ func loadOnce(ctx context.Context, p *Proxy, conc int, d time.Duration, seq *ato
 			defer wg.Done()
 			for i := 0; i < maxPerConn && time.Now().Before(deadline) && ctx.Err() == nil; i++ {
 				n := seq.Add(1)
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+Host(int(n%OverheadSites))+"/article/"+strconv.FormatUint(n%100000, 10), nil)
-				req.Header.Set("User-Agent", BrowserUserAgents[n%uint64(len(BrowserUserAgents))])
-				req.Header.Set("X-Forwarded-For", overheadAddr(n))
+				host, ua, addr, want := Host(int(n%OverheadSites)), BrowserUserAgents[n%uint64(len(BrowserUserAgents))], overheadAddr(n), http.StatusOK
+				if refusals {
+					host, ua, addr, want = Host(0), AICrawlerAgents[0].UserAgent, refusedAddr, http.StatusTooManyRequests
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+host+"/article/"+strconv.FormatUint(n%100000, 10), nil)
+				req.Header.Set("User-Agent", ua)
+				req.Header.Set("X-Forwarded-For", addr)
 				t0 := time.Now()
 				resp, err := client.Do(req)
 				if err == nil {
@@ -341,7 +377,7 @@ func loadOnce(ctx context.Context, p *Proxy, conc int, d time.Duration, seq *ato
 					_ = resp.Body.Close()
 				}
 				lats[c] = append(lats[c], float64(time.Since(t0).Microseconds())/1000)
-				if err != nil || resp.StatusCode != http.StatusOK {
+				if err != nil || resp.StatusCode != want {
 					bad[c]++
 				}
 			}
@@ -476,7 +512,8 @@ func (r *OverheadReport) Markdown() string {
 	fmt.Fprintf(&b, "%d connections, each sending one request after the other for %v per measurement; %d interleaved rounds (the arms' order rotates every round). "+
 		"Backend answers at once (1 KB). floodgate's allowed path: browser User-Agents, 16,384 client addresses over 4,096 /24s and 1,000 member sites so that every budget key and every site stays under its rate (a refused request would make the ratio meaningless: the target counts as missed when any is refused), shipped rules, ASN database. Instructions: %s.\n\n",
 		r.Options.Concurrency, r.Options.Duration, r.Options.Repeats, r.Perf)
-	b.WriteString("| arm | median req/s | ratio to plain (median of rounds) | spread of req/s | median p50 ms | median p99 ms | CPU µs/req | CPU ratio | non-200 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("Ratios are to plain Caddy in the same round; floodgate-429 (a GPTBot past its budget, refused) is compared with plain-429 (Caddy's own `respond 429`); their unexpected answers are those other than 429.\n\n")
+	b.WriteString("| arm | median req/s | ratio to plain (median of rounds) | spread of req/s | median p50 ms | median p99 ms | CPU µs/req | CPU ratio | unexpected |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, a := range r.Arms {
 		fmt.Fprintf(&b, "| %s | %.0f | %.3f | %s | %.2f | %.2f | %.0f | %.3f | %d |\n", a.Name, a.MedianRPS, a.RPSRatio, pct(a.RPSSpread), a.MedianP50, a.MedianP99, a.MedianCPU, a.CPURatio, a.Non200)
 	}

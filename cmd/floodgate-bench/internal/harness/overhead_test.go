@@ -106,3 +106,19 @@ func TestOverheadOptionsValidate(t *testing.T) {
 		t.Errorf("Validate() = %v, want both problems named", err)
 	}
 }
+
+// floodgate's refusal is compared with plain Caddy's own respond 429, not with its pages.
+func TestSummarizeOverheadRefusalBase(t *testing.T) {
+	runs := []OverheadRun{
+		{Arm: ArmPlain, Repeat: 0, RPS: 1000, CPUMicrosPerRequest: 100},
+		{Arm: ArmPlainRefusal, Repeat: 0, RPS: 4000, CPUMicrosPerRequest: 40},
+		{Arm: ArmFloodgateRefusal, Repeat: 0, RPS: 3000, CPUMicrosPerRequest: 44},
+	}
+	arms := summarizeOverhead([]string{ArmPlain, ArmPlainRefusal, ArmFloodgateRefusal}, runs)
+	if got := arms[2]; got.CPURatio != 1.1 || got.RPSRatio != 0.75 {
+		t.Errorf("floodgate-429: CPU ratio %v, req/s ratio %v; want 1.1 and 0.75 (to plain-429)", got.CPURatio, got.RPSRatio)
+	}
+	if got := arms[1]; got.CPURatio != 0.4 {
+		t.Errorf("plain-429: CPU ratio %v, want 0.4 (to plain)", got.CPURatio)
+	}
+}
