@@ -69,10 +69,18 @@ func TestAdminAPI(t *testing.T) {
 	// A site nobody configured and no request named is refused, for every mode, and never
 	// listed; a configured site's host spelled differently is that site; a host seen in
 	// requests (not configured) is known.
-	for _, bad := range []string{"shop", "shop.example", "c.example.evil", "%2e", "*"} {
+	for _, bad := range []string{"shop", "shop.example", "c.example.evil"} {
 		for _, mode := range []string{"on", "off", "auto"} {
 			if code, body := call("POST", "/floodgate/under-attack?site="+bad+"&mode="+mode); code != http.StatusNotFound || !strings.Contains(body, "is not known") {
 				t.Errorf("site=%s mode=%s: %d %s, want 404 naming the site as not known", bad, mode, code, body)
+			}
+		}
+	}
+	// Names that are no host at all are refused as malformed (400), never looked up.
+	for _, junk := range []string{"%2e", "*", "a..b"} {
+		for _, mode := range []string{"on", "off", "auto"} {
+			if code, body := call("POST", "/floodgate/under-attack?site="+junk+"&mode="+mode); code != http.StatusBadRequest {
+				t.Errorf("site=%s mode=%s: %d %s, want 400 (not a host name)", junk, mode, code, body)
 			}
 		}
 	}
