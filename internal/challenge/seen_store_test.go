@@ -51,7 +51,7 @@ func TestAnswerIsSingleUseInTheStore(t *testing.T) {
 func exactStore(t *testing.T, addr string) limiter.Store {
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { c.Close() })
-	st, err := store.NewExact(c, "test")
+	st, err := store.NewExact(c, "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
