@@ -63,3 +63,23 @@ func BenchmarkAcquireReleaseContended(b *testing.B) {
 		}
 	})
 }
+
+// TestAcquireReleaseDoesNotAllocate: the admission path of a request admitted at once
+// allocates nothing (the benchmarks report the same; this makes it a test).
+func TestAcquireReleaseDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocations cannot be counted under the race detector; .ci/test runs this test without -race")
+	}
+	c := New(Options{})
+	ctx := context.Background()
+	n := testing.AllocsPerRun(1000, func() {
+		tk, err := c.Acquire(ctx, "site.test", TierBrowser, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk.Release(OutcomeOK)
+	})
+	if n > 0 {
+		t.Errorf("Acquire+Release: %v allocations, want 0", n)
+	}
+}

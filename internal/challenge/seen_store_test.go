@@ -5,7 +5,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/ulule/limiter/v3"
-	"go.uber.org/zap"
 	"testing"
 	"time"
 
@@ -52,7 +51,7 @@ func TestAnswerIsSingleUseInTheStore(t *testing.T) {
 func exactStore(t *testing.T, addr string) limiter.Store {
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { c.Close() })
-	st, err := store.NewExact(c, "test", zap.NewNop())
+	st, err := store.NewExact(c, "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

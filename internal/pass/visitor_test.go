@@ -28,6 +28,16 @@ func TestVisitorTokenTamper(t *testing.T) {
 	if _, err := s.Verify(tok, net4, binding, t0); err == nil {
 		t.Error("visitor token accepted as a pass")
 	}
+}
+
+// TestVerifyVisitorDoesNotAllocate: reading a visitor cookie runs per request of a browser.
+func TestVerifyVisitorDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocations cannot be counted under the race detector; .ci/test runs this test without -race")
+	}
+	s := mustSigner(t, keyA)
+	const binding = uaFirefox + "\x00site.test"
+	tok := s.IssueVisitor(net4, binding, Visitor{Visits: 3, First: t0, Last: t0})
 	if allocs := testing.AllocsPerRun(100, func() { s.VerifyVisitor(tok, net4, binding, t0.Add(time.Hour), 24*time.Hour) }); allocs > 0 {
 		t.Errorf("VerifyVisitor allocates %v times, want 0", allocs)
 	}

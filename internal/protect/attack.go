@@ -83,7 +83,8 @@ type SiteThresholds struct {
 	TriggerLatencyFactor float64
 	// TriggerSaturation is the share (0 to 1) of requests that met backend pressure — queued
 	// or shed by admission, or the site at its cap — that means an attack. Package default:
-	// 0.25.
+	// 0.5 (a flooded site's requests meet the limit nine times in ten; a quiet site
+	// touched by another's flood, far fewer).
 	TriggerSaturation float64
 }
 
@@ -91,7 +92,7 @@ type SiteThresholds struct {
 const (
 	DefaultTriggerErrorShare    = 0.5
 	DefaultTriggerLatencyFactor = 3
-	DefaultTriggerSaturation    = 0.25
+	DefaultTriggerSaturation    = 0.5
 )
 
 // DefaultOnAfter is how long a signal must stay past its trigger before a site switches on,

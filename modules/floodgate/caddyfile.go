@@ -247,10 +247,7 @@ func parseChallenge(d *caddyfile.Dispenser, c *ChallengeConfig) error {
 		case "cookie_name":
 			c.CookieName = val
 		case "visitor_cookie":
-			if err := onOff(val); err != nil {
-				return d.Errf("challenge visitor_cookie: %v", err)
-			}
-			c.VisitorCookie = val
+			c.VisitorCookie = val // checked by Valid
 		default:
 			return d.Errf("unknown challenge option %q (expected key, pass_ttl, difficulty, template, cookie_name or visitor_cookie)", opt)
 		}
@@ -345,10 +342,10 @@ func parseUnderAttack(d *caddyfile.Dispenser, u *UnderAttackConfig) error {
 			}
 		case "latency_factor":
 			f, err := strconv.ParseFloat(val, 64)
-			if err != nil || f <= 1 || f > 100 {
-				return d.Errf("under_attack latency_factor: %q, expected a multiple of the healthy latency above 1 such as 3", val)
+			if err != nil {
+				return d.Errf("under_attack latency_factor: %q is not a number (expected a multiple of the healthy latency above 1 such as 3)", val)
 			}
-			u.LatencyFactor = f
+			u.LatencyFactor = f // range checked by Valid, for JSON and Caddyfile alike
 		case "challenge_level":
 			u.ChallengeLevel = val
 		default:

@@ -165,7 +165,7 @@ type UnderAttackConfig struct {
 	// Default 0.5.
 	ErrorShare float64 `json:"error_share,omitempty"`
 	// Saturation is the share of a site's requests that met backend pressure — queued or
-	// shed by admission — that means an attack. Default 0.25.
+	// shed by admission — that means an attack. Default 0.5.
 	Saturation float64 `json:"saturation,omitempty"`
 	// ChallengeLevel is the challenge shown while a site is under attack: cookie (default,
 	// no JavaScript needed), script or work. A site may set its own.

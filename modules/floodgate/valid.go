@@ -80,6 +80,9 @@ func (c ChallengeConfig) Valid() error {
 	if c.CookieName != "" && !challenge.ValidCookieName(c.CookieName) {
 		errs = append(errs, fmt.Errorf("challenge cookie_name %q: expected letters, digits, '-', '_' or '.'", c.CookieName))
 	}
+	if err := onOff(c.VisitorCookie); err != nil {
+		errs = append(errs, fmt.Errorf("challenge visitor_cookie: %w", err))
+	}
 	return errors.Join(errs...)
 }
 
@@ -125,6 +128,9 @@ func (u UnderAttackConfig) Valid() error {
 			errs = append(errs, fmt.Errorf("under_attack %s: %v, expected a share between 0 and 1 such as 0.5 (0: the default 0.5)", f.name, f.v))
 		}
 	}
+	if f := u.LatencyFactor; f != 0 && !(f > 1 && f <= 100) {
+		errs = append(errs, fmt.Errorf("under_attack latency_factor: %v, expected a multiple of the healthy latency above 1 such as 3 (0: the default 3)", f))
+	}
 	if _, err := pass.ParseLevel(u.ChallengeLevel); u.ChallengeLevel != "" && err != nil {
 		errs = append(errs, fmt.Errorf("under_attack challenge_level %q: expected cookie, script or work", u.ChallengeLevel))
 	}
@@ -135,6 +141,9 @@ func (u UnderAttackConfig) Valid() error {
 func (h *Handler) Valid() error {
 	if _, err := challenge.NewExempt(h.ChallengeExempt); err != nil {
 		return fmt.Errorf("challenge_exempt: %w", err)
+	}
+	if err := onOff(h.VisitorCookie); err != nil {
+		return fmt.Errorf("visitor_cookie: %w", err)
 	}
 	return nil
 }
