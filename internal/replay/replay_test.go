@@ -168,14 +168,14 @@ func TestVirtualClock(t *testing.T) {
 
 // TestUnderAttackAndQuarantine: a flood of browser-looking requests from many addresses at
 // 50/s (trigger 20/s) puts the site under attack within seconds of log time, and challenges
-// follow; 200 POSTs a minute to another site quarantine it (shipped post-burst: 120/min).
+// follow; 375 POSTs a minute to another site's xmlrpc.php quarantine it (shipped post-burst: 120/min).
 func TestUnderAttackAndQuarantine(t *testing.T) {
 	var lines []string
 	for i := 0; i < 1500; i++ { // 30 s at 50/s
 		at := t0.Add(time.Duration(i) * 20 * time.Millisecond)
 		lines = append(lines, clf("news.example", fmt.Sprintf("90.%d.%d.%d", i%200, i/200, i%7+1), at, "GET", fmt.Sprintf("/article/%d", i), uaFirefox, 200))
 		if i%8 == 0 { // 6.25 POST/s = 375/min to shop.example
-			lines = append(lines, clf("shop.example", fmt.Sprintf("91.0.%d.%d", i%250, i%9+1), at, "POST", "/wp-comments-post.php", uaFirefox, 200))
+			lines = append(lines, clf("shop.example", fmt.Sprintf("91.0.%d.%d", i%250, i%9+1), at, "POST", "/xmlrpc.php", uaFirefox, 200))
 		}
 	}
 	res, err := Run([]string{writeLog(t, lines)}, shipped(t))
