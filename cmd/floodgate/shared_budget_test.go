@@ -24,7 +24,15 @@ type floodgateProc struct {
 	addr  string
 	admin string // its admin endpoint, "" when off
 	cmd   *exec.Cmd
-	logs  *strings.Builder
+	logs  *strings.Builder // written by the process's stderr through out
+	out   *lockedWriter
+}
+
+// logText returns what the process logged so far (while it may still be writing).
+func (p *floodgateProc) logText() string {
+	p.out.mu.Lock()
+	defer p.out.mu.Unlock()
+	return p.logs.String()
 }
 
 // startFloodgate runs the floodgate binary with a small Caddyfile: the given store, the e2e
@@ -80,25 +88,31 @@ http://:%s {
 	p := &floodgateProc{addr: addr, admin: adminAddr, logs: &strings.Builder{}}
 	p.cmd = exec.Command(bin, "run", "--config", path)
 	p.cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
-	p.cmd.Stderr = &lockedWriter{w: p.logs}
+	p.out = &lockedWriter{w: p.logs}
+	p.cmd.Stderr = p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Kill()
 		_ = p.cmd.Wait()
+		// A later test may get the same port: no kept-alive connection to this process may
+		// be reused then (it would read "connection reset").
+		client.CloseIdleConnections()
 		if t.Failed() {
 			t.Logf("floodgate %s logs:\n%s", addr, p.logs.String())
 		}
 	})
-	for i := 0; i < 100; i++ {
+	// Up to 30 s: under the race detector on a starved machine, and with Redis unreachable
+	// (the exact store and the shared pass key each try it for a second), starting is slow.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 		if resp, err := http.Get("http://" + addr + "/"); err == nil {
 			resp.Body.Close()
 			return p
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("floodgate on %s did not come up", addr)
+	t.Fatalf("floodgate on %s did not come up within 30 s", addr)
 	return nil
 }
 
@@ -243,7 +257,9 @@ func TestRedisDownSitesUp(t *testing.T) {
 	if before.ok.Load() != 20 {
 		t.Fatalf("before Redis goes away: %v, want 20 allowed", &before)
 	}
-	waitForCount(t, r.Addr, 20) // a sync carried the 20 to Redis
+	// The hits reached Redis, but for at most this proxy's share of unsynced hits (50/(20×N)
+	// + 1, 3 here): a key far from its limit is only pushed past half its share.
+	waitForCount(t, r.Addr, 17)
 	r.Stop()
 
 	var bots, people tally
@@ -279,13 +295,14 @@ func TestRedisDownSitesUp(t *testing.T) {
 }
 
 // waitForCount waits until a counter in the Redis at addr holds at least n (a sync carried
-// the proxy's counts there), for at most 10 s.
+// the proxy's counts there), for at most 20 s (the reconnect backoff is at most 5 s; a
+// starved machine under the race detector is slow).
 func waitForCount(t *testing.T, addr string, n int64) {
 	t.Helper()
 	rc := redis.NewClient(&redis.Options{Addr: addr})
 	defer rc.Close()
 	ctx := context.Background()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		keys, _ := rc.Keys(ctx, "*").Result()
 		for _, k := range keys {
@@ -294,7 +311,7 @@ func waitForCount(t *testing.T, addr string, n int64) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no counter in Redis reached %d within 10 s (keys %v): floodgate did not push its counts", n, keys)
+			t.Fatalf("no counter in Redis reached %d within 20 s (keys %v): floodgate did not push its counts", n, keys)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -322,14 +339,14 @@ func TestRedisModesStartWithoutRedis(t *testing.T) {
 				t.Fatalf("requests with Redis unusable: %v, want all 20 served", &c)
 			}
 			// Batched mode only asks Redis near a limit or every 2 s: give it a moment.
-			deadline := time.Now().Add(5 * time.Second)
-			for !strings.Contains(p.logs.String(), tc.wantLog) {
+			deadline := time.Now().Add(15 * time.Second)
+			for !strings.Contains(p.logText(), tc.wantLog) {
 				if time.Now().After(deadline) {
-					t.Fatalf("no log line containing %q; logs:\n%s", tc.wantLog, p.logs.String())
+					t.Fatalf("no log line containing %q; logs:\n%s", tc.wantLog, p.logText())
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
-			if logs := p.logs.String(); strings.Contains(logs, "returned <nil>") || strings.Contains(logs, "wrong-secret") {
+			if logs := p.logText(); strings.Contains(logs, "returned <nil>") || strings.Contains(logs, "wrong-secret") {
 				t.Fatalf("logs show an empty error or the password:\n%s", logs)
 			}
 		})

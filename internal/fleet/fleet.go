@@ -397,14 +397,17 @@ func (f *Fleet) receive(ch <-chan *redis.Message) {
 // sync pushes the pending writes and, when full, renews this proxy's
 // claims and reads the whole view back.
 func (f *Fleet) sync(full bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
-	defer cancel()
-	err := f.push(ctx, full)
+	err := f.push(full)
 	if err == nil && full {
+		ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
 		err = f.pull(ctx)
+		cancel()
 	}
 	f.setHealth(err)
 }
+
+// pushChunk is the most entries written in one pipeline (one Timeout).
+const pushChunk = 100
 
 func (f *Fleet) setHealth(err error) {
 	if err != nil {
@@ -421,7 +424,7 @@ func (f *Fleet) setHealth(err error) {
 
 // push writes the pending entries (renewing live claims first, when
 // renew). Entries Redis did not take stay pending.
-func (f *Fleet) push(ctx context.Context, renew bool) error {
+func (f *Fleet) push(renew bool) error {
 	now := f.now()
 	f.mu.Lock()
 	if renew {
@@ -439,9 +442,20 @@ func (f *Fleet) push(ctx context.Context, renew bool) error {
 		batch = append(batch, e)
 	}
 	f.mu.Unlock()
-	if len(batch) == 0 {
-		return nil
+	for len(batch) > 0 {
+		n := min(len(batch), pushChunk)
+		if err := f.pushBatch(batch[:n]); err != nil {
+			return err
+		}
+		batch = batch[n:]
 	}
+	return nil
+}
+
+// pushBatch writes entries in one pipeline, bounded by Timeout.
+func (f *Fleet) pushBatch(batch []Entry) error {
+	ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
+	defer cancel()
 	pipe := f.client.Pipeline()
 	cmds := make([]*redis.Cmd, len(batch))
 	for i, e := range batch {

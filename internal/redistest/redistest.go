@@ -5,6 +5,10 @@
 //
 // When redis-server (or redis-cli, for clusters) is not on PATH the test
 // fails if the environment variable CI is set, and is skipped otherwise.
+//
+// The same tests run against Valkey (or any server taking redis-server's
+// command line) with REDISTEST_SERVER=valkey-server and, for clusters,
+// REDISTEST_CLI=valkey-cli.
 package redistest
 
 import (
@@ -50,7 +54,7 @@ type Server struct {
 // "--maxmemory", "10mb"). It returns the running server.
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
-	bin := need(t, "redis-server")
+	bin := need(t, ServerBinary())
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ { // a free port can be taken between probe and bind
 		port, err := freePort()
@@ -76,8 +80,8 @@ func StartCluster(t testing.TB, n int) []string {
 	if n < 3 {
 		t.Fatalf("redistest: StartCluster needs at least 3 nodes, got %d", n)
 	}
-	bin := need(t, "redis-server")
-	cli := need(t, "redis-cli")
+	bin := need(t, ServerBinary())
+	cli := need(t, CLIBinary())
 	addrs := make([]string, 0, n)
 	for i := 0; i < n; i++ {
 		var s *Server
@@ -129,7 +133,7 @@ func StartCluster(t testing.TB, n int) []string {
 // t.Cleanup.
 func StartSentinel(t testing.TB, masterName, masterAddr string) *Server {
 	t.Helper()
-	bin := need(t, "redis-server")
+	bin := need(t, ServerBinary())
 	host, mport, err := net.SplitHostPort(masterAddr)
 	if err != nil {
 		t.Fatalf("redistest: master address %q is not host:port: %v", masterAddr, err)
@@ -201,6 +205,21 @@ func (s *Server) stopLocked() {
 	_ = s.proc.Kill()
 	<-s.exited
 	s.proc = nil
+}
+
+// ServerBinary is the server binary tests start: $REDISTEST_SERVER, or
+// redis-server.
+func ServerBinary() string { return envOr("REDISTEST_SERVER", "redis-server") }
+
+// CLIBinary is the client binary used to create clusters: $REDISTEST_CLI, or
+// redis-cli.
+func CLIBinary() string { return envOr("REDISTEST_CLI", "redis-cli") }
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 // need returns the path of a binary, or fails/skips the test when absent.

@@ -118,7 +118,8 @@ func (b *Batched) loop() {
 // than minSyncKeys counters is taken as too big, not as Redis down: the
 // size is cut by four and the counters go back in the queue (if Redis had
 // applied them, they are counted twice: an overcount, never an
-// undercount). Only a failure at the smallest size marks Redis down.
+// undercount). Only a failure at the smallest size, in a sync where no push
+// got through, marks Redis down.
 func (b *Batched) syncOnce() error {
 	b.syncMu.Lock()
 	defer b.syncMu.Unlock()
@@ -145,9 +146,16 @@ func (b *Batched) syncOnce() error {
 		took := time.Since(t0)
 		cancel()
 		if err != nil {
-			if len(ops) > minSyncKeys && isDeadline(err) && b.healthy.Load() {
-				b.batch = max(minSyncKeys, len(ops)/4)
-				continue
+			if isDeadline(err) && b.healthy.Load() {
+				if len(ops) > minSyncKeys {
+					b.batch = max(minSyncKeys, len(ops)/4)
+					continue
+				}
+				if pushed > 0 {
+					// Redis answered earlier pushes of this sync: it is
+					// busy, not gone. The rest waits for the next sync.
+					break
+				}
 			}
 			b.setHealth(err, pushed)
 			return err

@@ -475,7 +475,7 @@ func TestBatchedLimitChangeDropsVerdict(t *testing.T) {
 
 // TestBatchedManyKeysNeverTimeOut is issue 10's row: a flood of distinct
 // keys (30,000 waiting for one sync) on a healthy Redis. With a Timeout
-// tight enough that one push of them all would not make it (40ms), the
+// tight enough that one push of them all would not make it (60ms), the
 // pushes are sized to fit: Redis never counts as down, nothing is logged,
 // and every key reaches Redis.
 func TestBatchedManyKeysNeverTimeOut(t *testing.T) {
@@ -483,7 +483,7 @@ func TestBatchedManyKeysNeverTimeOut(t *testing.T) {
 	c := newClient(t, s.Addr)
 	core, logs := observer.New(zapcore.InfoLevel)
 	clock := newFakeClock()
-	b := newTestBatched(t, c, Options{SyncInterval: manual, Timeout: 40 * time.Millisecond, Peers: 2}, clock, zap.New(core))
+	b := newTestBatched(t, c, Options{SyncInterval: manual, Timeout: 60 * time.Millisecond, Peers: 2}, clock, zap.New(core))
 	ctx := context.Background()
 	rate := perMinute(1000) // share 26: 14 hits are queued, and decided locally
 	const keys = 30_000

@@ -82,8 +82,8 @@ type sizedStore interface {
 // (against a real Redis, which these keys, far from their limits, never
 // reach). Target: at most 256 MB for a million keys, i.e. 268 bytes a key.
 func TestMemoryPerKey(t *testing.T) {
-	if testing.Short() {
-		t.Skip("fills a million keys")
+	if testing.Short() || raceEnabled {
+		t.Skip("fills a million keys; a measurement (not under -race, which inflates memory)")
 	}
 	const n = 1_000_000
 	const budget = 256 << 20
