@@ -24,7 +24,7 @@ type floodgateProc struct {
 	addr  string
 	admin string // its admin endpoint, "" when off
 	cmd   *exec.Cmd
-	logs  *strings.Builder
+	logs  *lockedLog
 }
 
 // startFloodgate runs the floodgate binary with a small Caddyfile: the given store, the e2e
@@ -77,10 +77,10 @@ http://:%s {
 	if err := os.WriteFile(path, []byte(cf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &floodgateProc{addr: addr, admin: adminAddr, logs: &strings.Builder{}}
+	p := &floodgateProc{addr: addr, admin: adminAddr, logs: &lockedLog{}}
 	p.cmd = exec.Command(bin, "run", "--config", path)
 	p.cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
-	p.cmd.Stderr = &lockedWriter{w: p.logs}
+	p.cmd.Stderr = p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -102,15 +102,23 @@ http://:%s {
 	return nil
 }
 
-type lockedWriter struct {
+// lockedLog collects a process's log: written by os/exec's copying goroutine, read by the
+// test while the process runs.
+type lockedLog struct {
 	mu sync.Mutex
-	w  io.Writer
+	b  strings.Builder
 }
 
-func (l *lockedWriter) Write(b []byte) (int, error) {
+func (l *lockedLog) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(b)
+	return l.b.Write(b)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 var client = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
