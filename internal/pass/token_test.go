@@ -230,7 +230,7 @@ func TestReasonOf(t *testing.T) {
 }
 
 // TestVerifyDoesNotAllocate runs without the race detector only (it allocates itself);
-// .ci/test runs it on its own, without -race.
+// .ci/test runs it (and every test named *Alloc*) again without -race.
 func TestVerifyDoesNotAllocate(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocations cannot be counted under the race detector; .ci/test runs this test without -race")
