@@ -211,10 +211,19 @@ func (d *Decider) quarantine(in *Request, v *Verdict) {
 
 // spareQuarantine says a client keeps its POSTs through its site's quarantine: a stranger
 // who trips a member's quarantine must not shut the member's known clients out. Known good:
-// a valid pass (it solved a challenge on this site, from this network and browser), a
-// verified search engine. (Returning visitors, by their visitor cookie, belong here too.)
+// a proven pass (see provenPass), a verified search engine, a returning visitor.
 func (in *Request) spareQuarantine() bool {
-	return in.Pass != pass.LevelNone || in.Class.Verified
+	return in.provenPass() || in.Class.Verified || in.Returning
+}
+
+// provenPass says the client holds a pass that cost it something a bot does not do for
+// free: a script or proof-of-work pass. A cookie pass proves only that the client keeps
+// cookies — every scraper with a cookie jar earns one in one round trip — so it spares the
+// challenge it answered but earns no trust: no place ahead in the backend's queue (the
+// matrix benchmark saw a flood's cookie-pass holders crowd out returning visitors), no way
+// through a quarantine.
+func (in *Request) provenPass() bool {
+	return in.Pass.Satisfies(pass.LevelScript)
 }
 
 // underAttack challenges clients that are not known good while their site is under attack

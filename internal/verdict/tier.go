@@ -2,7 +2,6 @@ package verdict
 
 import (
 	"github.com/floodgate-proxy/floodgate/internal/admission"
-	"github.com/floodgate-proxy/floodgate/internal/pass"
 	"github.com/floodgate-proxy/floodgate/internal/rules"
 )
 
@@ -29,7 +28,7 @@ const (
 
 // tier is the client's admission tier, from its identity, its pass, its visitor cookie and
 // the action decided. The table is admission.TierOf's (one place): known good (a pass, a
-// verified search engine, a rule's allow) first; a browser is returning with a visitor
+// verified search engine, a rule's allow) first — a cookie pass is no proof (provenPass); a browser is returning with a visitor
 // cookie, unless a budget acted on it (delay, or log in shadow): the holder drops to the
 // other browsers, since a cookie is worth what its holder's behaviour keeps it worth; an
 // outdated browser, or one whose headers do not match its claim, drops a tier for each;
@@ -38,7 +37,7 @@ const (
 func tier(in *Request, v *Verdict) Tier {
 	res := in.Class
 	tr := admission.Trust{
-		KnownGood: in.Pass != pass.LevelNone || res.Verified || v.Action == rules.ActionAllow,
+		KnownGood: in.provenPass() || res.Verified || v.Action == rules.ActionAllow,
 		Returning: in.Returning && v.Step != StepBudget,
 		Class:     res.Class,
 		Bot:       res.Bot,

@@ -222,7 +222,14 @@ func (h *Handler) proxy(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	err := next.ServeHTTP(rec, r)
 	sample.Latency = time.Since(start)
 	status := statusOf(rec, err)
-	ticket.Release(outcomeOf(r.Context(), status))
+	outcome := outcomeOf(r.Context(), status)
+	if sample.Requests == 0 {
+		// A static file holds its slot but teaches the limit nothing: its millisecond answer
+		// would pull the healthy latency far below a page's, and then every flood of pages
+		// would look like congestion (the matrix benchmark saw the limit fall to its floor).
+		outcome = admission.OutcomeIgnore
+	}
+	ticket.Release(outcome)
 	if status >= 500 {
 		sample.Errors5xx = 1
 	}
