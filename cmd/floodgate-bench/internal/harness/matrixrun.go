@@ -1,0 +1,173 @@
+package harness
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// MatrixOptions configure RunMatrix.
+type MatrixOptions struct {
+	// Bin is the floodgate binary (plain Caddy is the same binary without floodgate).
+	Bin string
+	// Dir receives the filled-in Caddyfiles, the ASN database, the proxies' logs and Redis.
+	Dir string
+	// Shipped is the text of the shipped Caddyfile (Caddyfile.example).
+	Shipped string
+	// Cells are the scenarios to run, in order.
+	Cells []Cell
+	// Seed drives the traffic.
+	Seed uint64
+	// Calm and Flood are every cell's phase lengths.
+	Calm time.Duration
+	// Flood is the flood phase's length.
+	Flood time.Duration
+	// Run bounds the load generator; its targets are filled per arm.
+	Run RunConfig
+	// Log receives progress lines.
+	Log io.Writer
+}
+
+// RunMatrix runs every cell, both arms (plain Caddy, then floodgate as shipped), each arm
+// against a fresh backend and fresh proxies, and returns the report.
+func RunMatrix(ctx context.Context, o MatrixOptions) (*MatrixReport, error) {
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if o.Shipped == "" {
+		return nil, errors.New("matrix: no shipped Caddyfile")
+	}
+	asndb := filepath.Join(o.Dir, "bench-asn.mmdb")
+	if err := WriteASNDB(asndb, Networks); err != nil {
+		return nil, err
+	}
+	rep := &MatrixReport{Scenario: "matrix", Started: time.Now(), Machine: ThisMachine(), Seed: o.Seed, Calm: o.Calm, Flood: o.Flood}
+	per := o.Calm + o.Flood + 5*time.Second
+	fmt.Fprintf(o.Log, "matrix: %d cells × 2 arms × %v ≈ %v\n", len(o.Cells), per, time.Duration(len(o.Cells)*2)*per)
+	for _, c := range o.Cells {
+		sc := c.Scenario(o.Seed, o.Calm, o.Flood)
+		sched, err := sc.Build()
+		if err != nil {
+			return nil, fmt.Errorf("cell %s: %w", c.Name, err)
+		}
+		cr := CellReport{Cell: c, Config: sc, CapacityRPS: round2(sc.Pool.Capacity())}
+		for _, arm := range []string{ArmPlain, ArmFloodgate} {
+			if ctx.Err() != nil {
+				return nil, errors.New("interrupted")
+			}
+			ar, err := runCellArm(ctx, o, c, sc, sched, arm, asndb)
+			if err != nil {
+				return nil, fmt.Errorf("cell %s, %s: %w", c.Name, arm, err)
+			}
+			cr.Arms = append(cr.Arms, CellArm{ArmReport: ar, Checks: CheckArm(c, &ar)})
+			fmt.Fprintf(o.Log, "  %s %s: %s\n", c.Name, arm, checksLine(cr.Arms[len(cr.Arms)-1].Checks))
+			time.Sleep(time.Second) // let the arm's sockets close
+		}
+		rep.Cells = append(rep.Cells, cr)
+	}
+	rep.Summarize()
+	return rep, nil
+}
+
+// runCellArm runs one arm of one cell.
+func runCellArm(ctx context.Context, o MatrixOptions, c Cell, sc Scenario, sched *Schedule, arm, asndb string) (ArmReport, error) {
+	backend, upstream, stopBackend, err := startPool(sc.Pool)
+	if err != nil {
+		return ArmReport{}, err
+	}
+	defer stopBackend()
+
+	set := ShippedSettings{"FLOODGATE_UPSTREAM": upstream, "FLOODGATE_TRUSTED_PROXIES": "127.0.0.1/32", "FLOODGATE_ASN_DB": asndb}
+	if c.Proxies > 1 && arm == ArmFloodgate {
+		r, err := StartRedis(filepath.Join(o.Dir, "redis-"+c.Name))
+		if err != nil {
+			return ArmReport{}, err
+		}
+		defer r.Stop()
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		set["FLOODGATE_REDIS"] = r.URL()
+		set["FLOODGATE_PASS_KEY"] = base64.StdEncoding.EncodeToString(key)
+	}
+	var proxies []*Proxy
+	defer func() {
+		for _, p := range proxies {
+			_ = p.Stop()
+		}
+	}()
+	var targets []string
+	for k := range max(c.Proxies, 1) {
+		listen, admin, err := freeListenAdmin()
+		if err != nil {
+			return ArmReport{}, err
+		}
+		_, port, _ := net.SplitHostPort(listen)
+		set["FLOODGATE_LISTEN"], set["FLOODGATE_ADMIN"] = ":"+port, admin
+		cf, err := FillShipped(o.Shipped, set)
+		if err == nil && arm == ArmPlain {
+			cf, err = WithoutFloodgate(cf)
+		}
+		if err != nil {
+			return ArmReport{}, err
+		}
+		name := c.Name + "-" + arm
+		if c.Proxies > 1 {
+			name += fmt.Sprint(k + 1)
+		}
+		p, err := StartProxy(ctx, ProxyConfig{Name: name, Bin: o.Bin, Dir: o.Dir, Listen: listen, Admin: admin, Upstream: upstream, Raw: cf, LogCap: 1 << 20})
+		if err != nil {
+			return ArmReport{}, err
+		}
+		proxies = append(proxies, p)
+		targets = append(targets, listen)
+	}
+	rc := o.Run
+	rc.Target, rc.Targets = targets[0], targets
+	res, err := Run(ctx, sc, sched, rc)
+	if err != nil {
+		return ArmReport{}, err
+	}
+	if ctx.Err() != nil {
+		return ArmReport{}, errors.New("interrupted")
+	}
+	ar := BuildArmReport(arm, sc, res, backend.Stats(), 2*time.Second)
+	if arm == ArmFloodgate {
+		for _, p := range proxies {
+			lines, err := p.Metrics("floodgate_")
+			if err != nil {
+				fmt.Fprintf(o.Log, "  %s: %v\n", p.Config.Name, err)
+			}
+			for _, m := range ParseMetricLines(lines) {
+				switch {
+				case m.Name == "floodgate_requests_total":
+					ar.Floodgate = append(ar.Floodgate, m)
+				case strings.HasPrefix(m.Name, "floodgate_admission"):
+					ar.Admission = append(ar.Admission, m)
+				}
+			}
+		}
+	}
+	for _, p := range proxies {
+		if l := p.Log(); l != nil {
+			ar.UnderAttack += l.Count("site under attack")
+		}
+	}
+	return ar, nil
+}
+
+// ReadShipped reads the shipped Caddyfile at path.
+func ReadShipped(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading the shipped Caddyfile: %w", err)
+	}
+	return string(b), nil
+}
