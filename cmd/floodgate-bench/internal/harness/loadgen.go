@@ -81,9 +81,9 @@ type Sample struct {
 	// Refreshed is true for a human page that answered with a meta refresh (a cookie
 	// challenge, say) which the browser followed; Latency then covers the whole visit.
 	Refreshed bool
-	// Returning is true for a human whose session began in the calm phase: in the flood,
-	// a returning visitor whose cookie jar holds what the proxy set in calm times. A session
-	// begun in the flood is a new visitor, with an empty jar.
+	// Returning is true for a regular (Session.Regular): in the flood, a returning visitor
+	// whose cookie jar holds what the proxy set in calm times. Other sessions are new
+	// visitors, each with an empty jar when it begins.
 	Returning bool
 }
 
@@ -287,7 +287,7 @@ func Run(ctx context.Context, sc Scenario, sched *Schedule, cfg RunConfig) (*Res
 func runSession(ctx context.Context, sc Scenario, s *Session, tr http.RoundTripper, cfg RunConfig, rec *recorder, start time.Time) {
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Transport: tr, Jar: jar, Timeout: cfg.HumanTimeout}
-	returning := s.At < sc.Calm
+	returning := s.Regular
 	add := func(smp Sample) {
 		smp.Returning = returning
 		rec.add(smp)

@@ -98,8 +98,11 @@ func TestFlashCrowdAndRegulars(t *testing.T) {
 	regulars, crowd := 0, 0
 	var crowdWork time.Duration
 	for _, s := range sched.Sessions {
-		if s.At < sc.Calm && len(s.Pages) > 20 {
+		if s.Regular {
 			regulars++
+			if s.At >= sc.Calm || len(s.Pages) < 20 || s.Site != sc.FlashSite {
+				t.Errorf("regular %+v: want a long session from the calm phase on the crowded site", s.At)
+			}
 		}
 		if s.At >= sc.Calm && s.Site == sc.FlashSite {
 			crowd++

@@ -143,8 +143,8 @@ func (r *MatrixReport) Markdown() string {
 		"the trusted proxy (127.0.0.1), the admin port, the generated ASN database, and — two proxies only — the shared Redis and pass key; " +
 		"and binds to loopback. The plain arm is the same file without its floodgate blocks (same access log, metrics, error pages). " +
 		"Backends: PHP-like workers behind a queue where a request waits at most 500 ms (then 504); 40 sites, the flood targets the first 8 (a POST burst: site 0). " +
-		"People are humans with cookie jars who follow meta refresh: regulars browsing from the start (in the flood: *returning*, their jar holds what the proxy set in calm) " +
-		"and new visitors (sessions begun in the flood: *new*, empty jar); Googlebot 4 req/s throughout. " +
+		"People are humans with cookie jars who follow meta refresh: regulars browsing from the start of calm to the end (in the flood: *returning*, their jar holds what the proxy set in calm; in a flash crowd, on the crowded site) " +
+		"and new visitors (sessions of a few pages, jar empty when they begin); Googlebot 4 req/s throughout. " +
 		"p95 is over people's successful requests (pages with refreshes counted as one visit, and assets), flood phase against calm phase.\n\n")
 
 	b.WriteString("## All cells\n\n| cell | backend | load | mix | arm | people served | p95 calm → flood | returning served | new served | sites not attacked p95 | backend busy | targets |\n|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|\n")

@@ -106,11 +106,10 @@ type ArmReport struct {
 	// QuietSitesCalm is humans in the calm phase on the sites the flood does not target:
 	// the baseline of QuietSitesFlood.
 	QuietSitesCalm HumanStats `json:"quiet_sites_calm"`
-	// ReturningFlood is humans in the flood phase whose session began in calm (returning
-	// visitors: their cookie jar holds what the proxy set in calm times).
+	// ReturningFlood is the regulars in the flood phase (returning visitors: their cookie
+	// jar holds what the proxy set in calm times).
 	ReturningFlood HumanStats `json:"returning_flood"`
-	// NewFlood is humans in the flood phase whose session began in the flood (new visitors,
-	// empty cookie jar).
+	// NewFlood is the other humans in the flood phase (new visitors, whose jar began empty).
 	NewFlood HumanStats `json:"new_flood"`
 	// P95Ratio is humans' flood p95 over their calm p95.
 	P95Ratio float64 `json:"p95_ratio"`

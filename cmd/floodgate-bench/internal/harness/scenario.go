@@ -91,7 +91,8 @@ type Scenario struct {
 	PostBurstIPs int `json:"post_burst_ips"`
 	// People is how many regulars browse the whole run, from the first seconds of the calm
 	// phase to its end, keeping one cookie jar: in the flood they are returning visitors
-	// (their jar holds what floodgate set in calm times). 0: none.
+	// (their jar holds what floodgate set in calm times). They browse every site, or only
+	// FlashSite when there is a flash crowd. 0: none.
 	People int `json:"people,omitempty"`
 	// Closed makes the flood closed-loop: that many workers per population, each sending
 	// its next request as soon as the previous answer (refusal or not) came back. When set,
@@ -255,6 +256,9 @@ type Session struct {
 	UA string
 	// Pages are visited in order.
 	Pages []PageVisit
+	// Regular marks a regular: a person who browses the site habitually, from the first
+	// seconds of the calm phase to the end of the run, with one cookie jar.
+	Regular bool
 }
 
 // Schedule is the traffic of one run.
@@ -324,7 +328,13 @@ func (s Scenario) Build() (*Schedule, error) {
 		pages := min(500, 2+int(2*total.Seconds()/max(s.ThinkTime.Seconds(), 0.05)))
 		for range s.People {
 			at := time.Duration(r.Float64() * float64(min(s.Calm/4, 2*time.Second)))
-			sched.Sessions = append(sched.Sessions, s.session(r, at, r.IntN(s.Sites), pages, residential))
+			site := r.IntN(s.Sites)
+			if s.FlashCrowd > 0 {
+				site = s.FlashSite
+			}
+			sess := s.session(r, at, site, pages, residential)
+			sess.Regular = true
+			sched.Sessions = append(sched.Sessions, sess)
 		}
 	}
 
