@@ -3,6 +3,7 @@ package harness
 import (
 	"bytes"
 	"io"
+	"strconv"
 	"sync"
 )
 
@@ -21,6 +22,7 @@ type CappedLog struct {
 	// AccessLines and DroppedLines count access-log lines seen and not written.
 	accessLines, dropped int64
 	counts               map[string]int64
+	first                map[string]float64
 }
 
 // accessLogger marks Caddy's access-log lines (JSON: "logger":"http.log.access...").
@@ -31,7 +33,7 @@ var CountedPhrases = []string{"site under attack", "site no longer under attack"
 
 // NewCappedLog writes to w at most capBytes of access-log lines and 8×capBytes of others.
 func NewCappedLog(w io.Writer, capBytes int64) *CappedLog {
-	return &CappedLog{w: w, accessCap: capBytes, otherCap: 8 * capBytes, counts: map[string]int64{}}
+	return &CappedLog{w: w, accessCap: capBytes, otherCap: 8 * capBytes, counts: map[string]int64{}, first: map[string]float64{}}
 }
 
 // Write implements io.Writer; it never fails (a full log must not stop the proxy).
@@ -70,6 +72,9 @@ func (c *CappedLog) line(l []byte) {
 	for _, ph := range CountedPhrases {
 		if bytes.Contains(l, []byte(ph)) {
 			c.counts[ph]++
+			if _, seen := c.first[ph]; !seen {
+				c.first[ph] = lineTime(l)
+			}
 		}
 	}
 	if c.otherW+int64(len(l)) > c.otherCap {
@@ -84,6 +89,32 @@ func (c *CappedLog) Count(phrase string) int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.counts[phrase]
+}
+
+// First returns the time (Unix seconds, from the line's "ts") of the first non-access line
+// that contained phrase; ok is false when none did, or its time was unreadable.
+func (c *CappedLog) First(phrase string) (ts float64, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ts, ok = c.first[phrase]
+	return ts, ok && ts > 0
+}
+
+// lineTime reads the "ts" field (Unix seconds) of a Caddy JSON log line, 0 if none.
+func lineTime(l []byte) float64 {
+	_, rest, ok := bytes.Cut(l, []byte(`"ts":`))
+	if !ok {
+		return 0
+	}
+	end := bytes.IndexAny(rest, ",}")
+	if end < 0 {
+		return 0
+	}
+	v, err := strconv.ParseFloat(string(bytes.TrimSpace(rest[:end])), 64)
+	if err != nil {
+		return 0
+	}
+	return v
 }
 
 // AccessLines returns how many access-log lines the proxy wrote, and how many of them were

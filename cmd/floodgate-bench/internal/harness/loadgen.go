@@ -121,6 +121,8 @@ type Results struct {
 	Samples []Sample
 	// Elapsed is the run's wall time.
 	Elapsed time.Duration
+	// Start is when the run started (offset 0 of the samples).
+	Start time.Time
 }
 
 // CheckLoopback returns an error unless addr is host:port with a loopback IP host.
@@ -279,7 +281,7 @@ func Run(ctx context.Context, sc Scenario, sched *Schedule, cfg RunConfig) (*Res
 		}
 	}()
 	wg.Wait()
-	return &Results{Samples: rec.samples, Elapsed: since()}, nil
+	return &Results{Samples: rec.samples, Elapsed: since(), Start: start}, nil
 }
 
 // runSession plays one human: a page, then its uncached assets a few at a time, then a

@@ -182,13 +182,17 @@ func (r *MatrixReport) Markdown() string {
 		}
 	}
 
-	b.WriteString("\n## What floodgate did\n\nUnder-attack switches (log lines), and the admission metrics at the end of the run (every proxy): the learned limit, requests by tier and result.\n\n| cell | under-attack switches | learned limit | admission results |\n|---|---:|---:|---|\n")
+	b.WriteString("\n## What floodgate did\n\nUnder-attack switches (log lines) and when the first came, from the start of the flood; the admission metrics at the end of the run (every proxy): the learned limit, requests by tier and result.\n\n| cell | under-attack switches | first switch | learned limit | admission results |\n|---|---:|---:|---:|---|\n")
 	for _, c := range r.Cells {
 		f := c.Arm(ArmFloodgate)
 		if f == nil {
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %s |\n", c.Cell.Name, f.UnderAttack, admissionLimit(f.Admission), admissionResults(f.Admission))
+		first := "—"
+		if f.FirstSwitch != nil {
+			first = fmt.Sprintf("%+.1f s", *f.FirstSwitch)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s |\n", c.Cell.Name, f.UnderAttack, first, admissionLimit(f.Admission), admissionResults(f.Admission))
 	}
 	return b.String()
 }

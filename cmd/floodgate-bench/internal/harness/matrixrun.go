@@ -155,9 +155,18 @@ func runCellArm(ctx context.Context, o MatrixOptions, c Cell, sc Scenario, sched
 			}
 		}
 	}
+	floodStart := float64(res.Start.Add(sc.Calm).UnixNano()) / 1e9
 	for _, p := range proxies {
-		if l := p.Log(); l != nil {
-			ar.UnderAttack += l.Count("site under attack")
+		l := p.Log()
+		if l == nil {
+			continue
+		}
+		ar.UnderAttack += l.Count("site under attack")
+		if ts, ok := l.First("site under attack"); ok {
+			d := round2(ts - floodStart)
+			if ar.FirstSwitch == nil || d < *ar.FirstSwitch {
+				ar.FirstSwitch = &d
+			}
 		}
 	}
 	return ar, nil

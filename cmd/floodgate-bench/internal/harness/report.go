@@ -126,6 +126,9 @@ type ArmReport struct {
 	Admission []MetricLine `json:"floodgate_admission,omitempty"`
 	// UnderAttack counts the proxies' "site under attack" log lines (switches on).
 	UnderAttack int64 `json:"under_attack_switches,omitempty"`
+	// FirstSwitch is when the first site went under attack, in seconds from the start of
+	// the flood (negative: during calm); nil when none did.
+	FirstSwitch *float64 `json:"first_switch_s,omitempty"`
 	// Elapsed is the arm's wall time in seconds.
 	Elapsed float64 `json:"elapsed_s"`
 }

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,6 +95,15 @@ func TestCappedLog(t *testing.T) {
 	}
 	if c.Count("site under attack") != 1 {
 		t.Errorf("under-attack lines = %d, want 1", c.Count("site under attack"))
+	}
+	_, _ = c.Write([]byte(`{"level":"warn","ts":1795943999.25,"msg":"site under attack: again"}` + "\n"))
+	if ts, ok := c.First("site under attack"); ok || ts != 0 {
+		t.Errorf("first under-attack line had no time, First = %v, %v; want none", ts, ok)
+	}
+	c2 := NewCappedLog(io.Discard, 100)
+	_, _ = c2.Write([]byte(`{"level":"warn","ts":1795943999.25,"msg":"site under attack: x"}` + "\n" + `{"ts":1795944000,"msg":"site under attack: y"}` + "\n"))
+	if ts, ok := c2.First("site under attack"); !ok || ts != 1795943999.25 || c2.Count("site under attack") != 2 {
+		t.Errorf("First = %v, %v, count %d; want the first line's ts and 2 lines", ts, ok, c2.Count("site under attack"))
 	}
 	if !strings.Contains(out.String(), "site under attack: challenging clients") || strings.Count(out.String(), "handled request") != 1 {
 		t.Errorf("written:\n%s", out.String())
