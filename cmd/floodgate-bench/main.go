@@ -183,8 +183,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
+		partial := func(r *harness.MatrixReport) {
+			r.Command, r.Tree, r.Note = command, tree, *note
+			_ = harness.WriteJSON(filepath.Join(*out, "matrix.json"), r)
+			_ = os.WriteFile(filepath.Join(*out, "matrix.md"), []byte(r.Markdown()), 0o644)
+		}
 		rep, err := harness.RunMatrix(ctx, harness.MatrixOptions{Bin: *bin, Dir: logDir, Shipped: shipped, Cells: sel, Seed: *seed,
-			Calm: mc, Flood: mf, Run: harness.DefaultRunConfig(""), Log: stdout})
+			Calm: mc, Flood: mf, Run: harness.DefaultRunConfig(""), Log: stdout, AfterCell: partial})
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -97,6 +98,10 @@ type RunConfig struct {
 	Targets []string
 	// MaxClosedRequests bounds the requests the closed-loop workers send in all.
 	MaxClosedRequests int64
+	// History, when set, gives a regular's cookie jar, before its first request, what its
+	// visits of the previous days left there (a cookie for the site host, from address ip
+	// with User-Agent ua); nil: the jar starts empty.
+	History func(ip netip.Addr, ua, host string) *http.Cookie
 	// MaxInFlight bounds the open-loop requests in flight; past it, requests are dropped
 	// (and counted).
 	MaxInFlight int
@@ -288,6 +293,11 @@ func Run(ctx context.Context, sc Scenario, sched *Schedule, cfg RunConfig) (*Res
 // pause; until the pages or the run's time are over.
 func runSession(ctx context.Context, sc Scenario, s *Session, tr http.RoundTripper, cfg RunConfig, rec *recorder, start time.Time) {
 	jar, _ := cookiejar.New(nil)
+	if s.Regular && cfg.History != nil {
+		if c := cfg.History(s.IP, s.UA, Host(s.Site)); c != nil {
+			jar.SetCookies(&url.URL{Scheme: "http", Host: Host(s.Site), Path: "/"}, []*http.Cookie{c})
+		}
+	}
 	client := &http.Client{Transport: tr, Jar: jar, Timeout: cfg.HumanTimeout}
 	returning := s.Regular
 	add := func(smp Sample) {

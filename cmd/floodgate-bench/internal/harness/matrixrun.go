@@ -34,6 +34,9 @@ type MatrixOptions struct {
 	Run RunConfig
 	// Log receives progress lines.
 	Log io.Writer
+	// AfterCell, when set, is called with the report so far after each cell (to write
+	// partial results a long run does not lose).
+	AfterCell func(*MatrixReport)
 }
 
 // RunMatrix runs every cell, both arms (plain Caddy, then floodgate as shipped), each arm
@@ -72,6 +75,10 @@ func RunMatrix(ctx context.Context, o MatrixOptions) (*MatrixReport, error) {
 			time.Sleep(time.Second) // let the arm's sockets close
 		}
 		rep.Cells = append(rep.Cells, cr)
+		if o.AfterCell != nil {
+			rep.Summarize()
+			o.AfterCell(rep)
+		}
 	}
 	rep.Summarize()
 	return rep, nil
