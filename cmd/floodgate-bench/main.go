@@ -78,6 +78,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		listCells   = fs.Bool("list-cells", false, "matrix: list the cells and exit")
 		caddyfile   = fs.String("caddyfile", "", "matrix: the shipped Caddyfile the floodgate arm runs (default: Caddyfile.example of this repository)")
 		note        = fs.String("note", "", "matrix: a line added to the report (e.g. which main it ran on)")
+		history     = fs.Bool("history", true, "matrix: regulars' jars start with the visitor cookie of their visits on earlier days (false: empty)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -189,7 +190,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			_ = os.WriteFile(filepath.Join(*out, "matrix.md"), []byte(r.Markdown()), 0o644)
 		}
 		rep, err := harness.RunMatrix(ctx, harness.MatrixOptions{Bin: *bin, Dir: logDir, Shipped: shipped, Cells: sel, Seed: *seed,
-			Calm: mc, Flood: mf, Run: harness.DefaultRunConfig(""), Log: stdout, AfterCell: partial})
+			Calm: mc, Flood: mf, Run: harness.DefaultRunConfig(""), Log: stdout, AfterCell: partial, History: *history})
 		if err != nil {
 			return err
 		}

@@ -87,7 +87,7 @@ func (w *ClosedWorker) Next() Request {
 		residential := NetworksOf(Residential)
 		return Request{Class: StealthScrapers, Site: r.IntN(s.AttackedSites), Method: "GET",
 			Path: fmt.Sprintf("/article/%d?page=%d", r.IntN(100000), 1+r.IntN(20)),
-			IP:   AddrAt(residential[r.IntN(len(residential))].Prefix, r.Uint32()), UA: BrowserUserAgents[r.IntN(len(BrowserUserAgents))]}
+			IP:   AddrAt(residential[r.IntN(len(residential))].Prefix, r.Uint32()), UA: CurrentBrowserUserAgents[r.IntN(len(CurrentBrowserUserAgents))]}
 	}
 }
 

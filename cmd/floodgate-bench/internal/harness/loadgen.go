@@ -408,6 +408,10 @@ func doCapture(ctx context.Context, c *http.Client, method string, site int, pat
 	req.Header.Set("User-Agent", ua)
 	req.Header.Set("X-Forwarded-For", ip.String())
 	req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+	if class == Humans || class == StealthScrapers {
+		// What every browser sends; the stealth scrapers pass for browsers.
+		req.Header.Set("Accept-Language", acceptLanguageOf(ip))
+	}
 	req.Header.Set(HeaderClass, string(class))
 	req.Header.Set(HeaderPhase, string(phase))
 	if method == http.MethodPost {

@@ -183,7 +183,7 @@ func TestMatrixSummaryAndMarkdown(t *testing.T) {
 		}
 		p := *bad
 		p.Name, f.Name = ArmPlain, ArmFloodgate
-		f.Admission = []MetricLine{{Name: "floodgate_admission_limit", Value: 7}, {Name: "floodgate_admission_total", Labels: map[string]string{"tier": "5", "result": "shed"}, Value: 40}}
+		f.Admission = []MetricLine{{Name: "floodgate_admission_limit", Value: 7}, {Name: "floodgate_admission_total", Labels: map[string]string{"tier": "untrusted", "result": "shed"}, Value: 40}}
 		r.Cells = append(r.Cells, CellReport{Cell: c, Arms: []CellArm{{ArmReport: p, Checks: CheckArm(c, &p)}, {ArmReport: f, Checks: CheckArm(c, &f)}}})
 	}
 	r.Summarize()
@@ -194,7 +194,7 @@ func TestMatrixSummaryAndMarkdown(t *testing.T) {
 		t.Errorf("first miss %q, want the second cell's people served", r.Summary.Missed[0])
 	}
 	md := r.Markdown()
-	for _, want := range []string{"| " + cells[0].Name + " |", "plain Caddy", "floodgate (shipped)", "**met**", "met every target in **1 of 2**", "| 7 |", "shed t5 40", "100 → 110 ms (1.10×)"} {
+	for _, want := range []string{"| " + cells[0].Name + " |", "plain Caddy", "floodgate (shipped)", "**met**", "met every target in **1 of 2**", "| 7 |", "untrusted shed 40", "100 → 110 ms (1.10×)"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

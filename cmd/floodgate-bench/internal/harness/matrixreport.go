@@ -72,6 +72,8 @@ type MatrixReport struct {
 	Tree string `json:"tree"`
 	// Note says anything the reader must know about this run (which main, say).
 	Note string `json:"note,omitempty"`
+	// History says whether the regulars' jars held their earlier days' visitor cookie.
+	History bool `json:"history"`
 }
 
 // Summarize fills r.Summary from the cells' checks.
@@ -138,6 +140,11 @@ func (r *MatrixReport) Markdown() string {
 		r.Started.UTC().Format(time.RFC3339), r.Machine.CPUs, r.Machine.CPUModel, r.Machine.Load1, r.Tree, r.Seed, r.Calm, r.Flood, r.Command)
 	if r.Note != "" {
 		fmt.Fprintf(&b, "%s\n\n", r.Note)
+	}
+	if r.History {
+		b.WriteString("Regulars' history: in the floodgate arm, each regular's jar starts with the visitor cookie of its visits on earlier days (3 visits, the last a day ago), signed with the pass key the arm is given (`FLOODGATE_PASS_KEY`) and bound as floodgate binds it (network, browser, site) — the benchmark cannot wait the days it takes to earn one. New visitors' jars start empty.\n\n")
+	} else {
+		b.WriteString("Regulars' history: none — every jar starts empty; in the flood a regular holds only what the proxy set during the calm phase.\n\n")
 	}
 	b.WriteString("The floodgate arm runs `Caddyfile.example` as shipped (no caps, no settings): the harness fills in only the listen port, the upstream, " +
 		"the trusted proxy (127.0.0.1), the admin port, the generated ASN database, and — two proxies only — the shared Redis and pass key; " +
@@ -230,7 +237,7 @@ func admissionResults(ms []MetricLine) string {
 	sum := map[string]float64{}
 	for _, m := range ms {
 		if m.Name == "floodgate_admission_total" && m.Value > 0 {
-			sum[m.Labels["result"]+" t"+m.Labels["tier"]] += m.Value
+			sum[m.Labels["tier"]+" "+m.Labels["result"]] += m.Value
 		}
 	}
 	if len(sum) == 0 {

@@ -34,6 +34,11 @@ type MatrixOptions struct {
 	Run RunConfig
 	// Log receives progress lines.
 	Log io.Writer
+	// History gives the regulars' jars, before their first request, the visitor cookie of
+	// their visits on earlier days (VisitorHistory), signed with the pass key the floodgate
+	// arm is given. Off: their jars start empty, and what they hold in the flood is what the
+	// proxy set in the calm phase.
+	History bool
 	// AfterCell, when set, is called with the report so far after each cell (to write
 	// partial results a long run does not lose).
 	AfterCell func(*MatrixReport)
@@ -52,7 +57,7 @@ func RunMatrix(ctx context.Context, o MatrixOptions) (*MatrixReport, error) {
 	if err := WriteASNDB(asndb, Networks); err != nil {
 		return nil, err
 	}
-	rep := &MatrixReport{Scenario: "matrix", Started: time.Now(), Machine: ThisMachine(), Seed: o.Seed, Calm: o.Calm, Flood: o.Flood}
+	rep := &MatrixReport{Scenario: "matrix", Started: time.Now(), Machine: ThisMachine(), Seed: o.Seed, Calm: o.Calm, Flood: o.Flood, History: o.History}
 	per := o.Calm + o.Flood + 5*time.Second
 	fmt.Fprintf(o.Log, "matrix: %d cells × 2 arms × %v ≈ %v\n", len(o.Cells), per, time.Duration(len(o.Cells)*2)*per)
 	for _, c := range o.Cells {
@@ -93,16 +98,27 @@ func runCellArm(ctx context.Context, o MatrixOptions, c Cell, sc Scenario, sched
 	defer stopBackend()
 
 	set := ShippedSettings{"FLOODGATE_UPSTREAM": upstream, "FLOODGATE_TRUSTED_PROXIES": "127.0.0.1/32", "FLOODGATE_ASN_DB": asndb}
+	rc := o.Run
+	if arm == ArmFloodgate && (c.Proxies > 1 || o.History) {
+		// Proxies sharing sites share a pass key; history cookies are signed with it.
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		set["FLOODGATE_PASS_KEY"] = base64.StdEncoding.EncodeToString(key)
+		if o.History {
+			h, err := NewVisitorHistory(key)
+			if err != nil {
+				return ArmReport{}, err
+			}
+			rc.History = h.Cookie
+		}
+	}
 	if c.Proxies > 1 && arm == ArmFloodgate {
 		r, err := StartRedis(filepath.Join(o.Dir, "redis-"+c.Name))
 		if err != nil {
 			return ArmReport{}, err
 		}
 		defer r.Stop()
-		key := make([]byte, 32)
-		_, _ = rand.Read(key)
 		set["FLOODGATE_REDIS"] = r.URL()
-		set["FLOODGATE_PASS_KEY"] = base64.StdEncoding.EncodeToString(key)
 	}
 	var proxies []*Proxy
 	defer func() {
@@ -136,7 +152,6 @@ func runCellArm(ctx context.Context, o MatrixOptions, c Cell, sc Scenario, sched
 		proxies = append(proxies, p)
 		targets = append(targets, listen)
 	}
-	rc := o.Run
 	rc.Target, rc.Targets = targets[0], targets
 	res, err := Run(ctx, sc, sched, rc)
 	if err != nil {

@@ -369,7 +369,7 @@ func (s Scenario) Build() (*Schedule, error) {
 			sched.Requests = append(sched.Requests, Request{
 				At: at, Class: StealthScrapers, Site: r.IntN(s.AttackedSites), Method: "GET",
 				Path: fmt.Sprintf("/article/%d?page=%d", r.IntN(100000), 1+r.IntN(20)),
-				IP:   randAddr(r, residential), UA: BrowserUserAgents[r.IntN(len(BrowserUserAgents))],
+				IP:   randAddr(r, residential), UA: CurrentBrowserUserAgents[r.IntN(len(CurrentBrowserUserAgents))],
 			})
 		}
 	}
@@ -407,7 +407,7 @@ func (s Scenario) Build() (*Schedule, error) {
 
 // session returns a human session of n pages on site, starting at at.
 func (s Scenario) session(r *rand.Rand, at time.Duration, site, n int, nets []Network) Session {
-	sess := Session{At: at, Site: site, IP: AddrAt(nets[r.IntN(len(nets))].Prefix, r.Uint32()), UA: BrowserUserAgents[r.IntN(len(BrowserUserAgents))]}
+	sess := Session{At: at, Site: site, IP: AddrAt(nets[r.IntN(len(nets))].Prefix, r.Uint32()), UA: CurrentBrowserUserAgents[r.IntN(len(CurrentBrowserUserAgents))]}
 	for k := 0; k < n; k++ {
 		v := PageVisit{Path: "/"}
 		if k == 0 {
