@@ -189,7 +189,7 @@ func (r *MatrixReport) Markdown() string {
 		}
 	}
 
-	b.WriteString("\n## What floodgate did\n\nUnder-attack switches (log lines) and when the first came, from the start of the flood; the admission metrics at the end of the run (every proxy): the learned limit, requests by tier and result.\n\n| cell | under-attack switches | first switch | learned limit | admission results |\n|---|---:|---:|---:|---|\n")
+	b.WriteString("\n## What floodgate did\n\nUnder-attack switches (log lines) and when the first came, from the start of the flood; the learned limit (first proxy, polled every 0.5 s: median over the second half of calm → median over the flood, and its least in the flood) against the backend's workers, the healthy latency it learned (median over the flood) against the page cost; requests by tier and result at the end of the run (every proxy).\n\n| cell | under-attack switches | first switch | workers | limit calm → flood (least) | baseline / page | admission results |\n|---|---:|---:|---:|---:|---:|---|\n")
 	for _, c := range r.Cells {
 		f := c.Arm(ArmFloodgate)
 		if f == nil {
@@ -199,7 +199,12 @@ func (r *MatrixReport) Markdown() string {
 		if f.FirstSwitch != nil {
 			first = fmt.Sprintf("%+.1f s", *f.FirstSwitch)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s |\n", c.Cell.Name, f.UnderAttack, first, admissionLimit(f.Admission), admissionResults(f.Admission))
+		limit, base := admissionLimit(f.Admission), "—"
+		if l := f.Limit; l != nil {
+			limit = fmt.Sprintf("%g → %g (%d)", l.Calm, l.Flood, l.FloodMin)
+			base = fmt.Sprintf("%s / %v ms", ms(l.BaselineMs), c.Cell.Page.Milliseconds())
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %d | %s | %s | %s |\n", c.Cell.Name, f.UnderAttack, first, c.Cell.Workers, limit, base, admissionResults(f.Admission))
 	}
 	return b.String()
 }

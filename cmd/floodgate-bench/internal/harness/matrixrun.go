@@ -126,7 +126,7 @@ func runCellArm(ctx context.Context, o MatrixOptions, c Cell, sc Scenario, sched
 			_ = p.Stop()
 		}
 	}()
-	var targets []string
+	var targets, admins []string
 	for k := range max(c.Proxies, 1) {
 		listen, admin, err := freeListenAdmin()
 		if err != nil {
@@ -151,9 +151,17 @@ func runCellArm(ctx context.Context, o MatrixOptions, c Cell, sc Scenario, sched
 		}
 		proxies = append(proxies, p)
 		targets = append(targets, listen)
+		admins = append(admins, admin)
 	}
 	rc.Target, rc.Targets = targets[0], targets
+	var watched func() []AdmissionPoint
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	if arm == ArmFloodgate {
+		watched = WatchAdmission(watchCtx, admins, time.Now(), 500*time.Millisecond)
+	}
 	res, err := Run(ctx, sc, sched, rc)
+	stopWatch()
 	if err != nil {
 		return ArmReport{}, err
 	}
@@ -161,6 +169,12 @@ func runCellArm(ctx context.Context, o MatrixOptions, c Cell, sc Scenario, sched
 		return ArmReport{}, errors.New("interrupted")
 	}
 	ar := BuildArmReport(arm, sc, res, backend.Stats(), 2*time.Second)
+	if watched != nil {
+		ar.AdmissionTimeline = watched()
+		if ls, ok := SummarizeLimit(ar.AdmissionTimeline, sc.Calm); ok {
+			ar.Limit = &ls
+		}
+	}
 	if arm == ArmFloodgate {
 		for _, p := range proxies {
 			lines, err := p.Metrics("floodgate_")

@@ -124,6 +124,11 @@ type ArmReport struct {
 	// Admission holds the floodgate_admission_* metrics at the end of the run, every proxy
 	// of the arm (the learned limit, results by tier); empty for plain Caddy.
 	Admission []MetricLine `json:"floodgate_admission,omitempty"`
+	// AdmissionTimeline is floodgate's adaptive admission (limit, baseline, in flight,
+	// waiting) polled every half second; Limit summarises it. Empty for plain Caddy.
+	AdmissionTimeline []AdmissionPoint `json:"admission_timeline,omitempty"`
+	// Limit summarises AdmissionTimeline: the learned limit in calm and in the flood.
+	Limit *LimitSummary `json:"limit,omitempty"`
 	// UnderAttack counts the proxies' "site under attack" log lines (switches on).
 	UnderAttack int64 `json:"under_attack_switches,omitempty"`
 	// FirstSwitch is when the first site went under attack, in seconds from the start of
