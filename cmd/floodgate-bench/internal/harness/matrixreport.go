@@ -12,6 +12,9 @@ type CellArm struct {
 	ArmReport
 	// Checks are the targets, checked on this arm.
 	Checks []Check `json:"checks"`
+	// Load1 is the machine's one-minute load average when the arm started (other users
+	// of the machine make the figures noisy).
+	Load1 float64 `json:"load1_at_start"`
 }
 
 // CellReport is the result of one cell.
@@ -154,17 +157,17 @@ func (r *MatrixReport) Markdown() string {
 		"and new visitors (sessions of a few pages, jar empty when they begin); Googlebot 4 req/s throughout. " +
 		"p95 is over people's successful requests (pages with refreshes counted as one visit, and assets), flood phase against calm phase.\n\n")
 
-	b.WriteString("## All cells\n\n| cell | backend | load | mix | arm | people served | p95 calm → flood | returning served | new served | sites not attacked p95 | backend busy | targets |\n|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("## All cells\n\n| cell | backend | load | mix | arm | people served | p95 calm → flood | returning served | new served | sites not attacked p95 | backend busy | targets | load avg |\n|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|\n")
 	for _, c := range r.Cells {
 		for _, a := range c.Arms {
 			quiet := "—"
 			if !c.Cell.Flash() || a.QuietSitesFlood.Requests > 0 {
 				quiet = fmt.Sprintf("%s → %s ms (%.2f×)", ms(a.QuietSitesCalm.Latency.P95), ms(a.QuietSitesFlood.Latency.P95), ratio(a.QuietSitesFlood.Latency.P95, a.QuietSitesCalm.Latency.P95))
 			}
-			fmt.Fprintf(&b, "| %s | %d × %v | %s | %s | %s | %s | %s → %s ms (%.2f×) | %s | %s | %s | %s | %s |\n",
+			fmt.Fprintf(&b, "| %s | %d × %v | %s | %s | %s | %s | %s → %s ms (%.2f×) | %s | %s | %s | %s | %s | %.1f |\n",
 				c.Cell.Name, c.Cell.Workers, c.Cell.Page, c.Cell.LoadLabel(), c.Cell.Mix, armLabel(a.Name),
 				pct2(a.HumansFlood.SuccessRate), ms(a.HumansCalm.Latency.P95), ms(a.HumansFlood.Latency.P95), ratio(a.HumansFlood.Latency.P95, a.HumansCalm.Latency.P95),
-				pct2(a.ReturningFlood.SuccessRate), pct2(a.NewFlood.SuccessRate), quiet, pct(a.BackendBusy), targetsCell(a.Checks))
+				pct2(a.ReturningFlood.SuccessRate), pct2(a.NewFlood.SuccessRate), quiet, pct(a.BackendBusy), targetsCell(a.Checks), a.Load1)
 		}
 	}
 

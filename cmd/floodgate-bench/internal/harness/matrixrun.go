@@ -71,11 +71,12 @@ func RunMatrix(ctx context.Context, o MatrixOptions) (*MatrixReport, error) {
 			if ctx.Err() != nil {
 				return nil, errors.New("interrupted")
 			}
+			load := ThisMachine().Load1
 			ar, err := runCellArm(ctx, o, c, sc, sched, arm, asndb)
 			if err != nil {
 				return nil, fmt.Errorf("cell %s, %s: %w", c.Name, arm, err)
 			}
-			cr.Arms = append(cr.Arms, CellArm{ArmReport: ar, Checks: CheckArm(c, &ar)})
+			cr.Arms = append(cr.Arms, CellArm{ArmReport: ar, Checks: CheckArm(c, &ar), Load1: load})
 			fmt.Fprintf(o.Log, "  %s %s: %s\n", c.Name, arm, checksLine(cr.Arms[len(cr.Arms)-1].Checks))
 			time.Sleep(time.Second) // let the arm's sockets close
 		}
