@@ -22,7 +22,7 @@ func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the smoke test starts proxies")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	out := t.TempDir()
 	common := []string{"-out", out}
