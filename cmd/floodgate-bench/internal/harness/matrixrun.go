@@ -122,9 +122,13 @@ func runCellArm(ctx context.Context, o MatrixOptions, c Cell, sc Scenario, sched
 		set["FLOODGATE_REDIS"] = r.URL()
 	}
 	var proxies []*Proxy
+	var accessLogs []string
 	defer func() {
 		for _, p := range proxies {
 			_ = p.Stop()
+		}
+		for _, l := range accessLogs {
+			trimAccessLog(l)
 		}
 	}()
 	var targets, admins []string
@@ -135,16 +139,23 @@ func runCellArm(ctx context.Context, o MatrixOptions, c Cell, sc Scenario, sched
 		}
 		_, port, _ := net.SplitHostPort(listen)
 		set["FLOODGATE_LISTEN"], set["FLOODGATE_ADMIN"] = ":"+port, admin
+		name := c.Name + "-" + arm
+		if c.Proxies > 1 {
+			name += fmt.Sprint(k + 1)
+		}
+		if strings.Contains(o.Shipped, "{$FLOODGATE_ACCESS_LOG") {
+			// The shipped file writes its access log to a file (default: the current
+			// folder); each proxy gets its own beside its other logs, cut after the arm.
+			accessLog := filepath.Join(o.Dir, name+".access.log")
+			set["FLOODGATE_ACCESS_LOG"] = accessLog
+			accessLogs = append(accessLogs, accessLog)
+		}
 		cf, err := FillShipped(o.Shipped, set)
 		if err == nil && arm == ArmPlain {
 			cf, err = WithoutFloodgate(cf)
 		}
 		if err != nil {
 			return ArmReport{}, err
-		}
-		name := c.Name + "-" + arm
-		if c.Proxies > 1 {
-			name += fmt.Sprint(k + 1)
 		}
 		p, err := StartProxy(ctx, ProxyConfig{Name: name, Bin: o.Bin, Dir: o.Dir, Listen: listen, Admin: admin, Upstream: upstream, Raw: cf, LogCap: 1 << 20})
 		if err != nil {
@@ -207,6 +218,18 @@ func runCellArm(ctx context.Context, o MatrixOptions, c Cell, sc Scenario, sched
 		}
 	}
 	return ar, nil
+}
+
+// trimAccessLog keeps the first megabyte of an arm's access log and removes its rolled
+// files: a flood writes hundreds of megabytes of them.
+func trimAccessLog(path string) {
+	if st, err := os.Stat(path); err == nil && st.Size() > 1<<20 {
+		_ = os.Truncate(path, 1<<20)
+	}
+	rolled, _ := filepath.Glob(strings.TrimSuffix(path, ".log") + "-*")
+	for _, f := range rolled {
+		_ = os.Remove(f)
+	}
 }
 
 // ReadShipped reads the shipped Caddyfile at path.
