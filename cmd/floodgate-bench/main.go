@@ -45,7 +45,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	def := harness.DefaultScenario()
 	ov := harness.DefaultOverheadOptions()
 	var (
-		scenario    = fs.String("scenario", "attack", "attack or overhead")
+		scenario    = fs.String("scenario", "attack", "attack, overhead or matrix")
 		out         = fs.String("out", "bench-results", "directory for the reports (created)")
 		bin         = fs.String("floodgate-bin", "", "use this floodgate binary instead of building ./cmd/floodgate from this tree")
 		arms        = fs.String("arms", "plain,floodgate", "attack: arms to run, in order")
@@ -73,6 +73,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		warmup      = fs.Duration("warmup", ov.Warmup, "overhead: load sent to each proxy before measuring")
 		noRedis     = fs.Bool("no-redis", false, "overhead: skip the Redis-store arm")
 		render      = fs.String("render", "", "only re-render the markdown and SVG of an existing attack.json or overhead.json into -out")
+		cells       = fs.String("cells", "", "matrix: cells to run, comma-separated (default: all; -list-cells names them)")
+		quick       = fs.Bool("quick", false, "matrix: a few cells (unless -cells), 3s calm + 5s flood (unless -calm/-flood): a quick look, not figures")
+		listCells   = fs.Bool("list-cells", false, "matrix: list the cells and exit")
+		caddyfile   = fs.String("caddyfile", "", "matrix: the shipped Caddyfile the floodgate arm runs (default: Caddyfile.example of this repository)")
+		note        = fs.String("note", "", "matrix: a line added to the report (e.g. which main it ran on)")
+		history     = fs.Bool("history", true, "matrix: regulars' jars start with the visitor cookie of their visits on earlier days (false: empty)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -89,6 +95,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if *render != "" {
 		return rerender(*render, *out, stdout)
 	}
+	if *listCells {
+		for _, c := range harness.MatrixCells() {
+			fmt.Fprintf(stdout, "%-26s %2d × %-6v %-34s %-12s %s\n", c.Name, c.Workers, c.Page, c.LoadLabel(), c.Mix, c.Why)
+		}
+		return nil
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	for _, v := range []*string{globalExtra, siteExtra} {
 		if strings.HasPrefix(*v, "@") {
 			b, err := os.ReadFile((*v)[1:])
@@ -139,6 +153,49 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		rep.Command, rep.Tree = command, tree
 		return writeReports(*out, "attack", rep, rep.Markdown(), rep.SVG(), stdout)
+	case "matrix":
+		names := splitList(*cells)
+		if len(names) == 0 && *quick {
+			names = harness.QuickCells
+		}
+		sel, err := harness.SelectCells(harness.MatrixCells(), names)
+		if err != nil {
+			return err
+		}
+		mc, mf := 10*time.Second, 20*time.Second
+		if *quick {
+			mc, mf = 3*time.Second, 5*time.Second
+		}
+		if set["calm"] {
+			mc = *calm
+		}
+		if set["flood"] {
+			mf = *flood
+		}
+		path := *caddyfile
+		if path == "" {
+			root, err := moduleRoot(ctx)
+			if err != nil {
+				return fmt.Errorf("%v (or pass -caddyfile)", err)
+			}
+			path = filepath.Join(root, "Caddyfile.example")
+		}
+		shipped, err := harness.ReadShipped(path)
+		if err != nil {
+			return err
+		}
+		partial := func(r *harness.MatrixReport) {
+			r.Command, r.Tree, r.Note = command, tree, *note
+			_ = harness.WriteJSON(filepath.Join(*out, "matrix.json"), r)
+			_ = os.WriteFile(filepath.Join(*out, "matrix.md"), []byte(r.Markdown()), 0o644)
+		}
+		rep, err := harness.RunMatrix(ctx, harness.MatrixOptions{Bin: *bin, Dir: logDir, Shipped: shipped, Cells: sel, Seed: *seed,
+			Calm: mc, Flood: mf, Run: harness.DefaultRunConfig(""), Log: stdout, AfterCell: partial, History: *history})
+		if err != nil {
+			return err
+		}
+		rep.Command, rep.Tree, rep.Note = command, tree, *note
+		return writeReports(*out, "matrix", rep, rep.Markdown(), "", stdout)
 	case "overhead":
 		ov.Bin, ov.Dir, ov.Concurrency, ov.Duration, ov.Warmup, ov.Repeats, ov.Redis, ov.Log = *bin, logDir, *concurrency, *duration, *warmup, *repeats, !*noRedis, stdout
 		ov.Rules = splitList(*rules)
@@ -149,19 +206,27 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		rep.Command, rep.Tree = command, tree
 		return writeReports(*out, "overhead", rep, rep.Markdown(), rep.SVG(), stdout)
 	default:
-		return fmt.Errorf("-scenario %q: expected attack or overhead", *scenario)
+		return fmt.Errorf("-scenario %q: expected attack, overhead or matrix", *scenario)
 	}
+}
+
+// moduleRoot is the directory of the module the current directory is in.
+func moduleRoot(ctx context.Context) (string, error) {
+	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w (is the go command on PATH?)", err)
+	}
+	if g := strings.TrimSpace(string(gomod)); g == "" || g == os.DevNull {
+		return "", errors.New("not inside the floodgate module: run floodgate-bench from the repository")
+	}
+	return filepath.Dir(strings.TrimSpace(string(gomod))), nil
 }
 
 // buildFloodgate builds ./cmd/floodgate of the module the current directory is in.
 func buildFloodgate(ctx context.Context, out string) error {
-	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	root, err := moduleRoot(ctx)
 	if err != nil {
-		return fmt.Errorf("go env GOMOD: %w (is the go command on PATH?)", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	if strings.TrimSpace(string(gomod)) == "" || strings.TrimSpace(string(gomod)) == os.DevNull {
-		return errors.New("not inside the floodgate module: run floodgate-bench from the repository, or pass -floodgate-bin")
+		return fmt.Errorf("%v, or pass -floodgate-bin", err)
 	}
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/floodgate")
 	cmd.Dir = root
@@ -178,6 +243,9 @@ func writeReports(dir, name string, rep any, md, svg string, stdout io.Writer) e
 		name + ".svg":  func(p string) error { return os.WriteFile(p, []byte(svg), 0o644) },
 	}
 	for _, f := range []string{name + ".json", name + ".md", name + ".svg"} {
+		if strings.HasSuffix(f, ".svg") && svg == "" {
+			continue
+		}
 		p := filepath.Join(dir, f)
 		if err := files[f](p); err != nil {
 			return fmt.Errorf("writing %s: %w", p, err)

@@ -22,7 +22,7 @@ func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the smoke test starts proxies")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	out := t.TempDir()
 	common := []string{"-out", out}
@@ -107,6 +107,51 @@ func TestSmoke(t *testing.T) {
 	if !strings.Contains(ov.Perf, "perf") {
 		t.Errorf("overhead report does not say how instructions were counted: %q", ov.Perf)
 	}
+
+	// The matrix, two cells for two seconds a phase: the closed-loop flood of issue 11 and
+	// two proxies sharing one Redis (when redis-server is here).
+	cells := "issue11,redis2-open-10x-8w50"
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		cells = "issue11"
+	}
+	args = append([]string{"-scenario", "matrix", "-cells", cells, "-calm", "2s", "-flood", "2s"}, common...)
+	log.Reset()
+	if err := run(ctx, args, &log); err != nil {
+		t.Fatalf("matrix: %v\n%s", err, log.String())
+	}
+	var mx harness.MatrixReport
+	readJSON(t, filepath.Join(out, "matrix.json"), &mx)
+	if len(mx.Cells) != len(strings.Split(cells, ",")) {
+		t.Fatalf("matrix ran %d cells, want %s", len(mx.Cells), cells)
+	}
+	for _, c := range mx.Cells {
+		if len(c.Arms) != 2 || c.Arm("plain") == nil || c.Arm("floodgate") == nil {
+			t.Fatalf("cell %s: arms %d, want plain and floodgate", c.Cell.Name, len(c.Arms))
+		}
+		for _, a := range c.Arms {
+			if a.HumansCalm.Requests == 0 || len(a.Checks) != 3 {
+				t.Errorf("cell %s, %s: %d calm human requests, %d checks; want people measured and 3 targets checked", c.Cell.Name, a.Name, a.HumansCalm.Requests, len(a.Checks))
+			}
+			if ai := classOf(&a.ArmReport, harness.AICrawlers); ai.Sent == 0 {
+				t.Errorf("cell %s, %s: no AI crawler request in the flood", c.Cell.Name, a.Name)
+			}
+		}
+		if len(c.Arm("floodgate").Floodgate) == 0 {
+			t.Errorf("cell %s: no floodgate metrics", c.Cell.Name)
+		}
+	}
+	plain, err := os.ReadFile(filepath.Join(out, "logs", "issue11-plain.Caddyfile"))
+	if err != nil || strings.Contains(string(plain), "\tfloodgate") || !strings.Contains(string(plain), "reverse_proxy 127.0.0.1:") {
+		t.Errorf("plain Caddyfile of the matrix (%v):\n%s", err, plain)
+	}
+	if strings.Contains(cells, "redis2") {
+		for _, n := range []string{"1", "2"} {
+			b, err := os.ReadFile(filepath.Join(out, "logs", "redis2-open-10x-8w50-floodgate"+n+".Caddyfile"))
+			if err != nil || !strings.Contains(string(b), "store redis://127.0.0.1:") {
+				t.Errorf("proxy %s of the two-proxy cell does not use the shared Redis (%v)", n, err)
+			}
+		}
+	}
 }
 
 func TestRunRejectsBadFlags(t *testing.T) {
@@ -114,7 +159,8 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-scenario", "nope", "-floodgate-bin", "/bin/true", "-out", t.TempDir()}, "expected attack or overhead"},
+		{[]string{"-scenario", "nope", "-floodgate-bin", "/bin/true", "-out", t.TempDir()}, "expected attack, overhead or matrix"},
+		{[]string{"-scenario", "matrix", "-cells", "issue11,nope", "-floodgate-bin", "/bin/true", "-out", t.TempDir()}, "unknown cells nope"},
 		{[]string{"-mix", "1,2", "-floodgate-bin", "/bin/true", "-out", t.TempDir()}, "-mix"},
 		{[]string{"-workers", "0", "-floodgate-bin", "/bin/true", "-out", t.TempDir()}, "workers"},
 		{[]string{"stray", "-out", t.TempDir()}, "unexpected arguments"},

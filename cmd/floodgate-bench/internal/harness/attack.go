@@ -59,6 +59,29 @@ func StartBackend(b http.Handler) (string, func(), error) {
 	return l.Addr().String(), stop, nil
 }
 
+// startPool starts a fresh backend with pool cfg on a free loopback port.
+func startPool(cfg PoolConfig) (*Backend, string, func(), error) {
+	backend, err := NewBackend(cfg)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	upstream, stop, err := StartBackend(backend)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return backend, upstream, stop, nil
+}
+
+// freeListenAdmin returns two free loopback addresses: a proxy's listener and its admin
+// endpoint.
+func freeListenAdmin() (listen, admin string, err error) {
+	if listen, err = FreeLoopbackAddr(); err != nil {
+		return "", "", err
+	}
+	admin, err = FreeLoopbackAddr()
+	return listen, admin, err
+}
+
 // RunAttack runs the attack scenario once per arm, each against a fresh backend and proxy,
 // with the same schedule, and returns the report.
 func RunAttack(ctx context.Context, o AttackOptions) (*AttackReport, error) {
@@ -103,20 +126,12 @@ func RunAttack(ctx context.Context, o AttackOptions) (*AttackReport, error) {
 }
 
 func runArm(ctx context.Context, o AttackOptions, arm string, sched *Schedule, asndb string) (ArmReport, error) {
-	backend, err := NewBackend(o.Scenario.Pool)
-	if err != nil {
-		return ArmReport{}, err
-	}
-	upstream, stopBackend, err := StartBackend(backend)
+	backend, upstream, stopBackend, err := startPool(o.Scenario.Pool)
 	if err != nil {
 		return ArmReport{}, err
 	}
 	defer stopBackend()
-	listen, err := FreeLoopbackAddr()
-	if err != nil {
-		return ArmReport{}, err
-	}
-	admin, err := FreeLoopbackAddr()
+	listen, admin, err := freeListenAdmin()
 	if err != nil {
 		return ArmReport{}, err
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -81,12 +82,26 @@ type Sample struct {
 	// Refreshed is true for a human page that answered with a meta refresh (a cookie
 	// challenge, say) which the browser followed; Latency then covers the whole visit.
 	Refreshed bool
+	// Returning is true for a regular (Session.Regular): in the flood, a returning visitor
+	// whose cookie jar holds what the proxy set in calm times. Other sessions are new
+	// visitors, each with an empty jar when it begins.
+	Returning bool
 }
 
 // RunConfig says where and how hard the generator may send.
 type RunConfig struct {
 	// Target is the proxy's loopback address (127.0.0.1:port); every connection goes there.
 	Target string
+	// Targets, when set, replaces Target with several proxies (a load balancer in front of
+	// them): human session i goes to Targets[i%n], open-loop request i and closed-loop
+	// worker i likewise.
+	Targets []string
+	// MaxClosedRequests bounds the requests the closed-loop workers send in all.
+	MaxClosedRequests int64
+	// History, when set, gives a regular's cookie jar, before its first request, what its
+	// visits of the previous days left there (a cookie for the site host, from address ip
+	// with User-Agent ua); nil: the jar starts empty.
+	History func(ip netip.Addr, ua, host string) *http.Cookie
 	// MaxInFlight bounds the open-loop requests in flight; past it, requests are dropped
 	// (and counted).
 	MaxInFlight int
@@ -102,7 +117,7 @@ type RunConfig struct {
 
 // DefaultRunConfig returns the generator's limits for target.
 func DefaultRunConfig(target string) RunConfig {
-	return RunConfig{Target: target, MaxInFlight: 2000, MaxSessions: 3000, HumanTimeout: 15 * time.Second, AttackTimeout: 10 * time.Second, AssetParallel: 4}
+	return RunConfig{Target: target, MaxInFlight: 2000, MaxSessions: 3000, MaxClosedRequests: 1_000_000, HumanTimeout: 15 * time.Second, AttackTimeout: 10 * time.Second, AssetParallel: 4}
 }
 
 // Results are the samples of one run.
@@ -111,6 +126,8 @@ type Results struct {
 	Samples []Sample
 	// Elapsed is the run's wall time.
 	Elapsed time.Duration
+	// Start is when the run started (offset 0 of the samples).
+	Start time.Time
 }
 
 // CheckLoopback returns an error unless addr is host:port with a loopback IP host.
@@ -163,11 +180,19 @@ func (r *recorder) add(s Sample) {
 // when every scheduled request was sent or dropped and every answer came back (or timed
 // out); it never runs longer than the scenario plus the longest client timeout.
 func Run(ctx context.Context, sc Scenario, sched *Schedule, cfg RunConfig) (*Results, error) {
-	tr, err := NewLoopbackTransport(cfg.Target, 1024)
-	if err != nil {
-		return nil, err
+	targets := cfg.Targets
+	if len(targets) == 0 {
+		targets = []string{cfg.Target}
 	}
-	defer tr.CloseIdleConnections()
+	trs := make([]*http.Transport, len(targets))
+	for i, t := range targets {
+		tr, err := NewLoopbackTransport(t, 1024)
+		if err != nil {
+			return nil, err
+		}
+		defer tr.CloseIdleConnections()
+		trs[i] = tr
+	}
 	if cfg.MaxInFlight < 1 || cfg.MaxSessions < 1 || cfg.AssetParallel < 1 || cfg.HumanTimeout <= 0 || cfg.AttackTimeout <= 0 {
 		return nil, fmt.Errorf("run config %+v: expected positive bounds and timeouts", cfg)
 	}
@@ -180,7 +205,10 @@ func Run(ctx context.Context, sc Scenario, sched *Schedule, cfg RunConfig) (*Res
 	since := func() time.Duration { return time.Since(start) }
 	var wg sync.WaitGroup
 
-	attackClient := &http.Client{Transport: tr, Timeout: cfg.AttackTimeout, CheckRedirect: noRedirect}
+	attackClients := make([]*http.Client, len(trs))
+	for i, tr := range trs {
+		attackClients[i] = &http.Client{Transport: tr, Timeout: cfg.AttackTimeout, CheckRedirect: noRedirect}
+	}
 	sem := make(chan struct{}, cfg.MaxInFlight)
 	wg.Add(1)
 	go func() {
@@ -205,10 +233,34 @@ func Run(ctx context.Context, sc Scenario, sched *Schedule, cfg RunConfig) (*Res
 					body = strings.NewReader("log=admin&pwd=letmein&wp-submit=Log+In")
 				}
 				phase := sc.PhaseAt(since())
-				rec.add(do(ctx, attackClient, q.Method, q.Site, q.Path, body, q.IP, q.UA, q.Class, phase, start))
+				rec.add(do(ctx, attackClients[i%len(attackClients)], q.Method, q.Site, q.Path, body, q.IP, q.UA, q.Class, phase, start))
 			}()
 		}
 	}()
+
+	if workers := sc.ClosedWorkers(); len(workers) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !sleepUntil(ctx, start, sc.Calm) {
+				return
+			}
+			floodCtx, stop := context.WithDeadline(ctx, start.Add(sc.Duration()))
+			defer stop()
+			RunClosedLoop(floodCtx, workers, cfg.MaxClosedRequests, func(w *ClosedWorker, q Request) Sample {
+				var body io.Reader
+				if q.Method == http.MethodPost {
+					body = strings.NewReader("log=admin&pwd=letmein&wp-submit=Log+In")
+				}
+				return do(floodCtx, attackClients[w.Index%len(attackClients)], q.Method, q.Site, q.Path, body, q.IP, q.UA, q.Class, Flood, start)
+			}, func(smp Sample) {
+				// A request cut at the end of the run is not an answer.
+				if floodCtx.Err() == nil || smp.Outcome != Failed {
+					rec.add(smp)
+				}
+			})
+		}()
+	}
 
 	sessSem := make(chan struct{}, cfg.MaxSessions)
 	wg.Add(1)
@@ -229,26 +281,36 @@ func Run(ctx context.Context, sc Scenario, sched *Schedule, cfg RunConfig) (*Res
 			go func() {
 				defer wg.Done()
 				defer func() { <-sessSem }()
-				runSession(ctx, sc, s, tr, cfg, rec, start)
+				runSession(ctx, sc, s, trs[i%len(trs)], cfg, rec, start)
 			}()
 		}
 	}()
 	wg.Wait()
-	return &Results{Samples: rec.samples, Elapsed: since()}, nil
+	return &Results{Samples: rec.samples, Elapsed: since(), Start: start}, nil
 }
 
 // runSession plays one human: a page, then its uncached assets a few at a time, then a
 // pause; until the pages or the run's time are over.
 func runSession(ctx context.Context, sc Scenario, s *Session, tr http.RoundTripper, cfg RunConfig, rec *recorder, start time.Time) {
 	jar, _ := cookiejar.New(nil)
+	if s.Regular && cfg.History != nil {
+		if c := cfg.History(s.IP, s.UA, Host(s.Site)); c != nil {
+			jar.SetCookies(&url.URL{Scheme: "http", Host: Host(s.Site), Path: "/"}, []*http.Cookie{c})
+		}
+	}
 	client := &http.Client{Transport: tr, Jar: jar, Timeout: cfg.HumanTimeout}
+	returning := s.Regular
+	add := func(smp Sample) {
+		smp.Returning = returning
+		rec.add(smp)
+	}
 	for _, p := range s.Pages {
 		t := time.Since(start)
 		if t >= sc.Duration() || ctx.Err() != nil {
 			return
 		}
 		smp := visitPage(ctx, sc, client, s, p.Path, start)
-		rec.add(smp)
+		add(smp)
 		if smp.Outcome == OK {
 			lim := make(chan struct{}, cfg.AssetParallel)
 			var wg sync.WaitGroup
@@ -258,7 +320,7 @@ func runSession(ctx context.Context, sc Scenario, s *Session, tr http.RoundTripp
 				go func() {
 					defer wg.Done()
 					defer func() { <-lim }()
-					rec.add(do(ctx, client, http.MethodGet, s.Site, a, nil, s.IP, s.UA, Humans, sc.PhaseAt(time.Since(start)), start))
+					add(do(ctx, client, http.MethodGet, s.Site, a, nil, s.IP, s.UA, Humans, sc.PhaseAt(time.Since(start)), start))
 				}()
 			}
 			wg.Wait()
@@ -346,6 +408,10 @@ func doCapture(ctx context.Context, c *http.Client, method string, site int, pat
 	req.Header.Set("User-Agent", ua)
 	req.Header.Set("X-Forwarded-For", ip.String())
 	req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+	if class == Humans || class == StealthScrapers {
+		// What every browser sends; the stealth scrapers pass for browsers.
+		req.Header.Set("Accept-Language", acceptLanguageOf(ip))
+	}
 	req.Header.Set(HeaderClass, string(class))
 	req.Header.Set(HeaderPhase, string(phase))
 	if method == http.MethodPost {

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -147,5 +149,93 @@ func TestRunAccountsEveryRequest(t *testing.T) {
 	}
 	if _, err := Run(context.Background(), sc, sched, RunConfig{Target: "192.0.2.1:80"}); err == nil || !strings.Contains(err.Error(), "loopback") {
 		t.Errorf("Run to a non-loopback target: %v, want a loopback error", err)
+	}
+}
+
+// Run spreads sessions and flood over several targets, gives regulars (and only them) their
+// history cookie, and keeps the closed-loop flood within its bound.
+func TestRunTargetsHistoryAndClosedLoop(t *testing.T) {
+	sc := DefaultScenario()
+	// The flood lasts long enough for 40 requests on a loaded machine: the bound, not the
+	// clock, ends it.
+	sc.Calm, sc.Flood, sc.ThinkTime, sc.Sites, sc.AttackedSites = 300*time.Millisecond, 1500*time.Millisecond, 50*time.Millisecond, 4, 1
+	sc.Pool.DynamicCost, sc.HumanLoad, sc.People = 5*time.Millisecond, 0.5, 3
+	sc.Closed = ClosedLoop{AI: 2, Stealth: 2}
+	sched, err := sc.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	regular := map[string]bool{}
+	for _, s := range sched.Sessions {
+		if s.Regular {
+			regular[s.IP.String()] = true
+		}
+	}
+	if len(regular) != 3 {
+		t.Fatalf("%d regulars in the schedule, want 3", len(regular))
+	}
+	var mu sync.Mutex
+	hits := map[int]int{}
+	var regularWith, regularWithout, otherWith int
+	var targets []string
+	for k := range 2 {
+		b, err := NewBackend(sc.Pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr, stop, err := StartBackend(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, cerr := r.Cookie("history")
+			mu.Lock()
+			hits[k]++
+			if r.Header.Get(HeaderClass) == string(Humans) {
+				switch ip := r.Header.Get("X-Forwarded-For"); {
+				case regular[ip] && cerr == nil:
+					regularWith++
+				case regular[ip]:
+					regularWithout++
+				case cerr == nil:
+					otherWith++
+				}
+			}
+			mu.Unlock()
+			b.ServeHTTP(w, r)
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+		targets = append(targets, addr)
+	}
+	cfg := DefaultRunConfig("")
+	cfg.Targets, cfg.MaxClosedRequests = targets, 40
+	cfg.History = func(ip netip.Addr, ua, host string) *http.Cookie {
+		if !regular[ip.String()] || ua == "" || !strings.HasSuffix(host, ".example.org") {
+			t.Errorf("history asked for %v %q %q, want a regular's address, UA and site", ip, ua, host)
+		}
+		return &http.Cookie{Name: "history", Value: "visited"}
+	}
+	res, err := Run(context.Background(), sc, sched, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := 0
+	for _, s := range res.Samples {
+		if s.Class == AICrawlers || s.Class == StealthScrapers {
+			closed++
+			if s.Phase != Flood {
+				t.Errorf("closed-loop sample %+v outside the flood", s)
+			}
+		}
+	}
+	if closed == 0 || closed > 40 {
+		t.Errorf("%d closed-loop samples, want some and at most the bound 40", closed)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if hits[0] == 0 || hits[1] == 0 {
+		t.Errorf("requests per target %v, want both targets used", hits)
+	}
+	if regularWith == 0 || regularWithout != 0 || otherWith != 0 {
+		t.Errorf("regulars' requests with the history cookie %d, without %d; others with it %d: want every regular's and nobody else's", regularWith, regularWithout, otherWith)
 	}
 }

@@ -103,6 +103,14 @@ type ArmReport struct {
 	QuietSitesFlood HumanStats `json:"quiet_sites_flood"`
 	// AttackedSitesFlood is humans in the flood phase on the targeted sites.
 	AttackedSitesFlood HumanStats `json:"attacked_sites_flood"`
+	// QuietSitesCalm is humans in the calm phase on the sites the flood does not target:
+	// the baseline of QuietSitesFlood.
+	QuietSitesCalm HumanStats `json:"quiet_sites_calm"`
+	// ReturningFlood is the regulars in the flood phase (returning visitors: their cookie
+	// jar holds what the proxy set in calm times).
+	ReturningFlood HumanStats `json:"returning_flood"`
+	// NewFlood is the other humans in the flood phase (new visitors, whose jar began empty).
+	NewFlood HumanStats `json:"new_flood"`
 	// P95Ratio is humans' flood p95 over their calm p95.
 	P95Ratio float64 `json:"p95_ratio"`
 	// Classes reports every population in the flood phase.
@@ -113,37 +121,68 @@ type ArmReport struct {
 	Timeline []Bucket `json:"timeline"`
 	// Floodgate holds floodgate_requests_total from the proxy's metrics (empty for plain).
 	Floodgate []MetricLine `json:"floodgate_requests,omitempty"`
+	// Admission holds the floodgate_admission_* metrics at the end of the run, every proxy
+	// of the arm (the learned limit, results by tier); empty for plain Caddy.
+	Admission []MetricLine `json:"floodgate_admission,omitempty"`
+	// AdmissionTimeline is floodgate's adaptive admission (limit, baseline, in flight,
+	// waiting) polled every half second; Limit summarises it. Empty for plain Caddy.
+	AdmissionTimeline []AdmissionPoint `json:"admission_timeline,omitempty"`
+	// Limit summarises AdmissionTimeline: the learned limit in calm and in the flood.
+	Limit *LimitSummary `json:"limit,omitempty"`
+	// UnderAttack counts the proxies' "site under attack" log lines (switches on).
+	UnderAttack int64 `json:"under_attack_switches,omitempty"`
+	// FirstSwitch is when the first site went under attack, in seconds from the start of
+	// the flood (negative: during calm); nil when none did.
+	FirstSwitch *float64 `json:"first_switch_s,omitempty"`
 	// Elapsed is the arm's wall time in seconds.
 	Elapsed float64 `json:"elapsed_s"`
 }
 
 // MetricLine is one labelled counter value.
 type MetricLine struct {
+	// Name is the metric's name.
+	Name string `json:"name,omitempty"`
 	// Labels are the metric's labels.
 	Labels map[string]string `json:"labels"`
 	// Value is the counter.
 	Value float64 `json:"value"`
 }
 
-// ParseMetricLines parses Prometheus text lines `name{a="x",b="y"} value`; lines that do
-// not parse are skipped.
+// ParseMetricLines parses Prometheus text lines `name{a="x",b="y"} value` or `name value`;
+// lines that do not parse (comments) are skipped.
 func ParseMetricLines(lines []string) []MetricLine {
 	var out []MetricLine
 	for _, l := range lines {
-		open, close := strings.IndexByte(l, '{'), strings.LastIndexByte(l, '}')
-		if open < 0 || close < open {
+		l = strings.TrimSpace(l)
+		if l == "" || l[0] == '#' {
 			continue
 		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(l[close+1:]), 64)
+		m := MetricLine{Labels: map[string]string{}}
+		rest := l
+		if open := strings.IndexByte(l, '{'); open >= 0 {
+			close := strings.LastIndexByte(l, '}')
+			if close < open {
+				continue
+			}
+			m.Name = l[:open]
+			for _, kv := range strings.Split(l[open+1:close], ",") {
+				if k, val, ok := strings.Cut(kv, "="); ok {
+					m.Labels[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(val), `"`)
+				}
+			}
+			rest = l[close+1:]
+		} else {
+			name, v, ok := strings.Cut(l, " ")
+			if !ok {
+				continue
+			}
+			m.Name, rest = name, v
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
 		if err != nil {
 			continue
 		}
-		m := MetricLine{Labels: map[string]string{}, Value: v}
-		for _, kv := range strings.Split(l[open+1:close], ",") {
-			if k, val, ok := strings.Cut(kv, "="); ok {
-				m.Labels[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(val), `"`)
-			}
-		}
+		m.Value = v
 		out = append(out, m)
 	}
 	return out
@@ -188,6 +227,9 @@ func BuildArmReport(name string, sc Scenario, res *Results, backend map[string]m
 	ar.HumansFlood = humanStats(res.Samples, func(s *Sample) bool { return s.Phase == Flood })
 	ar.QuietSitesFlood = humanStats(res.Samples, func(s *Sample) bool { return s.Phase == Flood && !sc.SiteAttacked(int(s.Site)) })
 	ar.AttackedSitesFlood = humanStats(res.Samples, func(s *Sample) bool { return s.Phase == Flood && sc.SiteAttacked(int(s.Site)) })
+	ar.QuietSitesCalm = humanStats(res.Samples, func(s *Sample) bool { return s.Phase == Calm && !sc.SiteAttacked(int(s.Site)) })
+	ar.ReturningFlood = humanStats(res.Samples, func(s *Sample) bool { return s.Phase == Flood && s.Returning })
+	ar.NewFlood = humanStats(res.Samples, func(s *Sample) bool { return s.Phase == Flood && !s.Returning })
 	ar.P95Ratio = round2(ratio(ar.HumansFlood.Latency.P95, ar.HumansCalm.Latency.P95))
 
 	capacity := float64(sc.Pool.Workers) * sc.Flood.Seconds()

@@ -135,17 +135,47 @@ func TestParseMetricLines(t *testing.T) {
 	lines := []string{
 		`floodgate_requests_total{action="throttle",class="ai-crawler",rule="GPTBot"} 3067`,
 		`floodgate_requests_total{action="pass",class="browser",rule="browser"} 5.377e+03`,
-		`floodgate_requests_total 12`,
+		`floodgate_admission_limit 12`,
+		`# HELP floodgate_admission_limit the learned limit`,
 		`floodgate_requests_total{action="pass"} not-a-number`,
+		`floodgate_admission_limit`,
 	}
 	got := ParseMetricLines(lines)
-	if len(got) != 2 {
-		t.Fatalf("parsed %d lines, want 2: %+v", len(got), got)
+	if len(got) != 3 {
+		t.Fatalf("parsed %d lines, want 3: %+v", len(got), got)
 	}
-	if got[0].Labels["class"] != "ai-crawler" || got[0].Labels["action"] != "throttle" || got[0].Value != 3067 {
+	if got[2].Name != "floodgate_admission_limit" || got[2].Value != 12 || len(got[2].Labels) != 0 {
+		t.Errorf("unlabelled gauge = %+v, want floodgate_admission_limit 12", got[2])
+	}
+	if got[0].Name != "floodgate_requests_total" || got[0].Labels["class"] != "ai-crawler" || got[0].Labels["action"] != "throttle" || got[0].Value != 3067 {
 		t.Errorf("first line = %+v", got[0])
 	}
 	if got[1].Value != 5377 {
 		t.Errorf("second value = %v, want 5377", got[1].Value)
+	}
+}
+
+// Returning visitors (sessions begun in calm) and new ones (begun in the flood) are reported
+// apart, and the sites not attacked get their own calm baseline.
+func TestBuildArmReportReturningAndNew(t *testing.T) {
+	sc := DefaultScenario()
+	quiet := int16(sc.AttackedSites)
+	ss := []Sample{
+		{Class: Humans, Phase: Calm, Latency: 30, Outcome: OK, Site: quiet, Returning: true},
+		{Class: Humans, Phase: Calm, Latency: 90, Outcome: OK, Site: 0, Returning: true},
+		{Class: Humans, Phase: Flood, Latency: 40, Outcome: OK, Site: quiet, Returning: true},
+		{Class: Humans, Phase: Flood, Latency: 40, Outcome: OK, Site: 0, Returning: true},
+		{Class: Humans, Phase: Flood, Latency: 50, Outcome: OK, Site: 0},
+		{Class: Humans, Phase: Flood, Latency: 5, Outcome: Unavailable, Site: 0},
+	}
+	a := BuildArmReport("floodgate", sc, &Results{Samples: ss}, nil, time.Second)
+	if a.ReturningFlood.Requests != 2 || a.ReturningFlood.SuccessRate != 1 {
+		t.Errorf("returning in the flood = %+v, want 2 requests, all ok", a.ReturningFlood)
+	}
+	if a.NewFlood.Requests != 2 || a.NewFlood.SuccessRate != 0.5 {
+		t.Errorf("new in the flood = %+v, want 2 requests, half ok", a.NewFlood)
+	}
+	if a.QuietSitesCalm.Requests != 1 || a.QuietSitesCalm.Latency.P95 != 30 {
+		t.Errorf("quiet sites in calm = %+v, want the one request at 30 ms", a.QuietSitesCalm)
 	}
 }

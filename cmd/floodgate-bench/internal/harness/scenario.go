@@ -89,7 +89,35 @@ type Scenario struct {
 	CrawlerIPs int `json:"crawler_ips"`
 	// PostBurstIPs is how many addresses the POST burst comes from.
 	PostBurstIPs int `json:"post_burst_ips"`
+	// People is how many regulars browse the whole run, from the first seconds of the calm
+	// phase to its end, keeping one cookie jar: in the flood they are returning visitors
+	// (their jar holds what floodgate set in calm times). They browse every site, or only
+	// FlashSite when there is a flash crowd. 0: none.
+	People int `json:"people,omitempty"`
+	// Closed makes the flood closed-loop: that many workers per population, each sending
+	// its next request as soon as the previous answer (refusal or not) came back. When set,
+	// FloodFactor and Mix do not apply (no open-loop flood).
+	Closed ClosedLoop `json:"closed_loop,omitzero"`
+	// FlashCrowd is a crowd of new visitors (sessions with empty cookie jars) on one site,
+	// FlashSite, during the flood phase, sized to use FlashCrowd times the backend's
+	// capacity. 0: none.
+	FlashCrowd float64 `json:"flash_crowd,omitempty"`
+	// FlashSite is the site of the flash crowd.
+	FlashSite int `json:"flash_site,omitempty"`
 }
+
+// ClosedLoop is the number of closed-loop workers of each flood population.
+type ClosedLoop struct {
+	// AI workers are AI crawlers, each from its crawler's pool of cloud addresses.
+	AI int `json:"ai_crawlers,omitempty"`
+	// Stealth workers send browser User-Agents from a fresh residential address per request.
+	Stealth int `json:"stealth_scrapers,omitempty"`
+	// Post workers POST to site 0's login from the POST burst's addresses.
+	Post int `json:"post_burst,omitempty"`
+}
+
+// Total is the number of closed-loop workers.
+func (c ClosedLoop) Total() int { return c.AI + c.Stealth + c.Post }
 
 // DefaultScenario is the attack scenario of `floodgate-bench -scenario attack`: sized for a
 // small shared machine (2 cores), about one minute per arm.
@@ -150,6 +178,15 @@ func (s Scenario) Validate() error {
 	}
 	if s.SearchRate < 0 || s.CrawlerIPs < 1 || s.PostBurstIPs < 1 {
 		errs = append(errs, fmt.Errorf("search rate %v, crawler IPs %d, POST burst IPs %d: expected rate >= 0 and at least one address each", s.SearchRate, s.CrawlerIPs, s.PostBurstIPs))
+	}
+	if s.People < 0 || s.People > 1000 {
+		errs = append(errs, fmt.Errorf("people: %d, expected 0 to 1000", s.People))
+	}
+	if c := s.Closed; c.AI < 0 || c.Stealth < 0 || c.Post < 0 || c.Total() > 2000 {
+		errs = append(errs, fmt.Errorf("closed-loop workers: %+v, expected none negative and at most 2000 in all", c))
+	}
+	if s.FlashCrowd < 0 || s.FlashCrowd > 20 || s.FlashSite < 0 || s.FlashSite >= max(s.Sites, 1) {
+		errs = append(errs, fmt.Errorf("flash crowd: %v× capacity on site %d, expected 0 to 20 on a site of the backend", s.FlashCrowd, s.FlashSite))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -219,6 +256,9 @@ type Session struct {
 	UA string
 	// Pages are visited in order.
 	Pages []PageVisit
+	// Regular marks a regular: a person who browses the site habitually, from the first
+	// seconds of the calm phase to the end of the run, with one cookie jar.
+	Regular bool
 }
 
 // Schedule is the traffic of one run.
@@ -245,8 +285,17 @@ func (s Scenario) sessionRate() float64 {
 
 func (s Scenario) expectedRequests() int {
 	humans := s.sessionRate() * s.Duration().Seconds() * float64(s.PagesPerSession*3+len(PageAssets))
-	flood := s.FloodFactor * s.Pool.Capacity() * s.Flood.Seconds()
-	return int(humans + flood + s.SearchRate*s.Duration().Seconds())
+	flood := s.openFloodRate() * s.Flood.Seconds()
+	crowd := s.FlashCrowd * s.sessionRate() / s.HumanLoad * s.Flood.Seconds() * float64(s.PagesPerSession*3+len(PageAssets))
+	return int(humans + flood + crowd + s.SearchRate*s.Duration().Seconds())
+}
+
+// openFloodRate is the open-loop flood's request rate: none when the flood is closed-loop.
+func (s Scenario) openFloodRate() float64 {
+	if s.Closed.Total() > 0 {
+		return 0
+	}
+	return s.FloodFactor * s.Pool.Capacity()
 }
 
 // Build returns the schedule of s. It is a pure function of s.
@@ -262,42 +311,47 @@ func (s Scenario) Build() (*Schedule, error) {
 		return AddrAt(nets[r.IntN(len(nets))].Prefix, r.Uint32())
 	}
 	total := s.Duration()
-	floodRate := s.FloodFactor * s.Pool.Capacity()
+	floodRate := s.openFloodRate()
 
 	// Humans: Poisson session arrivals over the whole run, sites uniform.
 	{
 		r := rng(1)
 		for _, at := range arrivals(r, s.sessionRate(), 0, total) {
 			n := 1 + r.IntN(2*s.PagesPerSession-1) // mean PagesPerSession
-			sess := Session{At: at, Site: r.IntN(s.Sites), IP: randAddr(r, residential), UA: BrowserUserAgents[r.IntN(len(BrowserUserAgents))]}
-			for k := 0; k < n; k++ {
-				v := PageVisit{Path: "/"}
-				if k == 0 {
-					v.Assets = PageAssets
-				} else {
-					a := r.IntN(5000)
-					v.Path = fmt.Sprintf("/article/%d", a)
-					v.Assets = []string{fmt.Sprintf("/img/article-%d-1.jpg", a), fmt.Sprintf("/img/article-%d-2.jpg", a)}
-				}
-				if k < n-1 {
-					v.Think = time.Duration(math.Min(r.ExpFloat64(), 4) * float64(s.ThinkTime))
-				}
-				sess.Pages = append(sess.Pages, v)
+			sched.Sessions = append(sched.Sessions, s.session(r, at, r.IntN(s.Sites), n, residential))
+		}
+	}
+
+	// Regulars: browse from the first seconds of the calm phase to the end of the run.
+	{
+		r := rng(6)
+		pages := min(500, 2+int(2*total.Seconds()/max(s.ThinkTime.Seconds(), 0.05)))
+		for range s.People {
+			at := time.Duration(r.Float64() * float64(min(s.Calm/4, 2*time.Second)))
+			site := r.IntN(s.Sites)
+			if s.FlashCrowd > 0 {
+				site = s.FlashSite
 			}
+			sess := s.session(r, at, site, pages, residential)
+			sess.Regular = true
 			sched.Sessions = append(sched.Sessions, sess)
 		}
 	}
 
+	// Flash crowd: new visitors on one site during the flood phase.
+	if s.FlashCrowd > 0 {
+		r := rng(7)
+		for _, at := range arrivals(r, s.FlashCrowd*s.sessionRate()/s.HumanLoad, s.Calm, total) {
+			n := 1 + r.IntN(2*s.PagesPerSession-1)
+			sched.Sessions = append(sched.Sessions, s.session(r, at, s.FlashSite, n, residential))
+		}
+	}
+	sort.SliceStable(sched.Sessions, func(i, j int) bool { return sched.Sessions[i].At < sched.Sessions[j].At })
+
 	// AI crawlers: each from its own pool of cloud addresses, spread over 32 /24s.
 	{
 		r := rng(2)
-		pools := make([][]netip.Addr, len(AICrawlerAgents))
-		for b := range AICrawlerAgents {
-			n := cloud[b%len(cloud)].Prefix
-			for j := 0; j < s.CrawlerIPs; j++ {
-				pools[b] = append(pools[b], AddrAt(n, uint32(b*40+j%32)*256+uint32(1+j/32)))
-			}
-		}
+		pools := crawlerPools(s.CrawlerIPs, cloud)
 		for _, at := range arrivals(r, floodRate*s.Mix.AI, s.Calm, total) {
 			b := r.IntN(len(AICrawlerAgents))
 			sched.Requests = append(sched.Requests, Request{
@@ -315,7 +369,7 @@ func (s Scenario) Build() (*Schedule, error) {
 			sched.Requests = append(sched.Requests, Request{
 				At: at, Class: StealthScrapers, Site: r.IntN(s.AttackedSites), Method: "GET",
 				Path: fmt.Sprintf("/article/%d?page=%d", r.IntN(100000), 1+r.IntN(20)),
-				IP:   randAddr(r, residential), UA: BrowserUserAgents[r.IntN(len(BrowserUserAgents))],
+				IP:   randAddr(r, residential), UA: CurrentBrowserUserAgents[r.IntN(len(CurrentBrowserUserAgents))],
 			})
 		}
 	}
@@ -349,6 +403,26 @@ func (s Scenario) Build() (*Schedule, error) {
 	}
 	sort.SliceStable(sched.Requests, func(i, j int) bool { return sched.Requests[i].At < sched.Requests[j].At })
 	return sched, nil
+}
+
+// session returns a human session of n pages on site, starting at at.
+func (s Scenario) session(r *rand.Rand, at time.Duration, site, n int, nets []Network) Session {
+	sess := Session{At: at, Site: site, IP: AddrAt(nets[r.IntN(len(nets))].Prefix, r.Uint32()), UA: CurrentBrowserUserAgents[r.IntN(len(CurrentBrowserUserAgents))]}
+	for k := 0; k < n; k++ {
+		v := PageVisit{Path: "/"}
+		if k == 0 {
+			v.Assets = PageAssets
+		} else {
+			a := r.IntN(5000)
+			v.Path = fmt.Sprintf("/article/%d", a)
+			v.Assets = []string{fmt.Sprintf("/img/article-%d-1.jpg", a), fmt.Sprintf("/img/article-%d-2.jpg", a)}
+		}
+		if k < n-1 {
+			v.Think = time.Duration(math.Min(r.ExpFloat64(), 4) * float64(s.ThinkTime))
+		}
+		sess.Pages = append(sess.Pages, v)
+	}
+	return sess
 }
 
 // arrivals returns Poisson arrival times at rate per second in [from, to).

@@ -1,5 +1,7 @@
 package harness
 
+import "net/netip"
+
 // BrowserUserAgents are real browser User-Agent strings, taken from the isbot project's
 // browser fixtures (https://github.com/omrilotan/isbot, fixtures/browsers.yml, public domain
 // under the Unlicense, which asks for no notice; nothing is read at run time). Humans and stealth scrapers
@@ -38,3 +40,31 @@ var AICrawlerAgents = []AICrawler{
 
 // GooglebotUserAgent is the search engine's User-Agent (isbot crawler fixtures).
 const GooglebotUserAgent = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; Googlebot/2.1; +http://www.google.com/bot.html) Chrome/84.0.4147.108 Safari/537.36"
+
+// CurrentBrowserUserAgents are the User-Agents of browsers people run today, in the frozen
+// forms the browsers send (Chrome and Edge report x.0.0.0, Firefox its release, Safari its
+// version). People send them, and so do the stealth scrapers that pass for people; the older
+// strings of BrowserUserAgents are years out of date (floodgate ranks a browser no person
+// runs any more below the others, as it should).
+var CurrentBrowserUserAgents = []string{
+	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36",
+	"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+	"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
+	"Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0",
+	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+	"Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+	"Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+	"Mozilla/5.0 (Linux; Android 14; SM-S928B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36",
+}
+
+// AcceptLanguages are what people's browsers send in Accept-Language (every browser sends
+// one); a client is given one by its address.
+var AcceptLanguages = []string{"fr-FR,fr;q=0.9,en-US;q=0.8,en;q=0.7", "en-US,en;q=0.9", "de-DE,de;q=0.9,en;q=0.8", "fr,en-US;q=0.7,en;q=0.3", "es-ES,es;q=0.9", "en-GB,en;q=0.9"}
+
+// acceptLanguageOf picks a client's Accept-Language by its address.
+func acceptLanguageOf(ip netip.Addr) string {
+	b := ip.As16()
+	return AcceptLanguages[int(b[15]^b[14])%len(AcceptLanguages)]
+}
