@@ -3,11 +3,11 @@ package replay
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/floodgate-proxy/floodgate/internal/classify"
 	"github.com/floodgate-proxy/floodgate/internal/network"
+	"github.com/floodgate-proxy/floodgate/internal/normalize"
 	"github.com/floodgate-proxy/floodgate/internal/protect"
 	"github.com/floodgate-proxy/floodgate/internal/rules"
 	"github.com/floodgate-proxy/floodgate/internal/store"
@@ -153,7 +153,7 @@ func (e *Engine) Play(en *Entry) Outcome {
 		}
 	}
 	smp := protect.Sample{Requests: 1}
-	if isStatic(path) {
+	if normalize.IsStatic(path) {
 		smp.Requests = 0
 	}
 	passed := v.Action < rules.ActionChallenge
@@ -185,20 +185,3 @@ func (e *Engine) QuarantinedUntil(host string, t time.Time) (time.Time, bool) {
 
 // UnderAttack is the replay's under-attack detector (verdict.SiteView).
 func (e *Engine) UnderAttack(site string) bool { return e.detector.Active(site) }
-
-// staticExt are the endings of static files, which do not count towards a site's attack rate.
-// A copy of modules/floodgate's list until the handler's decision is callable without Caddy
-// (i9's decision function), which replaces this engine's copy of the handler's steps.
-var staticExt = map[string]bool{
-	".css": true, ".js": true, ".mjs": true, ".map": true, ".png": true, ".jpg": true, ".jpeg": true,
-	".gif": true, ".webp": true, ".avif": true, ".svg": true, ".ico": true, ".woff": true, ".woff2": true,
-	".ttf": true, ".otf": true, ".eot": true, ".mp4": true, ".webm": true, ".mp3": true, ".ogg": true,
-}
-
-func isStatic(path string) bool {
-	i := strings.LastIndexByte(path, '.')
-	if i < 0 || strings.IndexByte(path[i:], '/') >= 0 {
-		return false
-	}
-	return staticExt[strings.ToLower(path[i:])]
-}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	"github.com/floodgate-proxy/floodgate/internal/normalize"
 )
 
 func TestParseGlobalOption(t *testing.T) {
@@ -148,8 +150,8 @@ func TestIsStatic(t *testing.T) {
 		"/index.php": false, "/spip.php": false, "/2024/05/article/": false, "/a.b/c": false,
 		"/fonts/x.woff2": true, "/feed.xml": false,
 	} {
-		if got := isStatic(path); got != want {
-			t.Errorf("isStatic(%q) = %v, want %v", path, got, want)
+		if got := normalize.IsStatic(path); got != want {
+			t.Errorf("normalize.IsStatic(%q) = %v, want %v", path, got, want)
 		}
 	}
 }

@@ -105,7 +105,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// files do not count towards its page rate.
 	site := in.SiteName()
 	sample := protect.Sample{Requests: 1}
-	if isStatic(req.Path) {
+	if normalize.IsStatic(req.Path) {
 		sample.Requests = 0
 	}
 	defer func() { st.protection.detector.Observe(site, sample) }()

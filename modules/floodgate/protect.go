@@ -3,7 +3,6 @@ package floodgate
 import (
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,23 +90,6 @@ func (p *protection) Destruct() error {
 var protections = caddy.NewUsagePool()
 
 const protectionKey = "floodgate-protection"
-
-// staticExt are the file endings of static files: cheap for the backend, and many per page,
-// so they do not count towards a site's attack rate.
-var staticExt = map[string]bool{
-	".css": true, ".js": true, ".mjs": true, ".map": true, ".png": true, ".jpg": true, ".jpeg": true,
-	".gif": true, ".webp": true, ".avif": true, ".svg": true, ".ico": true, ".woff": true, ".woff2": true,
-	".ttf": true, ".otf": true, ".eot": true, ".mp4": true, ".webm": true, ".mp3": true, ".ogg": true,
-}
-
-// isStatic reports whether a path names a static file by its ending.
-func isStatic(path string) bool {
-	i := strings.LastIndexByte(path, '.')
-	if i < 0 || strings.IndexByte(path[i:], '/') >= 0 {
-		return false
-	}
-	return staticExt[strings.ToLower(path[i:])]
-}
 
 // statusRecorder remembers the status of the response written through it.
 type statusRecorder struct {
