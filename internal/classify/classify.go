@@ -103,11 +103,17 @@ type Classifier struct {
 	litRe   []int32 // pattern id - len(subRule) -> index in regexes
 	regexes []uaRegex
 	// mixed are the rules whose User-Agent conditions are more than a user_agent list or
-	// user_agent_empty alone (a regex, or several conditions that must all hold).
-	mixed    []mixedRule
-	emptyUA  ruleSet // rules whose only User-Agent condition is user_agent_empty
-	noUA     ruleSet // rules that do not look at the User-Agent
-	identity ruleSet // identity rules
+	// user_agent_empty alone (a regex, or several conditions that must all hold), in set order.
+	mixed []mixedRule
+	// mixedOf maps a regex (index in regexes) to its rule's index in mixed. A mixed rule is
+	// looked at only when one of its regexes' literals was found, or when mixedAlways says it
+	// must be (a regex with no literal, or no regex at all); every other one fails.
+	mixedOf     []int32
+	mixedAlways ruleSet // over indexes in mixed
+	mixedRules  ruleSet // over rule indexes: the rules in mixed
+	emptyUA     ruleSet // rules whose only User-Agent condition is user_agent_empty
+	noUA        ruleSet // rules that do not look at the User-Agent
+	identity    ruleSet // identity rules
 	// uaOnly are the identity rules with no condition but User-Agent ones: once one of them
 	// matches a User-Agent, no later identity rule can be the first match, whatever the rest
 	// of the request, so their regexes need not run. uaDirect are those of them the automaton
@@ -133,7 +139,12 @@ type uaRegex struct {
 // mixedRule is a rule with several User-Agent conditions, or a regex, and its regexes.
 type mixedRule struct {
 	rule    *rules.Rule
+	index   int   // rule.Index
 	regexes []int // indexes in Classifier.regexes
+	// identity, uaOnly: the rule is an identity rule, one with User-Agent conditions only.
+	identity, uaOnly bool
+	// list, empty: the rule also needs one of its user_agent entries, a blank User-Agent.
+	list, empty bool
 }
 
 // New builds a classifier for set. asn may be nil (no ASN database): rules matching on asn
@@ -144,8 +155,10 @@ func New(set *rules.Set, asn ASNLookup, prefixes network.PrefixLengths) *Classif
 		set: set, asn: asn, prefixes: prefixes.WithDefaults(),
 		emptyUA: newRuleSet(n), noUA: newRuleSet(n), identity: newRuleSet(n), uaOnly: newRuleSet(n), uaDirect: newRuleSet(n),
 		impostor: make([]string, n), cache: newUACache(), outdatedBelow: outdatedBelow(now()),
+		mixedRules: newRuleSet(n),
 	}
 	var patterns, literals []string
+	var alwaysMixed []int
 	for _, r := range set.Rules {
 		if r.IsIdentity() {
 			c.identity.add(r.Index)
@@ -164,25 +177,37 @@ func New(set *rules.Set, asn ASNLookup, prefixes network.PrefixLengths) *Classif
 		case m.UserAgentEmpty && len(m.UserAgent) == 0 && len(m.UserAgentRegex) == 0:
 			c.emptyUA.add(r.Index)
 		default:
-			mr := mixedRule{rule: r}
+			mr := mixedRule{rule: r, index: r.Index, identity: r.IsIdentity(), list: len(m.UserAgent) > 0, empty: m.UserAgentEmpty}
+			mr.uaOnly = mr.identity && onlyUserAgent(m)
+			always := len(m.UserAgentRegex) == 0
 			for _, re := range m.UserAgentRegex {
 				for _, f := range filtersFor(re) {
 					k := len(c.regexes)
 					mr.regexes = append(mr.regexes, k)
 					c.regexes = append(c.regexes, uaRegex{re: f.re, always: f.lits == nil, precise: f.precise})
+					c.mixedOf = append(c.mixedOf, int32(len(c.mixed)))
+					always = always || f.lits == nil
 					for _, l := range f.lits {
 						literals = append(literals, l)
 						c.litRe = append(c.litRe, int32(k))
 					}
 				}
 			}
+			if always {
+				alwaysMixed = append(alwaysMixed, len(c.mixed))
+			}
 			c.mixed = append(c.mixed, mr)
+			c.mixedRules.add(r.Index)
 			c.uaDirect.set(r.Index, false)
 		}
 		for _, p := range m.UserAgent {
 			patterns = append(patterns, p)
 			c.subRule = append(c.subRule, int32(r.Index))
 		}
+	}
+	c.mixedAlways = newRuleSet(len(c.mixed))
+	for _, i := range alwaysMixed {
+		c.mixedAlways.add(i)
 	}
 	c.subs = newSubstringIndex(append(patterns, literals...))
 	c.needsASN = asn != nil
@@ -212,18 +237,25 @@ func (c *Classifier) uaRules(ua string) uaEntry {
 		s.union(c.emptyUA)
 	}
 	// A rule's bit is set when one of its user_agent entries is found; a regex's bit in
-	// maybe when one of its necessary literals is.
-	var maybeBuf [4]uint64
-	maybe := ruleSet(maybeBuf[:])
+	// maybe, and its rule's in cand, when one of its necessary literals is.
+	var maybeBuf, candBuf [8]uint64
+	maybe, cand := ruleSet(maybeBuf[:]), ruleSet(candBuf[:])
 	if n := len(c.regexes); n > len(maybeBuf)*64 {
 		maybe = newRuleSet(n)
 	}
+	if n := len(c.mixed); n > len(candBuf)*64 {
+		cand = newRuleSet(n)
+	}
+	cand = cand[:len(c.mixedAlways)]
+	cand.copyFrom(c.mixedAlways)
 	nSub := int32(len(c.subRule))
 	c.subs.each(ua, func(id int32) {
 		if id < nSub {
 			s.add(int(c.subRule[id]))
 		} else {
-			maybe.add(int(c.litRe[id-nSub]))
+			k := c.litRe[id-nSub]
+			maybe.add(int(k))
+			cand.add(int(c.mixedOf[k]))
 		}
 	})
 	ascii, unfiltered := true, false
@@ -231,8 +263,13 @@ func (c *Classifier) uaRules(ua string) uaEntry {
 		ascii = isASCII(ua)
 		unfiltered = !ascii && foldsToASCII(ua)
 	}
+	if unfiltered { // the literals say nothing: every mixed rule is looked at
+		for i := range cand {
+			cand[i] = ^uint64(0)
+		}
+	}
 	// decided is the first identity rule that matches on the User-Agent alone: identity rules
-	// after it are never the first match, so their regexes are skipped (their bits cleared).
+	// after it are never the first match, so their regexes are skipped.
 	decided := len(c.set.Rules)
 	for w := range s {
 		if x := s[w] & c.uaDirect[w]; x != 0 {
@@ -240,17 +277,27 @@ func (c *Classifier) uaRules(ua string) uaEntry {
 			break
 		}
 	}
-	// Rules with several User-Agent conditions need all of them (AND).
-	for _, mr := range c.mixed {
-		if mr.rule.Index > decided && mr.rule.IsIdentity() {
-			s.set(mr.rule.Index, false)
-			continue
+	// Mixed rules need all their User-Agent conditions (AND): their bits are cleared, then set
+	// again for those of the candidates that hold. listed keeps which user_agent lists matched.
+	var listedBuf [8]uint64
+	listed := ruleSet(listedBuf[:])
+	if len(s) > len(listedBuf) {
+		listed = newRuleSet(len(c.set.Rules))
+	}
+	listed = listed[:len(s)]
+	for w := range s {
+		listed[w] = s[w] & c.mixedRules[w]
+		s[w] &^= c.mixedRules[w]
+	}
+	cand.each(func(i int) bool {
+		if i >= len(c.mixed) {
+			return false
 		}
-		m := &mr.rule.Match
-		ok := len(m.UserAgent) == 0 || s.has(mr.rule.Index)
-		if ok && m.UserAgentEmpty && !blank {
-			ok = false
+		mr := &c.mixed[i]
+		if mr.index > decided && mr.identity {
+			return true
 		}
+		ok := (!mr.list || listed.has(mr.index)) && (!mr.empty || blank)
 		if ok && len(mr.regexes) > 0 {
 			ok = false
 			for _, k := range mr.regexes {
@@ -266,11 +313,14 @@ func (c *Classifier) uaRules(ua string) uaEntry {
 				}
 			}
 		}
-		s.set(mr.rule.Index, ok)
-		if ok && mr.rule.Index < decided && c.uaOnly.has(mr.rule.Index) {
-			decided = mr.rule.Index
+		if ok {
+			s.add(mr.index)
+			if mr.index < decided && mr.uaOnly {
+				decided = mr.index
+			}
 		}
-	}
+		return true
+	})
 	e := uaEntry{rules: s, facts: facts}
 	if cut {
 		ua = strings.Clone(ua) // the cache must not keep the whole long header alive

@@ -7,9 +7,16 @@ type substringIndex struct {
 	// classOf maps a lowercased byte to its column; bytes no pattern uses share column 0.
 	classOf [256]uint8
 	width   int
-	next    []int32   // next[state*width+class]: the goto function, failures folded in
-	out     [][]int32 // out[state]: pattern ids ending here, including via suffix links
+	// next[state*width+class] is the next state, failures folded in, stored as the offset of
+	// its row (state*width) so the loop needs no multiplication, with hasOutput set when
+	// patterns end there: the loop reads out only then (most bytes end no pattern, and out is
+	// a second table the cache would have to fetch for every byte).
+	next []uint32
+	out  [][]int32 // out[state]: pattern ids ending here, including via suffix links
 }
+
+// hasOutput flags, in next, a state where patterns end.
+const hasOutput = 1 << 31
 
 func lower(c byte) byte {
 	if c >= 'A' && c <= 'Z' {
@@ -36,19 +43,19 @@ func newSubstringIndex(patterns []string) *substringIndex {
 	for c := 'A'; c <= 'Z'; c++ {
 		ix.classOf[c] = ix.classOf[c+'a'-'A']
 	}
-	// Build the trie.
-	ix.next = make([]int32, ix.width)
+	// Build the trie (next holds plain state numbers until the end).
+	next := make([]int32, ix.width)
 	ix.out = [][]int32{nil}
 	for id, p := range patterns {
 		state := int32(0)
 		for i := 0; i < len(p); i++ {
 			col := int(ix.classOf[lower(p[i])])
-			nx := ix.next[int(state)*ix.width+col]
+			nx := next[int(state)*ix.width+col]
 			if nx == 0 {
 				nx = int32(len(ix.out))
 				ix.out = append(ix.out, nil)
-				ix.next = append(ix.next, make([]int32, ix.width)...)
-				ix.next[int(state)*ix.width+col] = nx
+				next = append(next, make([]int32, ix.width)...)
+				next[int(state)*ix.width+col] = nx
 			}
 			state = nx
 		}
@@ -58,7 +65,7 @@ func newSubstringIndex(patterns []string) *substringIndex {
 	fail := make([]int32, len(ix.out))
 	queue := make([]int32, 0, len(ix.out))
 	for col := 0; col < ix.width; col++ {
-		if s := ix.next[col]; s != 0 {
+		if s := next[col]; s != 0 {
 			queue = append(queue, s)
 		}
 	}
@@ -67,13 +74,23 @@ func newSubstringIndex(patterns []string) *substringIndex {
 		queue = queue[1:]
 		ix.out[s] = append(ix.out[s], ix.out[fail[s]]...)
 		for col := 0; col < ix.width; col++ {
-			t := ix.next[int(s)*ix.width+col]
+			t := next[int(s)*ix.width+col]
 			if t != 0 {
-				fail[t] = ix.next[int(fail[s])*ix.width+col]
+				fail[t] = next[int(fail[s])*ix.width+col]
 				queue = append(queue, t)
 			} else {
-				ix.next[int(s)*ix.width+col] = ix.next[int(fail[s])*ix.width+col]
+				next[int(s)*ix.width+col] = next[int(fail[s])*ix.width+col]
 			}
+		}
+	}
+	if len(next) >= hasOutput { // 8 GB of table: the allocations above would have failed first
+		panic("classify: too many user_agent patterns for the substring index")
+	}
+	ix.next = make([]uint32, len(next))
+	for i, s := range next {
+		ix.next[i] = uint32(int(s) * ix.width)
+		if len(ix.out[s]) > 0 {
+			ix.next[i] |= hasOutput
 		}
 	}
 	return ix
@@ -81,11 +98,15 @@ func newSubstringIndex(patterns []string) *substringIndex {
 
 // each calls fn for every pattern id found in text (an id may be reported more than once).
 func (ix *substringIndex) each(text string, fn func(id int32)) {
-	state := int32(0)
+	next, classOf := ix.next, &ix.classOf
+	row := uint32(0)
 	for i := 0; i < len(text); i++ {
-		state = ix.next[int(state)*ix.width+int(ix.classOf[text[i]])]
-		for _, id := range ix.out[state] {
-			fn(id)
+		s := next[row+uint32(classOf[text[i]])]
+		row = s &^ hasOutput
+		if s&hasOutput != 0 {
+			for _, id := range ix.out[int(row)/ix.width] {
+				fn(id)
+			}
 		}
 	}
 }
