@@ -103,7 +103,7 @@ type Classifier struct {
 	litRe   []int32 // pattern id - len(subRule) -> index in regexes
 	regexes []uaRegex
 	// mixed are the rules whose User-Agent conditions are more than a user_agent list or
-	// user_agent_empty alone (a regex, or several conditions that must all hold), in set order.
+	// user_agent_empty alone (a regex, or a list and user_agent_empty), in set order.
 	mixed []mixedRule
 	// mixedOf maps a regex (index in regexes) to its rule's index in mixed. A mixed rule is
 	// looked at only when one of its regexes' literals was found, or when mixedAlways says it
@@ -176,6 +176,8 @@ func New(set *rules.Set, asn ASNLookup, prefixes network.PrefixLengths) *Classif
 			c.noUA.add(r.Index)
 		case m.UserAgentEmpty && len(m.UserAgent) == 0 && len(m.UserAgentRegex) == 0:
 			c.emptyUA.add(r.Index)
+		case !m.UserAgentEmpty && len(m.UserAgentRegex) == 0:
+			// A user_agent list alone: the automaton's answer is the rule's.
 		default:
 			mr := mixedRule{rule: r, index: r.Index, identity: r.IsIdentity(), list: len(m.UserAgent) > 0, empty: m.UserAgentEmpty}
 			mr.uaOnly = mr.identity && onlyUserAgent(m)
