@@ -25,37 +25,46 @@ type uaEntry struct {
 	facts uaFacts
 }
 
+// A shard maps the User-Agent's hash, computed once per lookup, to the User-Agent and its
+// entry (a map keyed by the string would hash it a second time). Two User-Agents with one hash
+// take turns in the slot: the stored string is compared before an entry is used.
 type uaShard struct {
 	mu sync.RWMutex
-	m  map[string]uaEntry
+	m  map[uint64]uaSlot
+}
+
+type uaSlot struct {
+	ua string
+	e  uaEntry
 }
 
 func newUACache() *uaCache {
 	c := &uaCache{}
 	for i := range c.shards {
-		c.shards[i].m = make(map[string]uaEntry)
+		c.shards[i].m = make(map[uint64]uaSlot)
 	}
 	return c
 }
 
-func (c *uaCache) shard(ua string) *uaShard {
-	return &c.shards[xxhash.Sum64String(ua)%uaCacheShards]
-}
-
 func (c *uaCache) get(ua string) (uaEntry, bool) {
-	sh := c.shard(ua)
+	h := xxhash.Sum64String(ua)
+	sh := &c.shards[h%uaCacheShards]
 	sh.mu.RLock()
-	s, ok := sh.m[ua]
+	s, ok := sh.m[h]
 	sh.mu.RUnlock()
-	return s, ok
+	if !ok || s.ua != ua {
+		return uaEntry{}, false
+	}
+	return s.e, true
 }
 
-func (c *uaCache) put(ua string, s uaEntry) {
-	sh := c.shard(ua)
+func (c *uaCache) put(ua string, e uaEntry) {
+	h := xxhash.Sum64String(ua)
+	sh := &c.shards[h%uaCacheShards]
 	sh.mu.Lock()
 	if len(sh.m) >= uaCacheShardCap {
-		sh.m = make(map[string]uaEntry, uaCacheShardCap)
+		sh.m = make(map[uint64]uaSlot, uaCacheShardCap)
 	}
-	sh.m[ua] = s
+	sh.m[h] = uaSlot{ua: ua, e: e}
 	sh.mu.Unlock()
 }

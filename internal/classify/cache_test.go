@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cespare/xxhash/v2"
+
 	"github.com/floodgate-proxy/floodgate/internal/network"
 )
 
@@ -55,11 +57,28 @@ func TestUACacheSameResults(t *testing.T) {
 		t.Errorf("cache holds %d User-Agents, want %d", n, len(uas))
 	}
 	for i := range warm.cache.shards {
-		for k := range warm.cache.shards[i].m {
-			if len(k) > MaxUserAgent {
-				t.Errorf("cache key of %d bytes, longer than MaxUserAgent (%d)", len(k), MaxUserAgent)
+		for _, slot := range warm.cache.shards[i].m {
+			if len(slot.ua) > MaxUserAgent {
+				t.Errorf("cached User-Agent of %d bytes, longer than MaxUserAgent (%d)", len(slot.ua), MaxUserAgent)
 			}
 		}
+	}
+}
+
+// The cache is keyed by the User-Agent's hash: an entry whose stored User-Agent is another
+// (two User-Agents with one hash) is a miss, never the other's answer.
+func TestUACacheHashCollision(t *testing.T) {
+	c := newUACache()
+	spider := uaEntry{facts: uaFacts{major: 1}}
+	c.put("spider", spider)
+	if e, ok := c.get("spider"); !ok || e.facts.major != 1 {
+		t.Fatalf("get(spider) = %v, %v; want the entry put", e, ok)
+	}
+	// Put spider's entry in curl's slot, as a collision would leave it.
+	h := xxhash.Sum64String("curl/8")
+	c.shards[h%uaCacheShards].m[h] = uaSlot{ua: "spider", e: spider}
+	if e, ok := c.get("curl/8"); ok {
+		t.Errorf("get(curl/8) = %v from spider's slot; want a miss", e)
 	}
 }
 

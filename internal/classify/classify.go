@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/floodgate-proxy/floodgate/internal/network"
@@ -124,6 +125,25 @@ type Classifier struct {
 	needsASN         bool
 	// outdatedBelow is, per browser, the major version below which it is outdated (set at New).
 	outdatedBelow map[browserFamily]int
+	// queryKeys are the parameter names query tests look for (at most 64, one bit each), and
+	// queryNeeds, per rule index, what its query condition needs (see queryNeed).
+	queryKeys  []string
+	queryNeeds []queryNeed
+}
+
+// queryNeed is what a rule's query condition needs before its tests are worth running: one of
+// the keys in mask present, or any query string at all (star, a "*" test). Tests naming a key
+// beyond the first 64 (overflow) always run.
+type queryNeed struct {
+	mask           uint64
+	star, overflow bool
+}
+
+// reqFacts is what Classify learns of a request once and the rules share: which of the
+// queryKeys its query string holds (read on first need).
+type reqFacts struct {
+	queryKeys     uint64
+	queryKeysRead bool
 }
 
 // uaRegex is a user_agent_regex entry, or one of its top-level alternatives, and how the
@@ -207,6 +227,7 @@ func New(set *rules.Set, asn ASNLookup, prefixes network.PrefixLengths) *Classif
 			c.subRule = append(c.subRule, int32(r.Index))
 		}
 	}
+	c.indexQueries()
 	c.mixedAlways = newRuleSet(len(c.mixed))
 	for _, i := range alwaysMixed {
 		c.mixedAlways.add(i)
@@ -214,6 +235,44 @@ func New(set *rules.Set, asn ASNLookup, prefixes network.PrefixLengths) *Classif
 	c.subs = newSubstringIndex(append(patterns, literals...))
 	c.needsASN = asn != nil
 	return c
+}
+
+// indexQueries fills queryKeys and queryNeeds from the rules' query tests.
+func (c *Classifier) indexQueries() {
+	c.queryNeeds = make([]queryNeed, len(c.set.Rules))
+	for _, r := range c.set.Rules {
+		need := &c.queryNeeds[r.Index]
+		for _, q := range r.Match.Queries {
+			if q.Key == "*" && !q.HasValue {
+				need.star = true
+				continue
+			}
+			i := slices.Index(c.queryKeys, q.Key)
+			if i < 0 && len(c.queryKeys) < 64 {
+				i = len(c.queryKeys)
+				c.queryKeys = append(c.queryKeys, q.Key)
+			}
+			if i < 0 {
+				need.overflow = true
+				continue
+			}
+			need.mask |= 1 << i
+		}
+	}
+}
+
+// queryKeysOf returns which of c.queryKeys the query string holds, as sent or decoded.
+func (c *Classifier) queryKeysOf(rawQuery string) uint64 {
+	var present uint64
+	rules.EachQueryKey(rawQuery, func(raw, decoded string) bool {
+		for i, k := range c.queryKeys {
+			if raw == k || decoded == k {
+				present |= 1 << i
+			}
+		}
+		return true
+	})
+	return present
 }
 
 // Set returns the rule set the classifier was built from.
@@ -352,10 +411,11 @@ func (c *Classifier) Classify(req *Request, out *Result) {
 	candidates := ua.rules
 	out.Outdated = ua.facts.outdated
 	out.HeadersInconsistent = headersInconsistent(ua.facts, req.Headers)
+	var facts reqFacts
 	// Identity: the first identity rule that matches.
 	candidates.each(func(i int) bool {
 		r := c.set.Rules[i]
-		if !r.IsIdentity() || !c.matchRest(r, req, &out.Identity) {
+		if !r.IsIdentity() || !c.matchRest(r, req, &out.Identity, &facts) {
 			return true
 		}
 		out.IdentityRule = r
@@ -384,7 +444,7 @@ func (c *Classifier) Classify(req *Request, out *Result) {
 		if len(r.Match.Class) > 0 && !contains(r.Match.Class, out.Class) {
 			return true
 		}
-		if c.matchRest(r, req, &out.Identity) {
+		if c.matchRest(r, req, &out.Identity, &facts) {
 			out.Rules = append(out.Rules, r)
 			out.HasResponseRules = out.HasResponseRules || r.IsResponse()
 		}
@@ -393,7 +453,7 @@ func (c *Classifier) Classify(req *Request, out *Result) {
 }
 
 // matchRest checks every condition but the User-Agent ones (already checked) and class.
-func (c *Classifier) matchRest(r *rules.Rule, req *Request, id *Identity) bool {
+func (c *Classifier) matchRest(r *rules.Rule, req *Request, id *Identity, facts *reqFacts) bool {
 	m := &r.Match
 	if m.Outdated && !id.Outdated {
 		return false
@@ -408,6 +468,15 @@ func (c *Classifier) matchRest(r *rules.Rule, req *Request, id *Identity) bool {
 		return false
 	}
 	if len(m.Queries) > 0 {
+		need := &c.queryNeeds[r.Index]
+		if !need.overflow && !(need.star && req.Query != "") {
+			if !facts.queryKeysRead {
+				facts.queryKeys, facts.queryKeysRead = c.queryKeysOf(req.Query), true
+			}
+			if facts.queryKeys&need.mask == 0 {
+				return false // none of the keys its tests name is in the query
+			}
+		}
 		ok := false
 		for _, q := range m.Queries {
 			if q.Matches(req.Query) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -69,14 +70,21 @@ func (hs *HostSet) Contains(host string) bool {
 // PathSet matches request paths against exact paths and globs.
 type PathSet struct {
 	exact map[string]struct{}
+	// few holds the exact paths instead of exact when there are at most maxFewPaths of them:
+	// comparing a handful of strings costs less than hashing the path.
+	few   []string
 	globs []pathGlob
 }
 
-// pathGlob is a compiled glob and the longest run of plain characters in it: a path without
-// that run cannot match, and finding it is much cheaper than running the regexp.
+// maxFewPaths is how many exact paths a PathSet compares one by one rather than hashing.
+const maxFewPaths = 8
+
+// pathGlob is the globs sharing one longest run of plain characters: a path without that run
+// matches none of them, and finding it is much cheaper than running their regexps
+// ("**/wp-content/uploads/**.php*" and "….pht*" share "/wp-content/uploads/").
 type pathGlob struct {
-	re  *regexp.Regexp
 	lit string
+	res []*regexp.Regexp
 }
 
 // longestLiteral returns the longest run of a glob without '*'.
@@ -126,19 +134,39 @@ func NewPathSet(patterns []string) (*PathSet, error) {
 		if err != nil {
 			return nil, fmt.Errorf("path %q: %v", p, err)
 		}
-		ps.globs = append(ps.globs, pathGlob{re: re, lit: longestLiteral(p)})
+		lit := longestLiteral(p)
+		if i := slices.IndexFunc(ps.globs, func(g pathGlob) bool { return g.lit == lit }); i >= 0 {
+			ps.globs[i].res = append(ps.globs[i].res, re)
+		} else {
+			ps.globs = append(ps.globs, pathGlob{lit: lit, res: []*regexp.Regexp{re}})
+		}
+	}
+	if len(ps.exact) <= maxFewPaths {
+		for p := range ps.exact {
+			ps.few = append(ps.few, p)
+		}
+		slices.Sort(ps.few)
+		ps.exact = nil
 	}
 	return ps, nil
 }
 
 // Contains reports whether path matches one of the set's patterns.
 func (ps *PathSet) Contains(path string) bool {
+	if slices.Contains(ps.few, path) {
+		return true
+	}
 	if _, ok := ps.exact[path]; ok {
 		return true
 	}
 	for _, g := range ps.globs {
-		if strings.Contains(path, g.lit) && g.re.MatchString(path) {
-			return true
+		if !strings.Contains(path, g.lit) {
+			continue
+		}
+		for _, re := range g.res {
+			if re.MatchString(path) {
+				return true
+			}
 		}
 	}
 	return false
@@ -179,6 +207,20 @@ func (q QueryTest) Matches(rawQuery string) bool {
 		}
 	}
 	return false
+}
+
+// EachQueryKey calls fn with the key of every parameter of rawQuery, as sent and decoded (the
+// two spellings Matches compares with a test's Key), until fn returns false. A caller that
+// knows which keys its tests name can skip the tests whose key is absent.
+func EachQueryKey(rawQuery string, fn func(raw, decoded string) bool) {
+	for rawQuery != "" {
+		var part string
+		part, rawQuery, _ = strings.Cut(rawQuery, "&")
+		k, _, _ := strings.Cut(part, "=")
+		if !fn(k, unescape(k)) {
+			return
+		}
+	}
 }
 
 // unescape decodes a query key or value as a form does ('+' is a space); text that does not

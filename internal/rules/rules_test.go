@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path"
@@ -445,6 +446,23 @@ func TestPathSet(t *testing.T) {
 		"":                                      false,
 	} {
 		if got := ps.Contains(p); got != want {
+			t.Errorf("Contains(%q) = %v, want %v", p, got, want)
+		}
+	}
+	// Globs that share their literal are tried in turn; more than a few exact paths are hashed.
+	var many []string
+	for i := range maxFewPaths + 2 {
+		many = append(many, fmt.Sprintf("/p%d.php", i))
+	}
+	shared, err := NewPathSet(append(many, "**/up/**.php*", "**/up/**.pht*", "**/up/**.phar*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]bool{
+		"/p0.php": true, fmt.Sprintf("/p%d.php", maxFewPaths+1): true, "/p99.php": false,
+		"/up/a.php": true, "/x/up/a.phtml": true, "/up/a.phar": true, "/up/a.txt": false, "/down/a.php": false,
+	} {
+		if got := shared.Contains(p); got != want {
 			t.Errorf("Contains(%q) = %v, want %v", p, got, want)
 		}
 	}
