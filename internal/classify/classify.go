@@ -184,7 +184,7 @@ func New(set *rules.Set, asn ASNLookup, prefixes network.PrefixLengths) *Classif
 			c.subRule = append(c.subRule, int32(r.Index))
 		}
 	}
-	c.subs = newSubstringIndex(append(patterns, literals...))
+	c.subs = substringIndexFor(append(patterns, literals...))
 	c.needsASN = asn != nil
 	return c
 }

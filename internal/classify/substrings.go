@@ -1,5 +1,11 @@
 package classify
 
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
 // substringIndex finds, in one pass over a text, every pattern it contains, ASCII
 // case-insensitively (an Aho-Corasick automaton). It keeps user-agent matching linear in the
 // length of the User-Agent, whatever the number of patterns.
@@ -89,3 +95,31 @@ func (ix *substringIndex) each(text string, fn func(id int32)) {
 		}
 	}
 }
+
+// substringIndexFor is newSubstringIndex for patterns, shared with every classifier built
+// from the same patterns in this process: a Caddy reload, each rule set of `floodgate replay
+// --compare`, each replay. Building the automaton of the shipped rules costs milliseconds; a
+// built index is never changed, so it is safe to share.
+func substringIndexFor(patterns []string) *substringIndex {
+	key := strings.Join(patterns, "\x00")
+	if ix, ok := indexCache.Load(key); ok {
+		return ix.(*substringIndex)
+	}
+	ix := newSubstringIndex(patterns)
+	if indexCacheSize.Add(1) > maxIndexCache {
+		indexCache.Clear() // many different rule sets: start again rather than grow
+		indexCacheSize.Store(1)
+	}
+	indexCache.Store(key, ix)
+	return ix
+}
+
+// indexCache holds substringIndexFor's automata by their patterns (joined), bounded by
+// maxIndexCache: a process holds one or two rule sets at a time (the old and the new during
+// a reload, two under --compare).
+var (
+	indexCache     sync.Map // string → *substringIndex
+	indexCacheSize atomic.Int64
+)
+
+const maxIndexCache = 8
