@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,9 +43,14 @@ func newSubstringIndex(patterns []string) *substringIndex {
 	for c := 'A'; c <= 'Z'; c++ {
 		ix.classOf[c] = ix.classOf[c+'a'-'A']
 	}
-	// Build the trie.
-	ix.next = make([]int32, ix.width)
-	ix.out = [][]int32{nil}
+	// Build the trie, in tables sized for its most states (one per pattern byte) so that
+	// growing them does not copy megabytes again and again.
+	states := 1
+	for _, p := range patterns {
+		states += len(p)
+	}
+	ix.next = make([]int32, ix.width, ix.width*states)
+	ix.out = make([][]int32, 1, states)
 	for id, p := range patterns {
 		state := int32(0)
 		for i := 0; i < len(p); i++ {
@@ -60,6 +66,10 @@ func newSubstringIndex(patterns []string) *substringIndex {
 		}
 		ix.out[state] = append(ix.out[state], int32(id))
 	}
+	// Patterns share prefixes: give back the states that were not needed (the index lives as
+	// long as its rules).
+	ix.next = slices.Clone(ix.next)
+	ix.out = slices.Clone(ix.out)
 	// Breadth-first: fold failure links into the goto table and merge outputs.
 	fail := make([]int32, len(ix.out))
 	queue := make([]int32, 0, len(ix.out))
