@@ -232,7 +232,7 @@ func New(set *rules.Set, asn ASNLookup, prefixes network.PrefixLengths) *Classif
 	for _, i := range alwaysMixed {
 		c.mixedAlways.add(i)
 	}
-	c.subs = newSubstringIndex(append(patterns, literals...))
+	c.subs = substringIndexFor(append(patterns, literals...))
 	c.needsASN = asn != nil
 	return c
 }

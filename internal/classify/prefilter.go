@@ -5,6 +5,8 @@ import (
 	"regexp/syntax"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 )
@@ -42,30 +44,154 @@ type regexFilter struct {
 
 // filtersFor splits re into its top-level alternatives (re matches when one of them does),
 // each with its prefilter, so that a User-Agent runs only the alternatives whose literals it
-// holds. When re cannot be split it is kept whole.
+// holds. When re cannot be split it is kept whole. The result is shared (see
+// filterCache): callers must not change it.
 func filtersFor(re *regexp.Regexp) []regexFilter {
-	parsed, err := syntax.Parse(re.String(), syntax.Perl)
-	if err != nil {
-		return []regexFilter{{re: re}}
+	src := re.String()
+	if f, ok := filterCache.Load(src); ok {
+		return f.([]regexFilter)
 	}
-	parsed = parsed.Simplify()
-	parts := []*syntax.Regexp{parsed}
-	if parsed.Op == syntax.OpAlternate {
-		parts = parsed.Sub
+	out := splitFilters(re)
+	if filterCacheSize.Add(1) > maxFilterCache {
+		filterCache.Clear() // rules edited many times over: start again rather than grow
+		filterCacheSize.Store(1)
 	}
-	var out []regexFilter
-	for _, part := range parts {
-		f := regexFilter{re: re}
-		if len(parts) > 1 {
-			sub, err := regexp.Compile(part.String())
-			if err != nil {
-				return []regexFilter{filterOf(re, parsed)}
-			}
-			f.re = sub
+	filterCache.Store(src, out)
+	return out
+}
+
+// filterCache holds filtersFor's answers by regex source, for the life of the process.
+// Splitting a large alternation costs tens of milliseconds (printing each alternative back
+// to a pattern folds every rune's case), and every classifier built from the same rules —
+// each Caddy reload, each arm of `floodgate replay --compare`, each replay — asks for the
+// same regexes: the shipped rules took 60 % of a 10,000-line replay before this. A compiled
+// regexp.Regexp is safe for concurrent use, so the filters can be shared.
+var (
+	filterCache     sync.Map // string → []regexFilter
+	filterCacheSize atomic.Int64
+)
+
+// maxFilterCache bounds filterCache: far more regexes than any rule set holds, so only a
+// process that loads edited rules thousands of times ever clears it.
+const maxFilterCache = 4096
+
+// splitFilters is filtersFor without the cache. It splits the pattern's source at its
+// top-level '|' (see topLevelAlternatives) rather than printing the parsed alternatives back
+// to patterns: printing a case-folded character class such as [^;] folds every rune of
+// Unicode, milliseconds per class, and the shipped rules have dozens.
+func splitFilters(re *regexp.Regexp) []regexFilter {
+	src := re.String()
+	parts, ok := topLevelAlternatives(src)
+	if !ok || len(parts) < 2 {
+		parsed, err := syntax.Parse(src, syntax.Perl)
+		if err != nil {
+			return []regexFilter{{re: re}}
 		}
-		out = append(out, filterOf(f.re, part))
+		return []regexFilter{filterOf(re, parsed.Simplify())}
+	}
+	out := make([]regexFilter, 0, len(parts))
+	for _, part := range parts {
+		sub, err := regexp.Compile(part)
+		if err != nil {
+			return []regexFilter{{re: re}}
+		}
+		parsed, err := syntax.Parse(part, syntax.Perl)
+		if err != nil {
+			return []regexFilter{{re: re}}
+		}
+		out = append(out, filterOf(sub, parsed.Simplify()))
 	}
 	return out
+}
+
+// topLevelAlternatives splits a pattern at the '|' outside any group or class: the pattern
+// matches a text exactly when one of the parts does. A leading flag group such as (?i)
+// applies to every part, so it is kept in front of each. It reports false for what it does
+// not follow (a flag group further on, which would carry across the '|', or \Q…\E); the
+// caller then keeps the pattern whole.
+func topLevelAlternatives(src string) ([]string, bool) {
+	prefix, rest := "", src
+	if strings.HasPrefix(src, "(?") {
+		if end := strings.IndexByte(src, ')'); end > 0 && isFlagGroup(src[2:end]) {
+			prefix, rest = src[:end+1], src[end+1:]
+		}
+	}
+	var parts []string
+	depth, start := 0, 0
+	for i := 0; i < len(rest); i++ {
+		switch rest[i] {
+		case '\\':
+			if i+1 < len(rest) && rest[i+1] == 'Q' {
+				return nil, false
+			}
+			i++
+		case '[':
+			end := classEnd(rest, i)
+			if end < 0 {
+				return nil, false
+			}
+			i = end
+		case '(':
+			if depth == 0 && strings.HasPrefix(rest[i:], "(?") {
+				if end := strings.IndexByte(rest[i:], ')'); end > 0 && isFlagGroup(rest[i+2:i+end]) {
+					return nil, false
+				}
+			}
+			depth++
+		case ')':
+			depth--
+		case '|':
+			if depth == 0 {
+				parts = append(parts, prefix+rest[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(parts, prefix+rest[start:]), depth == 0
+}
+
+// isFlagGroup reports whether s, the inside of "(?" … ")", is a flag setting such as "i" or
+// "i-s" (not a group with a body, such as "i:…" or "P<name>…").
+func isFlagGroup(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case 'i', 'm', 's', 'U', '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// classEnd returns the index of the ']' that closes the character class opening at
+// src[open], or -1: a ']' first in the class (after an optional '^') is a member, '\\'
+// escapes the next byte, and [:name:] is a member.
+func classEnd(src string, open int) int {
+	i := open + 1
+	if i < len(src) && src[i] == '^' {
+		i++
+	}
+	if i < len(src) && src[i] == ']' {
+		i++
+	}
+	for ; i < len(src); i++ {
+		switch {
+		case src[i] == '\\':
+			i++
+		case strings.HasPrefix(src[i:], "[:"):
+			end := strings.Index(src[i+2:], ":]")
+			if end < 0 {
+				return -1
+			}
+			i += 2 + end + 1
+		case src[i] == ']':
+			return i
+		}
+	}
+	return -1
 }
 
 func filterOf(re *regexp.Regexp, parsed *syntax.Regexp) regexFilter {

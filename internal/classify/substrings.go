@@ -1,5 +1,12 @@
 package classify
 
+import (
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
 // substringIndex finds, in one pass over a text, every pattern it contains, ASCII
 // case-insensitively (an Aho-Corasick automaton). It keeps user-agent matching linear in the
 // length of the User-Agent, whatever the number of patterns.
@@ -43,9 +50,15 @@ func newSubstringIndex(patterns []string) *substringIndex {
 	for c := 'A'; c <= 'Z'; c++ {
 		ix.classOf[c] = ix.classOf[c+'a'-'A']
 	}
-	// Build the trie (next holds plain state numbers until the end).
-	next := make([]int32, ix.width)
-	ix.out = [][]int32{nil}
+	// Build the trie, in tables sized for its most states (one per pattern byte) so that
+	// growing them does not copy megabytes again and again.
+	states := 1
+	for _, p := range patterns {
+		states += len(p)
+	}
+	// (next holds plain state numbers until the end)
+	next := make([]int32, ix.width, ix.width*states)
+	ix.out = make([][]int32, 1, states)
 	for id, p := range patterns {
 		state := int32(0)
 		for i := 0; i < len(p); i++ {
@@ -61,6 +74,9 @@ func newSubstringIndex(patterns []string) *substringIndex {
 		}
 		ix.out[state] = append(ix.out[state], int32(id))
 	}
+	// Patterns share prefixes: give back the states that were not needed (the index lives as
+	// long as its rules; next is copied into its final form below).
+	ix.out = slices.Clone(ix.out)
 	// Breadth-first: fold failure links into the goto table and merge outputs.
 	fail := make([]int32, len(ix.out))
 	queue := make([]int32, 0, len(ix.out))
@@ -110,3 +126,31 @@ func (ix *substringIndex) each(text string, fn func(id int32)) {
 		}
 	}
 }
+
+// substringIndexFor is newSubstringIndex for patterns, shared with every classifier built
+// from the same patterns in this process: a Caddy reload, each rule set of `floodgate replay
+// --compare`, each replay. Building the automaton of the shipped rules costs milliseconds; a
+// built index is never changed, so it is safe to share.
+func substringIndexFor(patterns []string) *substringIndex {
+	key := strings.Join(patterns, "\x00")
+	if ix, ok := indexCache.Load(key); ok {
+		return ix.(*substringIndex)
+	}
+	ix := newSubstringIndex(patterns)
+	if indexCacheSize.Add(1) > maxIndexCache {
+		indexCache.Clear() // many different rule sets: start again rather than grow
+		indexCacheSize.Store(1)
+	}
+	indexCache.Store(key, ix)
+	return ix
+}
+
+// indexCache holds substringIndexFor's automata by their patterns (joined), bounded by
+// maxIndexCache: a process holds one or two rule sets at a time (the old and the new during
+// a reload, two under --compare).
+var (
+	indexCache     sync.Map // string → *substringIndex
+	indexCacheSize atomic.Int64
+)
+
+const maxIndexCache = 8
