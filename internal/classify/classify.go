@@ -7,7 +7,6 @@ import (
 	"math/bits"
 	"net/netip"
 	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/floodgate-proxy/floodgate/internal/network"
@@ -125,25 +124,24 @@ type Classifier struct {
 	needsASN         bool
 	// outdatedBelow is, per browser, the major version below which it is outdated (set at New).
 	outdatedBelow map[browserFamily]int
-	// queryKeys are the parameter names query tests look for (at most 64, one bit each), and
-	// queryNeeds, per rule index, what its query condition needs (see queryNeed).
-	queryKeys  []string
-	queryNeeds []queryNeed
+	// queries holds the rules' query tests (the first 64 distinct ones), answered together in
+	// one pass over a request's query; queryMasks, per rule index, the bits of its tests.
+	queries    rules.QueryIndex
+	queryMasks []queryMask
 }
 
-// queryNeed is what a rule's query condition needs before its tests are worth running: one of
-// the keys in mask present, or any query string at all (star, a "*" test). Tests naming a key
-// beyond the first 64 (overflow) always run.
-type queryNeed struct {
-	mask           uint64
-	star, overflow bool
+// queryMask is a rule's query tests in the QueryIndex: its query condition holds when one of
+// the bits does; overflow, when a test did not fit, means its tests run one by one instead.
+type queryMask struct {
+	bits     uint64
+	overflow bool
 }
 
 // reqFacts is what Classify learns of a request once and the rules share: which of the
-// queryKeys its query string holds (read on first need).
+// indexed query tests its query string satisfies (read on first need).
 type reqFacts struct {
-	queryKeys     uint64
-	queryKeysRead bool
+	queries     uint64
+	queriesRead bool
 }
 
 // uaRegex is a user_agent_regex entry, or one of its top-level alternatives, and how the
@@ -237,42 +235,17 @@ func New(set *rules.Set, asn ASNLookup, prefixes network.PrefixLengths) *Classif
 	return c
 }
 
-// indexQueries fills queryKeys and queryNeeds from the rules' query tests.
+// indexQueries fills queries and queryMasks from the rules' query tests.
 func (c *Classifier) indexQueries() {
-	c.queryNeeds = make([]queryNeed, len(c.set.Rules))
+	c.queryMasks = make([]queryMask, len(c.set.Rules))
 	for _, r := range c.set.Rules {
-		need := &c.queryNeeds[r.Index]
+		qm := &c.queryMasks[r.Index]
 		for _, q := range r.Match.Queries {
-			if q.Key == "*" && !q.HasValue {
-				need.star = true
-				continue
-			}
-			i := slices.Index(c.queryKeys, q.Key)
-			if i < 0 && len(c.queryKeys) < 64 {
-				i = len(c.queryKeys)
-				c.queryKeys = append(c.queryKeys, q.Key)
-			}
-			if i < 0 {
-				need.overflow = true
-				continue
-			}
-			need.mask |= 1 << i
+			bit, ok := c.queries.Add(q)
+			qm.bits |= bit
+			qm.overflow = qm.overflow || !ok
 		}
 	}
-}
-
-// queryKeysOf returns which of c.queryKeys the query string holds, as sent or decoded.
-func (c *Classifier) queryKeysOf(rawQuery string) uint64 {
-	var present uint64
-	rules.EachQueryKey(rawQuery, func(raw, decoded string) bool {
-		for i, k := range c.queryKeys {
-			if raw == k || decoded == k {
-				present |= 1 << i
-			}
-		}
-		return true
-	})
-	return present
 }
 
 // Set returns the rule set the classifier was built from.
@@ -413,11 +386,19 @@ func (c *Classifier) Classify(req *Request, out *Result) {
 	out.HeadersInconsistent = headersInconsistent(ua.facts, req.Headers)
 	var facts reqFacts
 	// Identity: the first identity rule that matches.
-	candidates.each(func(i int) bool {
-		r := c.set.Rules[i]
-		if !r.IsIdentity() || !c.matchRest(r, req, &out.Identity, &facts) {
-			return true
+	id := -1
+identity:
+	for w := range candidates {
+		for x := candidates[w] & c.identity[w]; x != 0; x &= x - 1 {
+			i := w*64 + bits.TrailingZeros64(x)
+			if r := c.set.Rules[i]; c.matchRest(r, req, &out.Identity, &facts) {
+				id = i
+				break identity
+			}
 		}
+	}
+	if id >= 0 {
+		r := c.set.Rules[id]
 		out.IdentityRule = r
 		out.Class, out.Bot, out.Rule = r.Class, r.Bot, r.Name
 		// Without an address (floodgate classify given a User-Agent alone) the claim cannot be
@@ -426,30 +407,32 @@ func (c *Classifier) Classify(req *Request, out *Result) {
 			out.Verified = inAny(r.VerifySets, req.IP)
 			if !out.Verified {
 				out.Impostor = true
-				out.Class, out.Bot = rules.ClassBot, c.impostor[i]
+				out.Class, out.Bot = rules.ClassBot, c.impostor[id]
 			}
 		}
-		return false
-	})
+	}
 	// Policy: every other rule that matches, with the identity rule in its place.
-	candidates.each(func(i int) bool {
-		r := c.set.Rules[i]
-		if r == out.IdentityRule {
-			out.Rules = append(out.Rules, r)
-			return true
+	for w := range candidates {
+		x := candidates[w] &^ c.identity[w]
+		if id >= 0 && id/64 == w {
+			x |= 1 << (uint(id) % 64)
 		}
-		if r.IsIdentity() {
-			return true
+		for ; x != 0; x &= x - 1 {
+			i := w*64 + bits.TrailingZeros64(x)
+			r := c.set.Rules[i]
+			if i == id {
+				out.Rules = append(out.Rules, r)
+				continue
+			}
+			if len(r.Match.Class) > 0 && !contains(r.Match.Class, out.Class) {
+				continue
+			}
+			if c.matchRest(r, req, &out.Identity, &facts) {
+				out.Rules = append(out.Rules, r)
+				out.HasResponseRules = out.HasResponseRules || r.IsResponse()
+			}
 		}
-		if len(r.Match.Class) > 0 && !contains(r.Match.Class, out.Class) {
-			return true
-		}
-		if c.matchRest(r, req, &out.Identity, &facts) {
-			out.Rules = append(out.Rules, r)
-			out.HasResponseRules = out.HasResponseRules || r.IsResponse()
-		}
-		return true
-	})
+	}
 }
 
 // matchRest checks every condition but the User-Agent ones (already checked) and class.
@@ -467,16 +450,14 @@ func (c *Classifier) matchRest(r *rules.Rule, req *Request, id *Identity, facts 
 	if m.Paths != nil && !m.Paths.Contains(req.Path) {
 		return false
 	}
-	if len(m.Queries) > 0 {
-		need := &c.queryNeeds[r.Index]
-		if !need.overflow && !(need.star && req.Query != "") {
-			if !facts.queryKeysRead {
-				facts.queryKeys, facts.queryKeysRead = c.queryKeysOf(req.Query), true
-			}
-			if facts.queryKeys&need.mask == 0 {
-				return false // none of the keys its tests name is in the query
-			}
+	if qm := &c.queryMasks[r.Index]; len(m.Queries) > 0 && !qm.overflow {
+		if !facts.queriesRead {
+			facts.queries, facts.queriesRead = c.queries.Matching(req.Query), true
 		}
+		if facts.queries&qm.bits == 0 {
+			return false
+		}
+	} else if len(m.Queries) > 0 {
 		ok := false
 		for _, q := range m.Queries {
 			if q.Matches(req.Query) {

@@ -449,3 +449,60 @@ func TestOpenASNWithoutDescription(t *testing.T) {
 		t.Errorf("corrupt database without a description: %v, want a corrupt-file error", err)
 	}
 }
+
+// TestASNCacheAgainstReader checks the block cache against the database itself: for every
+// network of MaxMind's test database (from /8 down to /32, many narrower than a /24 and
+// sharing one with others) and the addresses just outside it, looked up in two orders so that
+// a block is cached by one address before another of it is asked, Lookup answers what a walk
+// of the search tree answers.
+func TestASNCacheAgainstReader(t *testing.T) {
+	data, err := os.ReadFile(sharedData(t, "maxmind-test", "GeoLite2-ASN-Test.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var networks []map[string]json.RawMessage
+	if err := json.Unmarshal(data, &networks); err != nil {
+		t.Fatal(err)
+	}
+	var addrs []netip.Addr
+	for _, n := range networks {
+		for cidr := range n {
+			p := netip.MustParsePrefix(cidr)
+			first, last := p.Masked().Addr(), lastAddr(p)
+			addrs = append(addrs, first, last, first.Prev(), last.Next())
+		}
+	}
+	reference := func(db *ASNDB, ip netip.Addr) (ASN, bool) {
+		res := db.reader.Lookup(ip.Unmap())
+		var rec asnRecord
+		if !res.Found() || res.Decode(&rec) != nil || rec.Number == 0 {
+			return ASN{}, false
+		}
+		return ASN(rec), true
+	}
+	cached := 0
+	for _, reverse := range []bool{false, true} {
+		db := openTestASN(t, sharedData(t, "maxmind-test", "GeoLite2-ASN-Test.mmdb"))
+		for i := range addrs {
+			ip := addrs[i]
+			if reverse {
+				ip = addrs[len(addrs)-1-i]
+			}
+			if !ip.IsValid() {
+				continue
+			}
+			for range 2 { // the second time from the cache, when the block is cacheable
+				got, ok := db.Lookup(ip)
+				if want, wantOK := reference(db, ip); got != want || ok != wantOK {
+					t.Fatalf("Lookup(%s) = %v, %v; the database says %v, %v", ip, got, ok, want, wantOK)
+				}
+			}
+		}
+		for i := range db.cache.shards {
+			cached += len(db.cache.shards[i].m)
+		}
+	}
+	if cached == 0 {
+		t.Error("nothing was cached: the test says nothing of the cache")
+	}
+}

@@ -209,18 +209,64 @@ func (q QueryTest) Matches(rawQuery string) bool {
 	return false
 }
 
-// EachQueryKey calls fn with the key of every parameter of rawQuery, as sent and decoded (the
-// two spellings Matches compares with a test's Key), until fn returns false. A caller that
-// knows which keys its tests name can skip the tests whose key is absent.
-func EachQueryKey(rawQuery string, fn func(raw, decoded string) bool) {
+// QueryIndex answers up to 64 QueryTests against one query string in one pass over it, each
+// as its Matches would: a caller with many query rules reads the query once instead of once
+// per test.
+type QueryIndex struct {
+	tests []QueryTest
+}
+
+// MaxQueryIndex is how many tests a QueryIndex holds.
+const MaxQueryIndex = 64
+
+// Add puts t in the index (once, however often it is added) and returns its bit in what
+// Matching returns; ok is false when the index is full.
+func (ix *QueryIndex) Add(t QueryTest) (bit uint64, ok bool) {
+	i := slices.Index(ix.tests, t)
+	if i < 0 {
+		if len(ix.tests) == MaxQueryIndex {
+			return 0, false
+		}
+		i = len(ix.tests)
+		ix.tests = append(ix.tests, t)
+	}
+	return 1 << i, true
+}
+
+// Matching returns, as bits, the tests of the index that rawQuery satisfies: each test as
+// Matches reads it (TestQueryPrefilterAgainstMatches in package classify compares the two).
+func (ix *QueryIndex) Matching(rawQuery string) uint64 {
+	if rawQuery == "" || len(ix.tests) == 0 {
+		return 0
+	}
+	var found uint64
+	for i, t := range ix.tests {
+		if t.Key == "*" && !t.HasValue {
+			found |= 1 << i
+		}
+	}
 	for rawQuery != "" {
 		var part string
 		part, rawQuery, _ = strings.Cut(rawQuery, "&")
-		k, _, _ := strings.Cut(part, "=")
-		if !fn(k, unescape(k)) {
-			return
+		k, v, _ := strings.Cut(part, "=")
+		dk, dv, decoded := unescape(k), "", false
+		for i := range ix.tests {
+			t := &ix.tests[i]
+			if k != t.Key && dk != t.Key {
+				continue
+			}
+			if t.HasValue && v != t.Value {
+				if !decoded {
+					dv, decoded = unescape(v), true
+				}
+				if dv != t.Value {
+					continue
+				}
+			}
+			found |= 1 << i
 		}
 	}
+	return found
 }
 
 // unescape decodes a query key or value as a form does ('+' is a space); text that does not
