@@ -188,7 +188,7 @@ func BenchmarkSubstringIndex(b *testing.B) {
 	b.ResetTimer()
 	found := 0
 	for i := 0; i < b.N; i++ {
-		c.subs.each(uas[i%len(uas)], func(int32) { found++ })
+		c.subs.each(uas[i%len(uas)], func(int32, int) { found++ })
 	}
 	_ = found
 }

@@ -101,6 +101,7 @@ type Classifier struct {
 	subs    *substringIndex
 	subRule []int32 // pattern id -> rule index
 	litRe   []int32 // pattern id - len(subRule) -> index in regexes
+	litLen  []int32 // pattern id - len(subRule) -> the literal's length
 	regexes []uaRegex
 	// mixed are the rules whose User-Agent conditions are more than a user_agent list or
 	// user_agent_empty alone (a regex, or a list and user_agent_empty), in set order.
@@ -152,6 +153,7 @@ type uaRegex struct {
 	re      *regexp.Regexp
 	always  bool
 	precise bool
+	filter  *regexFilter // where its literals lie in a match (regexFilter.window)
 }
 
 // mixedRule is a rule with several User-Agent conditions, or a regex, and its regexes.
@@ -201,15 +203,18 @@ func New(set *rules.Set, asn ASNLookup, prefixes network.PrefixLengths) *Classif
 			mr.uaOnly = mr.identity && onlyUserAgent(m)
 			always := len(m.UserAgentRegex) == 0
 			for _, re := range m.UserAgentRegex {
-				for _, f := range filtersFor(re) {
+				filters := filtersFor(re)
+				for i := range filters {
+					f := &filters[i]
 					k := len(c.regexes)
 					mr.regexes = append(mr.regexes, k)
-					c.regexes = append(c.regexes, uaRegex{re: f.re, always: f.lits == nil, precise: f.precise})
+					c.regexes = append(c.regexes, uaRegex{re: f.re, always: f.lits == nil, precise: f.precise, filter: f})
 					c.mixedOf = append(c.mixedOf, int32(len(c.mixed)))
 					always = always || f.lits == nil
 					for _, l := range f.lits {
 						literals = append(literals, l)
 						c.litRe = append(c.litRe, int32(k))
+						c.litLen = append(c.litLen, int32(len(l)))
 					}
 				}
 			}
@@ -274,8 +279,13 @@ func (c *Classifier) uaRules(ua string) uaEntry {
 	// maybe, and its rule's in cand, when one of its necessary literals is.
 	var maybeBuf, candBuf [8]uint64
 	maybe, cand := ruleSet(maybeBuf[:]), ruleSet(candBuf[:])
-	if n := len(c.regexes); n > len(maybeBuf)*64 {
+	// first and last: where a regex's literals found start first and end last (read only
+	// for the regexes marked in maybe).
+	var firstBuf, lastBuf [256]int32
+	first, last := firstBuf[:], lastBuf[:]
+	if n := len(c.regexes); n > len(firstBuf) {
 		maybe = newRuleSet(n)
+		first, last = make([]int32, n), make([]int32, n)
 	}
 	if n := len(c.mixed); n > len(candBuf)*64 {
 		cand = newRuleSet(n)
@@ -283,14 +293,18 @@ func (c *Classifier) uaRules(ua string) uaEntry {
 	cand = cand[:len(c.mixedAlways)]
 	cand.copyFrom(c.mixedAlways)
 	nSub := int32(len(c.subRule))
-	c.subs.each(ua, func(id int32) {
+	c.subs.each(ua, func(id int32, end int) {
 		if id < nSub {
 			s.add(int(c.subRule[id]))
-		} else {
-			k := c.litRe[id-nSub]
+			return
+		}
+		k, start := c.litRe[id-nSub], int32(end)-c.litLen[id-nSub]
+		if !maybe.has(int(k)) {
 			maybe.add(int(k))
 			cand.add(int(c.mixedOf[k]))
+			first[k] = start
 		}
+		first[k], last[k] = min(first[k], start), int32(end)
 	})
 	ascii, unfiltered := true, false
 	if len(c.regexes) > 0 {
@@ -339,8 +353,12 @@ func (c *Classifier) uaRules(ua string) uaEntry {
 				switch {
 				case re.precise && ascii:
 					ok = maybe.has(k)
-				case re.always || unfiltered || maybe.has(k):
+				case re.always || unfiltered:
 					ok = re.re.MatchString(ua)
+				case maybe.has(k):
+					// Only the part of the User-Agent around the literals found.
+					lo, hi := re.filter.window(int(first[k]), int(last[k]), len(ua))
+					ok = re.re.MatchString(ua[lo:hi])
 				}
 				if ok {
 					break

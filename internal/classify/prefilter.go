@@ -40,6 +40,29 @@ type regexFilter struct {
 	// precise: for an ASCII User-Agent, re matches exactly when one of lits is in it, so re
 	// need not run at all.
 	precise bool
+	// before and after bound, in bytes, how far a match of re reaches before the start of
+	// the literal it holds and after its end; -1 when unbounded. With both known, re runs on
+	// a window around the literals found rather than on the whole User-Agent (see window).
+	before, after int
+}
+
+// window returns the part of a text of n bytes that re, filtered by f, needs to see when the
+// first of its literals found starts at first and the last found ends at last (exclusive): a
+// match holds a literal at most f.before bytes after its start and f.after bytes before its
+// end, and the literal is one the automaton found, so no match starts before first-before or
+// ends after last+after. One byte more is kept on each side: at the window's edges the regex
+// sees a start or end of text (^, $, \b) that the User-Agent has not there, and a match using
+// such an edge would need a literal outside [first, last) — which the automaton would have
+// found. So the regex says on the window what it says on the whole text.
+func (f *regexFilter) window(first, last, n int) (lo, hi int) {
+	lo, hi = 0, n
+	if f.before >= 0 {
+		lo = max(0, first-f.before-1)
+	}
+	if f.after >= 0 {
+		hi = min(n, last+f.after+1)
+	}
+	return lo, hi
 }
 
 // filtersFor splits re into its top-level alternatives (re matches when one of them does),
@@ -195,75 +218,174 @@ func classEnd(src string, open int) int {
 }
 
 func filterOf(re *regexp.Regexp, parsed *syntax.Regexp) regexFilter {
-	f := regexFilter{re: re}
+	f := regexFilter{re: re, before: -1, after: -1}
 	if set, precise, ok := exactSet(parsed); ok && usable(set) {
-		f.lits, f.precise = set, precise
-	} else if lits, ok := literalsOf(parsed); ok {
-		f.lits = lits
+		f.lits, f.precise, f.before, f.after = set, precise, 0, 0
+	} else if ls, ok := literalsOf(parsed); ok {
+		f.lits, f.before, f.after = ls.lits, ls.before, ls.after
 	}
 	slices.Sort(f.lits)
 	f.lits = slices.Compact(f.lits)
 	return f
 }
 
+// litSet is a necessary literal set and where its literal lies in a match: at most before
+// bytes after the match's start, at most after bytes before its end (-1: unbounded).
+type litSet struct {
+	lits          []string
+	before, after int
+}
+
 // literalsOf returns a necessary literal set of re: every match of re contains one of them.
-func literalsOf(re *syntax.Regexp) ([]string, bool) {
+func literalsOf(re *syntax.Regexp) (litSet, bool) {
 	if set, _, ok := exactSet(re); ok {
-		return set, usable(set)
+		return litSet{lits: set}, usable(set)
 	}
 	switch re.Op {
 	case syntax.OpLiteral: // one the automaton cannot take whole: its longest safe run
 		lit, _ := safeLiteral(re.Rune, re.Flags&syntax.FoldCase != 0)
-		return []string{lit}, len(lit) >= minLiteralLen
-	case syntax.OpCapture, syntax.OpPlus:
+		w := maxWidth(re)
+		return litSet{lits: []string{lit}, before: w, after: w}, len(lit) >= minLiteralLen
+	case syntax.OpCapture:
 		return literalsOf(re.Sub[0])
+	case syntax.OpPlus: // the first repetition holds a literal; more may follow
+		ls, ok := literalsOf(re.Sub[0])
+		ls.after = -1
+		return ls, ok
 	case syntax.OpRepeat:
 		if re.Min >= 1 {
-			return literalsOf(re.Sub[0])
+			ls, ok := literalsOf(re.Sub[0])
+			if re.Max != re.Min || re.Max < 1 {
+				ls.after = -1
+			} else {
+				ls.after = addWidths(ls.after, mulWidth(maxWidth(re.Sub[0]), re.Max-1))
+			}
+			return ls, ok
 		}
 	case syntax.OpAlternate:
-		var all []string
+		all := litSet{}
 		for _, sub := range re.Sub {
-			lits, ok := literalsOf(sub)
+			ls, ok := literalsOf(sub)
 			if !ok {
-				return nil, false
+				return litSet{}, false
 			}
-			all = append(all, lits...)
+			all.lits = append(all.lits, ls.lits...)
+			all.before, all.after = maxBound(all.before, ls.before), maxBound(all.after, ls.after)
 		}
-		if len(all) > maxAltLiterals {
-			return nil, false
+		if len(all.lits) > maxAltLiterals {
+			return litSet{}, false
 		}
 		return all, true
 	case syntax.OpConcat:
 		// Every part must match, so any part's set will do, and so will the product of a
-		// run of consecutive parts with exact sets ("<" then "?php" or "script").
-		var best, run []string
-		consider := func(lits []string) {
-			if usable(lits) && (best == nil || betterLiterals(lits, best)) {
-				best = lits
+		// run of consecutive parts with exact sets ("<" then "?php" or "script"). widths[i]
+		// is the widest match of the parts before part i.
+		widths := make([]int, len(re.Sub)+1)
+		for i, sub := range re.Sub {
+			widths[i+1] = addWidths(widths[i], maxWidth(sub))
+		}
+		// rest returns the widest match of the parts from i on.
+		rest := func(i int) int {
+			w := 0
+			for _, sub := range re.Sub[i:] {
+				w = addWidths(w, maxWidth(sub))
+			}
+			return w
+		}
+		var best litSet
+		consider := func(ls litSet) {
+			if usable(ls.lits) && (best.lits == nil || betterLiterals(ls.lits, best.lits)) {
+				best = ls
 			}
 		}
-		for _, sub := range re.Sub {
+		var run []string
+		runStart := 0
+		for i, sub := range re.Sub {
 			if set, _, ok := exactSet(sub); ok {
 				if prod, ok := product(run, set); ok && run != nil {
-					consider(run)
 					run = prod
 				} else {
-					consider(run)
-					run = set
+					consider(litSet{lits: run, before: widths[runStart], after: rest(i)})
+					run, runStart = set, i
 				}
+				consider(litSet{lits: run, before: widths[runStart], after: rest(i + 1)})
 				continue
 			}
-			consider(run)
+			consider(litSet{lits: run, before: widths[runStart], after: rest(i)})
 			run = nil
-			if lits, ok := literalsOf(sub); ok {
-				consider(lits)
+			if ls, ok := literalsOf(sub); ok {
+				ls.before = addWidths(widths[i], ls.before)
+				ls.after = addWidths(ls.after, rest(i+1))
+				consider(ls)
 			}
 		}
-		consider(run)
-		return best, best != nil
+		return best, best.lits != nil
 	}
-	return nil, false
+	return litSet{}, false
+}
+
+// maxWidth returns the most bytes re can match, -1 when unbounded. A rune may take up to
+// utf8.UTFMax bytes (under case folding 'k' also matches the 3-byte Kelvin sign).
+func maxWidth(re *syntax.Regexp) int {
+	switch re.Op {
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText,
+		syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return 0
+	case syntax.OpLiteral:
+		return utf8.UTFMax * len(re.Rune)
+	case syntax.OpCharClass, syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		return utf8.UTFMax
+	case syntax.OpCapture, syntax.OpQuest:
+		return maxWidth(re.Sub[0])
+	case syntax.OpStar, syntax.OpPlus:
+		if maxWidth(re.Sub[0]) == 0 {
+			return 0
+		}
+		return -1
+	case syntax.OpRepeat:
+		if re.Max < 0 {
+			if maxWidth(re.Sub[0]) == 0 {
+				return 0
+			}
+			return -1
+		}
+		return mulWidth(maxWidth(re.Sub[0]), re.Max)
+	case syntax.OpConcat:
+		w := 0
+		for _, sub := range re.Sub {
+			w = addWidths(w, maxWidth(sub))
+		}
+		return w
+	case syntax.OpAlternate:
+		w := 0
+		for _, sub := range re.Sub {
+			w = maxBound(w, maxWidth(sub))
+		}
+		return w
+	}
+	return -1
+}
+
+// addWidths, mulWidth and maxBound combine widths where -1 is unbounded.
+func addWidths(a, b int) int {
+	if a < 0 || b < 0 {
+		return -1
+	}
+	return a + b
+}
+
+func mulWidth(a, n int) int {
+	if a < 0 {
+		return -1
+	}
+	return a * n
+}
+
+func maxBound(a, b int) int {
+	if a < 0 || b < 0 {
+		return -1
+	}
+	return max(a, b)
 }
 
 // exactSet returns the strings re matches, lowercased, when they are few: a superset of

@@ -213,3 +213,51 @@ func necessaryLiterals(re *regexp.Regexp) (lits []string, ok bool) {
 	f := filterOf(re, parsed.Simplify())
 	return f.lits, f.lits != nil
 }
+
+// TestRegexWindowProperty checks that running a regex on the window around its literals
+// (regexFilter.window) answers as the whole text does: random regexes with bounded and
+// unbounded context around literals (anchors, word boundaries, negated classes, repeats,
+// alternations) on random texts long enough for the window to cut them, with the literals
+// at the edges, repeated, or absent.
+func TestRegexWindowProperty(t *testing.T) {
+	around := []string{"", "^", "$", "\\b", "\\B", "(?:^|[^u])", "(?:^|[^u]|[^c]u)", "[^a-z]", "(?:[^a-z]|$)", ".", ".?", "x?",
+		"[a-z]*", "\\d+", "(?:ab|c)", "(?:a|bc){1,2}", "(?:/\\d|$)", "(?:[ ;)]|$)", "\\s*", "(?m:^)", "(?s:.)"}
+	lits := []string{"bot", "ab", "Sk", "é", "(?:foo|ba)", "(?-i:Bot)", "x\\.y", "(?:bot|spider)+"}
+	alphabet := []string{"a", "b", "c", "o", "t", "bot", "Bot", "cu", "u", "x", "x.y", "foo", "ba", "1", " ", "/", ";", "\n", "é", "\u212A", "S", "k"}
+	rng := rand.New(rand.NewPCG(9, 10))
+	failures, windowed := 0, 0
+	for round := 0; round < 3000 && failures < 10; round++ {
+		src := around[rng.IntN(len(around))] + lits[rng.IntN(len(lits))] + around[rng.IntN(len(around))]
+		if rng.IntN(3) == 0 {
+			src += "|" + around[rng.IntN(len(around))] + lits[rng.IntN(len(lits))] + around[rng.IntN(len(around))]
+		}
+		if rng.IntN(2) == 0 {
+			src = "(?i)" + src
+		}
+		re, err := regexp.Compile(src)
+		if err != nil {
+			continue
+		}
+		r := &rules.Rule{Name: "r", Class: "bot", Match: rules.Match{UserAgentRegex: []*regexp.Regexp{re}}}
+		c := New(&rules.Set{Rules: []*rules.Rule{r}}, nil, network.PrefixLengths{})
+		for _, f := range filtersFor(re) {
+			if f.lits != nil && !f.precise && (f.before >= 0 || f.after >= 0) {
+				windowed++
+			}
+		}
+		for k := 0; k < 30; k++ {
+			var tb strings.Builder
+			for n := rng.IntN(40); n > 0; n-- {
+				tb.WriteString(alphabet[rng.IntN(len(alphabet))])
+			}
+			text := tb.String()
+			if got, want := c.uaRules(text).rules.has(0), re.MatchString(text); got != want {
+				failures++
+				t.Errorf("regex %q on %q: classifier says %v, the regex %v (filters %+v)", src, text, got, want, filtersFor(re))
+			}
+		}
+	}
+	if windowed < 500 {
+		t.Errorf("only %d regexes were run on windows: the test says little", windowed)
+	}
+}

@@ -112,8 +112,9 @@ func newSubstringIndex(patterns []string) *substringIndex {
 	return ix
 }
 
-// each calls fn for every pattern id found in text (an id may be reported more than once).
-func (ix *substringIndex) each(text string, fn func(id int32)) {
+// each calls fn for every pattern found in text, with its id and the index just past its
+// end, in increasing order of end (an id may be reported more than once).
+func (ix *substringIndex) each(text string, fn func(id int32, end int)) {
 	next, classOf := ix.next, &ix.classOf
 	row := uint32(0)
 	for i := 0; i < len(text); i++ {
@@ -121,7 +122,7 @@ func (ix *substringIndex) each(text string, fn func(id int32)) {
 		row = s &^ hasOutput
 		if s&hasOutput != 0 {
 			for _, id := range ix.out[int(row)/ix.width] {
-				fn(id)
+				fn(id, i+1)
 			}
 		}
 	}

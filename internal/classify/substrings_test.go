@@ -32,7 +32,7 @@ func naiveFind(patterns []string, text string) []int32 {
 // indexFind returns the distinct ids the index reports, sorted.
 func indexFind(ix *substringIndex, text string) []int32 {
 	var ids []int32
-	ix.each(text, func(id int32) {
+	ix.each(text, func(id int32, end int) {
 		if !slices.Contains(ids, id) {
 			ids = append(ids, id)
 		}
