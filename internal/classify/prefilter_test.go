@@ -226,7 +226,7 @@ func TestRegexWindowProperty(t *testing.T) {
 	alphabet := []string{"a", "b", "c", "o", "t", "bot", "Bot", "cu", "u", "x", "x.y", "foo", "ba", "1", " ", "/", ";", "\n", "é", "\u212A", "S", "k"}
 	rng := rand.New(rand.NewPCG(9, 10))
 	failures, windowed := 0, 0
-	for round := 0; round < 3000 && failures < 10; round++ {
+	for round := 0; round < 1000 && failures < 10; round++ {
 		src := around[rng.IntN(len(around))] + lits[rng.IntN(len(lits))] + around[rng.IntN(len(around))]
 		if rng.IntN(3) == 0 {
 			src += "|" + around[rng.IntN(len(around))] + lits[rng.IntN(len(lits))] + around[rng.IntN(len(around))]
@@ -257,7 +257,7 @@ func TestRegexWindowProperty(t *testing.T) {
 			}
 		}
 	}
-	if windowed < 500 {
+	if windowed < 200 {
 		t.Errorf("only %d regexes were run on windows: the test says little", windowed)
 	}
 }
