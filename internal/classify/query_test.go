@@ -43,14 +43,7 @@ func TestQueryPrefilterAgainstMatches(t *testing.T) {
 		}
 		b.WriteString("]\n    budgets:\n      - rate: 10/min\n        per: ip\n")
 	}
-	f, err := rules.Parse("query.yaml", []byte(b.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := rules.Compile(rules.OSSource{}, f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := compileRules(t, "query.yaml", b.String())
 	c := New(set, nil, network.PrefixLengths{})
 	parts := []string{"s", "%73", "page", "a+b", "a%20b", "a%2Bb", "x%", "x%25", "%C3%A9", "k3", "k69", "k%36%39", "*", "zz", ""}
 	var res Result

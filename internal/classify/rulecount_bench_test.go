@@ -23,7 +23,13 @@ func pathRuleSet(tb testing.TB, n int) *rules.Set {
 		}
 		fmt.Fprintf(&b, "  - name: r%d\n    match:\n      path: [%q]\n    budgets:\n      - rate: 10/min\n        per: ip\n", i, path)
 	}
-	f, err := rules.Parse("bench.yaml", []byte(b.String()))
+	return compileRules(tb, "bench.yaml", b.String())
+}
+
+// compileRules parses and compiles a rule file written by a test.
+func compileRules(tb testing.TB, name, text string) *rules.Set {
+	tb.Helper()
+	f, err := rules.Parse(name, []byte(text))
 	if err != nil {
 		tb.Fatal(err)
 	}
