@@ -99,6 +99,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	in := h.input(r, st, &req, res)
 	visit := h.visitor(r, st, res)
 	in.Returning = visit.returning
+	in.Visitor = visit.count && visit.err == nil
 	v := st.decider.Decide(r.Context(), &in)
 
 	// Every request, refused or not, tells the under-attack detector about its site; static

@@ -1,0 +1,107 @@
+package floodgate_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTierAttackerCookies (issue 11, as an attacker): a browser that kept what floodgate
+// gave it — a visitor cookie from an ordinary page, a cookie pass from a challenge — is
+// admitted in tier "browser", before browsers that kept nothing ("new"). What a bot can
+// send buys nothing: a visitor cookie or pass replayed from another network, with another
+// User-Agent (a rotating one) or on another site, an altered one, a cookie of the wrong
+// name, or the Sec-Fetch-* headers browsers send: every one of them is "new", as a client
+// that never answered. The tier is read from the access log.
+func TestTierAttackerCookies(t *testing.T) {
+	backend := newPool(t, 4, 64, time.Millisecond)
+	p, _ := startProtectedProxy(t, backend.Listener.Addr().String(), "")
+	const uaOther = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+	n := 0
+	// send makes one request with a path of its own, so that its access-log line is found.
+	send := func(host, ip, ua, path string, header ...string) (string, *http.Response) {
+		n++
+		tagged := fmt.Sprintf("%s?n=%d", path, n)
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d%s", p.port, tagged), nil)
+		req.Host = host
+		req.Header.Set("User-Agent", ua)
+		req.Header.Set("X-Forwarded-For", ip)
+		req.Header.Set("Accept-Language", "en-GB,en;q=0.8") // as browsers send: no header signal lowers the tier
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := e2eClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return tagged, resp
+	}
+	cookieOf := func(resp *http.Response, name string) string {
+		for _, c := range resp.Cookies() {
+			if c.Name == name {
+				return c.Name + "=" + c.Value
+			}
+		}
+		t.Fatalf("no %s cookie in the answer (%d)", name, resp.StatusCode)
+		return ""
+	}
+
+	want := map[string]string{} // tagged path → tier
+	expect := func(tier, why, host, ip, ua, path string, header ...string) *http.Response {
+		tagged, resp := send(host, ip, ua, path, header...)
+		want[tagged] = tier + " (" + why + ")"
+		return resp
+	}
+	// A person's first page: kept nothing yet. The answer carries a visitor cookie.
+	visitor := cookieOf(expect("new", "first page", "e.example", "90.5.0.1", uaBrowser, "/"), "floodgate_visitor")
+	expect("browser", "visitor cookie, same network, browser and site", "e.example", "90.5.0.9", uaBrowser, "/a", "Cookie", visitor)
+	expect("new", "visitor cookie replayed from another network", "e.example", "90.5.1.1", uaBrowser, "/b", "Cookie", visitor)
+	expect("new", "visitor cookie with another User-Agent", "e.example", "90.5.0.1", uaOther, "/c", "Cookie", visitor)
+	expect("new", "visitor cookie on another site", "b.example", "90.5.0.1", uaBrowser, "/d", "Cookie", visitor)
+	altered := visitor[:len(visitor)-2] + map[bool]string{true: "AA", false: "BB"}[!strings.HasSuffix(visitor, "AA")]
+	expect("new", "altered visitor cookie", "e.example", "90.5.0.1", uaBrowser, "/e", "Cookie", altered)
+	expect("new", "visitor cookie under the pass's name", "e.example", "90.5.0.1", uaBrowser, "/f",
+		"Cookie", "floodgate_pass="+strings.TrimPrefix(visitor, "floodgate_visitor="))
+	expect("new", "Sec-Fetch headers, no cookie", "e.example", "90.5.2.1", uaBrowser, "/g",
+		"Sec-Fetch-Mode", "navigate", "Sec-Fetch-Site", "none", "Sec-Fetch-Dest", "document", "Sec-Fetch-User", "?1")
+
+	// A cookie pass, earned by answering a cookie challenge: the browser ranks with those
+	// that kept a cookie (not trusted: any jar earns one), and only where it was earned.
+	pass := cookieOf(expect("new", "challenged", "d.example", "90.6.0.1", uaBrowser, "/cookie/x"), "floodgate_pass")
+	expect("browser", "cookie pass", "d.example", "90.6.0.1", uaBrowser, "/h", "Cookie", pass)
+	expect("new", "cookie pass replayed from another network", "d.example", "90.6.7.1", uaBrowser, "/i", "Cookie", pass)
+	expect("new", "cookie pass with another User-Agent", "d.example", "90.6.0.1", uaOther, "/j", "Cookie", pass)
+	expect("new", "cookie pass on another site", "e.example", "90.6.0.1", uaBrowser, "/k", "Cookie", pass)
+
+	got := map[string]string{}
+	f, err := os.Open(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var line struct {
+			Request struct {
+				URI string `json:"uri"`
+			} `json:"request"`
+			Floodgate struct {
+				Tier string `json:"tier"`
+			} `json:"floodgate"`
+		}
+		if json.Unmarshal(sc.Bytes(), &line) == nil {
+			got[line.Request.URI] = line.Floodgate.Tier
+		}
+	}
+	for path, w := range want {
+		if tier := got[path]; !strings.HasPrefix(w, tier+" (") || tier == "" {
+			t.Errorf("%s: tier %q, want %s", path, tier, w)
+		}
+	}
+}
