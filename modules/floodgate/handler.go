@@ -118,8 +118,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		return err
 	}
-	if visit.count && !ticket.Waited && v.Step == verdict.StepNone && sample.Requests > 0 && !in.Sites.UnderAttack(site) {
-		// An ordinary page for a browser in calm times counts as a visit.
+	if visit.count && v.Step == verdict.StepNone && sample.Requests > 0 &&
+		(visit.err != nil || !ticket.Waited && !in.Sites.UnderAttack(site)) {
+		// An ordinary page for a browser in calm times counts as a visit. A browser without
+		// a valid cookie gets its first even when the backend is short: its next pages show
+		// they kept it (tier browser, not new); later visits count only in calm times.
 		st.challenger.CountVisit(w, r, res.Prefix, visit.v, visit.err)
 	}
 	return h.proxy(w, r, next, st, &in, &sample, ticket)

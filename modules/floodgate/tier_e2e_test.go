@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -103,5 +104,44 @@ func TestTierAttackerCookies(t *testing.T) {
 		if tier := got[path]; !strings.HasPrefix(w, tier+" (") || tier == "" {
 			t.Errorf("%s: tier %q, want %s", path, tier, w)
 		}
+	}
+}
+
+// TestFirstVisitorCookieWhenTheBackendIsShort: a person whose first page waited for the
+// backend (its site at its limit) still gets a visitor cookie with that page, so that its
+// next pages show they kept it (tier browser, ahead of clients that keep nothing) — a
+// flood elsewhere must not leave new people in the lowest browser tier for their whole
+// visit.
+func TestFirstVisitorCookieWhenTheBackendIsShort(t *testing.T) {
+	backend := newPool(t, 4, 64, 300*time.Millisecond)
+	p, _ := startProtectedProxy(t, backend.Listener.Addr().String(), "")
+	var wg sync.WaitGroup
+	for i := range 2 { // b.example's max_inflight is 2: these hold it
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.hit(e2eClient, "GET", "b.example", fmt.Sprintf("90.7.%d.1", i), "scraper/1.0", "/slow")
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // both reached the backend
+	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/", p.port), nil)
+	req.Host = "b.example"
+	req.Header.Set("User-Agent", uaBrowser)
+	req.Header.Set("X-Forwarded-For", "90.7.9.1")
+	req.Header.Set("Accept-Language", "en")
+	start := time.Now()
+	resp, err := e2eClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	waited := time.Since(start)
+	wg.Wait()
+	var got bool
+	for _, c := range resp.Cookies() {
+		got = got || c.Name == "floodgate_visitor"
+	}
+	if resp.StatusCode != 200 || !got {
+		t.Fatalf("first page after waiting %v: %d, visitor cookie %v; want 200 with one", waited, resp.StatusCode, got)
 	}
 }
