@@ -132,7 +132,8 @@ const baselineSmoothing = 0.05
 
 // MaxSiteLen is the longest site name tracked on its own; longer names (no DNS name is)
 // share one state named LongSite, so that the Detector's memory is bounded in bytes:
-// MaxSites × (MaxSiteLen + the state of a site, about 1.2 KB with a 10 s window).
+// MaxSites × (MaxSiteLen + the state of a site, about 1.7 KB with a 10 s window and a 1 s
+// fast window at the default Resolution).
 const MaxSiteLen = 253
 
 // LongSite is the state shared by every site name longer than MaxSiteLen.

@@ -254,3 +254,26 @@ func TestDetectorPressureBlipStaysOff(t *testing.T) {
 		t.Fatalf("switched on: %v", r.on)
 	}
 }
+
+// A reload that changes the resolution or the fast window resizes every site's rings and
+// keeps detecting; the ticker follows Resolution.
+func TestDetectorReconfigureResolution(t *testing.T) {
+	r := newQrig(t)
+	r.play(5*time.Second, stream{site: "s", calm: 40})
+	opts := r.d.opts
+	opts.Resolution, opts.FastWindow = 100*time.Millisecond, 2*time.Second
+	r.d.Reconfigure(opts)
+	if got := r.d.Resolution(); got != 100*time.Millisecond {
+		t.Fatalf("Resolution %v after reload, want 100ms", got)
+	}
+	if n := len(r.d.sites["s"].fast); n != 21 {
+		t.Fatalf("fast ring of %d ticks, want 21 (2 s of 100 ms ticks, and one)", n)
+	}
+	r.res = 100 * time.Millisecond
+	r.play(10*time.Second, stream{site: "s", calm: 40})
+	start := r.at
+	r.play(3*time.Second, stream{site: "s", pressed: 200})
+	if on, ok := r.on["s"]; !ok || on.Sub(start) > time.Second {
+		t.Fatalf("after the reload: on %v (%v after the pressure began), want within 1s", ok, on.Sub(start))
+	}
+}
