@@ -88,8 +88,10 @@ type SiteThresholds struct {
 	// delay people notice). The healthy latency is learned from the site's calm windows.
 	// Package default: 3.
 	TriggerLatencyFactor float64
-	// TriggerSaturation is the share (0 to 1) of requests that met backend pressure — queued
-	// or shed by admission, or the site at its cap — that means an attack. Package default:
+	// TriggerSaturation is the share (0 to 1) of the pages that asked for the backend that
+	// met backend pressure — queued or shed by admission, or the site at its cap — that
+	// means an attack (pages floodgate answered itself, refused or challenged, asked
+	// nothing of the backend and do not count). Package default:
 	// 0.5 (a flooded site's requests meet the limit nine times in ten; a quiet site
 	// touched by another's flood, far fewer).
 	TriggerSaturation float64
@@ -288,18 +290,19 @@ type attackSite struct {
 
 // counts are the atomic counters of the current tick.
 type counts struct {
-	req, err, sat, press, up, slow, slowRel, upSum atomic.Int64
+	req, asked, err, sat, press, up, slow, slowRel, upSum atomic.Int64
 }
 
 // bucket holds counts for the interval (from, at]: one Tick's, or a second's.
 type bucket struct {
-	req, err, sat, press, up, slow, slowRel, upSum int64
-	from, at                                       time.Time
+	req, asked, err, sat, press, up, slow, slowRel, upSum int64
+	from, at                                              time.Time
 }
 
 // add adds the counts of o to b.
 func (b *bucket) add(o *bucket) {
 	b.req += o.req
+	b.asked += o.asked
 	b.err += o.err
 	b.sat += o.sat
 	b.press += o.press
@@ -464,6 +467,9 @@ func (d *Detector) Observe(site string, smp Sample) {
 	}
 	if smp.Requests > 0 {
 		c.req.Add(int64(smp.Requests))
+		if smp.Latency > 0 || smp.Queued || smp.Shed {
+			c.asked.Add(int64(smp.Requests)) // it asked for the backend
+		}
 	}
 	if smp.Errors5xx > 0 {
 		c.err.Add(int64(smp.Errors5xx))
@@ -611,7 +617,7 @@ func window(ring []bucket, extra *bucket, t time.Time, w time.Duration) (bucket,
 func (d *Detector) tickSite(name string, s *attackSite, from, t time.Time) (switchEvent, bool) {
 	c := &s.cur
 	b := bucket{
-		req: c.req.Swap(0), err: c.err.Swap(0), sat: c.sat.Swap(0), press: c.press.Swap(0),
+		req: c.req.Swap(0), asked: c.asked.Swap(0), err: c.err.Swap(0), sat: c.sat.Swap(0), press: c.press.Swap(0),
 		up: c.up.Swap(0), slow: c.slow.Swap(0), slowRel: c.slowRel.Swap(0), upSum: c.upSum.Swap(0),
 		from: from, at: t,
 	}
@@ -726,10 +732,12 @@ func (d *Detector) signals(th SiteThresholds, baseline float64, w bucket, span t
 	}
 	// Pressure is reported as it is met (press) and again when the request ends (sat): the
 	// larger of the two counts, so that a flood shows at once and a request counts once.
-	// The requests are those that ended without pressure and those that met it, ended or
-	// not (a flood's first requests are still waiting).
+	// The share is of the pages that asked for the backend — those that ended without
+	// pressure and those that met it, ended or not (a flood's first requests are still
+	// waiting); pages floodgate answered itself (a budget's refusal, a challenge) asked
+	// nothing of the backend, and a flood's refusals must not hide its pressure.
 	pressed := max(w.sat, w.press)
-	if n := max(w.req-w.sat, 0) + pressed; n > 0 {
+	if n := max(w.asked-w.sat, 0) + pressed; n > 0 {
 		check(float64(min(pressed, n))/float64(n), th.TriggerSaturation, n >= minN,
 			"backend pressure (queued or shed) share %.2f past trigger %g")
 	}

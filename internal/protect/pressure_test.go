@@ -153,6 +153,7 @@ type stream struct {
 	site           string
 	calm, pressed  float64
 	shed           float64
+	refused        float64 // pages floodgate answered itself (a budget's 429, a challenge)
 	latency        time.Duration
 	pressedAsEnded bool // the pressed pages are also reported when they end (queued)
 }
@@ -161,7 +162,7 @@ type stream struct {
 // Resolution.
 func (r *qrig) play(dur time.Duration, streams ...stream) {
 	r.t.Helper()
-	owed := make([][3]float64, len(streams))
+	owed := make([][4]float64, len(streams))
 	for end := r.at.Add(dur); r.at.Before(end); {
 		r.at = r.at.Add(time.Millisecond)
 		for i, s := range streams {
@@ -169,6 +170,7 @@ func (r *qrig) play(dur time.Duration, streams ...stream) {
 			o[0] += s.calm / 1000
 			o[1] += s.pressed / 1000
 			o[2] += s.shed / 1000
+			o[3] += s.refused / 1000
 			lat := s.latency
 			if lat == 0 {
 				lat = 50 * time.Millisecond
@@ -186,6 +188,9 @@ func (r *qrig) play(dur time.Duration, streams ...stream) {
 				r.d.Observe(s.site, Sample{Pressed: true})
 				r.d.Observe(s.site, Sample{Requests: 1, Shed: true})
 			}
+			for ; o[3] >= 1; o[3]-- {
+				r.d.Observe(s.site, Sample{Requests: 1})
+			}
 		}
 		if r.at.Sub(t0)%r.res == 0 {
 			r.d.Tick(r.at)
@@ -198,7 +203,9 @@ func (r *qrig) play(dur time.Duration, streams ...stream) {
 // (the pressure is heard as it is met, not when they end) or are refused at once, and
 // wherever in a tick the pressure starts. A busy site whose requests meet no pressure, at
 // ten times the flooded site's rate, never switches on; nor does a site whose latency
-// wobbles below its trigger.
+// wobbles below its trigger, nor one whose many refused requests (a budget's) never asked
+// for the backend while its other pages met no pressure. A flood's refusals do not hide its
+// pressure: the share is of the pages that asked for the backend.
 func TestDetectorOnWithinASecondOfPressure(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -208,11 +215,13 @@ func TestDetectorOnWithinASecondOfPressure(t *testing.T) {
 		{"requests queued, then served", stream{pressed: 200, pressedAsEnded: true}},
 		{"requests shed at once", stream{shed: 400}},
 		{"the site's own pages pressed too", stream{pressed: 40, calm: 0}},
+		{"most of the flood refused by budgets, the rest pressed", stream{refused: 800, pressed: 60}},
 	} {
 		for _, offset := range []time.Duration{0, 1 * time.Millisecond, 120 * time.Millisecond, 249 * time.Millisecond} {
 			t.Run(fmt.Sprintf("%s/starts %v into a tick", tc.name, offset), func(t *testing.T) {
 				r := newQrig(t)
-				calm := []stream{{site: "flooded", calm: 40}, {site: "busy", calm: 400}, {site: "wobbly", calm: 40}}
+				calm := []stream{{site: "flooded", calm: 40}, {site: "busy", calm: 400}, {site: "wobbly", calm: 40},
+					{site: "throttled", calm: 40, refused: 400}}
 				r.play(30*time.Second, calm...)
 				r.play(offset, calm...)
 				if len(r.on) != 0 {
@@ -222,7 +231,8 @@ func TestDetectorOnWithinASecondOfPressure(t *testing.T) {
 				flood := tc.flood
 				flood.site = "flooded"
 				r.play(3*time.Second, flood, stream{site: "busy", calm: 400},
-					stream{site: "wobbly", calm: 40, latency: 120 * time.Millisecond}) // 2.4×, below 3×
+					stream{site: "wobbly", calm: 40, latency: 120 * time.Millisecond}, // 2.4×, below 3×
+					stream{site: "throttled", calm: 40, refused: 400, pressed: 10})    // a quarter pressed
 				on, ok := r.on["flooded"]
 				if !ok {
 					t.Fatalf("3 s of pressure: not on")
@@ -231,7 +241,7 @@ func TestDetectorOnWithinASecondOfPressure(t *testing.T) {
 				if after := on.Sub(start); after > time.Second {
 					t.Errorf("switched on %v after the pressure began, want within 1s", after)
 				}
-				for _, quiet := range []string{"busy", "wobbly"} {
+				for _, quiet := range []string{"busy", "wobbly", "throttled"} {
 					if _, ok := r.on[quiet]; ok {
 						t.Errorf("%s switched on without pressure", quiet)
 					}
