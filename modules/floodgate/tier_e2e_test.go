@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -28,20 +29,8 @@ func TestTierAttackerCookies(t *testing.T) {
 	send := func(host, ip, ua, path string, header ...string) (string, *http.Response) {
 		n++
 		tagged := fmt.Sprintf("%s?n=%d", path, n)
-		req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d%s", p.port, tagged), nil)
-		req.Host = host
-		req.Header.Set("User-Agent", ua)
-		req.Header.Set("X-Forwarded-For", ip)
-		req.Header.Set("Accept-Language", "en-GB,en;q=0.8") // as browsers send: no header signal lowers the tier
-		for i := 0; i+1 < len(header); i += 2 {
-			req.Header.Set(header[i], header[i+1])
-		}
-		resp, err := e2eClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return tagged, resp
+		// Accept-Language as browsers send: no header signal lowers the tier.
+		return tagged, p.getWith(host, ip, ua, tagged, append([]string{"Accept-Language", "en-GB,en;q=0.8"}, header...)...)
 	}
 	cookieOf := func(resp *http.Response, name string) string {
 		for _, c := range resp.Cookies() {
@@ -124,17 +113,8 @@ func TestFirstVisitorCookieWhenTheBackendIsShort(t *testing.T) {
 		}()
 	}
 	time.Sleep(100 * time.Millisecond) // both reached the backend
-	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/", p.port), nil)
-	req.Host = "b.example"
-	req.Header.Set("User-Agent", uaBrowser)
-	req.Header.Set("X-Forwarded-For", "90.7.9.1")
-	req.Header.Set("Accept-Language", "en")
 	start := time.Now()
-	resp, err := e2eClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp := p.getWith("b.example", "90.7.9.1", uaBrowser, "/", "Accept-Language", "en")
 	waited := time.Since(start)
 	wg.Wait()
 	var got bool
@@ -144,4 +124,24 @@ func TestFirstVisitorCookieWhenTheBackendIsShort(t *testing.T) {
 	if resp.StatusCode != 200 || !got {
 		t.Fatalf("first page after waiting %v: %d, visitor cookie %v; want 200 with one", waited, resp.StatusCode, got)
 	}
+}
+
+// getWith sends a GET of path to host from client address ip with user agent ua and the
+// header name, value pairs given; the body is read and closed.
+func (p *proxy) getWith(host, ip, ua, path string, header ...string) *http.Response {
+	p.t.Helper()
+	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d%s", p.port, path), nil)
+	req.Host = host
+	req.Header.Set("User-Agent", ua)
+	req.Header.Set("X-Forwarded-For", ip)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := e2eClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
 }
