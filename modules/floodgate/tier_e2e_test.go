@@ -145,3 +145,30 @@ func (p *proxy) getWith(host, ip, ua, path string, header ...string) *http.Respo
 	resp.Body.Close()
 	return resp
 }
+
+// TestFirstVisitorCookieOnAShedPage: a person's first page that the backend has no room for
+// (503, its wait bound passed) still carries the visitor cookie, so that the person's next
+// page ranks with the browsers that kept one — a person shed once is not left with the
+// clients that never keep anything.
+func TestFirstVisitorCookieOnAShedPage(t *testing.T) {
+	backend := newPool(t, 4, 64, 3*time.Second)
+	p, _ := startProtectedProxy(t, backend.Listener.Addr().String(), "protect {\n\t\t\tmax_wait 200ms\n\t\t}")
+	var wg sync.WaitGroup
+	for i := range 2 { // b.example's max_inflight is 2: these hold it past the wait bound
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.hit(e2eClient, "GET", "b.example", fmt.Sprintf("90.8.%d.1", i), "scraper/1.0", "/slow")
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // both reached the backend
+	resp := p.getWith("b.example", "90.8.9.1", uaBrowser, "/", "Accept-Language", "en")
+	wg.Wait()
+	var got bool
+	for _, c := range resp.Cookies() {
+		got = got || c.Name == "floodgate_visitor"
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable || !got {
+		t.Fatalf("first page shed: %d, visitor cookie %v; want 503 with one", resp.StatusCode, got)
+	}
+}
