@@ -233,6 +233,14 @@ func (c *Controller) Reconfigure(opts Options) {
 // (at once), ErrShed (its place went to a more trusted request), ErrWaitTimeout or
 // ctx.Err(). On success, call Ticket.Release once the backend has answered.
 func (c *Controller) Acquire(ctx context.Context, siteName string, tier Tier, siteCap int) (Ticket, error) {
+	return c.AcquireNotify(ctx, siteName, tier, siteCap, nil)
+}
+
+// AcquireNotify is Acquire that also calls pressed, when not nil, as soon as the request
+// meets the limit under pressure (see Ticket.Pressure) — before it waits, or as it is
+// refused at once — so that the under-attack detector hears of pressure when it is met, not
+// when the request ends, up to MaxWait later. pressed runs without the lock held.
+func (c *Controller) AcquireNotify(ctx context.Context, siteName string, tier Tier, siteCap int, pressed func(site string)) (Ticket, error) {
 	tier = tier.orUntrusted()
 	key := maphash.String(c.seed, siteName)
 	c.mu.Lock()
@@ -263,6 +271,9 @@ func (c *Controller) Acquire(ctx context.Context, siteName string, tier Tier, si
 	if (s.waiting >= c.siteQueueLen && !c.pushOutOfSite(s, tier)) ||
 		(c.waiting >= c.queueLen && !c.pushOut(s, tier)) {
 		c.mu.Unlock()
+		if pressure && pressed != nil {
+			pressed(siteName)
+		}
 		return Ticket{Pressure: pressure}, ErrQueueFull
 	}
 	w := c.waiters.Get().(*waiter)
@@ -271,6 +282,9 @@ func (c *Controller) Acquire(ctx context.Context, siteName string, tier Tier, si
 	c.enqueue(w)
 	maxWait := c.maxWait
 	c.mu.Unlock()
+	if pressure && pressed != nil {
+		pressed(siteName)
+	}
 
 	if w.timer == nil {
 		w.timer = time.NewTimer(maxWait)

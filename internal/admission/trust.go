@@ -11,6 +11,10 @@ type Trust struct {
 	KnownGood bool
 	// Returning: the client holds a valid visitor cookie of a returning visitor.
 	Returning bool
+	// Kept: the client kept what floodgate gave it — a valid pass of any level or a valid
+	// visitor cookie of any count, bound to its network, browser and site. A browser
+	// without it is TierNew.
+	Kept bool
 	// Class is the client's class ("browser", "ai-crawler", "search-bot", "bot", "unknown",
 	// or a class a rule file declares).
 	Class string
@@ -33,7 +37,8 @@ const (
 )
 
 // TierOf ranks a request for admission: TierTrusted for known-good clients; a browser is
-// TierReturning with a visitor cookie, TierBrowser without, each lowered by tr.Lower;
+// TierReturning with a returning visitor's cookie, TierBrowser when it kept a pass or
+// visitor cookie, TierNew when it kept none, each lowered by tr.Lower;
 // declared automation is TierAutomation; AI crawlers, clients from hosting networks,
 // unknown clients and impostors are TierUntrusted.
 func TierOf(tr Trust) Tier {
@@ -47,9 +52,12 @@ func TierOf(tr Trust) Tier {
 	}
 	switch tr.Class {
 	case classBrowser:
-		t := TierBrowser
-		if tr.Returning {
+		t := TierNew
+		switch {
+		case tr.Returning:
 			t = TierReturning
+		case tr.Kept:
+			t = TierBrowser
 		}
 		return t.Lower(tr.Lower)
 	case classAICrawler, classUnknown, "":

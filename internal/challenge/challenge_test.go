@@ -705,3 +705,19 @@ func BenchmarkCheck(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkServeCookie is the cost of a cookie challenge, the answer every client without a
+// pass gets from a site under attack: a flood of them retrying at once is answered this
+// often.
+func BenchmarkServeCookie(b *testing.B) {
+	c := newTestChallenger(b, Config{})
+	r := get("https://example.org/article/1?page=2")
+	r.Header.Set("Accept-Language", "fr-FR,fr;q=0.9")
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		if err := c.Serve(w, r, pass.LevelCookie, prefixA); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

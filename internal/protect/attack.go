@@ -58,6 +58,13 @@ type Sample struct {
 	// was refused by admission (queue full, wait bound, place taken by a more trusted
 	// request). Both are backend pressure from this site's traffic.
 	Queued, Shed bool
+	// Pressed reports, as it happens, a page request that has just met the limit under
+	// pressure (it is about to wait, or is refused): the same pressure Queued and Shed
+	// report when the request ends, up to the wait bound later. A sample with Pressed set
+	// says nothing else (its other fields are ignored); the Detector counts the larger of
+	// the two reports over a window, never their sum, so a request reported both ways
+	// counts once.
+	Pressed bool
 }
 
 // SiteThresholds are the triggers of the under-attack signals of a site. A signal is past
@@ -81,8 +88,10 @@ type SiteThresholds struct {
 	// delay people notice). The healthy latency is learned from the site's calm windows.
 	// Package default: 3.
 	TriggerLatencyFactor float64
-	// TriggerSaturation is the share (0 to 1) of requests that met backend pressure — queued
-	// or shed by admission, or the site at its cap — that means an attack. Package default:
+	// TriggerSaturation is the share (0 to 1) of the pages that asked for the backend that
+	// met backend pressure — queued or shed by admission, or the site at its cap — that
+	// means an attack (pages floodgate answered itself, refused or challenged, asked
+	// nothing of the backend and do not count). Package default:
 	// 0.5 (a flooded site's requests meet the limit nine times in ten; a quiet site
 	// touched by another's flood, far fewer).
 	TriggerSaturation float64
@@ -96,8 +105,23 @@ const (
 )
 
 // DefaultOnAfter is how long a signal must stay past its trigger before a site switches on,
-// when DetectorOptions.OnAfter is not set: the one default of floodgate's on_after.
-const DefaultOnAfter = time.Second
+// when DetectorOptions.OnAfter is not set: the one default of floodgate's on_after. With
+// the default Resolution and FastWindow, a flood shows at the first tick after it starts
+// (at most DefaultResolution late), so a site switches on within
+// DefaultResolution+DefaultOnAfter+DefaultResolution = 1 s of pressure, even when the
+// first quarter second was too little to tell.
+const DefaultOnAfter = 500 * time.Millisecond
+
+// DefaultResolution is how often Tick is called by default (DetectorOptions.Resolution).
+const DefaultResolution = 250 * time.Millisecond
+
+// DefaultFastWindow is the default DetectorOptions.FastWindow.
+const DefaultFastWindow = time.Second
+
+// slowStep is the span of one bucket of the whole window: the whole window is kept a
+// second at a time (its memory does not grow with a finer Resolution), the fast window
+// a tick at a time.
+const slowStep = time.Second
 
 // minLatencyExcess is how far above its healthy latency a site's mean latency must also be
 // for the latency signal to count: about the delay a person starts to notice, so that a
@@ -110,7 +134,8 @@ const baselineSmoothing = 0.05
 
 // MaxSiteLen is the longest site name tracked on its own; longer names (no DNS name is)
 // share one state named LongSite, so that the Detector's memory is bounded in bytes:
-// MaxSites × (MaxSiteLen + the state of a site, about 1.2 KB with a 10 s window).
+// MaxSites × (MaxSiteLen + the state of a site, about 1.7 KB with a 10 s window and a 1 s
+// fast window at the default Resolution).
 const MaxSiteLen = 253
 
 // LongSite is the state shared by every site name longer than MaxSiteLen.
@@ -131,10 +156,15 @@ type DetectorOptions struct {
 	// Window is the sliding window over which signals are measured. Default 10s.
 	Window time.Duration
 	// FastWindow is a shorter window whose signals may also switch a site on (never off),
-	// so that a flood is caught seconds after it starts. Default 2s; at least one tick.
+	// so that a flood is caught within a second of its start. Default 1s (DefaultFastWindow);
+	// at least one tick.
 	FastWindow time.Duration
+	// Resolution is how often the caller calls Tick (see Detector.Resolution): the fast
+	// window is kept a tick at a time, so a flood shows at the first tick after it starts.
+	// Default 250ms (DefaultResolution).
+	Resolution time.Duration
 	// OnAfter is how long a signal must stay past its trigger before the site switches on.
-	// Default DefaultOnAfter (1s).
+	// Default DefaultOnAfter (500ms).
 	OnAfter time.Duration
 	// OffAfter is how long all signals must stay calm (below ReleaseFactor × trigger)
 	// before the site switches off. Default 60s.
@@ -174,7 +204,8 @@ func (o DetectorOptions) withDefaults() DetectorOptions {
 		}
 	}
 	setDur(&o.Window, 10*time.Second)
-	setDur(&o.FastWindow, 2*time.Second)
+	setDur(&o.FastWindow, DefaultFastWindow)
+	setDur(&o.Resolution, DefaultResolution)
 	setDur(&o.OnAfter, DefaultOnAfter)
 	setDur(&o.OffAfter, 60*time.Second)
 	setDur(&o.MinOn, 60*time.Second)
@@ -244,24 +275,41 @@ type attackSite struct {
 	// Owned by Tick and SetMode (under d.mu held for writing).
 	mode      Mode
 	th        SiteThresholds
-	ring      []bucket
-	next      int // ring position of the next bucket
+	ring      []bucket // the whole window, a second (slowStep) a bucket
+	next      int      // ring position of the next bucket
+	acc       bucket   // the ticks since ring's last bucket closed (acc.from zero: none)
+	fast      []bucket // the fast window, a tick a bucket
+	fastNext  int
 	overSince time.Time
+	runSince  time.Time // first of the run of ticks whose own signals are past a trigger
 	calmSince time.Time
 	onSince   time.Time
 	lastSeen  time.Time
 	baseline  float64 // healthy mean upstream latency in ns, 0 until learned
 }
 
-// counts are the atomic counters of the current second.
+// counts are the atomic counters of the current tick.
 type counts struct {
-	req, err, sat, up, slow, slowRel, upSum atomic.Int64
+	req, asked, err, sat, press, up, slow, slowRel, upSum atomic.Int64
 }
 
-// bucket holds one Tick's worth of counts, for the interval (from, at].
+// bucket holds counts for the interval (from, at]: one Tick's, or a second's.
 type bucket struct {
-	req, err, sat, up, slow, slowRel, upSum int64
-	from, at                                time.Time
+	req, asked, err, sat, press, up, slow, slowRel, upSum int64
+	from, at                                              time.Time
+}
+
+// add adds the counts of o to b.
+func (b *bucket) add(o *bucket) {
+	b.req += o.req
+	b.asked += o.asked
+	b.err += o.err
+	b.sat += o.sat
+	b.press += o.press
+	b.up += o.up
+	b.slow += o.slow
+	b.slowRel += o.slowRel
+	b.upSum += o.upSum
 }
 
 // NewDetector returns a Detector with the given options.
@@ -299,7 +347,17 @@ func (d *Detector) Reconfigure(opts DetectorOptions) {
 		if n := d.ringLen(); len(s.ring) != n {
 			s.ring, s.next = make([]bucket, n), 0
 		}
+		if n := d.fastLen(); len(s.fast) != n {
+			s.fast, s.fastNext = make([]bucket, n), 0
+		}
 	}
+}
+
+// Resolution is how often Tick is to be called (DetectorOptions.Resolution).
+func (d *Detector) Resolution() time.Duration {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.opts.Resolution
 }
 
 // resolve sets the thresholds of s: Thresholds', inheriting Defaults.
@@ -319,7 +377,21 @@ func (d *Detector) resolve(name string, s *attackSite) {
 }
 
 func (d *Detector) ringLen() int {
-	return max(int((d.opts.Window+time.Second-1)/time.Second), 1)
+	return max(int((d.opts.Window+slowStep-1)/slowStep), 1)
+}
+
+// fastLen is the fast ring's length: the ticks of the fast window, and one more (ticks
+// come a little late or early).
+func (d *Detector) fastLen() int {
+	return max(int((d.opts.FastWindow+d.opts.Resolution-1)/d.opts.Resolution), 1) + 1
+}
+
+// newState is the state of a new site; d.mu is held for writing.
+func (d *Detector) newState(name string) *attackSite {
+	s := &attackSite{ring: make([]bucket, d.ringLen()), fast: make([]bucket, d.fastLen()), created: true}
+	s.kept = d.opts.Keep != nil && d.opts.Keep(name)
+	d.resolve(name, s)
+	return s
 }
 
 // newSite creates the state of a site; d.mu is held for writing. It returns nil when
@@ -328,9 +400,7 @@ func (d *Detector) newSite(name string) *attackSite {
 	if len(d.sites) >= d.opts.MaxSites && !d.evictOne() {
 		return nil
 	}
-	s := &attackSite{ring: make([]bucket, d.ringLen()), created: true}
-	s.kept = d.opts.Keep != nil && d.opts.Keep(name)
-	d.resolve(name, s)
+	s := d.newState(name)
 	d.sites[name] = s
 	return s
 }
@@ -358,7 +428,7 @@ func (d *Detector) evictOne() bool {
 
 // traffic is the number of requests of s in its ring and the current second.
 func (s *attackSite) traffic() int64 {
-	n := s.cur.req.Load()
+	n := s.cur.req.Load() + s.acc.req
 	for i := range s.ring {
 		n += s.ring[i].req
 	}
@@ -390,8 +460,16 @@ func (d *Detector) Observe(site string, smp Sample) {
 		}
 	}
 	c := &s.cur
+	if smp.Pressed {
+		c.press.Add(1)
+		d.mu.RUnlock()
+		return
+	}
 	if smp.Requests > 0 {
 		c.req.Add(int64(smp.Requests))
+		if smp.Latency > 0 || smp.Queued || smp.Shed {
+			c.asked.Add(int64(smp.Requests)) // it asked for the backend
+		}
 	}
 	if smp.Errors5xx > 0 {
 		c.err.Add(int64(smp.Errors5xx))
@@ -450,8 +528,7 @@ func (d *Detector) SetMode(site string, m Mode) {
 	d.mu.Lock()
 	s := d.sites[site]
 	if s == nil && m != ModeAuto {
-		s = &attackSite{ring: make([]bucket, d.ringLen()), created: true}
-		d.resolve(site, s)
+		s = d.newState(site)
 		d.sites[site] = s // exempt from MaxSites: set by hand, bounded by the config
 	}
 	if s != nil {
@@ -512,58 +589,82 @@ func (d *Detector) Tick(t time.Time) {
 	d.emit(ev)
 }
 
-// tickSite closes the current bucket of s and runs its switch; d.mu is held for writing.
-// window sums the site's buckets of the last w before t, and says how much time they cover
-// (at least a second).
-func (s *attackSite) window(t time.Time, w time.Duration) (bucket, time.Duration) {
+// window sums the buckets of ring, and the partial bucket extra, of the last w before t,
+// and says how much time they cover (at least a second).
+func window(ring []bucket, extra *bucket, t time.Time, w time.Duration) (bucket, time.Duration) {
 	var sum bucket
 	start, cutoff := t, t.Add(-w)
-	for i := range s.ring {
-		r := &s.ring[i]
+	take := func(r *bucket) {
 		if r.at.IsZero() || !r.at.After(cutoff) || r.at.After(t) {
-			continue
+			return
 		}
-		sum.req += r.req
-		sum.err += r.err
-		sum.sat += r.sat
-		sum.up += r.up
-		sum.slow += r.slow
-		sum.slowRel += r.slowRel
-		sum.upSum += r.upSum
+		sum.add(r)
 		if r.from.Before(start) {
 			start = r.from
 		}
 	}
+	for i := range ring {
+		take(&ring[i])
+	}
+	if extra != nil {
+		take(extra)
+	}
 	return sum, max(t.Sub(start), time.Second)
 }
 
+// tickSite closes the current tick of s, measures its signals and runs its switch; d.mu is
+// held for writing.
 func (d *Detector) tickSite(name string, s *attackSite, from, t time.Time) (switchEvent, bool) {
 	c := &s.cur
 	b := bucket{
-		req: c.req.Swap(0), err: c.err.Swap(0), sat: c.sat.Swap(0),
+		req: c.req.Swap(0), asked: c.asked.Swap(0), err: c.err.Swap(0), sat: c.sat.Swap(0), press: c.press.Swap(0),
 		up: c.up.Swap(0), slow: c.slow.Swap(0), slowRel: c.slowRel.Swap(0), upSum: c.upSum.Swap(0),
 		from: from, at: t,
 	}
-	if b.req > 0 || s.created {
+	if b.req > 0 || b.press > 0 || s.created {
 		s.lastSeen = t
 		s.created = false
 	}
-	s.ring[s.next] = b
-	s.next = (s.next + 1) % len(s.ring)
+	s.fast[s.fastNext] = b
+	s.fastNext = (s.fastNext + 1) % len(s.fast)
+	if s.acc.from.IsZero() {
+		s.acc = b
+	} else {
+		s.acc.add(&b)
+		s.acc.at = t
+	}
+	closed := false
+	if t.Sub(s.acc.from) >= slowStep-time.Millisecond { // a ticker's tick may come a little early
+		s.ring[s.next] = s.acc
+		s.next = (s.next + 1) % len(s.ring)
+		s.acc = bucket{}
+		closed = true
+	}
 
-	sum, span := s.window(t, d.opts.Window)
-	over, calm := d.signals(s.th, s.baseline, sum, span)
-	if over == "" && d.opts.FastWindow < d.opts.Window {
-		// A flood starting from calm shows in the last seconds long before it moves the
-		// average of the whole window: the fast window switches on, the whole one off.
-		fast, fspan := s.window(t, d.opts.FastWindow)
-		if o, _ := d.signals(s.th, s.baseline, fast, fspan); o != "" {
+	sum, span := window(s.ring, &s.acc, t, d.opts.Window)
+	over, calm := d.signals(s.th, s.baseline, sum, span, d.opts.MinRequests)
+	// The signals of this tick alone, whatever its traffic: a signal past its trigger at
+	// every tick since runSince stays past it (a blip that has stopped does not).
+	tickOver, _ := d.signals(s.th, s.baseline, b, max(t.Sub(from), time.Millisecond), 1)
+	if tickOver == "" {
+		s.runSince = time.Time{}
+	} else if s.runSince.IsZero() {
+		s.runSince = t
+	}
+	holdFrom := time.Time{}
+	if over == "" && tickOver != "" && d.opts.FastWindow < d.opts.Window {
+		// A flood starting from calm shows in the last ticks long before it moves the
+		// average of the whole window: the fast window switches on (while the flood goes
+		// on at this tick, held since its run of ticks began), the whole one off.
+		fast, fspan := window(s.fast, nil, t, d.opts.FastWindow)
+		if o, _ := d.signals(s.th, s.baseline, fast, fspan, d.opts.MinRequests); o != "" {
 			over = o + " (last " + d.opts.FastWindow.String() + ")"
+			holdFrom = s.runSince
 		}
 	}
-	if calm && !s.active.Load() && sum.up >= int64(d.opts.MinRequests) {
+	if closed && calm && !s.active.Load() && sum.up >= int64(d.opts.MinRequests) {
 		// The site's healthy latency is learned only from calm windows while it is not
-		// under attack.
+		// under attack, once a second whatever the Resolution.
 		mean := float64(sum.upSum) / float64(sum.up)
 		if s.baseline == 0 {
 			s.baseline = mean
@@ -589,10 +690,13 @@ func (d *Detector) tickSite(name string, s *attackSite, from, t time.Time) (swit
 	if s.mode != ModeAuto {
 		return switchEvent{}, false
 	}
-	if !s.active.Load() && over != "" && t.Sub(s.overSince) >= d.opts.OnAfter {
+	if holdFrom.IsZero() || s.overSince.Before(holdFrom) {
+		holdFrom = s.overSince
+	}
+	if !s.active.Load() && over != "" && t.Sub(holdFrom) >= d.opts.OnAfter {
 		s.active.Store(true)
 		s.onSince = t
-		return switchEvent{name, true, fmt.Sprintf("%s for %s", over, t.Sub(s.overSince))}, true
+		return switchEvent{name, true, fmt.Sprintf("%s for %s", over, t.Sub(holdFrom))}, true
 	}
 	if s.active.Load() && calm && t.Sub(s.calmSince) >= d.opts.OffAfter && t.Sub(s.onSince) >= d.opts.MinOn {
 		s.active.Store(false)
@@ -603,10 +707,11 @@ func (d *Detector) tickSite(name string, s *attackSite, from, t time.Time) (swit
 }
 
 // signals compares the window's measures with th. over names the first signal past its
-// trigger ("" when none); calm is true when every signal is below its release level.
-func (d *Detector) signals(th SiteThresholds, baseline float64, w bucket, span time.Duration) (over string, calm bool) {
+// trigger ("" when none); calm is true when every signal is below its release level. The
+// shares and latency count only with at least minRequests requests (or upstream answers).
+func (d *Detector) signals(th SiteThresholds, baseline float64, w bucket, span time.Duration, minRequests int) (over string, calm bool) {
 	rf := d.opts.ReleaseFactor
-	minN := int64(d.opts.MinRequests)
+	minN := int64(minRequests)
 	calm = true
 	check := func(value, trigger float64, enough bool, format string) {
 		if trigger <= 0 || !enough {
@@ -625,8 +730,15 @@ func (d *Detector) signals(th SiteThresholds, baseline float64, w bucket, span t
 		check(float64(min(w.err, w.up))/float64(w.up), th.TriggerErrorShare, w.up >= minN,
 			"upstream 5xx share %.2f past trigger %g")
 	}
-	if w.req > 0 {
-		check(float64(min(w.sat, w.req))/float64(w.req), th.TriggerSaturation, w.req >= minN,
+	// Pressure is reported as it is met (press) and again when the request ends (sat): the
+	// larger of the two counts, so that a flood shows at once and a request counts once.
+	// The share is of the pages that asked for the backend — those that ended without
+	// pressure and those that met it, ended or not (a flood's first requests are still
+	// waiting); pages floodgate answered itself (a budget's refusal, a challenge) asked
+	// nothing of the backend, and a flood's refusals must not hide its pressure.
+	pressed := max(w.sat, w.press)
+	if n := max(w.asked-w.sat, 0) + pressed; n > 0 {
+		check(float64(min(pressed, n))/float64(n), th.TriggerSaturation, n >= minN,
 			"backend pressure (queued or shed) share %.2f past trigger %g")
 	}
 	if baseline > 0 && w.up > 0 {

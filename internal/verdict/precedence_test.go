@@ -107,6 +107,7 @@ func TestPrecedence(t *testing.T) {
 		refused               pass.Reason
 		exempt, shadow        bool
 		returning             bool // holds a returning visitor's cookie
+		visitor               bool // holds a visitor cookie (any count)
 		quarantined, attacked bool
 		delayQueueFull        bool
 
@@ -121,16 +122,16 @@ func TestPrecedence(t *testing.T) {
 	rows := []row{
 		// Outright actions and allow. A spared challenge keeps the rule that asked for it
 		// (metrics and logs say what would have challenged).
-		{name: "nothing applies", ua: firefox, ip: home, path: "/", action: none, step: StepNone, tier: TierBrowser},
+		{name: "nothing applies", ua: firefox, ip: home, path: "/", action: none, step: StepNone, tier: TierNew},
 		{name: "allow", ua: monitor, ip: home, path: "/health", action: rules.ActionAllow, step: StepAllow, rule: "health", tier: TierKnownGood},
 		{name: "block beats allow", ua: monitor, ip: home, path: "/both", action: rules.ActionBlock, step: StepRule, rule: "admin", tier: TierDeclared},
-		{name: "block", ua: firefox, ip: home, path: "/admin", action: rules.ActionBlock, step: StepRule, rule: "admin", tier: TierBrowser},
-		{name: "challenge rule", ua: firefox, ip: home, path: "/login", action: rules.ActionChallenge, step: StepRule, rule: "login", level: pass.LevelWork, tier: TierBrowser},
+		{name: "block", ua: firefox, ip: home, path: "/admin", action: rules.ActionBlock, step: StepRule, rule: "admin", tier: TierNew},
+		{name: "challenge rule", ua: firefox, ip: home, path: "/login", action: rules.ActionChallenge, step: StepRule, rule: "login", level: pass.LevelWork, tier: TierNew},
 		{name: "challenge rule, weaker pass", ua: firefox, ip: home, path: "/login", pass: pass.LevelCookie, action: rules.ActionChallenge, step: StepRule, rule: "login", level: pass.LevelWork, tier: TierBrowser, refusal: pass.ReasonWeakerLevel},
-		{name: "challenge rule, expired pass", ua: firefox, ip: home, path: "/login", refused: pass.ReasonExpired, action: rules.ActionChallenge, step: StepRule, rule: "login", level: pass.LevelWork, tier: TierBrowser, refusal: pass.ReasonExpired},
-		{name: "challenge rule, no pass", ua: firefox, ip: home, path: "/login", refused: pass.ReasonMissing, action: rules.ActionChallenge, step: StepRule, rule: "login", level: pass.LevelWork, tier: TierBrowser},
+		{name: "challenge rule, expired pass", ua: firefox, ip: home, path: "/login", refused: pass.ReasonExpired, action: rules.ActionChallenge, step: StepRule, rule: "login", level: pass.LevelWork, tier: TierNew, refusal: pass.ReasonExpired},
+		{name: "challenge rule, no pass", ua: firefox, ip: home, path: "/login", refused: pass.ReasonMissing, action: rules.ActionChallenge, step: StepRule, rule: "login", level: pass.LevelWork, tier: TierNew},
 		{name: "challenge rule, pass of its level", ua: firefox, ip: home, path: "/login", pass: pass.LevelWork, action: none, step: StepSpared, rule: "login", tier: TierKnownGood},
-		{name: "challenge rule, exempt path", ua: firefox, ip: home, path: "/login", exempt: true, action: none, step: StepSpared, rule: "login", tier: TierBrowser},
+		{name: "challenge rule, exempt path", ua: firefox, ip: home, path: "/login", exempt: true, action: none, step: StepSpared, rule: "login", tier: TierNew},
 		{name: "challenge rule, verified search engine", ua: goodbot, ip: google, path: "/login", action: none, step: StepSpared, rule: "login", tier: TierKnownGood},
 		// Impostors.
 		{name: "impostor", ua: goodbot, ip: cloud, path: "/", action: rules.ActionThrottle, step: StepImpostor, rule: "GoodBot", tier: TierSuspect},
@@ -142,57 +143,67 @@ func TestPrecedence(t *testing.T) {
 		{name: "past budget", ua: gpt, ip: cloud, path: "/", warm: 1, action: rules.ActionThrottle, step: StepBudget, rule: "GPTBot", tier: TierSuspect},
 		{name: "block beats budget", ua: gpt, ip: cloud, path: "/admin", warm: 1, action: rules.ActionBlock, step: StepRule, rule: "admin", tier: TierSuspect},
 		{name: "budget throttle beats challenge rule", ua: gpt, ip: cloud, path: "/login", warm: 1, action: rules.ActionThrottle, step: StepBudget, rule: "GPTBot", tier: TierSuspect},
-		{name: "delay", ua: firefox, ip: home, path: "/slow", warm: 1, action: rules.ActionDelay, step: StepBudget, rule: "slow", tier: TierBrowser},
+		{name: "delay", ua: firefox, ip: home, path: "/slow", warm: 1, action: rules.ActionDelay, step: StepBudget, rule: "slow", tier: TierNew},
 		// Returning visitors: a tier above other browsers, unless a budget acted on them; a
 		// visitor cookie makes nothing of a client that is not a browser.
 		{name: "returning visitor", ua: firefox, ip: home, path: "/", returning: true, action: none, step: StepNone, tier: TierReturning},
 		{name: "returning visitor past a budget", ua: firefox, ip: home, path: "/slow", warm: 1, returning: true, action: rules.ActionDelay, step: StepBudget, rule: "slow", tier: TierBrowser},
 		{name: "returning visitor under attack", ua: firefox, ip: home, path: "/", returning: true, attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierReturning},
 		{name: "visitor cookie on an AI crawler", ua: gpt, ip: cloud, path: "/", returning: true, action: none, step: StepNone, tier: TierSuspect},
+		// Browsers that kept what floodgate gave them (a visitor cookie, a cookie pass) are
+		// admitted before those that kept nothing (a first page; a botnet taking a fresh
+		// address each time); a budget acting on the holder takes that away.
+		{name: "browser with a visitor cookie", ua: firefox, ip: home, path: "/", visitor: true, action: none, step: StepNone, tier: TierBrowser},
+		{name: "browser with a cookie pass", ua: firefox, ip: home, path: "/", pass: pass.LevelCookie, action: none, step: StepNone, tier: TierBrowser},
+		{name: "browser that kept nothing", ua: firefox, ip: home, path: "/", action: none, step: StepNone, tier: TierNew},
+		{name: "visitor cookie past a budget", ua: firefox, ip: home, path: "/slow", warm: 1, visitor: true, action: rules.ActionDelay, step: StepBudget, rule: "slow", tier: TierNew},
+		{name: "visitor cookie under attack: challenged, keeps its tier", ua: firefox, ip: home, path: "/", visitor: true, attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierBrowser},
+		{name: "visitor cookie on declared automation", ua: monitor, ip: home, path: "/", visitor: true, action: none, step: StepNone, tier: TierDeclared},
+		{name: "outdated browser with a visitor cookie", ua: oldFirefox, ip: home, path: "/", visitor: true, action: none, step: StepNone, tier: TierNew},
 		// Signals that lower a browser by a tier each (never refused for them alone).
 		{name: "outdated browser", ua: oldFirefox, ip: home, path: "/", action: none, step: StepNone, tier: TierDeclared},
 		{name: "outdated returning visitor", ua: oldFirefox, ip: home, path: "/", returning: true, action: none, step: StepNone, tier: TierBrowser},
-		{name: "delay queue full", ua: firefox, ip: home, path: "/slow", warm: 1, delayQueueFull: true, action: rules.ActionThrottle, step: StepDelayQueue, rule: "slow", tier: TierBrowser},
+		{name: "delay queue full", ua: firefox, ip: home, path: "/slow", warm: 1, delayQueueFull: true, action: rules.ActionThrottle, step: StepDelayQueue, rule: "slow", tier: TierNew},
 		{name: "allow skips budgets", ua: gpt, ip: cloud, path: "/health", warm: 3, action: rules.ActionAllow, step: StepAllow, rule: "health", tier: TierKnownGood},
 		// Quarantine.
 		// A quarantine budget refuses nothing itself: the quarantine it starts does (issue 10:
 		// the budget refused with its own window's Retry-After, and spared no one).
-		{name: "quarantine budget", ua: firefox, ip: home, method: "POST", path: "/", warm: 1, action: rules.ActionThrottle, step: StepQuarantine, rule: "quarantine", tier: TierBrowser},
+		{name: "quarantine budget", ua: firefox, ip: home, method: "POST", path: "/", warm: 1, action: rules.ActionThrottle, step: StepQuarantine, rule: "quarantine", tier: TierNew},
 		{name: "quarantine budget, pass holder", ua: firefox, ip: home, method: "POST", path: "/", warm: 1, pass: pass.LevelScript, action: none, step: StepNone, tier: TierKnownGood},
 		{name: "quarantine budget, cookie pass is no proof", ua: firefox, ip: home, method: "POST", path: "/", warm: 1, pass: pass.LevelCookie, action: rules.ActionThrottle, step: StepQuarantine, rule: "quarantine", tier: TierBrowser},
-		{name: "quarantined POST", ua: firefox, ip: home, method: "POST", path: "/", quarantined: true, action: rules.ActionThrottle, step: StepQuarantine, rule: "quarantine", tier: TierBrowser},
-		{name: "quarantined GET flows", ua: firefox, ip: home, path: "/", quarantined: true, action: none, step: StepNone, tier: TierBrowser},
+		{name: "quarantined POST", ua: firefox, ip: home, method: "POST", path: "/", quarantined: true, action: rules.ActionThrottle, step: StepQuarantine, rule: "quarantine", tier: TierNew},
+		{name: "quarantined GET flows", ua: firefox, ip: home, path: "/", quarantined: true, action: none, step: StepNone, tier: TierNew},
 		{name: "quarantine beats allow", ua: monitor, ip: home, method: "POST", path: "/health", quarantined: true, action: rules.ActionThrottle, step: StepQuarantine, rule: "quarantine", tier: TierDeclared},
 		{name: "quarantine spares a pass holder", ua: firefox, ip: home, method: "POST", path: "/", pass: pass.LevelWork, quarantined: true, action: none, step: StepNone, tier: TierKnownGood},
 		{name: "quarantine spares a returning visitor", ua: firefox, ip: home, method: "POST", path: "/", returning: true, quarantined: true, action: none, step: StepNone, tier: TierReturning},
 		{name: "quarantine does not spare a cookie pass", ua: firefox, ip: home, method: "POST", path: "/", pass: pass.LevelCookie, quarantined: true, action: rules.ActionThrottle, step: StepQuarantine, rule: "quarantine", tier: TierBrowser},
 		{name: "quarantine spares a verified search engine", ua: goodbot, ip: google, method: "POST", path: "/", quarantined: true, action: none, step: StepNone, tier: TierKnownGood},
-		{name: "block beats quarantine", ua: firefox, ip: home, method: "POST", path: "/admin", quarantined: true, action: rules.ActionBlock, step: StepRule, rule: "admin", tier: TierBrowser},
-		{name: "quarantine beats under attack", ua: firefox, ip: home, method: "POST", path: "/", quarantined: true, attacked: true, action: rules.ActionThrottle, step: StepQuarantine, rule: "quarantine", tier: TierBrowser},
+		{name: "block beats quarantine", ua: firefox, ip: home, method: "POST", path: "/admin", quarantined: true, action: rules.ActionBlock, step: StepRule, rule: "admin", tier: TierNew},
+		{name: "quarantine beats under attack", ua: firefox, ip: home, method: "POST", path: "/", quarantined: true, attacked: true, action: rules.ActionThrottle, step: StepQuarantine, rule: "quarantine", tier: TierNew},
 		// Under attack.
-		{name: "under attack", ua: firefox, ip: home, path: "/", attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierBrowser},
-		{name: "under attack, site's level", ua: firefox, ip: home, host: shop, path: "/", attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelScript, tier: TierBrowser},
+		{name: "under attack", ua: firefox, ip: home, path: "/", attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierNew},
+		{name: "under attack, site's level", ua: firefox, ip: home, host: shop, path: "/", attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelScript, tier: TierNew},
 		{name: "under attack, pass", ua: firefox, ip: home, path: "/", pass: pass.LevelScript, attacked: true, action: none, step: StepSpared, rule: "under-attack", tier: TierKnownGood},
 		{name: "under attack, cookie pass: spared, no priority", ua: firefox, ip: home, path: "/", pass: pass.LevelCookie, attacked: true, action: none, step: StepSpared, rule: "under-attack", tier: TierBrowser},
 		{name: "under attack, pass weaker than the site's level", ua: firefox, ip: home, host: shop, path: "/", pass: pass.LevelCookie, attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelScript, tier: TierBrowser, refusal: pass.ReasonWeakerLevel},
 		{name: "under attack, verified search engine", ua: goodbot, ip: google, path: "/", attacked: true, action: none, step: StepNone, tier: TierKnownGood},
 		{name: "under attack, allowed", ua: monitor, ip: home, path: "/health", attacked: true, action: rules.ActionAllow, step: StepAllow, rule: "health", tier: TierKnownGood},
-		{name: "under attack, exempt path", ua: firefox, ip: home, path: "/robots.txt", exempt: true, attacked: true, action: none, step: StepSpared, rule: "under-attack", tier: TierBrowser},
-		{name: "under attack, site's exempt path", ua: firefox, ip: home, host: shop, path: "/api/orders", attacked: true, action: none, step: StepSpared, rule: "under-attack", tier: TierBrowser},
-		{name: "under attack, site's exempt path elsewhere", ua: firefox, ip: home, path: "/api/orders", attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierBrowser},
-		{name: "under attack beats delay", ua: firefox, ip: home, path: "/slow", warm: 1, attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierBrowser},
+		{name: "under attack, exempt path", ua: firefox, ip: home, path: "/robots.txt", exempt: true, attacked: true, action: none, step: StepSpared, rule: "under-attack", tier: TierNew},
+		{name: "under attack, site's exempt path", ua: firefox, ip: home, host: shop, path: "/api/orders", attacked: true, action: none, step: StepSpared, rule: "under-attack", tier: TierNew},
+		{name: "under attack, site's exempt path elsewhere", ua: firefox, ip: home, path: "/api/orders", attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierNew},
+		{name: "under attack beats delay", ua: firefox, ip: home, path: "/slow", warm: 1, attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierNew},
 		{name: "throttle beats under attack", ua: gpt, ip: cloud, path: "/", warm: 1, attacked: true, action: rules.ActionThrottle, step: StepBudget, rule: "GPTBot", tier: TierSuspect},
 		{name: "under attack, impostor throttled", ua: goodbot, ip: cloud, path: "/", attacked: true, action: rules.ActionThrottle, step: StepImpostor, rule: "GoodBot", tier: TierSuspect},
 		{name: "under attack, declared automation", ua: monitor, ip: home, path: "/", attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierDeclared},
 		// Shadow.
-		{name: "shadow block", ua: firefox, ip: home, path: "/admin", shadow: true, action: rules.ActionLog, step: StepRule, rule: "admin", tier: TierBrowser, shadowed: true},
+		{name: "shadow block", ua: firefox, ip: home, path: "/admin", shadow: true, action: rules.ActionLog, step: StepRule, rule: "admin", tier: TierNew, shadowed: true},
 		{name: "shadow budget", ua: gpt, ip: cloud, path: "/", warm: 1, shadow: true, action: rules.ActionLog, step: StepBudget, rule: "GPTBot", tier: TierSuspect, shadowed: true},
-		{name: "shadow quarantine", ua: firefox, ip: home, method: "POST", path: "/", quarantined: true, shadow: true, action: rules.ActionLog, step: StepQuarantine, rule: "quarantine", tier: TierBrowser, shadowed: true},
-		{name: "shadow under attack", ua: firefox, ip: home, path: "/", attacked: true, shadow: true, action: rules.ActionLog, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierBrowser, shadowed: true},
+		{name: "shadow quarantine", ua: firefox, ip: home, method: "POST", path: "/", quarantined: true, shadow: true, action: rules.ActionLog, step: StepQuarantine, rule: "quarantine", tier: TierNew, shadowed: true},
+		{name: "shadow under attack", ua: firefox, ip: home, path: "/", attacked: true, shadow: true, action: rules.ActionLog, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierNew, shadowed: true},
 		{name: "shadow leaves allow", ua: monitor, ip: home, path: "/health", shadow: true, action: rules.ActionAllow, step: StepAllow, rule: "health", tier: TierKnownGood},
-		{name: "shadow file's block", ua: firefox, ip: home, path: "/shadowed", action: rules.ActionLog, step: StepRule, rule: "shadow-block", tier: TierBrowser, shadowed: true},
+		{name: "shadow file's block", ua: firefox, ip: home, path: "/shadowed", action: rules.ActionLog, step: StepRule, rule: "shadow-block", tier: TierNew, shadowed: true},
 		{name: "shadow file's block leaves allow", ua: monitor, ip: home, path: "/both-shadowed", action: rules.ActionLog, step: StepRule, rule: "shadow-block", tier: TierDeclared, shadowed: true},
-		{name: "shadow file's block, under attack", ua: firefox, ip: home, path: "/shadowed", attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierBrowser, shadowed: true},
+		{name: "shadow file's block, under attack", ua: firefox, ip: home, path: "/shadowed", attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierNew, shadowed: true},
 	}
 	for _, tt := range rows {
 		t.Run(tt.name, func(t *testing.T) {
@@ -225,7 +236,7 @@ func TestPrecedence(t *testing.T) {
 			for range tt.warm + 1 {
 				var res classify.Result
 				p.c.Classify(&r, &res)
-				in = Request{Req: &r, Class: &res, Pass: tt.pass, PassRefused: tt.refused, Returning: tt.returning, Exempt: tt.exempt, Shadow: tt.shadow, Sites: sites, Trace: &Trace{}}
+				in = Request{Req: &r, Class: &res, Pass: tt.pass, PassRefused: tt.refused, Returning: tt.returning, Visitor: tt.visitor, Exempt: tt.exempt, Shadow: tt.shadow, Sites: sites, Trace: &Trace{}}
 				v = p.d.Decide(context.Background(), &in)
 			}
 			if v.Action != tt.action || v.Step != tt.step || v.Rule != tt.rule || v.Tier != tt.tier ||
@@ -262,7 +273,7 @@ func TestTrace(t *testing.T) {
 		t.Errorf("entries that decided: %q, want the challenge rule then the budget that beats it\n%s", decided, tr)
 	}
 	out := tr.String()
-	for _, want := range []string{"budget 1/hour per ip+host (", "key fg:GPTBot#0:127.0.1.5|example.org)", "-> throttle", "tier 5 (untrusted)"} {
+	for _, want := range []string{"budget 1/hour per ip+host (", "key fg:GPTBot#0:127.0.1.5|example.org)", "-> throttle", "tier 6 (untrusted)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("trace lacks %q:\n%s", want, out)
 		}

@@ -38,6 +38,10 @@ type Request struct {
 	// (challenge.Challenger.VisitorOf): a browser known before the flood, one tier above
 	// other browsers when the backend is short.
 	Returning bool
+	// Visitor says the client holds a valid visitor cookie of any count, bound to its
+	// network, browser and site: it kept what an earlier answer gave it. A browser holding
+	// neither it nor a pass is admitted after those that do (TierNew).
+	Visitor bool
 	// Exempt says the path is never challenged (robots.txt, /.well-known/, feeds, the
 	// handler's challenge_exempt). The site's own challenge_exempt is checked here.
 	Exempt bool

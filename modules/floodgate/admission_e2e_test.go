@@ -95,19 +95,7 @@ func TestVisitorCookieOnOrdinaryPages(t *testing.T) {
 	backend := newPool(t, 4, 64, time.Millisecond)
 	p, _ := startProtectedProxy(t, backend.Listener.Addr().String(), "")
 	get := func(host, ua, ip string, header ...string) *http.Response {
-		req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/", p.port), nil)
-		req.Host = host
-		req.Header.Set("User-Agent", ua)
-		req.Header.Set("X-Forwarded-For", ip)
-		for i := 0; i+1 < len(header); i += 2 {
-			req.Header.Set(header[i], header[i+1])
-		}
-		resp, err := e2eClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp
+		return p.getWith(host, ip, ua, "/", header...)
 	}
 	visitor := func(resp *http.Response) *http.Cookie {
 		for _, c := range resp.Cookies() {

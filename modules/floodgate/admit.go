@@ -24,7 +24,11 @@ import (
 // untrusted clients (slow down), with Retry-After either way.
 func admit(ctx context.Context, w http.ResponseWriter, st *state, site string, tier admission.Tier, siteCap int, sample *protect.Sample) (admission.Ticket, error) {
 	m := st.metrics
-	tk, err := st.protection.admission.Acquire(ctx, site, tier, siteCap)
+	var pressed func(string)
+	if sample.Requests > 0 {
+		pressed = st.protection.pressed // the detector hears of pressure as it is met
+	}
+	tk, err := st.protection.admission.AcquireNotify(ctx, site, tier, siteCap, pressed)
 	// Pressure from this site's own traffic (not a moment's wait behind another site's
 	// flood); static files count neither as pages nor as pressure.
 	pressure := tk.Pressure && sample.Requests > 0

@@ -49,7 +49,7 @@ func init() {
 //				error_share     0.5
 //				saturation      0.5
 //				challenge_level cookie
-//				on_after        1s
+//				on_after        500ms
 //				off_after       60s
 //			}
 //		}

@@ -99,6 +99,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	in := h.input(r, st, &req, res)
 	visit := h.visitor(r, st, res)
 	in.Returning = visit.returning
+	in.Visitor = visit.count && visit.err == nil
 	v := st.decider.Decide(r.Context(), &in)
 
 	// Every request, refused or not, tells the under-attack detector about its site; static
@@ -113,11 +114,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if answered, err := h.act(w, r, st, &in, &v); answered {
 		return err
 	}
+	ordinaryPage := visit.count && v.Step == verdict.StepNone && sample.Requests > 0
+	first := ordinaryPage && visit.err != nil
+	if first {
+		// A browser without a valid visitor cookie gets its first before admission, so that
+		// a page the backend is too short for carries it too: its next pages show they kept
+		// it (tier browser, not new). Later visits count only in calm times.
+		st.challenger.CountVisit(w, r, res.Prefix, visit.v, visit.err)
+	}
 	ticket, err := h.admit(w, r, st, &in, &v, &sample)
 	if err != nil {
 		return err
 	}
-	if visit.count && !ticket.Waited && v.Step == verdict.StepNone && sample.Requests > 0 && !in.Sites.UnderAttack(site) {
+	if ordinaryPage && !first && !ticket.Waited && !in.Sites.UnderAttack(site) {
 		// An ordinary page for a browser in calm times counts as a visit.
 		st.challenger.CountVisit(w, r, res.Prefix, visit.v, visit.err)
 	}

@@ -152,8 +152,9 @@ type UnderAttackConfig struct {
 	// ChallengeLevel is the challenge shown while a site is under attack: cookie (default,
 	// no JavaScript needed), script or work. A site may set its own.
 	ChallengeLevel string `json:"challenge_level,omitempty"`
-	// OnAfter is how long a signal must stay past its trigger, over the last 2 seconds or
-	// the last 10. Default 1s (protect.DefaultOnAfter).
+	// OnAfter is how long a signal must stay past its trigger, over the last second or
+	// the last 10, before the site switches on. Default 500ms (protect.DefaultOnAfter): a
+	// site switches on within a second of pressure.
 	OnAfter caddy.Duration `json:"on_after,omitempty"`
 	// OffAfter is how long all signals must stay calm before the mode switches off, and the
 	// shortest time it stays on. Default 60s.
@@ -215,13 +216,27 @@ func newProtection() *protection {
 	return p
 }
 
+// pressed tells the detector that a page of site has just met the admission limit under
+// pressure (it waits, or is refused): pressure counts as it is met, not when the request
+// ends, so that a flood switches its site on within a second.
+func (p *protection) pressed(site string) {
+	p.detector.Observe(site, protect.Sample{Pressed: true})
+}
+
+// tick calls the detector's Tick at its resolution (a quarter second: a flood shows at the
+// first tick after it starts).
 func (p *protection) tick() {
-	t := time.NewTicker(time.Second)
+	every := p.detector.Resolution()
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case now := <-t.C:
 			p.detector.Tick(now)
+			if e := p.detector.Resolution(); e != every {
+				every = e
+				t.Reset(every)
+			}
 		case <-p.stop:
 			return
 		}
