@@ -78,9 +78,10 @@ type Config struct {
 // Challenger serves challenges and checks answers and passes. It is safe for
 // concurrent use.
 type Challenger struct {
-	cfg    Config
-	bufs   sync.Pool // *bytes.Buffer
-	recent *recentChallenges
+	cfg       Config
+	bufs      sync.Pool // *bytes.Buffer
+	recent    *recentChallenges
+	skeletons skeletons // the cookie-level page, prerendered (skeleton.go)
 }
 
 // New checks cfg, fills in its defaults and returns a Challenger.
@@ -268,7 +269,13 @@ func (c *Challenger) serve(w http.ResponseWriter, r *http.Request, level pass.Le
 	buf := c.bufs.Get().(*bytes.Buffer)
 	defer c.bufs.Put(buf)
 	buf.Reset()
-	if err := c.cfg.Template.Execute(buf, d); err != nil {
+	var err error
+	if level == pass.LevelCookie {
+		err = c.skeletons.render(buf, &d, c.execute)
+	} else {
+		err = c.execute(buf, &d)
+	}
+	if err != nil {
 		http.Error(w, "challenge page unavailable", http.StatusInternalServerError)
 		return fmt.Errorf("challenge: page template: %w", err)
 	}
@@ -287,6 +294,11 @@ func (c *Challenger) serve(w http.ResponseWriter, r *http.Request, level pass.Le
 		return err
 	}
 	return nil
+}
+
+// execute renders the page template with d.
+func (c *Challenger) execute(buf *bytes.Buffer, d *PageData) error {
+	return c.cfg.Template.Execute(buf, d)
 }
 
 // setPass issues a pass for the client and sets it as a cookie: host-only,

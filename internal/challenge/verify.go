@@ -226,5 +226,9 @@ func returnPath(s string) string {
 	if u.RawQuery != "" {
 		p += "?" + u.RawQuery
 	}
-	return strings.NewReplacer(`"`, "%22", "'", "%27", " ", "%20", "<", "%3C", ">", "%3E").Replace(p)
+	return returnPathEscaper.Replace(p)
 }
+
+// returnPathEscaper percent-encodes what returnPath must not leave in a path. Built once: a
+// Replacer builds its tables on first use, and returnPath runs for every challenge served.
+var returnPathEscaper = strings.NewReplacer(`"`, "%22", "'", "%27", " ", "%20", "<", "%3C", ">", "%3E")
