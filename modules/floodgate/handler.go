@@ -83,15 +83,19 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 }
 
 // exchange is what floodgate works on while it handles a request: the normalised request,
-// its classification, the decision's input and its verdict. Pooled, they cost no allocation,
-// and ServeHTTP's stack frame stays small: the reverse proxy runs further down the same
-// goroutine stack, and a deeper stack is copied into a bigger one whenever a garbage
-// collection has shrunk it. Nothing in it outlives ServeHTTP.
+// its classification, the decision's input and verdict, the visitor cookie, the detector's
+// sample. Pooled, they cost no allocation, and ServeHTTP's stack frame stays small: the
+// reverse proxy runs further down the same goroutine stack, and a deeper stack is copied
+// into a bigger one whenever a garbage collection has shrunk it. Nothing in it outlives
+// ServeHTTP.
 type exchange struct {
-	req classify.Request
-	res classify.Result
-	in  verdict.Request
-	v   verdict.Verdict
+	req    classify.Request
+	res    classify.Result
+	in     verdict.Request
+	v      verdict.Verdict
+	visit  visit
+	site   string         // in.SiteName()
+	sample protect.Sample // for the under-attack detector
 }
 
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}
@@ -103,42 +107,66 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	st := h.app.state
 	x := exchanges.Get().(*exchange)
 	defer exchanges.Put(x)
-	x.req = requestOf(r)
-	req, res, in, v := &x.req, &x.res, &x.in, &x.v
-	st.classifier.Classify(req, res)
-	if st.challenger.IsVerify(r) {
-		return h.answer(w, r, st, res)
+	if h.classify(r, st, x); st.challenger.IsVerify(r) {
+		return h.answer(w, r, st, &x.res)
 	}
-	*in = h.input(r, st, req, res)
-	visit := h.visitor(r, st, res)
-	in.Returning = visit.returning
-	*v = st.decider.Decide(r.Context(), in)
-
-	// Every request, refused or not, tells the under-attack detector about its site; static
-	// files do not count towards its page rate.
-	site := in.SiteName()
-	sample := protect.Sample{Requests: 1}
-	if normalize.IsStatic(req.Path) {
-		sample.Requests = 0
-	}
-	defer func() { st.protection.detector.Observe(site, sample) }()
-
-	f := new(flight) // what outlives this call: the variables and log fields
-	if answered, err := h.act(w, r, st, in, v, f); answered {
+	h.decide(r, st, x)
+	defer x.observe(st) // every request, refused or not, tells the under-attack detector
+	f := new(flight)    // what outlives this call: the variables and log fields
+	if answered, err := h.act(w, r, st, &x.in, &x.v, f); answered {
 		return err
 	}
-	ticket, err := h.admit(w, r, st, in, v, &sample)
+	ticket, err := h.admit(w, r, st, &x.in, &x.v, &x.sample)
 	if err != nil {
 		return err
 	}
-	if visit.count && !ticket.Waited && v.Step == verdict.StepNone && sample.Requests > 0 && !in.Sites.UnderAttack(site) {
-		// An ordinary page for a browser in calm times counts as a visit.
-		if line, ok := st.challenger.VisitCookie(r, res.Prefix, visit.v, visit.err); ok {
-			addHeader(w.Header(), "Set-Cookie", line, &f.setCookie)
-		}
+	if x.visit.count && !ticket.Waited {
+		countVisit(w, r, st, x, f)
 	}
-	return h.proxy(w, r, next, st, in, &sample, ticket, &f.rec)
+	return h.proxy(w, r, next, st, &x.in, &x.sample, ticket, &f.rec)
 }
+
+// classify normalises and classifies r into x. Not inlined: its temporaries stay out of
+// ServeHTTP's frame, which is on the stack all through the proxying.
+//
+//go:noinline
+func (h *Handler) classify(r *http.Request, st *state, x *exchange) {
+	x.req = requestOf(r)
+	st.classifier.Classify(&x.req, &x.res)
+}
+
+// decide reads the client's pass and visitor cookie and decides (x.v); it makes the
+// detector's sample of the request: static files do not count towards a site's page rate.
+// Not inlined, like classify.
+//
+//go:noinline
+func (h *Handler) decide(r *http.Request, st *state, x *exchange) {
+	x.in = h.input(r, st, &x.req, &x.res)
+	x.visit = h.visitor(r, st, &x.res)
+	x.in.Returning = x.visit.returning
+	x.v = st.decider.Decide(r.Context(), &x.in)
+	x.site = x.in.SiteName()
+	x.sample = protect.Sample{Requests: 1}
+	if normalize.IsStatic(x.req.Path) {
+		x.sample.Requests = 0
+	}
+}
+
+// countVisit counts an ordinary page for a browser in calm times as a visit (the visitor
+// cookie). Not inlined, like classify.
+//
+//go:noinline
+func countVisit(w http.ResponseWriter, r *http.Request, st *state, x *exchange, f *flight) {
+	if x.v.Step != verdict.StepNone || x.sample.Requests == 0 || x.in.Sites.UnderAttack(x.site) {
+		return
+	}
+	if line, ok := st.challenger.VisitCookie(r, x.res.Prefix, x.visit.v, x.visit.err); ok {
+		addHeader(w.Header(), "Set-Cookie", line, &f.setCookie)
+	}
+}
+
+// observe tells the under-attack detector about the request's site.
+func (x *exchange) observe(st *state) { st.protection.detector.Observe(x.site, x.sample) }
 
 // flight is floodgate's one allocation per request: what outlives ServeHTTP — the
 // annotation, which placeholders and the access log read after it returns, and the values
