@@ -329,7 +329,7 @@ func (h *Handler) report(r *http.Request, st *state, in *verdict.Request, v *ver
 		ruleName = res.Rule
 	}
 	a.annotate(r, res, v)
-	st.metrics.requests.WithLabelValues(res.Class, v.Action.String(), ruleName).Inc()
+	st.metrics.requests.inc(res.Class, v.Action, ruleName)
 	hostRates.Add(time.Now(), res.Class, v.Action) // floodgate status: the last minute
 	if v.StoreErrors > 0 {
 		st.metrics.storeErrors.Add(float64(v.StoreErrors))
