@@ -161,7 +161,7 @@ func TestMemoryIncrementBytesCopiesNewKeys(t *testing.T) {
 // entry the table dropped, its key is held in the node. Keys stay apart through the
 // recycling: every key still held counts its own hits, and the table's keys are the
 // counters' own.
-func TestMemoryNewKeysRecycle(t *testing.T) {
+func TestMemoryNewKeysRecycleWithoutAllocating(t *testing.T) {
 	const maxKeys = 640
 	m, _ := newTestMemory(maxKeys)
 	ctx := context.Background()
