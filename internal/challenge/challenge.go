@@ -193,15 +193,18 @@ func (c *Challenger) eachPass(r *http.Request, prefix netip.Prefix, fn func(pass
 	if len(r.Header["Cookie"]) == 0 {
 		return
 	}
-	ua := binding(r)
+	var bh [pass.HashLen]byte // hashed at the first pass cookie: most cookies are others
 	t := now()
 	verified := 0
 	for value := range cookies(r, c.cfg.CookieName) {
 		if verified == maxPassCookies {
 			return
 		}
+		if verified == 0 {
+			bh = bindingHash(r)
+		}
 		verified++
-		if !fn(c.cfg.Signer.Verify(value, prefix, ua, t)) {
+		if !fn(c.cfg.Signer.VerifyHash(value, prefix, bh, t)) {
 			return
 		}
 	}
@@ -327,11 +330,19 @@ func (c *Challenger) setPass(w http.ResponseWriter, r *http.Request, prefix neti
 // not notice, since browsers send a cookie only to the site that set it.
 func binding(r *http.Request) string { return r.UserAgent() + "\x00" + hostOf(r) }
 
+// bindingHash is pass.UserAgentHash(binding(r)), without making the binding string: what
+// the passes and visitor cookies of every request are checked against.
+func bindingHash(r *http.Request) [pass.HashLen]byte {
+	return pass.BindingHash(r.UserAgent(), hostOf(r))
+}
+
 // hostOf returns the request host without port, for display.
 func hostOf(r *http.Request) string {
 	h := r.Host
-	if hh, _, err := net.SplitHostPort(h); err == nil {
-		h = hh
+	if strings.IndexByte(h, ':') >= 0 { // else no port (and SplitHostPort's error would allocate)
+		if hh, _, err := net.SplitHostPort(h); err == nil {
+			h = hh
+		}
 	}
 	if len(h) > 253 {
 		h = h[:253]

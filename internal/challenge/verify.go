@@ -150,7 +150,7 @@ func (c *Challenger) verify(r *http.Request, prefix netip.Prefix) Outcome {
 	}
 	out := Outcome{Level: ch.level}
 	t := now()
-	nh, uh := pass.NetworkHash(prefix), pass.UserAgentHash(binding(r))
+	nh, uh := pass.NetworkHash(prefix), bindingHash(r)
 	switch {
 	case !t.Before(ch.expires):
 		out.Reason = pass.ReasonExpired

@@ -75,15 +75,18 @@ func (c *Challenger) VisitorOf(r *http.Request, prefix netip.Prefix) (v pass.Vis
 	if vc.Off || len(r.Header["Cookie"]) == 0 {
 		return v, false, err
 	}
-	ua := binding(r)
+	var bh [pass.HashLen]byte // hashed at the first visitor cookie: most cookies are others
 	t := now()
 	verified := 0
 	for value := range cookies(r, vc.CookieName) {
 		if verified == maxPassCookies { // each an HMAC: bounded like the pass cookies
 			break
 		}
+		if verified == 0 {
+			bh = bindingHash(r)
+		}
 		verified++
-		got, verr := c.cfg.Signer.VerifyVisitor(value, prefix, ua, t, vc.TTL)
+		got, verr := c.cfg.Signer.VerifyVisitorHash(value, prefix, bh, t, vc.TTL)
 		if verr != nil {
 			err = verr
 			continue
@@ -95,13 +98,21 @@ func (c *Challenger) VisitorOf(r *http.Request, prefix netip.Prefix) (v pass.Vis
 
 // CountVisit counts an ordinary visit of a browser: v and err are what VisitorOf said of
 // r. Call it on a page answered normally, in calm times, before the answer's header is
-// written. It sets the visitor cookie when the count moves: on a first visit (or in place
-// of a refused cookie), on a visit at least Gap after the last counted one, and once a day
-// for a returning visitor; otherwise it sets nothing, so most answers carry no Set-Cookie.
+// written. It sets the visitor cookie when the count moves (see VisitCookie); otherwise it
+// sets nothing, so most answers carry no Set-Cookie.
 func (c *Challenger) CountVisit(w http.ResponseWriter, r *http.Request, prefix netip.Prefix, v pass.Visitor, err error) {
+	if line, ok := c.VisitCookie(r, prefix, v, err); ok {
+		w.Header()["Set-Cookie"] = append(w.Header()["Set-Cookie"], line)
+	}
+}
+
+// VisitCookie is CountVisit's Set-Cookie line, and whether there is one: on a first visit
+// (or in place of a refused cookie), on a visit at least Gap after the last counted one, and
+// once a day for a returning visitor. The caller sets it on the answer.
+func (c *Challenger) VisitCookie(r *http.Request, prefix netip.Prefix, v pass.Visitor, err error) (string, bool) {
 	vc := &c.cfg.Visitor
 	if vc.Off || !prefix.IsValid() {
-		return
+		return "", false
 	}
 	t := now()
 	switch {
@@ -114,19 +125,19 @@ func (c *Challenger) CountVisit(w http.ResponseWriter, r *http.Request, prefix n
 		v.Visits = min(v.Visits+1, pass.MaxVisits)
 		v.Last = t
 	default:
-		return
+		return "", false
 	}
 	// The Set-Cookie line is written by hand, in one allocation: it is set on the first
 	// answer to every browser without the cookie, floods of them included.
 	var buf [256]byte
 	line := append(buf[:0], vc.CookieName...)
 	line = append(line, '=')
-	line = c.cfg.Signer.AppendVisitor(line, prefix, binding(r), v)
+	line = c.cfg.Signer.AppendVisitorHash(line, prefix, bindingHash(r), v)
 	line = append(line, "; Path=/; Max-Age="...)
 	line = strconv.AppendInt(line, int64(vc.TTL/time.Second), 10)
 	line = append(line, "; HttpOnly; SameSite=Lax"...)
 	if c.cfg.IsHTTPS(r) {
 		line = append(line, "; Secure"...)
 	}
-	w.Header()["Set-Cookie"] = append(w.Header()["Set-Cookie"], string(line))
+	return string(line), true
 }

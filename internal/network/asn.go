@@ -78,6 +78,30 @@ type ASNDB struct {
 
 	errCount atomic.Uint64
 	lastErr  atomic.Pointer[error]
+
+	// records remembers decoded records by their offset in the database: the records of a
+	// few thousand networks serve most traffic, and decoding one (by reflection, with an
+	// allocation) costs more than the rest of a lookup. Direct-mapped, lock-free: a slot
+	// holds the last record decoded there.
+	records [recordSlots]atomic.Pointer[cachedRecord]
+}
+
+// recordSlots is the size of ASNDB.records.
+const (
+	recordBits  = 12
+	recordSlots = 1 << recordBits
+)
+
+// cachedRecord is a decoded record and its offset in the database.
+type cachedRecord struct {
+	offset uintptr
+	asn    ASN
+}
+
+// slot returns the records slot of a record offset.
+func (db *ASNDB) slot(offset uintptr) *atomic.Pointer[cachedRecord] {
+	h := uint64(offset) * 0x9E3779B97F4A7C15 // Fibonacci hashing: offsets are not uniform
+	return &db.records[h>>(64-recordBits)]
 }
 
 // asnCache remembers lookups by block — the /24 of an IPv4 address, the /48 of an IPv6 one —
@@ -273,13 +297,15 @@ func (db *ASNDB) LookupErr(ip netip.Addr) (asn ASN, ok bool, err error) {
 		db.cache.put(key, asnCached{})
 		return ASN{}, false, nil
 	}
-	// rec escapes to the heap through Decode's interface argument: that
-	// one 24-byte allocation is the whole cost of a found lookup, as the
-	// reader caches decoded strings.
+	slot := db.slot(res.Offset())
+	if c := slot.Load(); c != nil && c.offset == res.Offset() {
+		return c.asn, c.asn.Number != 0, nil
+	}
 	var rec asnRecord
 	if err := res.Decode(&rec); err != nil {
 		return ASN{}, false, db.fail(ip, err)
 	}
+	slot.Store(&cachedRecord{offset: res.Offset(), asn: ASN(rec)})
 	if rec.Number == 0 {
 		db.cache.put(key, asnCached{})
 		return ASN{}, false, nil

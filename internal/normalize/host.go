@@ -45,11 +45,13 @@ func Host(raw string) (string, bool) {
 		}
 		h = h[:i]
 	}
-	if a, err := netip.ParseAddr(h); err == nil {
-		if a.Zone() != "" {
-			return JunkHost, false
+	if mayBeAddr(h) {
+		if a, err := netip.ParseAddr(h); err == nil {
+			if a.Zone() != "" {
+				return JunkHost, false
+			}
+			return canonical(a.Unmap(), h), true
 		}
-		return a.Unmap().String(), true
 	}
 	h = strings.TrimRight(strings.ToLower(h), ".")
 	if !isASCII(h) {
@@ -63,6 +65,23 @@ func Host(raw string) (string, bool) {
 		return JunkHost, false
 	}
 	return h, true
+}
+
+// mayBeAddr says whether h could be an IP address: an IPv6 one has a colon, an IPv4 one
+// begins and ends with a digit. Names are not parsed as addresses: ParseAddr's error would be an
+// allocation for every request to a named site.
+func mayBeAddr(h string) bool {
+	isDigit := func(c byte) bool { return c >= '0' && c <= '9' }
+	return strings.IndexByte(h, ':') >= 0 || h != "" && isDigit(h[0]) && isDigit(h[len(h)-1])
+}
+
+// canonical is a's text: h when h spells it so already (no new string).
+func canonical(a netip.Addr, h string) string {
+	var buf [64]byte
+	if b := a.AppendTo(buf[:0]); string(b) != h {
+		return string(b)
+	}
+	return h
 }
 
 // ValidName reports whether s (lowercase, no trailing dot) is a DNS name: at most 253

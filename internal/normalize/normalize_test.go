@@ -203,3 +203,16 @@ func TestCleanPathDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// TestHostDoesNotAllocate: a site's name, an address, a name with a port or a trailing dot
+// cost no allocation (every request's Host goes through Host).
+func TestHostDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	for _, h := range []string{"site1.example.org", "site1.example.org:8080", "victim.test.", "192.0.2.1", "[2001:db8::1]:443", "www1"} {
+		if n := testing.AllocsPerRun(100, func() { Host(h) }); n != 0 {
+			t.Errorf("Host(%q): %v allocations, want 0", h, n)
+		}
+	}
+}

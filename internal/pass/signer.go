@@ -49,7 +49,6 @@ type macState struct {
 	raw  [maxSealed]byte
 	sum  [macLen]byte
 	p    [1]byte
-	ua   []byte
 }
 
 // NewSigner returns a Signer. keys[0] signs; all keys verify. Each key must be

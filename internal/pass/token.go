@@ -4,8 +4,11 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
+	"hash"
 	"net/netip"
+	"sync"
 	"time"
+	"unsafe"
 )
 
 // Version is the pass token format written by Issue.
@@ -66,6 +69,12 @@ func (s *Signer) Issue(prefix netip.Prefix, ua string, level Level, now time.Tim
 // ReasonOtherUserAgent, checked in that order (the signature before any field
 // is trusted). It does not allocate.
 func (s *Signer) Verify(token string, prefix netip.Prefix, ua string, now time.Time) (Pass, error) {
+	return s.VerifyHash(token, prefix, UserAgentHash(ua), now)
+}
+
+// VerifyHash is Verify for a User-Agent (or binding) already hashed with UserAgentHash or
+// BindingHash.
+func (s *Signer) VerifyHash(token string, prefix netip.Prefix, uh [HashLen]byte, now time.Time) (Pass, error) {
 	if len(token) != TokenLen {
 		return Pass{}, ReasonMalformed
 	}
@@ -93,12 +102,7 @@ func (s *Signer) Verify(token string, prefix netip.Prefix, ua string, now time.T
 	if subtle.ConstantTimeCompare(nh[:], b[18:26]) != 1 {
 		return Pass{}, ReasonOtherNetwork
 	}
-	st.ua = append(st.ua[:0], ua...)
-	uh := sha256.Sum256(st.ua)
-	if len(st.ua) > 4096 {
-		st.ua = nil // do not keep huge buffers in the pool
-	}
-	if subtle.ConstantTimeCompare(uh[:HashLen], b[26:34]) != 1 {
+	if subtle.ConstantTimeCompare(uh[:], b[26:34]) != 1 {
 		return Pass{}, ReasonOtherUserAgent
 	}
 	return Pass{
@@ -140,7 +144,31 @@ func NetworkHash(prefix netip.Prefix) (h [HashLen]byte) {
 // bound into passes and challenges. Only this hash is stored, never the
 // User-Agent itself.
 func UserAgentHash(ua string) (h [HashLen]byte) {
-	sum := sha256.Sum256([]byte(ua))
+	// Hashed in place: a []byte(ua) copy would be an allocation for every User-Agent
+	// longer than 32 bytes, that is every browser's.
+	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(ua), len(ua)))
 	copy(h[:], sum[:])
 	return h
 }
+
+// BindingHash is UserAgentHash(ua + "\x00" + host), the hash that binds passes and visitor
+// cookies to a browser and a site, without making that string.
+func BindingHash(ua, host string) (h [HashLen]byte) {
+	d := digests.Get().(*digest)
+	d.h.Reset()
+	_, _ = d.h.Write(unsafe.Slice(unsafe.StringData(ua), len(ua)))
+	_, _ = d.h.Write(d.sep[:])
+	_, _ = d.h.Write(unsafe.Slice(unsafe.StringData(host), len(host)))
+	copy(h[:], d.h.Sum(d.sum[:0]))
+	digests.Put(d)
+	return h
+}
+
+// digest is a SHA-256 state and its output, pooled so that BindingHash does not allocate.
+type digest struct {
+	h   hash.Hash
+	sep [1]byte // the zero between User-Agent and host
+	sum [sha256.Size]byte
+}
+
+var digests = sync.Pool{New: func() any { return &digest{h: sha256.New()} }}

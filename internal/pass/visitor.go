@@ -1,7 +1,6 @@
 package pass
 
 import (
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
@@ -50,24 +49,30 @@ func (s *Signer) IssueVisitor(prefix netip.Prefix, binding string, v Visitor) st
 // AppendVisitor appends the visitor token IssueVisitor returns to dst: set on many answers to
 // browsers, it signs with a pooled HMAC and allocates nothing but what dst needs.
 func (s *Signer) AppendVisitor(dst []byte, prefix netip.Prefix, binding string, v Visitor) []byte {
-	var b [visitorBodyLen + macLen]byte
+	return s.AppendVisitorHash(dst, prefix, UserAgentHash(binding), v)
+}
+
+// AppendVisitorHash is AppendVisitor for a binding already hashed (BindingHash).
+func (s *Signer) AppendVisitorHash(dst []byte, prefix netip.Prefix, bh [HashLen]byte, v Visitor) []byte {
+	st := s.state.Get().(*macState)
+	defer s.state.Put(st)
+	// The token is built in the pooled scratch: a local array would escape through the
+	// HMAC's Write and Sum (interface calls), an allocation per cookie.
+	b := st.raw[:visitorBodyLen+macLen]
 	b[0] = Version
 	b[1] = byte(min(max(v.Visits, 0), MaxVisits))
 	binary.BigEndian.PutUint32(b[2:], uint32(max(v.First.Unix(), 0)))
 	binary.BigEndian.PutUint32(b[6:], uint32(max(v.Last.Unix(), 0)))
 	nh := NetworkHash(prefix)
-	bh := UserAgentHash(binding)
 	copy(b[10:], nh[:])
 	copy(b[18:], bh[:])
-	st := s.state.Get().(*macState)
 	m := st.macs[0] // the first key signs
 	m.Reset()
 	st.p[0] = byte(PurposeVisitor)
 	m.Write(st.p[:])
 	m.Write(b[:visitorBodyLen])
 	m.Sum(b[:visitorBodyLen])
-	s.state.Put(st)
-	return base64.RawURLEncoding.AppendEncode(dst, b[:])
+	return base64.RawURLEncoding.AppendEncode(dst, b)
 }
 
 // VerifyVisitor checks a visitor token for a browser of network prefix and binding at
@@ -75,6 +80,11 @@ func (s *Signer) AppendVisitor(dst []byte, prefix netip.Prefix, binding string, 
 // for Verify: ReasonMalformed, ReasonBadSignature, ReasonExpired, ReasonOtherNetwork,
 // ReasonOtherUserAgent (another browser or another site). It does not allocate.
 func (s *Signer) VerifyVisitor(token string, prefix netip.Prefix, binding string, now time.Time, ttl time.Duration) (Visitor, error) {
+	return s.VerifyVisitorHash(token, prefix, UserAgentHash(binding), now, ttl)
+}
+
+// VerifyVisitorHash is VerifyVisitor for a binding already hashed (BindingHash).
+func (s *Signer) VerifyVisitorHash(token string, prefix netip.Prefix, bh [HashLen]byte, now time.Time, ttl time.Duration) (Visitor, error) {
 	if len(token) != VisitorTokenLen {
 		return Visitor{}, ReasonMalformed
 	}
@@ -102,12 +112,7 @@ func (s *Signer) VerifyVisitor(token string, prefix netip.Prefix, binding string
 	if subtle.ConstantTimeCompare(nh[:], b[10:18]) != 1 {
 		return Visitor{}, ReasonOtherNetwork
 	}
-	st.ua = append(st.ua[:0], binding...)
-	bh := sha256.Sum256(st.ua)
-	if len(st.ua) > 4096 {
-		st.ua = nil
-	}
-	if subtle.ConstantTimeCompare(bh[:HashLen], b[18:26]) != 1 {
+	if subtle.ConstantTimeCompare(bh[:], b[18:26]) != 1 {
 		return Visitor{}, ReasonOtherUserAgent
 	}
 	return Visitor{Visits: int(b[1]), First: time.Unix(first, 0), Last: time.Unix(last, 0)}, nil

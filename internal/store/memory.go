@@ -31,7 +31,14 @@ type Memory struct {
 type memCounter struct {
 	period time.Duration
 	counts
+	// key holds the bytes of the counter's key when it is at most inlineKey long (most
+	// are, 22 to 52 bytes): the table's key is then a string over them, and a new counter
+	// makes no string of its own. The table recycles nodes, key and all.
+	key [inlineKey]byte
 }
+
+// inlineKey is how long a key memCounter holds itself.
+const inlineKey = 56
 
 // NewMemory returns a Memory store holding at most maxKeys counters
 // (DefaultMaxKeys when maxKeys <= 0).
@@ -40,6 +47,7 @@ func NewMemory(maxKeys int) *Memory {
 		maxKeys = DefaultMaxKeys
 	}
 	m := &Memory{tab: newTable[memCounter](maxKeys), now: time.Now}
+	m.tab.recycle = true
 	m.tab.dead = func(c *memCounter) bool {
 		return windowIndex(m.now(), c.period) >= c.idx+2
 	}
@@ -78,13 +86,19 @@ func (m *Memory) increment(key string, owned bool, count int64, rate limiter.Rat
 	s.mu.Lock()
 	c := s.get(key)
 	if c == nil {
-		if !owned {
-			key = strings.Clone(key)
-		}
-		c = m.tab.insert(s, key)
+		c = m.tab.insertFunc(s, func(c *memCounter) string {
+			switch {
+			case len(key) <= inlineKey:
+				n := copy(c.key[:], key)
+				return unsafe.String(&c.key[0], n)
+			case !owned:
+				return strings.Clone(key)
+			}
+			return key
+		})
 	}
 	if c.period != rate.Period { // new key, or the key's rate changed period
-		*c = memCounter{period: rate.Period, counts: counts{idx: idx}}
+		c.period, c.counts = rate.Period, counts{idx: idx}
 	}
 	c.roll(idx)
 	c.cur += count
@@ -125,7 +139,7 @@ func (m *Memory) Reset(_ context.Context, key string, rate limiter.Rate) (limite
 	key = compactKey(key)
 	_, s := m.tab.shard(key)
 	s.mu.Lock()
-	s.delete(key)
+	m.tab.remove(s, key)
 	s.mu.Unlock()
 	return contextFor(m.now(), rate, 0, 0), nil
 }

@@ -156,3 +156,53 @@ func TestMemoryIncrementBytesCopiesNewKeys(t *testing.T) {
 		t.Errorf("PeekBytes %+v, Peek %+v", b, got)
 	}
 }
+
+// A never-seen key costs no allocation of its own: its node comes from a chunk or from an
+// entry the table dropped, its key is held in the node. Keys stay apart through the
+// recycling: every key still held counts its own hits, and the table's keys are the
+// counters' own.
+func TestMemoryNewKeysRecycleWithoutAllocating(t *testing.T) {
+	const maxKeys = 640
+	m, _ := newTestMemory(maxKeys)
+	ctx := context.Background()
+	rate := perMinute(1_000)
+	buf := make([]byte, 0, 128)
+	key := func(i int) []byte {
+		buf = append(buf[:0], "fg:browsers#0:90.1."...)
+		buf = strconv.AppendInt(buf, int64(i), 10)
+		if i%7 == 0 { // some longer than a node holds
+			buf = append(buf, "|a-long-host-name-that-takes-the-key-past-the-inline-bytes.example.org"...)
+		}
+		return buf
+	}
+	n := 0
+	count := func() {
+		if _, err := m.IncrementBytes(ctx, key(n), 1, rate); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	for range 10 * maxKeys {
+		count()
+	}
+	// The last keys are held, each with its one hit.
+	for i := n - maxKeys/4; i < n; i++ {
+		if got, err := m.PeekBytes(ctx, key(i), rate); err != nil || got.Remaining != rate.Limit-1 {
+			t.Fatalf("key %q: remaining %d, err %v; want %d", key(i), got.Remaining, err, rate.Limit-1)
+		}
+	}
+	for i := range m.tab.shards {
+		s := &m.tab.shards[i]
+		for k, nd := range s.m {
+			if nd.key != k {
+				t.Fatalf("table key %q maps to a node keyed %q", k, nd.key)
+			}
+		}
+	}
+	if raceEnabled {
+		return
+	}
+	if allocs := testing.AllocsPerRun(1000, count); allocs > 0.2 {
+		t.Errorf("a new key costs %.2f allocations, want at most 0.2 (a seventh are longer than a node holds)", allocs)
+	}
+}

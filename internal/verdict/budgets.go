@@ -18,8 +18,10 @@ import (
 func (d *Decider) budgets(ctx context.Context, in *Request, v *Verdict) {
 	res := in.Class
 	siteShadow := res.Site != nil && res.Site.Shadow
-	keyBuf := keyBufs.Get().(*[]byte)
+	keyBuf, deciding := keyBufs.Get().(*[]byte), keyBufs.Get().(*[]byte)
 	defer keyBufs.Put(keyBuf)
+	defer keyBufs.Put(deciding)
+	*deciding = (*deciding)[:0] // the deciding budget's key
 	c := d.counter(ctx)
 	defer c.done()
 	var reset int64 // of the deciding budget
@@ -34,14 +36,15 @@ func (d *Decider) budgets(ctx context.Context, in *Request, v *Verdict) {
 				lc, err := c.count(key, b, !r.IsResponse())
 				if apply(in, v, r, b, key, lc, err, r.Shadow || siteShadow) {
 					reset = lc.Reset
+					*deciding = append((*deciding)[:0], key...)
 				}
 			}
 		}
 	}
-	if v.Key != "" {
+	if len(*deciding) > 0 {
 		// Only the deciding budget is reported: a key marked here but not reported would
 		// never get its line.
-		v.Crossed = d.crossed.first(v.Key, time.Unix(reset, 0))
+		v.Key, v.Crossed = d.crossed.first(*deciding, time.Unix(reset, 0))
 	}
 	if v.Action == rules.ActionDelay && d.delayed.Load() >= d.maxDelayed {
 		v.Action, v.Step, v.Reason = rules.ActionThrottle, StepDelayQueue, "budget (delay queue full)"
@@ -79,7 +82,7 @@ func apply(in *Request, v *Verdict, r *rules.Rule, b *rules.Budget, key []byte, 
 	if !raised {
 		return false
 	}
-	v.Step, v.Rule, v.Budget, v.Reason, v.Key = StepBudget, r.Name, b.Label, "budget", string(key)
+	v.Step, v.Rule, v.Budget, v.Reason = StepBudget, r.Name, b.Label, "budget" // v.Key: budgets
 	v.ChallengeLevel = b.ChallengeLevel
 	v.RetryAfter, v.Delay = retryAfter, delay
 	return true

@@ -37,9 +37,16 @@ type TraceEntry struct {
 // rule records what a rule did (r may be nil for a step without one): e is its effect on
 // the request's site, note says what happened.
 func (t *Trace) rule(s Step, r *rules.Rule, e rules.Effect, decided bool, note string) {
-	if t == nil {
-		return
+	if t != nil {
+		t.addRule(s, r, e, decided, note)
 	}
+}
+
+// addRule is rule's work, not inlined: its entry would take room in the frame of every
+// step of every decision, traced or not (the request's goroutine stack, see the handler).
+//
+//go:noinline
+func (t *Trace) addRule(s Step, r *rules.Rule, e rules.Effect, decided bool, note string) {
 	entry := TraceEntry{Step: s, Action: e.Action, Decided: decided, Note: note}
 	if r != nil {
 		entry.Rule = r.Name
@@ -53,9 +60,15 @@ func (t *Trace) rule(s Step, r *rules.Rule, e rules.Effect, decided bool, note s
 // budget records a budget counted: its key, count and limit, and what it did (raised says
 // it decides the verdict now).
 func (t *Trace) budget(r *rules.Rule, b *rules.Budget, key []byte, lc limiter.Context, err error, raised, shadow bool) {
-	if t == nil {
-		return
+	if t != nil {
+		t.addBudget(r, b, key, lc, err, raised, shadow)
 	}
+}
+
+// addBudget is budget's work, not inlined (see addRule).
+//
+//go:noinline
+func (t *Trace) addBudget(r *rules.Rule, b *rules.Budget, key []byte, lc limiter.Context, err error, raised, shadow bool) {
 	entry := TraceEntry{Step: StepBudget, Rule: r.Name, Budget: b.Label, Key: string(key), Decided: raised,
 		Count: lc.Limit - lc.Remaining, Limit: lc.Limit}
 	switch {

@@ -483,8 +483,8 @@ func TestCrossedSetWindows(t *testing.T) {
 	c := newCrossedSet()
 	step := func(key string, reset time.Time, want bool) {
 		t.Helper()
-		if got := c.first(key, reset); got != want {
-			t.Errorf("at %v, key %s, reset %v: first = %v, want %v", clock.Sub(t0), key, reset.Sub(t0), got, want)
+		if k, got := c.first([]byte(key), reset); got != want || k != key {
+			t.Errorf("at %v, key %s, reset %v: first = %q, %v, want %q, %v", clock.Sub(t0), key, reset.Sub(t0), k, got, key, want)
 		}
 	}
 	step("a", t0.Add(10*time.Second), true)
@@ -499,7 +499,7 @@ func TestCrossedSetWindows(t *testing.T) {
 	step("b", t0.Add(30*time.Second), true)
 
 	for i := 0; i < crossedCap*2; i++ {
-		c.first(fmt.Sprint("k", i), clock.Add(time.Hour))
+		c.first([]byte(fmt.Sprint("k", i)), clock.Add(time.Hour))
 	}
 	if n := len(c.m); n > crossedCap {
 		t.Errorf("crossed set holds %d keys, more than its bound %d", n, crossedCap)

@@ -15,10 +15,10 @@ import (
 )
 
 // annotation is what floodgate tells the rest of Caddy about a request: the placeholders
-// {http.vars.floodgate.*} and the "floodgate" object of its access-log line. It is one
-// allocation per request: each variable is a pointer to it under a type whose String gives
-// the field (Caddy's placeholders and vars matcher read fmt.Stringer values), and the
-// ASN and prefix are only formatted when something reads them.
+// {http.vars.floodgate.*} and the "floodgate" object of its access-log line. It is part of
+// the request's one allocation (flight): each variable is a pointer to it under a type
+// whose String gives the field (Caddy's placeholders and vars matcher read fmt.Stringer
+// values), and the ASN and prefix are only formatted when something reads them.
 type annotation struct {
 	class, bot, rule, actingRule, budget, asOrg string
 	action                                      rules.Action
@@ -31,10 +31,10 @@ type annotation struct {
 	outdated, headersInconsistent bool
 }
 
-// annotate exposes the identity and verdict as variables ({http.vars.floodgate.*}) and as
-// access-log fields.
-func annotate(r *http.Request, res *classify.Result, v *verdict.Verdict) {
-	a := &annotation{class: res.Class, bot: res.Bot, rule: res.Rule, budget: v.Budget, asOrg: res.ASOrg,
+// annotate fills a with the identity and verdict and exposes them as variables
+// ({http.vars.floodgate.*}) and as access-log fields. a must not be reused: both keep it.
+func (a *annotation) annotate(r *http.Request, res *classify.Result, v *verdict.Verdict) {
+	*a = annotation{class: res.Class, bot: res.Bot, rule: res.Rule, budget: v.Budget, asOrg: res.ASOrg,
 		action: v.Action, asn: res.ASN, prefix: res.Prefix, tier: v.Tier,
 		outdated: res.Outdated, headersInconsistent: res.HeadersInconsistent}
 	if v.Rule != res.Rule {

@@ -82,55 +82,119 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-var resultPool = sync.Pool{New: func() any { return new(classify.Result) }}
+// exchange is what floodgate works on while it handles a request: the normalised request,
+// its classification, the decision's input and verdict, the visitor cookie, the detector's
+// sample. Pooled, they cost no allocation, and ServeHTTP's stack frame stays small: the
+// reverse proxy runs further down the same goroutine stack, and a deeper stack is copied
+// into a bigger one whenever a garbage collection has shrunk it. Nothing in it outlives
+// ServeHTTP.
+type exchange struct {
+	req    classify.Request
+	res    classify.Result
+	in     verdict.Request
+	v      verdict.Verdict
+	visit  visit
+	site   string         // in.SiteName()
+	sample protect.Sample // for the under-attack detector
+}
+
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
 
 // ServeHTTP takes a request through floodgate's stages: normalise, classify, decide (the one
 // place that says what happens, internal/verdict), act on the verdict (refuse, challenge,
 // delay), admit within the site's share of the backend, proxy, and observe the answer.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	st := h.app.state
-	req := requestOf(r)
-	res := resultPool.Get().(*classify.Result)
-	defer resultPool.Put(res)
-	st.classifier.Classify(&req, res)
-	if st.challenger.IsVerify(r) {
-		return h.answer(w, r, st, res)
+	x := exchanges.Get().(*exchange)
+	defer exchanges.Put(x)
+	if h.classify(r, st, x); st.challenger.IsVerify(r) {
+		return h.answer(w, r, st, &x.res)
 	}
-	in := h.input(r, st, &req, res)
-	visit := h.visitor(r, st, res)
-	in.Returning = visit.returning
-	in.Visitor = visit.count && visit.err == nil
-	v := st.decider.Decide(r.Context(), &in)
-
-	// Every request, refused or not, tells the under-attack detector about its site; static
-	// files do not count towards its page rate.
-	site := in.SiteName()
-	sample := protect.Sample{Requests: 1}
-	if normalize.IsStatic(req.Path) {
-		sample.Requests = 0
-	}
-	defer func() { st.protection.detector.Observe(site, sample) }()
-
-	if answered, err := h.act(w, r, st, &in, &v); answered {
+	h.decide(r, st, x)
+	defer x.observe(st) // every request, refused or not, tells the under-attack detector
+	f := new(flight)    // what outlives this call: the variables and log fields
+	if answered, err := h.act(w, r, st, &x.in, &x.v, f); answered {
 		return err
 	}
-	ordinaryPage := visit.count && v.Step == verdict.StepNone && sample.Requests > 0
-	first := ordinaryPage && visit.err != nil
+	ordinaryPage := x.visit.count && x.v.Step == verdict.StepNone && x.sample.Requests > 0
+	first := ordinaryPage && x.visit.err != nil
 	if first {
 		// A browser without a valid visitor cookie gets its first before admission, so that
 		// a page the backend is too short for carries it too: its next pages show they kept
 		// it (tier browser, not new). Later visits count only in calm times.
-		st.challenger.CountVisit(w, r, res.Prefix, visit.v, visit.err)
+		countVisit(w, r, st, x, f)
 	}
-	ticket, err := h.admit(w, r, st, &in, &v, &sample)
+	ticket, err := h.admit(w, r, st, &x.in, &x.v, &x.sample)
 	if err != nil {
 		return err
 	}
-	if ordinaryPage && !first && !ticket.Waited && !in.Sites.UnderAttack(site) {
+	if ordinaryPage && !first && !ticket.Waited && !x.in.Sites.UnderAttack(x.site) {
 		// An ordinary page for a browser in calm times counts as a visit.
-		st.challenger.CountVisit(w, r, res.Prefix, visit.v, visit.err)
+		countVisit(w, r, st, x, f)
 	}
-	return h.proxy(w, r, next, st, &in, &sample, ticket)
+	return h.proxy(w, r, next, st, &x.in, &x.sample, ticket, &f.rec)
+}
+
+// classify normalises and classifies r into x. Not inlined: its temporaries stay out of
+// ServeHTTP's frame, which is on the stack all through the proxying.
+//
+//go:noinline
+func (h *Handler) classify(r *http.Request, st *state, x *exchange) {
+	x.req = requestOf(r)
+	st.classifier.Classify(&x.req, &x.res)
+}
+
+// decide reads the client's pass and visitor cookie and decides (x.v); it makes the
+// detector's sample of the request: static files do not count towards a site's page rate.
+// Not inlined, like classify.
+//
+//go:noinline
+func (h *Handler) decide(r *http.Request, st *state, x *exchange) {
+	x.in = h.input(r, st, &x.req, &x.res)
+	x.visit = h.visitor(r, st, &x.res)
+	x.in.Returning = x.visit.returning
+	x.in.Visitor = x.visit.count && x.visit.err == nil
+	x.v = st.decider.Decide(r.Context(), &x.in)
+	x.site = x.in.SiteName()
+	x.sample = protect.Sample{Requests: 1}
+	if normalize.IsStatic(x.req.Path) {
+		x.sample.Requests = 0
+	}
+}
+
+// countVisit counts the request as a visit: it sets the visitor cookie (ServeHTTP says
+// when). Not inlined, like classify.
+//
+//go:noinline
+func countVisit(w http.ResponseWriter, r *http.Request, st *state, x *exchange, f *flight) {
+	if line, ok := st.challenger.VisitCookie(r, x.res.Prefix, x.visit.v, x.visit.err); ok {
+		addHeader(w.Header(), "Set-Cookie", line, &f.setCookie)
+	}
+}
+
+// observe tells the under-attack detector about the request's site.
+func (x *exchange) observe(st *state) { st.protection.detector.Observe(x.site, x.sample) }
+
+// flight is floodgate's one allocation per request: what outlives ServeHTTP — the
+// annotation, which placeholders and the access log read after it returns, and the values
+// of the header fields it sets (kept here rather than in slices of their own) — and the
+// recorder of the answer's status.
+type flight struct {
+	annotation
+	rec        statusRecorder
+	setCookie  [1]string
+	retryAfter [1]string
+}
+
+// addHeader adds value to the header field key (canonical), in slot when it is the field's
+// first value: Header.Add would allocate a slice for it.
+func addHeader(h http.Header, key, value string, slot *[1]string) {
+	if old := h[key]; len(old) > 0 {
+		h[key] = append(old, value)
+		return
+	}
+	slot[0] = value
+	h[key] = slot[:1:1]
 }
 
 // visit is what the visitor cookie of a request says.
@@ -181,7 +245,7 @@ func (h *Handler) input(r *http.Request, st *state, req *classify.Request, res *
 // act carries out the verdict: starts a quarantine it asks for, reports it (variables, log
 // fields, metrics), and answers a challenge or a refusal, or holds a delayed request. It
 // reports whether the request was answered here.
-func (h *Handler) act(w http.ResponseWriter, r *http.Request, st *state, in *verdict.Request, v *verdict.Verdict) (answered bool, err error) {
+func (h *Handler) act(w http.ResponseWriter, r *http.Request, st *state, in *verdict.Request, v *verdict.Verdict, f *flight) (answered bool, err error) {
 	if v.Quarantine > 0 {
 		h.startQuarantine(st, in, v)
 	}
@@ -191,7 +255,7 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request, st *state, in *ver
 	if v.PassRefused != "" {
 		st.metrics.passesRefused.WithLabelValues(string(v.PassRefused)).Inc()
 	}
-	h.report(r, st, in, v)
+	h.report(r, st, in, v, &f.annotation)
 	res := in.Class
 	switch v.Action {
 	case rules.ActionChallenge:
@@ -202,10 +266,12 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request, st *state, in *ver
 			ce.Write(zap.String("rule", v.Rule), zap.String("reason", v.Reason), zap.String("class", res.Class),
 				zap.String("bot", res.Bot), zap.Stringer("ip", in.Req.IP), zap.String("host", in.Req.Host))
 		}
-		return true, refuse(r.Context(), w, http.StatusForbidden, refusal{blocked: true, rule: v.Rule, reason: v.Reason})
+		return true, refuseRule(r.Context(), w, http.StatusForbidden, refusal{blocked: true, rule: v.Rule, reason: v.Reason})
 	case rules.ActionThrottle:
-		w.Header().Set("Retry-After", strconv.Itoa(int(v.RetryAfter.Seconds())))
-		return true, refuse(r.Context(), w, http.StatusTooManyRequests, refusal{rule: v.Rule, reason: v.Reason, budget: v.Budget})
+		hdr := w.Header()
+		delete(hdr, "Retry-After") // set, not added
+		addHeader(hdr, "Retry-After", strconv.Itoa(int(v.RetryAfter.Seconds())), &f.retryAfter)
+		return true, refuseRule(r.Context(), w, http.StatusTooManyRequests, refusal{rule: v.Rule, reason: v.Reason, budget: v.Budget})
 	case rules.ActionDelay:
 		st.decider.Hold(r.Context(), v.Delay)
 	}
@@ -225,8 +291,8 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, st *state, in *v
 
 // proxy passes the request on and observes the answer: latency and 5xx for the detector,
 // the status for response budgets (404 floods).
-func (h *Handler) proxy(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, st *state, in *verdict.Request, sample *protect.Sample, ticket admission.Ticket) error {
-	rec := &statusRecorder{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+func (h *Handler) proxy(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, st *state, in *verdict.Request, sample *protect.Sample, ticket admission.Ticket, rec *statusRecorder) error {
+	*rec = statusRecorder{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 	start := time.Now()
 	err := next.ServeHTTP(rec, r)
 	sample.Latency = time.Since(start)
@@ -263,14 +329,14 @@ func (h *Handler) startQuarantine(st *state, in *verdict.Request, v *verdict.Ver
 
 // report exposes the identity and verdict (variables, log fields, metrics) and logs a budget
 // crossing once per key and window.
-func (h *Handler) report(r *http.Request, st *state, in *verdict.Request, v *verdict.Verdict) {
+func (h *Handler) report(r *http.Request, st *state, in *verdict.Request, v *verdict.Verdict, a *annotation) {
 	res := in.Class
 	ruleName := v.Rule
 	if ruleName == "" {
 		ruleName = res.Rule
 	}
-	annotate(r, res, v)
-	st.metrics.requests.WithLabelValues(res.Class, v.Action.String(), ruleName).Inc()
+	a.annotate(r, res, v)
+	st.metrics.requests.inc(res.Class, v.Action, ruleName)
 	hostRates.Add(time.Now(), res.Class, v.Action) // floodgate status: the last minute
 	if v.StoreErrors > 0 {
 		st.metrics.storeErrors.Add(float64(v.StoreErrors))
@@ -305,11 +371,28 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, st *state, res 
 // flood. Either way no stack trace and no random id are made (caddyhttp.Error's); the
 // access log names the rule.
 func refuse(ctx context.Context, w http.ResponseWriter, status int, err error) error {
-	if srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && (srv.Errors == nil || len(srv.Errors.Routes) == 0) {
+	if writesRefusals(ctx) {
 		w.WriteHeader(status)
 		return nil
 	}
 	return caddyhttp.HandlerError{StatusCode: status, Err: err}
+}
+
+// refuseRule is refuse for a rule's refusal, made into an error only when it is returned
+// (an allocation).
+func refuseRule(ctx context.Context, w http.ResponseWriter, status int, why refusal) error {
+	if writesRefusals(ctx) {
+		w.WriteHeader(status)
+		return nil
+	}
+	return caddyhttp.HandlerError{StatusCode: status, Err: why}
+}
+
+// writesRefusals says whether floodgate writes its refusals itself: the server has no
+// handle_errors routes to shape them.
+func writesRefusals(ctx context.Context) bool {
+	srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+	return ok && (srv.Errors == nil || len(srv.Errors.Routes) == 0)
 }
 
 // refusal says which rule refused a request and why; it is formatted only when logged.

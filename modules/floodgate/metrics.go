@@ -2,11 +2,15 @@ package floodgate
 
 import (
 	"errors"
+	"maps"
+	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/ulule/limiter/v3"
 
 	"github.com/floodgate-proxy/floodgate/internal/admission"
+	"github.com/floodgate-proxy/floodgate/internal/rules"
 	"github.com/floodgate-proxy/floodgate/internal/verdict"
 )
 
@@ -14,7 +18,7 @@ import (
 // load. Labels are bounded: class, action and rule names come from the rule files; never an
 // IP or a host.
 type metrics struct {
-	requests    *prometheus.CounterVec
+	requests    requestCounters
 	storeErrors prometheus.Counter
 	delayed     prometheus.GaugeFunc
 
@@ -36,10 +40,10 @@ type healthReporter interface{ Healthy() bool }
 
 func newMetrics(reg *prometheus.Registry, st limiter.Store, decider *verdict.Decider) (*metrics, error) {
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+		requests: requestCounters{vec: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "floodgate", Name: "requests_total",
 			Help: "Requests seen by floodgate, by client class, action taken and deciding rule (identity rule when nothing acted).",
-		}, []string{"class", "action", "rule"}),
+		}, []string{"class", "action", "rule"})},
 		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "floodgate", Name: "store_errors_total",
 			Help: "Budget counts that failed (the request was let through).",
@@ -93,7 +97,7 @@ func newMetrics(reg *prometheus.Registry, st limiter.Store, decider *verdict.Dec
 		return nil
 	})
 	m.admissions = admissions
-	cs := []prometheus.Collector{m.requests, m.storeErrors, m.delayed, m.challengesIssued, m.challengesPassed, m.challengesFailed, m.passesRefused,
+	cs := []prometheus.Collector{m.requests.vec, m.storeErrors, m.delayed, m.challengesIssued, m.challengesPassed, m.challengesFailed, m.passesRefused,
 		m.quarantines, m.quarantineRefusals, m.underAttack, m.underAttackSwitches, m.backendBusy, m.admissions, admissionState}
 	if h, ok := st.(healthReporter); ok {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -118,4 +122,44 @@ func newMetrics(reg *prometheus.Registry, st limiter.Store, decider *verdict.Dec
 		}
 	}
 	return m, nil
+}
+
+// requestCounters is requests_total with the counter of each (class, action, rule) met kept
+// at hand: counting a request is then one map read, not WithLabelValues' label hashing,
+// checks and locking. The labels are bounded by the rule files, and so is the map.
+type requestCounters struct {
+	vec *prometheus.CounterVec
+	mu  sync.Mutex                                           // writers
+	m   atomic.Pointer[map[requestLabels]prometheus.Counter] // copied on write
+}
+
+type requestLabels struct {
+	class, rule string
+	action      rules.Action
+}
+
+// inc counts one request.
+func (c *requestCounters) inc(class string, action rules.Action, rule string) {
+	k := requestLabels{class: class, rule: rule, action: action}
+	if m := c.m.Load(); m != nil {
+		if ctr, ok := (*m)[k]; ok {
+			ctr.Inc()
+			return
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var old map[requestLabels]prometheus.Counter
+	if m := c.m.Load(); m != nil {
+		old = *m
+	}
+	ctr, ok := old[k]
+	if !ok {
+		ctr = c.vec.WithLabelValues(class, action.String(), rule)
+		m := make(map[requestLabels]prometheus.Counter, len(old)+1)
+		maps.Copy(m, old)
+		m[k] = ctr
+		c.m.Store(&m)
+	}
+	ctr.Inc()
 }
