@@ -227,6 +227,15 @@ func (l *Limit) Started(now time.Duration, inflight int) {
 	}
 }
 
+// Ignored records that a request admitted at time at ended without teaching anything (its
+// answer says nothing of the backend: a static file, a client that left): a measurement
+// under way does not wait for it.
+func (l *Limit) Ignored(at time.Duration) {
+	if l.testAt > 0 && at >= l.testAt && (l.cohortEnd == 0 || at <= l.cohortEnd) {
+		l.cohortN--
+	}
+}
+
 // Sample records one answer at time now: its latency, and whether the upstream failed
 // (dropped). inflight is the number of requests still in flight. It reports whether the
 // limit changed.

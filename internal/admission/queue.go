@@ -342,7 +342,10 @@ func (t Ticket) release(outcome Outcome, latency time.Duration) {
 	now := c.clock()
 	s := t.site
 	c.finish(s)
-	if outcome != OutcomeIgnore {
+	if outcome == OutcomeIgnore {
+		c.backend.Ignored(t.start)
+		s.limit.Ignored(t.start)
+	} else {
 		if latency < 0 {
 			latency = now - t.start
 		}
