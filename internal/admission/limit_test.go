@@ -334,3 +334,40 @@ func TestLimitFewFailuresDoNotCut(t *testing.T) {
 		t.Errorf("limit %d → %d after a trickle of failures among healthy answers", before, got)
 	}
 }
+
+// A measurement of a test waits for every request of its cohort, but not for those whose
+// answers teach nothing (static files, clients that left): with a quarter of the cohort
+// ignored, the climb measured at the limit is cut at once, not after the second a lost
+// answer would cost.
+func TestCohortSkipsIgnoredAnswers(t *testing.T) {
+	var now time.Duration
+	l := NewLimit(16, 0, 0, now)
+	for i := 0; i < 40; i++ { // learn a healthy 50 ms at the limit
+		now += 5 * time.Millisecond
+		l.Started(now, 16)
+		l.Pressure()
+		l.SampleOf(now, 50*time.Millisecond, false, 15, 16, now-50*time.Millisecond)
+	}
+	l.slowStart = false
+	l.startTest(now, false)
+	at := now
+	for i := 0; i < testSamples; i++ {
+		l.Started(at, 16)
+	}
+	now += 100 * time.Millisecond
+	for i := 0; i < testSamples; i++ {
+		l.Pressure()
+		if i%4 == 0 {
+			l.Ignored(at)
+			continue
+		}
+		l.SampleOf(now, 100*time.Millisecond, false, 15, 16, at)
+	}
+	for i := 0; i < minSamples; i++ { // answers of later requests close the window
+		now += 10 * time.Millisecond
+		l.SampleOf(now, 100*time.Millisecond, false, 15, 16, now-100*time.Millisecond)
+	}
+	if l.cutLatency == 0 || l.Current() >= 16 {
+		t.Errorf("after the cohort answered (a quarter of it ignored): limit %d, latency before the cut %v; want the climb measured and the limit cut", l.Current(), time.Duration(l.cutLatency))
+	}
+}
