@@ -30,7 +30,7 @@ func TestDispatchInvariants(t *testing.T) {
 				s := sites[r.IntN(len(sites))]
 				tier := Tier(1 + r.IntN(NumTiers))
 				if s.room() && c.backendRoom() {
-					c.start(s)
+					c.start(s, 0)
 					held = append(held, s)
 					continue
 				}

@@ -6,33 +6,73 @@ import (
 )
 
 // Limit learns how many requests a backend (or one site on it) can take at once before its
-// latency climbs, and says how many to admit. It is a gradient limit, after Netflix's
-// Gradient2 and Envoy's adaptive concurrency filter: it keeps a baseline, the backend's
-// healthy latency, and for each window of answers compares their mean latency with it. When
-// latency stays within Tolerance of the baseline and the limit was in use, the limit grows
-// by a headroom of about √limit/2; when latency climbs, the limit is multiplied by the
-// gradient tolerance × baseline / latency (at least ½) and gets the same headroom, so it
-// settles where the backend's own queue stays short: at its number of workers plus the
-// headroom.
+// own queue grows, and says how many to admit. It is a gradient limit, after Netflix's
+// Gradient2 and Envoy's adaptive concurrency filter, with a slow start as TCP's, and every cut
+// is tested:
 //
-// Why this one. AIMD (additive increase, multiplicative decrease on errors) reacts only
-// once the backend refuses or times out: by then people have waited the backend's whole
-// queue. Vegas compares each sample with the minimum latency ever seen: on a shared host
-// whose pages cost 20 to 200 ms, the fastest page is not the healthy latency of the mix, so
-// Vegas reads the page mix as queueing. Gradient2 compares a short with a long average, and
-// under a flood that lasts the long average drifts up to the flooded latency and the limit
-// creeps back up; Envoy avoids that drift by periodically cutting concurrency to measure the
-// minimum latency again, which refuses real traffic every few seconds. Here the baseline
-// follows the mean latency of the page mix, and may rise only in windows where the limit
-// was not reached (the latency is then the backend's own, not one we caused) or when the
-// limit sits at its floor (the backend really got slower): under a flood the limit is
-// reached in every window, so the baseline holds and the limit stays where latency is
-// healthy. Upstream failures (502, 503, 504, connection errors) also cut the limit by a
-// tenth per window, as in AIMD, since a failing backend answers fast. One case needs a
-// measurement at low concurrency, as Envoy does: when the very first window already had the
-// limit reached (a flood at start), its latency includes the backend's queue, so the limit
-// drops to its floor until enough answers of requests admitted since then have measured the
-// healthy latency (a probe), and then resumes.
+//   - A baseline, the backend's healthy latency, is compared with the mean latency of each
+//     window of answers. The latency is the upstream's time to first byte as the proxy sees
+//     it (the handler passes it to Ticket.ReleaseAfter), not the whole request: waking up
+//     once admitted and writing the answer to the client are the proxy's time.
+//   - Slow start: until latency is seen to climb, a window that had the limit reached at a
+//     healthy latency multiplies the limit by 1.5, so that a big backend's calm traffic
+//     does not wait behind a limit still learning (it starts at 8 and passes 32 within four
+//     windows). Not by 2 as TCP does: a flood at start learns its first baseline with the
+//     backend already queueing, and a backend that refuses past a short backlog (PHP-FPM)
+//     takes half again its workers, not twice. Upstream failures end it, halving the limit.
+//     After that a healthy window that reached the limit grows it by a headroom of
+//     √limit/2. A window that did not reach it says nothing, and the limit stays: in calm
+//     it never shrinks.
+//   - A window whose latency climbs past Tolerance × the baseline starts a test. The limit
+//     holds while the next 40 requests admitted are answered, all of them (before). If their latency climbs too, the limit is cut by the
+//     gradient tolerance × baseline / latency (at least ½) plus a headroom of √limit/4, as
+//     Gradient2 does, and by at least a quarter, so that a queue shows against the noise.
+//     There it holds again while the next 40 requests admitted are answered (after). Only
+//     requests admitted after the limit moved count, so that the backend's queue from
+//     before has drained out of the measurement, and all of them, so that a page mix's
+//     fast pages are not favoured.
+//   - The verdict. A backend whose own queue made the latency climb answers faster at the
+//     lower concurrency: the cut stands (and if latency still climbs, the next cut starts
+//     from this measurement). A latency that fell by less than half the cut's share, and
+//     by no more than the noise of the two means (two standard errors), is not this
+//     backend's queue — it is the proxy's own CPU saturated by a flood it is refusing, the
+//     network, or a backend slower at every concurrency — and cutting for it only makes
+//     people wait in the proxy while the backend sits idle: the limit goes back where it
+//     was and the cut is tested once more (a backend losing capacity while the latency
+//     before the cut was measured can look the same once); found again, the latency
+//     measured at the lower concurrency becomes the baseline. A latency that rose despite
+//     the cut means something changed during the test: the limit goes back and the test
+//     starts again there.
+//   - A baseline raised that way is probed every probeEvery windows at the limit: a cut by
+//     a quarter, tested the same way; if latency falls, the lower latency becomes the
+//     baseline (and the next probe follows at once), so that it comes back down when the
+//     inflation ends.
+//   - The first baseline: a flood at start queues some of the first window's answers in
+//     the backend; when the limit was reached, only the answers of requests admitted at
+//     half the limit or less count.
+//
+// Why this one. AIMD (additive increase, multiplicative decrease on errors) reacts only once
+// the backend refuses or times out: by then people have waited the backend's whole queue.
+// Vegas compares each sample with the minimum latency ever seen: on a shared host whose
+// pages cost 20 to 200 ms the fastest page is not the healthy latency of the mix, and any
+// latency the proxy adds reads as queueing. Gradient2 compares a short with a long average,
+// and under a flood that lasts the long average drifts up to the flooded latency and the
+// limit creeps up with it; Envoy avoids the drift by cutting concurrency to a minimum every
+// few seconds to measure the minimum latency again, which refuses real traffic each time.
+// All of them read every rise of latency as the backend's queue. On a small shared machine
+// under a flood, most of the rise is the proxy's own CPU: the matrix benchmark measured
+// 150-250 ms answers from an idle backend of 50 ms pages while floodgate refused thousands
+// of requests a second, and the gradient took the limit to its floor with the backend 44 %
+// busy and people queued. The test of each cut tells the two apart from what the backend
+// does, with no number to set: its own queue shrinks with concurrency, anything else does
+// not. The price is that a cut takes two measurements, not one window.
+//
+// Outside tests the baseline may rise only in windows where the limit was not reached (the
+// latency is then the backend's own, not one we caused): under a flood the limit is reached
+// in every window, so the baseline holds and the limit does not creep up with the flood.
+// Upstream failures (502, 503, 504, connection errors) cut the limit by a tenth when they
+// are at least a quarter of a window's answers at the limit, as in AIMD, since a failing
+// backend answers fast; a trickle (one site in maintenance mode answering 503) does not.
 //
 // A Limit is not safe for concurrent use: Controller holds its lock around every call.
 type Limit struct {
@@ -43,20 +83,46 @@ type Limit struct {
 	winStart    time.Duration
 	winN        int
 	winSum      time.Duration
+	winSq       float64 // sum of squared latencies (ns²)
 	winDrops    int
 	winPeak     int  // most requests in flight during the window
+	winAdmitted int  // most requests in flight when an answer of the window was admitted
 	winPressure bool // the limit was reached (someone waited or was refused)
 
-	// baseline is the healthy latency; 0 until the first window.
+	// baseline is the healthy latency; 0 until the first window. firstN and firstSum
+	// count the answers of the first window admitted at half the limit or less.
 	baseline time.Duration
+	firstN   int
+	firstSum time.Duration
+	// slowStart is true until the latency first climbs: healthy windows multiply the limit
+	// by slowStartGrowth.
+	slowStart bool
+	// raised is true when a test raised the baseline: it is probed every probeEvery
+	// windows at the limit, until a window below the limit teaches it again.
+	raised bool
+	// calm is the baseline as windows below the limit last taught it (0: none yet).
+	calm time.Duration
+	// sinceTest counts windows at the limit since the last probe.
+	sinceTest int
 
-	// A probe measures the baseline at the floor's concurrency, when the first window
-	// already had the limit reached: its latency then includes the backend's own queue.
-	probing    bool
-	probeStart time.Duration
-	probeSaved float64
-	probeN     int
-	probeSum   time.Duration
+	// The test of a cut (or a probe): the limit it started from, the latency measured
+	// there (0 while measuring it) and its standard error; the answers of the current
+	// measurement: those of requests admitted since testAt (0: not measuring, the limit is
+	// shrinking towards where the cut is tested), when the limit last moved, so that the
+	// backend's queue from before has drained out of it.
+	cutFrom    float64
+	cutLatency float64
+	cutSE      float64
+	probe      bool
+	suspect    bool // the last test found the latency not from concurrency: once more
+	testAt     time.Duration
+	postN      int
+	postSum    time.Duration
+	postSq     float64 // sum of squared latencies (ns²)
+	// The cohort of a measurement: the first testSamples requests admitted from testAt
+	// (until cohortEnd, 0 while it fills), and how many of them have answered.
+	cohortN, cohortDone int
+	cohortEnd           time.Duration
 }
 
 // Limit tuning. These are properties of the algorithm, not of a backend: nothing here needs
@@ -64,7 +130,7 @@ type Limit struct {
 const (
 	// DefaultInitialLimit is where a limit starts before it has measured anything: low,
 	// since a flood at start must not fill a small backend's queue before the first
-	// measurement (the limit grows within a second or two where the backend takes more).
+	// measurement (slow start grows it by half every window where the backend takes more).
 	DefaultInitialLimit = 8
 	// DefaultMinLimit is the floor of a limit: a backend is always given a few requests, so
 	// that its latency keeps being measured.
@@ -78,25 +144,31 @@ const (
 	// change of the limit has shown in the latencies before the next one.
 	minWindow = 50 * time.Millisecond
 	maxWindow = time.Second
-	// minSamples is the fewest answers a window (or a probe) needs before maxWindow, so that
-	// the mean of a page mix is not mostly noise.
+	// minSamples is the fewest answers a window needs before maxWindow, so that the mean of
+	// a page mix is not mostly noise.
 	minSamples = 20
-	// baselineDown and baselineUp are the smoothing of the baseline towards a window's
-	// latency: quick to learn that the backend is faster, slow to accept that it is slower.
-	// Under pressure the baseline may only go down, and slowly (baselineDownReached), so
-	// that the noise of a page mix does not walk it down over a long flood.
-	baselineDown        = 0.25
-	baselineDownReached = 0.02
-	baselineUp          = 0.05
-	// shrinkSmoothing and growSmoothing are how much of a new limit is taken at once.
-	shrinkSmoothing = 0.5
-	growSmoothing   = 1.0
-	// dropBackoff multiplies the limit after a window with upstream failures.
+	// baselineDown and baselineUp are the smoothing of the baseline towards the latency of
+	// a window below the limit: quick to learn that the backend is faster, slow to accept
+	// that it is slower. At the limit, only tests move it: following windows there, the
+	// noise of a page mix would walk it down (only the low windows counting) or a growing
+	// queue walk it up.
+	baselineDown = 0.25
+	baselineUp   = 0.05
+	// cutStep is the limit, as a share of where a cut began, at which the cut is tested: a
+	// backend queueing at the old limit answers at least a quarter faster here (it is
+	// also the size of a probe).
+	cutStep = 0.75
+	// slowStartGrowth multiplies the limit after a healthy window in slow start.
+	slowStartGrowth = 1.5
+	// dropBackoff multiplies the limit after a window with upstream failures; dropShare is
+	// the share of a window's answers that must be failures (one in dropShare).
 	dropBackoff = 0.9
-	// probeSamples is how many answers a probe of the baseline takes (a mean within about
-	// 7% on a 20-200 ms page mix); maxProbe bounds its length.
-	probeSamples = 40
-	maxProbe     = 3 * time.Second
+	dropShare   = 4
+	// probeEvery is how many windows at the limit pass between probes of a raised baseline.
+	probeEvery = 16
+	// testSamples is how many answers each measurement of a test takes: two windows'
+	// worth, so that the two means it compares are not mostly a page mix's noise.
+	testSamples = 2 * minSamples
 	// outlierFactor caps one sample at this many baselines, so that one stuck request does
 	// not make a window look congested.
 	outlierFactor = 10
@@ -112,7 +184,7 @@ func NewLimit(initial, lo, hi int, now time.Duration) *Limit {
 
 // Reset restarts l with the given bounds (see NewLimit), forgetting what it learned.
 func (l *Limit) Reset(initial, lo, hi int, now time.Duration) {
-	*l = Limit{winStart: now}
+	*l = Limit{winStart: now, slowStart: true}
 	l.SetBounds(lo, hi)
 	if initial <= 0 {
 		initial = DefaultInitialLimit
@@ -142,22 +214,56 @@ func (l *Limit) Baseline() time.Duration { return l.baseline }
 // Pressure records that the limit was reached: a request waited or was refused.
 func (l *Limit) Pressure() { l.winPressure = true }
 
-// Started records that a request was admitted with inflight requests now in flight.
-func (l *Limit) Started(inflight int) {
+// Started records that a request was admitted at time now with inflight requests now in
+// flight.
+func (l *Limit) Started(now time.Duration, inflight int) {
 	if inflight > l.winPeak {
 		l.winPeak = inflight
 	}
+	if l.testAt > 0 && l.cohortEnd == 0 {
+		if l.cohortN++; l.cohortN >= testSamples {
+			l.cohortEnd = now
+		}
+	}
 }
 
-// Probing reports whether l is measuring its baseline at the floor's concurrency.
-func (l *Limit) Probing() bool { return l.probing }
+// Ignored records that a request admitted at time at ended without teaching anything (its
+// answer says nothing of the backend: a static file, a client that left): a measurement
+// under way does not wait for it.
+func (l *Limit) Ignored(at time.Duration) {
+	if l.testAt > 0 && at >= l.testAt && (l.cohortEnd == 0 || at <= l.cohortEnd) {
+		l.cohortN--
+	}
+}
 
 // Sample records one answer at time now: its latency, and whether the upstream failed
 // (dropped). inflight is the number of requests still in flight. It reports whether the
 // limit changed.
 func (l *Limit) Sample(now, latency time.Duration, dropped bool, inflight int) bool {
-	if l.probing {
-		return l.probeSample(now, latency, dropped, inflight)
+	return l.SampleOf(now, latency, dropped, inflight, 0, 0)
+}
+
+// SampleOf is Sample for a request that was admitted at time at (0: now - latency) with
+// admitted requests in flight (0: unknown). A window's answers speak only for the
+// concurrency they were admitted at: the limit grows from the most of them, not from a
+// limit that answers have not yet tested (a flood starting within a window would otherwise
+// grow an untested limit).
+func (l *Limit) SampleOf(now, latency time.Duration, dropped bool, inflight, admitted int, at time.Duration) bool {
+	if admitted > l.winAdmitted {
+		l.winAdmitted = admitted
+	}
+	if at <= 0 {
+		at = now - latency
+	}
+	if l.testAt > 0 && at >= l.testAt && (l.cohortEnd == 0 || at <= l.cohortEnd) {
+		// One of the requests admitted for the current measurement of a test (the cohort):
+		// all of them count, fast and slow, however long the slow ones take.
+		l.cohortDone++
+		if !dropped {
+			l.postN++
+			l.postSum += latency
+			l.postSq += float64(latency) * float64(latency)
+		}
 	}
 	if dropped {
 		l.winDrops++
@@ -167,6 +273,11 @@ func (l *Limit) Sample(now, latency time.Duration, dropped bool, inflight int) b
 		}
 		l.winN++
 		l.winSum += latency
+		l.winSq += float64(latency) * float64(latency)
+		if l.baseline == 0 && admitted > 0 && float64(admitted) <= l.limit/2 {
+			l.firstN++
+			l.firstSum += latency
+		}
 	}
 	span := now - l.winStart
 	length := min(max(2*l.baseline, minWindow), maxWindow)
@@ -174,81 +285,230 @@ func (l *Limit) Sample(now, latency time.Duration, dropped bool, inflight int) b
 		return false
 	}
 	before := int(l.limit)
-	l.winStart = now
-	l.closeWindow()
-	l.winStart, l.winN, l.winSum, l.winDrops, l.winPeak, l.winPressure = now, 0, 0, 0, inflight, false
+	l.closeWindow(now)
+	l.winStart, l.winN, l.winSum, l.winSq, l.winDrops, l.winPeak, l.winAdmitted, l.winPressure = now, 0, 0, 0, 0, inflight, 0, false
 	return int(l.limit) != before
 }
 
 // closeWindow moves the baseline and the limit by the window just ended.
-func (l *Limit) closeWindow() {
-	if l.winDrops > 0 {
-		l.limit = math.Max(l.min, l.limit*dropBackoff)
+func (l *Limit) closeWindow(now time.Duration) {
+	reached := l.winPressure || float64(l.winPeak) >= l.limit
+	if l.winDrops > 0 && reached && l.winDrops*dropShare >= l.winN+l.winDrops {
+		backoff := dropBackoff
+		if l.slowStart {
+			backoff = 1 / slowStartGrowth // back to where it was
+		}
+		l.limit = math.Max(l.min, l.limit*backoff)
+		l.slowStart = false
+		l.endTest()
 		return
 	}
 	if l.winN == 0 {
 		return
 	}
 	mean := float64(l.winSum) / float64(l.winN)
-	atFloor := l.limit <= l.min
-	reached := l.winPressure || float64(l.winPeak) >= l.limit
-	switch base := float64(l.baseline); {
+	base := float64(l.baseline)
+
+	switch {
 	case base == 0:
+		// A flood at start may have queued some of these answers behind the first ones:
+		// when known, only those admitted at half the limit or less count.
 		l.baseline = time.Duration(mean)
+		if l.firstN > 0 && reached {
+			l.baseline = l.firstSum / time.Duration(l.firstN)
+		}
 		if reached {
-			// The backend may have queued already: measure it with few requests at once.
-			l.probing, l.probeStart, l.probeSaved = true, l.winStart, l.limit
-			l.limit = l.min
+			l.startTest(now, true) // and probe it at once
 		}
 		return
-	case mean < base && !reached:
+	case !reached && mean < base:
 		l.baseline = time.Duration(base + (mean-base)*baselineDown)
-	case mean < base:
-		l.baseline = time.Duration(base + (mean-base)*baselineDownReached)
-	case !reached || atFloor:
+		l.calm, l.raised = l.baseline, false
+	case !reached:
 		l.baseline = time.Duration(base + (mean-base)*baselineUp)
+		l.calm, l.raised = l.baseline, false
 	}
-	if float64(l.winPeak) < l.limit/2 && !l.winPressure {
-		// Application-limited: the backend was never asked for more than half the limit,
-		// so this window says nothing about the limit.
+	if !reached {
+		// Demand fell below the limit: a test under way says nothing any more.
+		l.endTest()
+		if float64(l.winPeak) < l.limit/2 && !l.winPressure {
+			// Application-limited: the backend was never asked for more than half the
+			// limit, so this window says nothing about the limit.
+			return
+		}
+	}
+	l.sinceTest++
+	if l.cutFrom > 0 {
+		l.testCut(now)
 		return
 	}
-	gradient := math.Min(1, math.Max(0.5, Tolerance*float64(l.baseline)/mean))
-	if gradient >= 1 && !reached {
-		return // latency fine but the limit was not reached: no evidence that more helps
+	n := float64(l.winN)
+	se := math.Sqrt(math.Max(0, l.winSq/n-mean*mean) / n)
+	if Tolerance*float64(l.baseline)+se >= mean {
+		if !reached {
+			return // latency fine but the limit was not reached: no evidence that more helps
+		}
+		if l.raised && l.sinceTest >= probeEvery {
+			// Probe a raised baseline: measure here, then a quarter lower.
+			l.startTest(now, true)
+			return
+		}
+		// Healthy latency: grow by √limit/2 (at least one), to find added capacity within
+		// a second or two; in slow start, by half, if that is more. From the concurrency
+		// the window's answers were admitted at (when known): a limit they did not reach is
+		// not tested yet.
+		tested := l.limit
+		if l.winAdmitted > 0 {
+			tested = math.Min(tested, float64(l.winAdmitted))
+		}
+		next := tested + math.Max(1, math.Sqrt(tested)/2)
+		if l.slowStart {
+			next = math.Max(next, slowStartGrowth*tested)
+		}
+		l.limit = math.Min(l.max, math.Max(l.limit, next))
+		return
 	}
-	// Healthy latency: grow by √limit/2 (at least one), to find added capacity within a
-	// second or two. Latency climbing: the gradient, plus a smaller headroom (√limit/4, at
-	// least ½) so that the limit settles close to the backend's workers, where its own
-	// queue stays short: latency about Tolerance/(1 - headroom/limit) of the baseline.
-	next := l.limit + math.Max(1, math.Sqrt(l.limit)/2)
-	if gradient < 1 {
-		next = l.limit*gradient + math.Max(0.5, math.Sqrt(l.limit)/4)
+	// Latency climbing, by more than a page mix's noise: measure it at this limit, then
+	// cut; at twice the healthy latency or more the window is measurement enough (a
+	// backend that lost capacity; its queue grows while we measure).
+	l.startTest(now, false)
+	if mean > 2*Tolerance*float64(l.baseline) {
+		l.slowStart = false
+		l.cutFrom, l.cutLatency, l.cutSE = l.limit, mean, se
+		l.shrink(now, mean)
 	}
-	smoothing := growSmoothing
-	if next < l.limit {
-		smoothing = shrinkSmoothing
-	}
-	l.limit = math.Min(l.max, math.Max(l.min, l.limit+(next-l.limit)*smoothing))
 }
 
-// probeSample records one answer during a probe: only the requests admitted since the probe
-// began count, so that the backend's queue from before has drained. The probe ends with
-// probeSamples of them, or after maxProbe, and the limit resumes where it was, to be
-// corrected by the gradient against the measured baseline.
-func (l *Limit) probeSample(now, latency time.Duration, dropped bool, inflight int) bool {
-	if !dropped && now-latency >= l.probeStart {
-		l.probeN++
-		l.probeSum += latency
+// startTest begins the test of a cut: the limit holds while minSamples requests admitted
+// from now answer.
+func (l *Limit) startTest(now time.Duration, probe bool) {
+	l.cutFrom, l.cutLatency, l.cutSE, l.probe = l.limit, 0, 0, probe
+	l.testAt, l.postN, l.postSum, l.postSq, l.cohortN, l.cohortDone, l.cohortEnd = now, 0, 0, 0, 0, 0, 0
+	if probe {
+		l.sinceTest = 0
 	}
-	if l.probeN < probeSamples && now-l.probeStart < maxProbe {
-		return false
+}
+
+// testCut moves a test on (see Limit) once the cohort of a measurement, testSamples
+// requests admitted at the held limit, have all answered (or a second after the last was
+// admitted): counting the first answers only would favour a page mix's fast pages.
+func (l *Limit) testCut(now time.Duration) {
+	if l.cohortEnd == 0 || (l.cohortDone < l.cohortN && now-l.cohortEnd < maxWindow) {
+		return // hold the limit while the cohort is admitted and answers
 	}
-	if l.probeN > 0 {
-		l.baseline = l.probeSum / time.Duration(l.probeN)
+	if l.postN == 0 {
+		l.endTest() // all failed: the failures back off the limit
+		return
 	}
-	l.limit = l.probeSaved
-	l.probing, l.probeN, l.probeSum = false, 0, 0
-	l.winStart, l.winN, l.winSum, l.winDrops, l.winPeak, l.winPressure = now, 0, 0, 0, inflight, false
-	return true
+	n := float64(l.postN)
+	post := float64(l.postSum) / n
+	se := math.Sqrt(math.Max(0, l.postSq/n-post*post) / n)
+	healthy := Tolerance * float64(l.baseline)
+	if l.cutLatency == 0 { // measured before the cut
+		switch {
+		case l.probe:
+			l.probeCut(now, post, se)
+		case post > healthy+se:
+			l.slowStart = false // latency climbs: the backend's capacity is near
+			l.cutFrom, l.cutLatency, l.cutSE = l.limit, post, se
+			l.shrink(now, post)
+		default:
+			l.endTest() // the climb was a moment's noise
+		}
+		return
+	}
+	noise := 2 * math.Hypot(se, l.cutSE)
+	from, before, share := l.cutFrom, l.cutLatency, l.limit/l.cutFrom
+	drop := before - post
+	elastic := drop >= before*(1-share)/2 && drop >= noise
+	switch {
+	case elastic && l.probe:
+		// A probe found the backend queueing at the raised baseline (the inflation ended,
+		// or a flood at start queued the first answers): the cut stands, the lower latency
+		// is the baseline, and the next probe starts from here at once.
+		l.baseline = time.Duration(math.Min(float64(l.baseline), post+2*se))
+		l.probeCut(now, post, se)
+	case elastic:
+		// The backend queued at the higher limit: the cut stands. Latency still climbing, or falling in proportion to the
+		// cut (the backend still queues, every request behind the others): cut again, this
+		// measurement being the next cut's before.
+		l.endTest()
+		if low := post + 2*se; low*Tolerance*Tolerance < float64(l.baseline) {
+			// Far below the baseline: it was learned with a queue (a flood at start).
+			l.baseline = time.Duration(low)
+		}
+		proportional := drop >= 0.9*before*(1-share)
+		if (post > healthy || proportional) && l.limit > l.min {
+			l.cutFrom, l.cutLatency, l.cutSE = l.limit, post, se
+			l.shrink(now, post)
+			return
+		}
+		// The cut crossed the backend's workers: its queue at the higher limit was the
+		// latency above this one, so it keeps cutFrom × post / before requests busy
+		// (Little's law); the limit goes there, plus the headroom.
+		if w := from * post / before; w > l.limit {
+			l.limit = math.Min(from, w+math.Max(0.5, math.Sqrt(w)/4))
+		}
+	case l.probe:
+		// Nothing found: the limit goes back, and the baseline stays raised (probed every
+		// probeEvery windows) while it is above what calm windows taught.
+		l.baseline = time.Duration(math.Max(float64(l.baseline), post))
+		l.limit = math.Min(l.max, l.cutFrom)
+		l.raised = l.calm > 0 && float64(l.baseline) > Tolerance*float64(l.calm)
+		l.endTest()
+	case drop < -noise && post > healthy:
+		// Latency rose despite the cut: something changed since the measurement before it,
+		// which says nothing now. The cut did not help: put the limit back and measure
+		// there again.
+		l.limit = math.Min(l.max, l.cutFrom)
+		l.startTest(now, false)
+	case drop < noise:
+		// Latency fell by less than half the cut's share, and by no more than the noise of
+		// the two measurements: not this backend's queue. Put the limit back, and take the
+		// latency measured at the lower concurrency as the healthy one.
+		l.limit = math.Min(l.max, l.cutFrom)
+		if !l.suspect {
+			// Once could be a latency that was still rising when measured before the
+			// cut (a backend that lost capacity): measure and cut again to be sure.
+			l.startTest(now, false)
+			l.suspect = true
+			return
+		}
+		l.baseline = time.Duration(math.Max(float64(l.baseline), post))
+		l.raised, l.sinceTest = true, 0
+		l.endTest()
+	default:
+		// Fell by more than the noise but less than half the cut's share: partly ours;
+		// the cut stands.
+		l.endTest()
+	}
+}
+
+// probeCut cuts the limit by a quarter for a probe, before being the latency (and its
+// standard error) measured at the limit.
+func (l *Limit) probeCut(now time.Duration, before, se float64) {
+	if l.limit*cutStep < l.min {
+		l.endTest() // at the floor: nothing to probe
+		return
+	}
+	l.cutFrom, l.cutLatency, l.cutSE, l.probe = l.limit, before, se, true
+	l.limit *= cutStep
+	l.testAt, l.postN, l.postSum, l.postSq, l.cohortN, l.cohortDone, l.cohortEnd = now, 0, 0, 0, 0, 0, 0
+}
+
+// shrink cuts the limit, where the cut is then tested: by the gradient tolerance ×
+// baseline / latency (at least ½) plus a headroom of √limit/4 (at least ½), so that it
+// lands close to the backend's workers, where its own queue stays short; and by at least a
+// quarter, so that the test can tell a queue from noise.
+func (l *Limit) shrink(now time.Duration, latency float64) {
+	gradient := math.Max(0.5, Tolerance*float64(l.baseline)/latency)
+	next := math.Min(l.limit*gradient+math.Max(0.5, math.Sqrt(l.limit)/4), l.limit*cutStep)
+	l.limit = math.Max(next, l.min)
+	l.testAt, l.postN, l.postSum, l.postSq, l.cohortN, l.cohortDone, l.cohortEnd = now, 0, 0, 0, 0, 0, 0
+}
+
+// endTest forgets the test of a cut.
+func (l *Limit) endTest() {
+	l.cutFrom, l.cutLatency, l.cutSE, l.probe, l.suspect = 0, 0, 0, false, false
+	l.testAt, l.postN, l.postSum, l.postSq, l.cohortN, l.cohortDone, l.cohortEnd = 0, 0, 0, 0, 0, 0, 0
 }

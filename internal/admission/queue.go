@@ -126,6 +126,8 @@ type waiter struct {
 	granted    bool
 	pushedOut  bool
 	start      time.Duration
+	inflight   int // of the backend, and of the site, once admitted
+	siteInfl   int
 	prev, next *waiter
 }
 
@@ -134,6 +136,8 @@ type Ticket struct {
 	c     *Controller
 	site  *site
 	start time.Duration
+	// in flight, of the backend and of the site, once this request was admitted
+	inflight, siteInflight int
 	// Waited is true when the request waited in the queue before it was admitted.
 	Waited bool
 	// Pressure is true when the request met the limit (it waited, or was refused) while
@@ -177,8 +181,8 @@ func newSite(key uint64, backend *Limit, now time.Duration) *site {
 	for t := range s.index {
 		s.index[t] = -1
 	}
-	// A new site starts where the backend is (not below the usual start: the backend may be
-	// probing at its floor), and learns its own from there.
+	// A new site starts where the backend is (not below the usual start), and learns its
+	// own from there.
 	s.limit.Reset(max(backend.Current(), DefaultInitialLimit), 0, int(backend.max), now)
 	return s
 }
@@ -257,9 +261,10 @@ func (c *Controller) AcquireNotify(ctx context.Context, siteName string, tier Ti
 	if s.room() && c.backendRoom() {
 		// The queue invariant (see dispatch): with room in the backend, no site with room
 		// has a waiter, so nobody more trusted is passed over.
-		c.start(s)
+		c.start(s, now)
+		t := Ticket{c: c, site: s, start: now, inflight: c.inflight, siteInflight: s.inflight}
 		c.mu.Unlock()
-		return Ticket{c: c, site: s, start: now}, nil
+		return t, nil
 	}
 	if !c.backendRoom() {
 		c.backend.Pressure()
@@ -307,12 +312,12 @@ func (c *Controller) AcquireNotify(ctx context.Context, siteName string, tier Ti
 	case err == nil && w.pushedOut:
 		err = ErrShed
 	case err == nil:
-		t = Ticket{c: c, site: s, start: w.start, Waited: true, Pressure: pressure}
+		t = Ticket{c: c, site: s, start: w.start, inflight: w.inflight, siteInflight: w.siteInfl, Waited: true, Pressure: pressure}
 	case w.granted:
 		<-w.ready // sent under the lock when granted
 		if err == ErrWaitTimeout {
 			// Admitted while giving up on the wait: use the slot.
-			t, err = Ticket{c: c, site: s, start: w.start, Waited: true, Pressure: pressure}, nil
+			t, err = Ticket{c: c, site: s, start: w.start, inflight: w.inflight, siteInflight: w.siteInfl, Waited: true, Pressure: pressure}, nil
 		} else {
 			// Nobody will use it: give it to the next waiter.
 			c.finish(s)
@@ -330,9 +335,19 @@ func (c *Controller) AcquireNotify(ctx context.Context, siteName string, tier Ti
 	return t, err
 }
 
-// Release frees the slot of t and tells the limits how the backend did. Calling Release on
-// a zero Ticket does nothing.
-func (t Ticket) Release(outcome Outcome) {
+// Release frees the slot of t and tells the limits how the backend did, its latency being
+// the time since the request was admitted. Calling Release on a zero Ticket does nothing.
+func (t Ticket) Release(outcome Outcome) { t.release(outcome, -1) }
+
+// ReleaseAfter is Release with the backend's latency measured by the caller: the time from
+// sending the request upstream to its answer's first byte. Time spent before (waking up
+// once admitted) or after (writing the answer to the client) is the proxy's, not the
+// backend's, and under a flood on a busy machine it is most of the total.
+func (t Ticket) ReleaseAfter(outcome Outcome, latency time.Duration) {
+	t.release(outcome, max(latency, 0))
+}
+
+func (t Ticket) release(outcome Outcome, latency time.Duration) {
 	c := t.c
 	if c == nil {
 		return
@@ -341,11 +356,16 @@ func (t Ticket) Release(outcome Outcome) {
 	now := c.clock()
 	s := t.site
 	c.finish(s)
-	if outcome != OutcomeIgnore {
-		latency := now - t.start
+	if outcome == OutcomeIgnore {
+		c.backend.Ignored(t.start)
+		s.limit.Ignored(t.start)
+	} else {
+		if latency < 0 {
+			latency = now - t.start
+		}
 		dropped := outcome == OutcomeDropped
-		c.backend.Sample(now, latency, dropped, c.inflight)
-		s.limit.Sample(now, latency, dropped, s.inflight)
+		c.backend.SampleOf(now, latency, dropped, c.inflight, t.inflight, t.start)
+		s.limit.SampleOf(now, latency, dropped, s.inflight, t.siteInflight, t.start)
 	}
 	c.fix(s)
 	c.dispatch(now)
@@ -409,7 +429,7 @@ func (s *site) room() bool {
 }
 
 // start counts one more request of s in flight; c.mu is held.
-func (c *Controller) start(s *site) {
+func (c *Controller) start(s *site, now time.Duration) {
 	if s.inflight+s.waiting == 0 {
 		c.busySites++
 	}
@@ -417,8 +437,8 @@ func (c *Controller) start(s *site) {
 	c.inflight++
 	c.served++
 	s.served = c.served
-	c.backend.Started(c.inflight)
-	s.limit.Started(s.inflight)
+	c.backend.Started(now, c.inflight)
+	s.limit.Started(now, s.inflight)
 }
 
 // finish counts one request of s less in flight; c.mu is held. The caller fixes s and
@@ -481,9 +501,9 @@ func (c *Controller) dispatch(now time.Duration) {
 			s := h.s[0]
 			w := s.queues[t].head
 			c.dequeue(w)
-			c.start(s)
+			c.start(s, now)
 			c.fix(s)
-			w.granted, w.start = true, now
+			w.granted, w.start, w.inflight, w.siteInfl = true, now, c.inflight, s.inflight
 			w.ready <- struct{}{}
 		}
 	}

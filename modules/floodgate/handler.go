@@ -290,12 +290,18 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, st *state, in *v
 }
 
 // proxy passes the request on and observes the answer: latency and 5xx for the detector,
-// the status for response budgets (404 floods).
+// the status for response budgets (404 floods). Admission learns from the upstream's time to
+// first byte (when its status is written), not from the whole request: copying the body to
+// the client is not the backend's time.
 func (h *Handler) proxy(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, st *state, in *verdict.Request, sample *protect.Sample, ticket admission.Ticket, rec *statusRecorder) error {
 	*rec = statusRecorder{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 	start := time.Now()
 	err := next.ServeHTTP(rec, r)
 	sample.Latency = time.Since(start)
+	firstByte := sample.Latency
+	if !rec.at.IsZero() {
+		firstByte = rec.at.Sub(start)
+	}
 	status := statusOf(rec, err)
 	outcome := outcomeOf(r.Context(), status)
 	if sample.Requests == 0 {
@@ -304,7 +310,7 @@ func (h *Handler) proxy(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		// would look like congestion (the matrix benchmark saw the limit fall to its floor).
 		outcome = admission.OutcomeIgnore
 	}
-	ticket.Release(outcome)
+	ticket.ReleaseAfter(outcome, firstByte)
 	if status >= 500 {
 		sample.Errors5xx = 1
 	}

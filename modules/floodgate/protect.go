@@ -92,21 +92,23 @@ var protections = caddy.NewUsagePool()
 const protectionKey = "floodgate-protection"
 
 // statusRecorder remembers the status of the response written through it.
+// It also notes when the status came: the upstream's time to first byte, for admission.
 type statusRecorder struct {
 	caddyhttp.ResponseWriterWrapper
 	status int
+	at     time.Time
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
 	if s.status == 0 && code >= 200 {
-		s.status = code
+		s.status, s.at = code, time.Now()
 	}
 	s.ResponseWriterWrapper.WriteHeader(code)
 }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.status == 0 {
-		s.status = http.StatusOK
+		s.status, s.at = http.StatusOK, time.Now()
 	}
 	return s.ResponseWriterWrapper.Write(b)
 }

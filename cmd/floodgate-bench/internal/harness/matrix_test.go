@@ -194,7 +194,7 @@ func TestMatrixSummaryAndMarkdown(t *testing.T) {
 		t.Errorf("first miss %q, want the second cell's people served", r.Summary.Missed[0])
 	}
 	md := r.Markdown()
-	for _, want := range []string{"| " + cells[0].Name + " |", "plain Caddy", "floodgate (shipped)", "**met**", "met every target in **1 of 2**", "| 7 |", "untrusted shed 40", "100 → 110 ms (1.10×)"} {
+	for _, want := range []string{"| " + cells[0].Name + " |", "plain Caddy", "floodgate (shipped)", "**met**", "met every target in **1 of 2**", "| 7 |", "untrusted shed 40", "100 → 110 ms (1.10×)", "## Calm days", "| " + cells[0].Name + " | 100 ms | 100 ms | 1.00× |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

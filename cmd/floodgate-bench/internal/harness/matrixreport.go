@@ -178,6 +178,8 @@ func (r *MatrixReport) Markdown() string {
 		fmt.Fprintf(&b, "- missed: %s\n", m)
 	}
 
+	b.WriteString(calmSection(r))
+
 	b.WriteString("\n## Flood phase, per population\n\nsent / served (2xx-3xx) / refused by the proxy (403, 429) / failed at the backend (503, 504, errors) / share of the backend's worker time.\n\n| cell | arm | population | sent | served | 403 | 429 | 503/504/err | worker share |\n|---|---|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range r.Cells {
 		for _, a := range c.Arms {
@@ -261,4 +263,20 @@ func admissionResults(ms []MetricLine) string {
 		out = append(out, fmt.Sprintf("%s %.0f", k, sum[k]))
 	}
 	return strings.Join(out, ", ")
+}
+
+// calmSection compares people's p95 in the calm phase of the floodgate arm with plain
+// Caddy's of the same cell: on a calm day nobody should wait for floodgate (issue 11).
+func calmSection(r *MatrixReport) string {
+	var b strings.Builder
+	b.WriteString("\n## Calm days\n\nPeople's p95 in the calm phase, floodgate as shipped against plain Caddy in the same cell: on a calm day nobody should wait for floodgate (about 1×).\n\n| cell | plain Caddy | floodgate | ratio |\n|---|---:|---:|---:|\n")
+	for _, c := range r.Cells {
+		p, f := c.Arm(ArmPlain), c.Arm(ArmFloodgate)
+		if p == nil || f == nil {
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %s ms | %s ms | %.2f× |\n", c.Cell.Name, ms(p.HumansCalm.Latency.P95), ms(f.HumansCalm.Latency.P95),
+			ratio(f.HumansCalm.Latency.P95, p.HumansCalm.Latency.P95))
+	}
+	return b.String()
 }
