@@ -32,7 +32,9 @@ func WatchAdmission(ctx context.Context, admins []string, start time.Time, perio
 	var mu sync.Mutex
 	var out []AdmissionPoint
 	done := make(chan struct{})
-	client := &http.Client{Timeout: period}
+	// A read may take longer than a period (a loaded machine, the race detector): it then
+	// delays the next tick rather than being lost.
+	client := &http.Client{Timeout: max(period, time.Second)}
 	go func() {
 		defer close(done)
 		t := time.NewTicker(period)
