@@ -5,8 +5,6 @@ import (
 	"regexp/syntax"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 )
@@ -70,33 +68,15 @@ func (f *regexFilter) window(first, last, n int) (lo, hi int) {
 // holds. When re cannot be split it is kept whole. The result is shared (see
 // filterCache): callers must not change it.
 func filtersFor(re *regexp.Regexp) []regexFilter {
-	src := re.String()
-	if f, ok := filterCache.Load(src); ok {
-		return f.([]regexFilter)
-	}
-	out := splitFilters(re)
-	if filterCacheSize.Add(1) > maxFilterCache {
-		filterCache.Clear() // rules edited many times over: start again rather than grow
-		filterCacheSize.Store(1)
-	}
-	filterCache.Store(src, out)
-	return out
+	return filterCache.get(re.String(), func() []regexFilter { return splitFilters(re) })
 }
 
 // filterCache holds filtersFor's answers by regex source, for the life of the process.
-// Splitting a large alternation costs tens of milliseconds (printing each alternative back
-// to a pattern folds every rune's case), and every classifier built from the same rules —
-// each Caddy reload, each arm of `floodgate replay --compare`, each replay — asks for the
-// same regexes: the shipped rules took 60 % of a 10,000-line replay before this. A compiled
-// regexp.Regexp is safe for concurrent use, so the filters can be shared.
-var (
-	filterCache     sync.Map // string → []regexFilter
-	filterCacheSize atomic.Int64
-)
-
-// maxFilterCache bounds filterCache: far more regexes than any rule set holds, so only a
-// process that loads edited rules thousands of times ever clears it.
-const maxFilterCache = 4096
+// Splitting a large alternation and compiling its parts costs milliseconds, and every
+// classifier built from the same rules asks for the same regexes. At most 4,096: far more
+// regexes than any rule set holds, so only a process that loads edited rules thousands of
+// times ever starts again.
+var filterCache = buildCache[[]regexFilter]{max: 4096}
 
 // splitFilters is filtersFor without the cache. It splits the pattern's source at its
 // top-level '|' (see topLevelAlternatives) rather than printing the parsed alternatives back

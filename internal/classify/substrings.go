@@ -3,8 +3,6 @@ package classify
 import (
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 )
 
 // substringIndex finds, in one pass over a text, every pattern it contains, ASCII
@@ -133,25 +131,9 @@ func (ix *substringIndex) each(text string, fn func(id int32, end int)) {
 // --compare`, each replay. Building the automaton of the shipped rules costs milliseconds; a
 // built index is never changed, so it is safe to share.
 func substringIndexFor(patterns []string) *substringIndex {
-	key := strings.Join(patterns, "\x00")
-	if ix, ok := indexCache.Load(key); ok {
-		return ix.(*substringIndex)
-	}
-	ix := newSubstringIndex(patterns)
-	if indexCacheSize.Add(1) > maxIndexCache {
-		indexCache.Clear() // many different rule sets: start again rather than grow
-		indexCacheSize.Store(1)
-	}
-	indexCache.Store(key, ix)
-	return ix
+	return indexCache.get(strings.Join(patterns, "\x00"), func() *substringIndex { return newSubstringIndex(patterns) })
 }
 
-// indexCache holds substringIndexFor's automata by their patterns (joined), bounded by
-// maxIndexCache: a process holds one or two rule sets at a time (the old and the new during
-// a reload, two under --compare).
-var (
-	indexCache     sync.Map // string → *substringIndex
-	indexCacheSize atomic.Int64
-)
-
-const maxIndexCache = 8
+// indexCache holds substringIndexFor's automata by their patterns (joined): a process holds
+// one or two rule sets at a time (the old and the new during a reload, two under --compare).
+var indexCache = buildCache[*substringIndex]{max: 8}
