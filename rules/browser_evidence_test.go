@@ -59,6 +59,25 @@ func TestProgramsDressedAsBrowsers(t *testing.T) {
 		{"Mozilla/4.0 (compatible; MSIE 8.0; Windows NT 6.0; Trident/4.0; BacklinkHttpStatus)", "bot", "generic-automation"},
 		{"Mozilla/4.0 (compatible; MSIE 8.0; Windows NT 6.1; Trident/4.0; InfoPath.3; OfficeLiveConnector.1.5)", "browser", ""},
 		{"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.91", "browser", "browser"},
+		// QtWebKit's default string names the embedding program between the engine and
+		// Safari/: a bare lower-case name is a tool; its browsers name a version or are named.
+		{"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.21 (KHTML, like Gecko) wpif Safari/537.21", "bot", "QtWebKit-tool"},
+		{"Mozilla/5.0 (X11; BSD Four) AppleWebKit/534.34 (KHTML, like Gecko) pagegrab.v2 Safari/534.34", "bot", "QtWebKit-tool"},
+		{"Mozilla/5.0 (X11; U; BSD Four; en-US) AppleWebKit/533.3 (KHTML, like Gecko) rekonq Safari/533.3", "browser", "qtwebkit-browsers"},
+		{"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/534.34 (KHTML, like Gecko) rekonq/2.4.2 Safari/534.34", "browser", "browser"},
+		{"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/538.1 (KHTML, like Gecko) QupZilla/1.8.9 Safari/538.1", "browser", "browser"},
+		{"Mozilla/5.0 (X11; Linux) AppleWebKit/534.34 (KHTML, like Gecko) QtCarBrowser Safari/534.34", "browser", "browser"},
+		{"Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile Safari/604.1", "browser", "browser"},
+		// A product written "Name 1.2" after the browser's last token: a program's spelling;
+		// browsers and apps write "Name/1.2" or a bare name there.
+		{"Mozilla/5.0 (Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/36.0.1985.143 Safari/537.36 Nodemeter 0.7", "bot", "generic-automation"},
+		{"Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36 linkwatch v2.1.0", "bot", "generic-automation"},
+		{"Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36 Viber", "browser", "browser"},
+		{"Mozilla/5.0 (Linux; Android 12; SM-A125F Build/SP1A.210812.016; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/119.0.6045.163 Mobile Safari/537.36 Instagram 333.0.0.42.91 Android (31/12; 280dpi; 720x1465; samsung; SM-A125F; a12; mt6765; en_US; 606558400)", "browser", ""},
+		// Named fetchers under a browser's string.
+		{"Mozilla/5.0 (compatible; MSIE 9.0; Windows NT 6.1; Trident/5.0; WAC-OFU)", "bot", "link-unfurlers-misc"},
+		{"Mozilla/5.0 (Windows NT 6.1; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/61.0.3163.100 Safari/537.36 Pix/1.0 (Criteo; x64-criteo)", "bot", "ad-verification"},
+		{"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_7_5) AppleWebKit/537.11 (KHTML, like Gecko) Chrome/23.0.1271.64 Safari/537.11 KimonoLabs/0.2", "bot", "scraping-services"},
 		// Java as a library is still a program.
 		{"Java/1.8.0_221", "bot", ""},
 		{"Apache-HttpClient/4.3.6 (java 1.5)", "bot", ""},
