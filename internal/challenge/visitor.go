@@ -79,7 +79,7 @@ func (c *Challenger) VisitorOf(r *http.Request, prefix netip.Prefix) (v pass.Vis
 	t := now()
 	verified := 0
 	for value := range cookies(r, vc.CookieName) {
-		if verified == maxPassCookies { // each an HMAC: bounded like the pass cookies
+		if verified == maxPassCookies { // each a MAC: bounded like the pass cookies
 			break
 		}
 		if verified == 0 {

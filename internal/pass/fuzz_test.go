@@ -43,3 +43,36 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzVisitor feeds arbitrary tokens to VerifyVisitor: it must never panic, and accept only
+// the tokens the signer issued, of either version (one spelling each).
+func FuzzVisitor(f *testing.F) {
+	s, err := NewSigner(keyB, keyA)
+	if err != nil {
+		f.Fatal(err)
+	}
+	const binding = uaFirefox + "\x00site.test"
+	v := Visitor{Visits: 2, First: t0, Last: t0}
+	issued := map[string]bool{}
+	for _, tok := range []string{
+		s.IssueVisitor(net4, binding, v),
+		mustSigner(f, keyA).IssueVisitor(net4, binding, v), // old key
+		issueVisitorV1(s, net4, binding, v, 1),             // old format
+	} {
+		issued[tok] = true
+		f.Add(tok)
+		f.Add(flip(tok, 10))
+		f.Add(tok[:len(tok)-1])
+	}
+	f.Add("")
+	f.Add(s.Issue(net4, binding, LevelWork, t0, time.Hour))
+	f.Fuzz(func(t *testing.T, token string) {
+		got, err := s.VerifyVisitor(token, net4, binding, t0.Add(time.Minute), time.Hour)
+		if err == nil && !issued[token] {
+			t.Fatalf("accepted a visitor token the signer did not issue: %q -> %+v", token, got)
+		}
+		if err != nil && ReasonOf(err) == "error" {
+			t.Fatalf("refusal without a Reason: %v", err)
+		}
+	})
+}

@@ -38,8 +38,10 @@ const (
 // old one after it until the passes it signed have expired, then drop it.
 // A Signer is safe for concurrent use.
 type Signer struct {
-	keys  [][]byte
-	state sync.Pool // *macState
+	keys [][]byte
+	// visitorKeys are the AES-CMAC keys of visitor tokens, derived from keys, same order.
+	visitorKeys []*cmacKey
+	state       sync.Pool // *macState
 }
 
 // macState is the per-goroutine scratch of a verification, pooled so that
@@ -49,6 +51,9 @@ type macState struct {
 	raw  [maxSealed]byte
 	sum  [macLen]byte
 	p    [1]byte
+	// msg, tag and x are a visitor token's CMAC input, tag and scratch.
+	msg    [1 + visitorBodyLen]byte
+	tag, x [cmacLen]byte
 }
 
 // NewSigner returns a Signer. keys[0] signs; all keys verify. Each key must be
@@ -63,6 +68,7 @@ func NewSigner(keys ...[]byte) (*Signer, error) {
 			return nil, fmt.Errorf("pass signer: key %d is %d bytes, expected at least %d bytes", i, len(k), MinKeyLen)
 		}
 		s.keys = append(s.keys, append([]byte(nil), k...))
+		s.visitorKeys = append(s.visitorKeys, newCMACKey(k))
 	}
 	s.state.New = func() any {
 		st := &macState{macs: make([]hash.Hash, len(s.keys))}

@@ -332,6 +332,28 @@ func overheadAddr(n uint64) string {
 // refusedAddr is the one address of the refused GPTBot, in a cloud network.
 const refusedAddr = "3.0.0.5"
 
+// overheadRequest is the n-th request of an overhead run sent to the proxy listening on
+// listen, and the status it should get: a browser page of one of OverheadSites sites, from
+// overheadAddr(n), or (refusals) the refused GPTBot's page of one site.
+//
+// The URL names the proxy and the Host field the site: a transport keeps its idle
+// connections per URL host, so URLs naming a thousand sites would find no idle connection
+// most of the time and open (and close) one per request. The run measured connection set-up
+// then (a new connection, its goroutine growing its stack, a TIME_WAIT socket each), and
+// more of it every round, in both arms, instead of the proxies' work per request on conc
+// connections; the refusal arms, one site, did reuse theirs.
+func overheadRequest(ctx context.Context, listen string, n uint64, refusals bool) (*http.Request, int) {
+	host, ua, addr, want := Host(int(n%OverheadSites)), BrowserUserAgents[n%uint64(len(BrowserUserAgents))], overheadAddr(n), http.StatusOK
+	if refusals {
+		host, ua, addr, want = Host(0), AICrawlerAgents[0].UserAgent, refusedAddr, http.StatusTooManyRequests
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+listen+"/article/"+strconv.FormatUint(n%100000, 10), nil)
+	req.Host = host
+	req.Header.Set("User-Agent", ua)
+	req.Header.Set("X-Forwarded-For", addr)
+	return req, want
+}
+
 // loadOnce runs conc connections against p for d, one request after the other on each:
 // browsers from many addresses, each under its budgets (answers other than 200 count as
 // unexpected), or with refusals one GPTBot past its budget (answers other than 429 do).
@@ -362,14 +384,7 @@ func loadOnce(ctx context.Context, p *Proxy, conc int, d time.Duration, seq *ato
 		go func() {
 			defer wg.Done()
 			for i := 0; i < maxPerConn && time.Now().Before(deadline) && ctx.Err() == nil; i++ {
-				n := seq.Add(1)
-				host, ua, addr, want := Host(int(n%OverheadSites)), BrowserUserAgents[n%uint64(len(BrowserUserAgents))], overheadAddr(n), http.StatusOK
-				if refusals {
-					host, ua, addr, want = Host(0), AICrawlerAgents[0].UserAgent, refusedAddr, http.StatusTooManyRequests
-				}
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+host+"/article/"+strconv.FormatUint(n%100000, 10), nil)
-				req.Header.Set("User-Agent", ua)
-				req.Header.Set("X-Forwarded-For", addr)
+				req, want := overheadRequest(ctx, p.Config.Listen, seq.Add(1), refusals)
 				t0 := time.Now()
 				resp, err := client.Do(req)
 				if err == nil {

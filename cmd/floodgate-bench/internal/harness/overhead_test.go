@@ -1,9 +1,15 @@
 package harness
 
 import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -120,5 +126,50 @@ func TestSummarizeOverheadRefusalBase(t *testing.T) {
 	}
 	if got := arms[1]; got.CPURatio != 0.4 {
 		t.Errorf("plain-429: CPU ratio %v, want 0.4 (to plain)", got.CPURatio)
+	}
+}
+
+// TestOverheadRequestsReuseConnections: the overhead load's requests, for a thousand sites,
+// go over the connection the client holds, not a new one each (which measured connection
+// set-up, not the proxy's work per request), and each names its site in Host.
+func TestOverheadRequestsReuseConnections(t *testing.T) {
+	var conns atomic.Int64
+	hosts := map[string]bool{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hosts[r.Host] = true // one connection, one request at a time
+		_, _ = w.Write([]byte("ok"))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	listen := srv.Listener.Addr().String()
+	tr, err := NewLoopbackTransport(listen, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	const n = 200
+	for i := uint64(1); i <= n; i++ {
+		req, want := overheadRequest(context.Background(), listen, i, false)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || want != http.StatusOK {
+			t.Fatalf("request %d: status %d, want %d", i, resp.StatusCode, want)
+		}
+	}
+	if got := conns.Load(); got != 1 {
+		t.Errorf("%d requests one after the other opened %d connections, want 1", n, got)
+	}
+	if len(hosts) != n {
+		t.Errorf("%d requests named %d sites, want %d", n, len(hosts), n)
 	}
 }
