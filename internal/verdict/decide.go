@@ -259,7 +259,8 @@ func shadow(in *Request, v *Verdict) {
 }
 
 // spare lets a challenged request through without the challenge (step 6): exempt paths,
-// verified search engines, and clients holding a pass of the level asked.
+// verified search engines, clients holding a pass of the level asked, and at the cookie
+// level clients holding a visitor cookie.
 func spare(in *Request, v *Verdict) {
 	if v.Action != rules.ActionChallenge {
 		return
@@ -275,6 +276,11 @@ func spare(in *Request, v *Verdict) {
 		why = "the site's exempt path"
 	case in.Pass.Satisfies(need):
 		why = "holds a " + in.Pass.String() + " pass"
+	case need == pass.LevelCookie && (in.Visitor || in.Returning):
+		// A visitor cookie proves all a cookie challenge asks, that the client keeps
+		// cookies, and it was given on an ordinary answer: a person's image or script
+		// answered with a challenge page under attack is a broken page.
+		why = "holds a visitor cookie"
 	}
 	if why == "" {
 		v.PassRefused = in.PassRefused

@@ -47,6 +47,10 @@ rules:
     match: {path: [/login]}
     action: challenge
     challenge_level: work
+  - name: cookie-gate
+    match: {path: [/cookie-gate]}
+    action: challenge
+    challenge_level: cookie
   - name: slow
     match: {path: [/slow]}
     budgets: [{rate: 1/hour, per: ip, action: delay, max_delay: 1s}]
@@ -148,7 +152,12 @@ func TestPrecedence(t *testing.T) {
 		// visitor cookie makes nothing of a client that is not a browser.
 		{name: "returning visitor", ua: firefox, ip: home, path: "/", returning: true, action: none, step: StepNone, tier: TierReturning},
 		{name: "returning visitor past a budget", ua: firefox, ip: home, path: "/slow", warm: 1, returning: true, action: rules.ActionDelay, step: StepBudget, rule: "slow", tier: TierBrowser},
-		{name: "returning visitor under attack", ua: firefox, ip: home, path: "/", returning: true, attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierReturning},
+		// Under attack at the cookie level, a visitor cookie spares the challenge: it proves
+		// what a cookie challenge asks (the client keeps cookies), and a challenge page where
+		// a person's browser asked for an image or a script is a broken page. A stronger
+		// level still challenges it.
+		{name: "returning visitor under attack: cookie level spared", ua: firefox, ip: home, path: "/", returning: true, attacked: true, action: none, step: StepSpared, rule: "under-attack", tier: TierReturning},
+		{name: "returning visitor under attack: script level challenged", ua: firefox, ip: home, host: shop, path: "/", returning: true, attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelScript, tier: TierReturning},
 		{name: "visitor cookie on an AI crawler", ua: gpt, ip: cloud, path: "/", returning: true, action: none, step: StepNone, tier: TierSuspect},
 		// Browsers that kept what floodgate gave them (a visitor cookie, a cookie pass) are
 		// admitted before those that kept nothing (a first page; a botnet taking a fresh
@@ -157,7 +166,10 @@ func TestPrecedence(t *testing.T) {
 		{name: "browser with a cookie pass", ua: firefox, ip: home, path: "/", pass: pass.LevelCookie, action: none, step: StepNone, tier: TierBrowser},
 		{name: "browser that kept nothing", ua: firefox, ip: home, path: "/", action: none, step: StepNone, tier: TierNew},
 		{name: "visitor cookie past a budget", ua: firefox, ip: home, path: "/slow", warm: 1, visitor: true, action: rules.ActionDelay, step: StepBudget, rule: "slow", tier: TierNew},
-		{name: "visitor cookie under attack: challenged, keeps its tier", ua: firefox, ip: home, path: "/", visitor: true, attacked: true, action: rules.ActionChallenge, step: StepUnderAttack, rule: "under-attack", level: pass.LevelCookie, tier: TierBrowser},
+		{name: "visitor cookie under attack: cookie level spared, keeps its tier", ua: firefox, ip: home, path: "/", visitor: true, attacked: true, action: none, step: StepSpared, rule: "under-attack", tier: TierBrowser},
+		{name: "visitor cookie, cookie-level rule: spared", ua: firefox, ip: home, path: "/cookie-gate", visitor: true, action: none, step: StepSpared, rule: "cookie-gate", tier: TierBrowser},
+		{name: "visitor cookie, work-level rule: challenged", ua: firefox, ip: home, path: "/login", visitor: true, action: rules.ActionChallenge, step: StepRule, rule: "login", level: pass.LevelWork, tier: TierBrowser},
+		{name: "visitor cookie past a budget under attack: the budget acts", ua: gpt, ip: cloud, path: "/", warm: 1, visitor: true, attacked: true, action: rules.ActionThrottle, step: StepBudget, rule: "GPTBot", tier: TierSuspect},
 		{name: "visitor cookie on declared automation", ua: monitor, ip: home, path: "/", visitor: true, action: none, step: StepNone, tier: TierDeclared},
 		{name: "outdated browser with a visitor cookie", ua: oldFirefox, ip: home, path: "/", visitor: true, action: none, step: StepNone, tier: TierNew},
 		// Signals that lower a browser by a tier each (never refused for them alone).

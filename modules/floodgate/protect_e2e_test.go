@@ -287,6 +287,18 @@ func TestUnderAttackMode(t *testing.T) {
 		t.Fatalf("the visitor did not earn a pass: %d", code)
 	}
 
+	// A regular reads a page in calm and keeps the visitor cookie it gets with it.
+	const regularIP = "90.0.3.4"
+	var visitorCookie string
+	for _, c := range p.getWith("c.example", regularIP, uaBrowser, "/").Cookies() {
+		if c.Name == "floodgate_visitor" {
+			visitorCookie = c.Value
+		}
+	}
+	if visitorCookie == "" {
+		t.Fatal("the regular got no visitor cookie with a calm page")
+	}
+
 	// The flood: browser-looking scrapers from many addresses, no cookies, up to 60
 	// requests/s, until stop is closed or each client sent n requests.
 	var challenged, served, sent atomic.Int64
@@ -349,6 +361,26 @@ func TestUnderAttackMode(t *testing.T) {
 	}()
 	flood(nil, 10)
 	visitorDone.Wait()
+	// The regular's visitor cookie spares it the cookie-level challenge on its pages and
+	// their images (a challenge page where an image was asked for is a broken page); the same
+	// cookie from another network, a tampered one, or none, earn nothing.
+	for _, path := range []string{"/article/1", "/img/photo.jpg", "/css/site.css"} {
+		if code := p.getWith("c.example", regularIP, uaBrowser, path, "Cookie", "floodgate_visitor="+visitorCookie).StatusCode; code != 200 {
+			t.Errorf("under attack, the regular with its visitor cookie got %d for %s, want 200", code, path)
+		}
+	}
+	tampered := []byte(visitorCookie)
+	tampered[len(tampered)/2] ^= 1
+	for _, tt := range []struct{ name, ip, cookie string }{
+		{"the cookie from another network", "91.2.3.4", visitorCookie},
+		{"a tampered cookie", regularIP, string(tampered)},
+		{"a cookie of another name's value", regularIP, "AAAA" + visitorCookie[4:]},
+		{"no cookie", regularIP, ""},
+	} {
+		if code := p.getWith("c.example", tt.ip, uaBrowser, "/img/photo.jpg", "Cookie", "floodgate_visitor="+tt.cookie).StatusCode; code != 403 {
+			t.Errorf("under attack, %s got %d, want the challenge (403)", tt.name, code)
+		}
+	}
 	t.Logf("under attack: %d of %d flood requests challenged; the pass holder got %d of 10 pages", challenged.Load(), sent.Load(), visitorOK.Load())
 	if challenged.Load() != sent.Load() {
 		t.Errorf("while under attack, only %d of %d flood requests were challenged", challenged.Load(), sent.Load())
