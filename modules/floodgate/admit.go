@@ -60,6 +60,7 @@ func admit(ctx context.Context, w http.ResponseWriter, st *state, site string, t
 	status, retry := http.StatusServiceUnavailable, "2"
 	if tier >= admission.TierAutomation {
 		status, retry = http.StatusTooManyRequests, "10"
+		refusals.pace(ctx) // the backend is short: a scraper retrying at once waits (pace.go)
 	}
 	w.Header().Set("Retry-After", retry)
 	return tk, refuse(ctx, w, status, fmt.Errorf("floodgate: backend busy for %s requests of site %s: %w", tier, site, err))
