@@ -29,17 +29,25 @@ const (
 type pacer struct {
 	held atomic.Int64
 	max  int64
-	hold time.Duration
+	hold atomic.Int64 // nanoseconds
+}
+
+// newPacer returns a pacer holding at most max refusals, each for hold.
+func newPacer(max int64, hold time.Duration) *pacer {
+	p := &pacer{max: max}
+	p.hold.Store(int64(hold))
+	return p
 }
 
 // refusals paces floodgate's refusals, one for the process: the bound is on what the
 // machine holds.
-var refusals = &pacer{max: maxHeldRefusals, hold: refusalHold}
+var refusals = newPacer(maxHeldRefusals, refusalHold)
 
-// pace holds the caller for p.hold, or until ctx ends, unless p.max refusals are held
+// pace holds the caller for the pacer's hold, or until ctx ends, unless p.max refusals are held
 // already. It reports whether it held.
 func (p *pacer) pace(ctx context.Context) bool {
-	if p.hold <= 0 {
+	hold := time.Duration(p.hold.Load())
+	if hold <= 0 {
 		return false
 	}
 	if p.held.Add(1) > p.max {
@@ -47,7 +55,7 @@ func (p *pacer) pace(ctx context.Context) bool {
 		return false
 	}
 	defer p.held.Add(-1)
-	t := time.NewTimer(p.hold)
+	t := time.NewTimer(hold)
 	defer t.Stop()
 	select {
 	case <-t.C:

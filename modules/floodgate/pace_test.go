@@ -15,7 +15,7 @@ import (
 // A held refusal is bounded in count and in time: past max held, refusals go out at once;
 // each held one is released after the hold, or as soon as its client leaves.
 func TestPacerBoundedInCountAndTime(t *testing.T) {
-	p := &pacer{max: 3, hold: time.Hour}
+	p := newPacer(3, time.Hour)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for range 3 {
@@ -39,7 +39,7 @@ func TestPacerBoundedInCountAndTime(t *testing.T) {
 		t.Errorf("%d still counted as held", n)
 	}
 
-	short := &pacer{max: 1, hold: 20 * time.Millisecond}
+	short := newPacer(1, 20*time.Millisecond)
 	done := make(chan bool, 1)
 	go func() { done <- short.pace(context.Background()) }()
 	select {
@@ -90,4 +90,12 @@ func TestPaceableOnlyLowTiersUnderAttack(t *testing.T) {
 			t.Errorf("%s: paceable %v, want %v", tc.name, got, tc.want)
 		}
 	}
+}
+
+// PaceFor makes refusals held for d during the test (end-to-end tests, in package
+// floodgate_test, that send hundreds of refused requests one after the other: the hold is
+// what they would wait for).
+func PaceFor(t *testing.T, d time.Duration) {
+	old := refusals.hold.Swap(int64(d))
+	t.Cleanup(func() { refusals.hold.Store(old) })
 }
