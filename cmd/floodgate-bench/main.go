@@ -40,6 +40,10 @@ func main() {
 
 // run is main without the process: the smoke test calls it.
 func run(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) == 1 && args[0] == harness.FloodWorkerFlag {
+		// The matrix's flood in a process of its own (-flood-process).
+		return harness.ServeFlood(ctx, os.Stdin, stdout)
+	}
 	fs := flag.NewFlagSet("floodgate-bench", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	def := harness.DefaultScenario()
@@ -79,6 +83,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		caddyfile   = fs.String("caddyfile", "", "matrix: the shipped Caddyfile the floodgate arm runs (default: Caddyfile.example of this repository)")
 		note        = fs.String("note", "", "matrix: a line added to the report (e.g. which main it ran on)")
 		history     = fs.Bool("history", true, "matrix: regulars' jars start with the visitor cookie of their visits on earlier days (false: empty)")
+		floodProc   = fs.Bool("flood-process", true, "matrix: the flood's clients run in a process of their own, as an attacker's CPU is not the host's (false: in the harness process, with the backend and the people's clients)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -189,8 +194,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			_ = harness.WriteJSON(filepath.Join(*out, "matrix.json"), r)
 			_ = os.WriteFile(filepath.Join(*out, "matrix.md"), []byte(r.Markdown()), 0o644)
 		}
+		floodBin := ""
+		if *floodProc {
+			if floodBin, err = os.Executable(); err != nil {
+				return fmt.Errorf("-flood-process: %w", err)
+			}
+		}
 		rep, err := harness.RunMatrix(ctx, harness.MatrixOptions{Bin: *bin, Dir: logDir, Shipped: shipped, Cells: sel, Seed: *seed,
-			Calm: mc, Flood: mf, Run: harness.DefaultRunConfig(""), Log: stdout, AfterCell: partial, History: *history})
+			Calm: mc, Flood: mf, Run: harness.DefaultRunConfig(""), Log: stdout, AfterCell: partial, History: *history, FloodBin: floodBin})
 		if err != nil {
 			return err
 		}

@@ -14,6 +14,19 @@ import (
 	"github.com/floodgate-proxy/floodgate/cmd/floodgate-bench/internal/harness"
 )
 
+// TestMain lets the test binary be the matrix's flood process, as the bench binary is
+// (-flood-process: it starts itself again with harness.FloodWorkerFlag).
+func TestMain(m *testing.M) {
+	if len(os.Args) == 2 && os.Args[1] == harness.FloodWorkerFlag {
+		if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
 // TestSmoke runs the whole harness at a tiny scale: it builds floodgate from this tree (or
 // takes FLOODGATE_BENCH_BIN), runs both arms of the attack scenario for a few seconds and
 // one short overhead round, and checks that the reports hold both arms with sane numbers.

@@ -126,7 +126,8 @@ type waiter struct {
 	granted    bool
 	pushedOut  bool
 	start      time.Duration
-	inflight   int // of the backend, and of the site, once admitted
+	queued     time.Duration // when it began to wait
+	inflight   int           // of the backend, and of the site, once admitted
 	siteInfl   int
 	prev, next *waiter
 }
@@ -138,8 +139,10 @@ type Ticket struct {
 	start time.Duration
 	// in flight, of the backend and of the site, once this request was admitted
 	inflight, siteInflight int
-	// Waited is true when the request waited in the queue before it was admitted.
+	// Waited is true when the request waited in the queue before it was admitted; Wait
+	// is how long it waited (also on a refusal after waiting).
 	Waited bool
+	Wait   time.Duration
 	// Pressure is true when the request met the limit (it waited, or was refused) while
 	// its site asked for at least its share of the backend (its requests in flight and
 	// waiting at least the average of the sites with any), or was at its own limit: the
@@ -282,7 +285,7 @@ func (c *Controller) AcquireNotify(ctx context.Context, siteName string, tier Ti
 		return Ticket{Pressure: pressure}, ErrQueueFull
 	}
 	w := c.waiters.Get().(*waiter)
-	w.site, w.tier, w.seq = s, tier, c.seq
+	w.site, w.tier, w.seq, w.queued = s, tier, c.seq, now
 	c.seq++
 	c.enqueue(w)
 	maxWait := c.maxWait
@@ -307,17 +310,18 @@ func (c *Controller) AcquireNotify(ctx context.Context, siteName string, tier Ti
 	w.timer.Stop()
 
 	c.mu.Lock()
-	t := Ticket{Pressure: pressure}
+	t := Ticket{Pressure: pressure, Waited: true, Wait: c.clock() - w.queued}
+	admitted := Ticket{c: c, site: s, start: w.start, inflight: w.inflight, siteInflight: w.siteInfl, Waited: true, Wait: w.start - w.queued, Pressure: pressure}
 	switch {
 	case err == nil && w.pushedOut:
 		err = ErrShed
 	case err == nil:
-		t = Ticket{c: c, site: s, start: w.start, inflight: w.inflight, siteInflight: w.siteInfl, Waited: true, Pressure: pressure}
+		t = admitted
 	case w.granted:
 		<-w.ready // sent under the lock when granted
 		if err == ErrWaitTimeout {
 			// Admitted while giving up on the wait: use the slot.
-			t, err = Ticket{c: c, site: s, start: w.start, inflight: w.inflight, siteInflight: w.siteInfl, Waited: true, Pressure: pressure}, nil
+			t, err = admitted, nil
 		} else {
 			// Nobody will use it: give it to the next waiter.
 			c.finish(s)

@@ -33,6 +33,9 @@ func admit(ctx context.Context, w http.ResponseWriter, st *state, site string, t
 	// flood); static files count neither as pages nor as pressure.
 	pressure := tk.Pressure && sample.Requests > 0
 	sample.Queued = pressure
+	if tk.Waited {
+		m.admissionWait.WithLabelValues(tier.String()).Observe(tk.Wait.Seconds())
+	}
 	if err == nil {
 		result := "admitted"
 		if tk.Waited {
@@ -57,6 +60,7 @@ func admit(ctx context.Context, w http.ResponseWriter, st *state, site string, t
 	status, retry := http.StatusServiceUnavailable, "2"
 	if tier >= admission.TierAutomation {
 		status, retry = http.StatusTooManyRequests, "10"
+		refusals.pace(ctx) // the backend is short: a scraper retrying at once waits (pace.go)
 	}
 	w.Header().Set("Retry-After", retry)
 	return tk, refuse(ctx, w, status, fmt.Errorf("floodgate: backend busy for %s requests of site %s: %w", tier, site, err))
@@ -98,14 +102,20 @@ func isHTTPS(r *http.Request) bool {
 	return strings.EqualFold(strings.TrimSpace(last), "https")
 }
 
-// newAdmissionMetrics makes the admission counters and a collector of the controller's
-// state: the learned limit and healthy latency, requests in flight, and waiting by tier.
-func newAdmissionMetrics(ctrl func() *admission.Controller) (*prometheus.CounterVec, prometheus.Collector) {
+// newAdmissionMetrics makes the admission counters, the histogram of the time requests
+// waited in its queue, and a collector of the controller's state: the learned limit and
+// healthy latency, requests in flight, and waiting by tier.
+func newAdmissionMetrics(ctrl func() *admission.Controller) (*prometheus.CounterVec, *prometheus.HistogramVec, prometheus.Collector) {
 	admissions := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "floodgate", Name: "admission_total",
 		Help: "Requests asking for the backend, by trust tier and result (admitted at once, queued then admitted, shed, queue_full, wait_timeout).",
 	}, []string{"tier", "result"})
-	return admissions, &admissionCollector{ctrl: ctrl}
+	wait := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "floodgate", Name: "admission_wait_seconds",
+		Help:    "Time requests that waited for the backend spent in admission's queue (admitted or refused after waiting), by trust tier.",
+		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2},
+	}, []string{"tier"})
+	return admissions, wait, &admissionCollector{ctrl: ctrl}
 }
 
 // admissionCollector reports the admission controller's state at each scrape.

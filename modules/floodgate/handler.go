@@ -257,6 +257,9 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request, st *state, in *ver
 	}
 	h.report(r, st, in, v, &f.annotation)
 	res := in.Class
+	if paceable(in, v) {
+		refusals.pace(r.Context()) // a scraper retrying at once costs one request a hold (pace.go)
+	}
 	switch v.Action {
 	case rules.ActionChallenge:
 		st.metrics.challengesIssued.WithLabelValues(v.ChallengeLevel.String()).Inc()

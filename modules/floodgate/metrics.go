@@ -33,6 +33,7 @@ type metrics struct {
 	underAttackSwitches *prometheus.CounterVec
 	backendBusy         *prometheus.CounterVec
 	admissions          *prometheus.CounterVec
+	admissionWait       *prometheus.HistogramVec
 }
 
 // healthReporter is a store that can say whether its backend is reachable.
@@ -90,15 +91,15 @@ func newMetrics(reg *prometheus.Registry, st limiter.Store, decider *verdict.Dec
 		Namespace: "floodgate", Name: "backend_busy_total",
 		Help: "Requests answered 503 because their site or the backend was at its in-flight cap, by reason (queue_full, wait_timeout).",
 	}, []string{"reason"})
-	admissions, admissionState := newAdmissionMetrics(func() *admission.Controller {
+	admissions, admissionWait, admissionState := newAdmissionMetrics(func() *admission.Controller {
 		if p := currentProtection.Load(); p != nil {
 			return p.admission
 		}
 		return nil
 	})
-	m.admissions = admissions
+	m.admissions, m.admissionWait = admissions, admissionWait
 	cs := []prometheus.Collector{m.requests.vec, m.storeErrors, m.delayed, m.challengesIssued, m.challengesPassed, m.challengesFailed, m.passesRefused,
-		m.quarantines, m.quarantineRefusals, m.underAttack, m.underAttackSwitches, m.backendBusy, m.admissions, admissionState}
+		m.quarantines, m.quarantineRefusals, m.underAttack, m.underAttackSwitches, m.backendBusy, m.admissions, m.admissionWait, admissionState}
 	if h, ok := st.(healthReporter); ok {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "floodgate", Name: "store_healthy",

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/floodgate-proxy/floodgate/modules/floodgate"
 )
 
 // pool is a backend of limited capacity, like a PHP-FPM pool: a fixed number of workers,
@@ -125,6 +127,7 @@ func startProtectedProxy(t *testing.T, upstreamAddr, protectOpts string) (*proxy
 // (B's latency is logged; how it compares with calm is a benchmark's question, see
 // cmd/floodgate-bench.)
 func TestPOSTBurstQuarantinesSite(t *testing.T) {
+	floodgate.PaceFor(t, 20*time.Millisecond) // 320 quarantined POSTs, each held (pace.go): not 40 s of holds
 	backend := newPool(t, 4, 16, 20*time.Millisecond)
 	p, logPath := startProtectedProxy(t, backend.Listener.Addr().String(), "protect {\n\t\t\tbackend_max_inflight 4\n\t\t}")
 	calm := p.medianLatency(t, "b.example", 15)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,10 @@ const (
 	HeaderClass = "X-Bench-Class"
 	// HeaderPhase names the phase the request was sent in (see Phase).
 	HeaderPhase = "X-Bench-Phase"
+	// HeaderBackendTime is set by the backend on the answers it serves: the milliseconds
+	// the request spent in it (waiting for a worker and working), so that the clients can
+	// tell the backend's part of a latency from the proxy's (and their own).
+	HeaderBackendTime = "X-Bench-Backend-Ms"
 )
 
 // PoolConfig sets the capacity of the shared backend: like a PHP-FPM pool behind a web
@@ -147,6 +152,7 @@ var staticBody = []byte(strings.Repeat("x", 1024))
 // ServeHTTP queues the request for a worker, holds the worker for the request's cost and
 // answers 200; or 503 when the queue is full, 504 when no worker came within QueueTimeout.
 func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	t0 := time.Now()
 	class, phase := label(r.Header.Get(HeaderClass)), label(r.Header.Get(HeaderPhase))
 	if r.Body != nil {
 		_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, 64<<10))
@@ -178,6 +184,7 @@ func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.hold(cost)
 	<-b.slots
 	b.count(class, phase, func(s *BackendStats) { s.Served++; s.WorkerSeconds += cost.Seconds() })
+	w.Header().Set(HeaderBackendTime, strconv.FormatFloat(float64(time.Since(t0).Microseconds())/1000, 'f', 2, 64))
 
 	if static {
 		w.Header().Set("Content-Type", "application/octet-stream")

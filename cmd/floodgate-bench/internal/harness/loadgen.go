@@ -73,6 +73,11 @@ type Sample struct {
 	At float32
 	// Latency is the time to the end of the response body, in milliseconds.
 	Latency float32
+	// Backend is the part of Latency spent in the backend (waiting for a worker and
+	// working), in milliseconds, as it said (HeaderBackendTime); -1 when it did not serve
+	// the request (the proxy answered, or the backend refused). For a refreshed page, the
+	// last answer's.
+	Backend float32
 	// Outcome is what became of it.
 	Outcome Outcome
 	// Site is the site index.
@@ -113,6 +118,39 @@ type RunConfig struct {
 	AttackTimeout time.Duration
 	// AssetParallel is how many assets a human's browser fetches at once.
 	AssetParallel int
+	// Part says which traffic this process sends: all of it (the zero value), or only the
+	// flood (AI crawlers, stealth scrapers, the POST burst) or only the rest (people and
+	// Googlebot), when the flood runs in a process of its own (FloodProcess).
+	Part Part
+	// Start, when set, is the run's time zero (a flood process and the harness share it);
+	// zero: when Run is called.
+	Start time.Time
+}
+
+// Part is which traffic a Run sends (RunConfig.Part).
+type Part uint8
+
+// The parts.
+const (
+	AllTraffic Part = iota
+	FloodOnly
+	WithoutFlood
+)
+
+// sends reports whether a run of part p sends the requests of class c.
+func (p Part) sends(c Class) bool {
+	switch p {
+	case FloodOnly:
+		return IsFloodClass(c)
+	case WithoutFlood:
+		return !IsFloodClass(c)
+	}
+	return true
+}
+
+// IsFloodClass reports whether c is one of the flood's populations.
+func IsFloodClass(c Class) bool {
+	return c == AICrawlers || c == StealthScrapers || c == PostBurst
 }
 
 // DefaultRunConfig returns the generator's limits for target.
@@ -201,7 +239,10 @@ func Run(ctx context.Context, sc Scenario, sched *Schedule, cfg RunConfig) (*Res
 	defer cancel()
 
 	rec := &recorder{samples: make([]Sample, 0, len(sched.Requests)+len(sched.Sessions)*12)}
-	start := time.Now()
+	start := cfg.Start
+	if start.IsZero() {
+		start = time.Now()
+	}
 	since := func() time.Duration { return time.Since(start) }
 	var wg sync.WaitGroup
 
@@ -215,6 +256,9 @@ func Run(ctx context.Context, sc Scenario, sched *Schedule, cfg RunConfig) (*Res
 		defer wg.Done()
 		for i := range sched.Requests {
 			q := sched.Requests[i]
+			if !cfg.Part.sends(q.Class) {
+				continue
+			}
 			if !sleepUntil(ctx, start, q.At) {
 				return
 			}
@@ -238,7 +282,7 @@ func Run(ctx context.Context, sc Scenario, sched *Schedule, cfg RunConfig) (*Res
 		}
 	}()
 
-	if workers := sc.ClosedWorkers(); len(workers) > 0 {
+	if workers := sc.ClosedWorkers(); len(workers) > 0 && cfg.Part != WithoutFlood {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -267,6 +311,9 @@ func Run(ctx context.Context, sc Scenario, sched *Schedule, cfg RunConfig) (*Res
 	go func() {
 		defer wg.Done()
 		for i := range sched.Sessions {
+			if !cfg.Part.sends(Humans) {
+				return
+			}
 			s := &sched.Sessions[i]
 			if !sleepUntil(ctx, start, s.At) {
 				return
@@ -429,9 +476,13 @@ func doCapture(ctx context.Context, c *http.Client, method string, site int, pat
 		_ = resp.Body.Close()
 	}
 	smp.Latency = float32(float64(time.Since(t0).Microseconds()) / 1000)
+	smp.Backend = -1
 	status := 0
 	if resp != nil {
 		status = resp.StatusCode
+		if v, perr := strconv.ParseFloat(resp.Header.Get(HeaderBackendTime), 32); perr == nil {
+			smp.Backend = float32(v)
+		}
 	}
 	smp.Outcome = OutcomeOf(status, err)
 	return smp, head

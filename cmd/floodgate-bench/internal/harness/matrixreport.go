@@ -77,6 +77,8 @@ type MatrixReport struct {
 	Note string `json:"note,omitempty"`
 	// History says whether the regulars' jars held their earlier days' visitor cookie.
 	History bool `json:"history"`
+	// FloodProcess is true when each arm's flood ran in a process of its own (floodproc.go).
+	FloodProcess bool `json:"flood_process"`
 }
 
 // Summarize fills r.Summary from the cells' checks.
@@ -149,6 +151,11 @@ func (r *MatrixReport) Markdown() string {
 	} else {
 		b.WriteString("Regulars' history: none — every jar starts empty; in the flood a regular holds only what the proxy set during the calm phase.\n\n")
 	}
+	if r.FloodProcess {
+		b.WriteString("The flood's clients ran in a process of their own (`-flood-process`, the default since session 4): an attacker's CPU is not the host's; both arms alike. The harness process holds the backend, the people's clients and Googlebot.\n\n")
+	} else {
+		b.WriteString("The flood's clients ran in the harness process, with the backend and the people's clients (`-flood-process=false`; before session 4, every run).\n\n")
+	}
 	b.WriteString("The floodgate arm runs `Caddyfile.example` as shipped (no caps, no settings): the harness fills in only the listen port, the upstream, " +
 		"the trusted proxy (127.0.0.1), the admin port, the generated ASN database, and — two proxies only — the shared Redis and pass key; " +
 		"and binds to loopback. The plain arm is the same file without its floodgate blocks (same access log, metrics, error pages). " +
@@ -179,6 +186,7 @@ func (r *MatrixReport) Markdown() string {
 	}
 
 	b.WriteString(calmSection(r))
+	b.WriteString(timeSection(r))
 
 	b.WriteString("\n## Flood phase, per population\n\nsent / served (2xx-3xx) / refused by the proxy (403, 429) / failed at the backend (503, 504, errors) / share of the backend's worker time.\n\n| cell | arm | population | sent | served | 403 | 429 | 503/504/err | worker share |\n|---|---|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range r.Cells {
@@ -280,3 +288,58 @@ func calmSection(r *MatrixReport) string {
 	}
 	return b.String()
 }
+
+// timeSection says where people's time went (the backend's part of their latency, as the
+// backend said, and the rest: the proxy and the client) and what CPU the processes used in
+// the flood.
+func timeSection(r *MatrixReport) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n## Where people's time goes\n\nPeople's successful requests that reached the backend: their latency, the backend's part (waiting for a worker and working, as the backend measured it) and the rest (the proxy — admission's queue, its CPU — and the client's own process), median / p95, calm → flood. CPU during the flood, in cores of the machine's %d: every proxy process, the harness process (backend, people's clients, Googlebot, and the flood's clients unless they have a process of their own), the flood generator's own process.\n\n", r.Machine.CPUs)
+	b.WriteString("| cell | arm | latency calm → flood | backend part | rest | waited in admission (whole run: requests × mean, by tier) | CPU proxy | CPU harness | CPU flood |\n|---|---|---:|---:|---:|---|---:|---:|---:|\n")
+	split := func(c, f LatencySummary) string {
+		return fmt.Sprintf("%s / %s → %s / %s", ms(c.P50), ms(c.P95), ms(f.P50), ms(f.P95))
+	}
+	for _, c := range r.Cells {
+		for _, a := range c.Arms {
+			cpu := [3]string{"—", "—", "—"}
+			if a.CPU != nil {
+				cpu = [3]string{fmt.Sprintf("%.2f", a.CPU.Proxy), fmt.Sprintf("%.2f", a.CPU.Harness), "—"}
+				if a.CPU.Flood > 0 {
+					cpu[2] = fmt.Sprintf("%.2f", a.CPU.Flood)
+				}
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.Cell.Name, a.Name,
+				split(a.TimeCalm.Total, a.TimeFlood.Total), split(a.TimeCalm.Backend, a.TimeFlood.Backend), split(a.TimeCalm.Rest, a.TimeFlood.Rest),
+				admissionWaits(a.Admission), cpu[0], cpu[1], cpu[2])
+		}
+	}
+	return b.String()
+}
+
+// admissionWaits sums floodgate_admission_wait_seconds by tier (every proxy): how many
+// requests waited in admission's queue, and their mean wait.
+func admissionWaits(lines []MetricLine) string {
+	sum, n := map[string]float64{}, map[string]float64{}
+	for _, m := range lines {
+		switch m.Name {
+		case "floodgate_admission_wait_seconds_sum":
+			sum[m.Labels["tier"]] += m.Value
+		case "floodgate_admission_wait_seconds_count":
+			n[m.Labels["tier"]] += m.Value
+		}
+	}
+	var out []string
+	for t := 1; t < len(tierNames); t++ {
+		name := tierNames[t]
+		if n[name] > 0 {
+			out = append(out, fmt.Sprintf("%s %.0f × %s ms", name, n[name], ms(1000*sum[name]/n[name])))
+		}
+	}
+	if len(out) == 0 {
+		return "—"
+	}
+	return strings.Join(out, ", ")
+}
+
+// tierNames are floodgate's admission tiers, most trusted first (its metrics' labels).
+var tierNames = []string{"", "trusted", "returning", "browser", "new", "automation", "untrusted"}

@@ -42,6 +42,10 @@ type MatrixOptions struct {
 	// AfterCell, when set, is called with the report so far after each cell (to write
 	// partial results a long run does not lose).
 	AfterCell func(*MatrixReport)
+	// FloodBin, when set, runs each arm's flood in a process of its own: this binary (the
+	// bench's own), started with FloodWorkerFlag (see floodproc.go). Empty: the flood's
+	// clients run in the harness process with the backend and the people's clients.
+	FloodBin string
 }
 
 // RunMatrix runs every cell, both arms (plain Caddy, then floodgate as shipped), each arm
@@ -57,7 +61,7 @@ func RunMatrix(ctx context.Context, o MatrixOptions) (*MatrixReport, error) {
 	if err := WriteASNDB(asndb, Networks); err != nil {
 		return nil, err
 	}
-	rep := &MatrixReport{Scenario: "matrix", Started: time.Now(), Machine: ThisMachine(), Seed: o.Seed, Calm: o.Calm, Flood: o.Flood, History: o.History}
+	rep := &MatrixReport{Scenario: "matrix", Started: time.Now(), Machine: ThisMachine(), Seed: o.Seed, Calm: o.Calm, Flood: o.Flood, History: o.History, FloodProcess: o.FloodBin != ""}
 	per := o.Calm + o.Flood + 5*time.Second
 	fmt.Fprintf(o.Log, "matrix: %d cells × 2 arms × %v ≈ %v\n", len(o.Cells), per, time.Duration(len(o.Cells)*2)*per)
 	for _, c := range o.Cells {
@@ -172,15 +176,44 @@ func runCellArm(ctx context.Context, o MatrixOptions, c Cell, sc Scenario, sched
 	if arm == ArmFloodgate {
 		watched = WatchAdmission(watchCtx, admins, time.Now(), 500*time.Millisecond)
 	}
+	pids := make([]int, len(proxies))
+	for i, p := range proxies {
+		pids[i] = p.PID()
+	}
+	var flood *FloodProcess
+	if o.FloodBin != "" {
+		// The flood's own process starts first; both count time from the same zero.
+		rc.Part, rc.Start = WithoutFlood, time.Now().Add(time.Second)
+		flood, err = StartFloodProcess(o.FloodBin, FloodSpec{Scenario: sc, Targets: rc.Targets, MaxInFlight: rc.MaxInFlight,
+			MaxClosedRequests: rc.MaxClosedRequests, AttackTimeout: rc.AttackTimeout, Start: rc.Start},
+			filepath.Join(o.Dir, c.Name+"-"+arm+".flood.log"))
+		if err != nil {
+			return ArmReport{}, err
+		}
+		defer flood.Kill()
+	}
+	start := time.Now()
+	if !rc.Start.IsZero() {
+		start = rc.Start
+	}
+	cpu := watchCPU(watchCtx, pids, flood, start.Add(sc.Calm), sc.Flood)
 	res, err := Run(ctx, sc, sched, rc)
 	stopWatch()
 	if err != nil {
 		return ArmReport{}, err
 	}
+	if flood != nil {
+		fs, err := flood.Wait()
+		if err != nil {
+			return ArmReport{}, err
+		}
+		res.Samples = append(res.Samples, fs...)
+	}
 	if ctx.Err() != nil {
 		return ArmReport{}, errors.New("interrupted")
 	}
 	ar := BuildArmReport(arm, sc, res, backend.Stats(), 2*time.Second)
+	ar.CPU = cpu()
 	if watched != nil {
 		ar.AdmissionTimeline = watched()
 		if ls, ok := SummarizeLimit(ar.AdmissionTimeline, sc.Calm); ok {
@@ -239,4 +272,45 @@ func ReadShipped(path string) (string, error) {
 		return "", fmt.Errorf("reading the shipped Caddyfile: %w", err)
 	}
 	return string(b), nil
+}
+
+// watchCPU measures the CPU time of the proxies (pids) and of this process from at to
+// at+d, and returns a function that gives it, in cores, once the run is over (nil when it
+// could not be measured: the run ended early, /proc unreadable).
+func watchCPU(ctx context.Context, pids []int, flood *FloodProcess, at time.Time, d time.Duration) func() *CPUSplit {
+	done := make(chan *CPUSplit, 1)
+	read := func() (proxy, self, fl time.Duration, ok bool) {
+		for _, pid := range pids {
+			c, err := procCPU(pid)
+			if err != nil {
+				return 0, 0, 0, false
+			}
+			proxy += c
+		}
+		if flood != nil {
+			var err error
+			if fl, err = procCPU(flood.PID()); err != nil {
+				return 0, 0, 0, false
+			}
+		}
+		self, err := procCPU(os.Getpid())
+		return proxy, self, fl, err == nil
+	}
+	go func() {
+		defer close(done)
+		if !sleepUntil(ctx, at, 0) {
+			return
+		}
+		p0, s0, f0, ok := read()
+		t0 := time.Now()
+		if !ok || !sleepUntil(ctx, at, d) {
+			return
+		}
+		p1, s1, f1, ok := read()
+		secs := time.Since(t0).Seconds()
+		if ok && secs > 0 {
+			done <- &CPUSplit{Proxy: round2((p1 - p0).Seconds() / secs), Harness: round2((s1 - s0).Seconds() / secs), Flood: round2((f1 - f0).Seconds() / secs)}
+		}
+	}()
+	return func() *CPUSplit { return <-done }
 }

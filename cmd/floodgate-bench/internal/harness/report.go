@@ -136,6 +136,12 @@ type ArmReport struct {
 	FirstSwitch *float64 `json:"first_switch_s,omitempty"`
 	// Elapsed is the arm's wall time in seconds.
 	Elapsed float64 `json:"elapsed_s"`
+	// TimeCalm and TimeFlood split people's latency into the backend's part and the rest
+	// (the proxy and the client), in calm and in the flood.
+	TimeCalm  TimeSplit `json:"time_calm"`
+	TimeFlood TimeSplit `json:"time_flood"`
+	// CPU is what the processes used during the flood (nil when not measured).
+	CPU *CPUSplit `json:"cpu_flood,omitempty"`
 }
 
 // MetricLine is one labelled counter value.
@@ -231,6 +237,8 @@ func BuildArmReport(name string, sc Scenario, res *Results, backend map[string]m
 	ar.ReturningFlood = humanStats(res.Samples, func(s *Sample) bool { return s.Phase == Flood && s.Returning })
 	ar.NewFlood = humanStats(res.Samples, func(s *Sample) bool { return s.Phase == Flood && !s.Returning })
 	ar.P95Ratio = round2(ratio(ar.HumansFlood.Latency.P95, ar.HumansCalm.Latency.P95))
+	ar.TimeCalm = timeSplit(res.Samples, func(s *Sample) bool { return s.Phase == Calm })
+	ar.TimeFlood = timeSplit(res.Samples, func(s *Sample) bool { return s.Phase == Flood })
 
 	capacity := float64(sc.Pool.Workers) * sc.Flood.Seconds()
 	var busy float64
@@ -456,4 +464,43 @@ func yesNo(ok bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// TimeSplit is where people's time went in one phase: of their successful requests that the
+// backend served, the backend's part (waiting for a worker and working, as it said) and the
+// rest — the proxy (admission's queue, its CPU) and the client's own process.
+type TimeSplit struct {
+	// Requests counts the samples.
+	Requests int `json:"requests"`
+	// Total, Backend and Rest summarise the latency, the backend's part and the rest.
+	Total   LatencySummary `json:"total"`
+	Backend LatencySummary `json:"backend"`
+	Rest    LatencySummary `json:"rest"`
+}
+
+// timeSplit summarises where the time of the people's requests that keep says to went.
+func timeSplit(samples []Sample, keep func(*Sample) bool) TimeSplit {
+	var tot, be, rest []float64
+	for i := range samples {
+		s := &samples[i]
+		if s.Class != Humans || s.Outcome != OK || s.Backend < 0 || !keep(s) {
+			continue
+		}
+		tot = append(tot, float64(s.Latency))
+		be = append(be, float64(s.Backend))
+		rest = append(rest, math.Max(0, float64(s.Latency-s.Backend)))
+	}
+	return TimeSplit{Requests: len(tot), Total: Summarize(tot), Backend: Summarize(be), Rest: Summarize(rest)}
+}
+
+// CPUSplit is the CPU time the processes of an arm used during the flood phase, in cores
+// (CPU seconds per second of flood; the machine has Machine.CPUs).
+type CPUSplit struct {
+	// Proxy is every proxy process of the arm.
+	Proxy float64 `json:"proxy_cores"`
+	// Harness is the harness process: the backend, the people's clients, Googlebot, and the
+	// flood's clients unless they run in a process of their own.
+	Harness float64 `json:"harness_cores"`
+	// Flood is the flood generator's process when it has one (-flood-process), else 0.
+	Flood float64 `json:"flood_cores,omitempty"`
 }
