@@ -20,7 +20,7 @@ const DefaultMaxKeys = 1_000_000
 //
 // Memory is bounded in bytes, not only in keys: a key longer than
 // MaxKeyLen is kept as a prefix and a hash (compactKey), so a counter costs
-// about 150 bytes with a key of up to 63 bytes and at most about 220
+// about 170 bytes with a key of up to 63 bytes and at most about 240
 // whatever a client sends (measured: TestMemoryPerKey,
 // TestLongKeysCostBoundedMemory). Its counters hold no pointers (see
 // memTable): the garbage collector does not scan them, and a never-seen key

@@ -14,6 +14,8 @@ import (
 // kinds of traffic a proxy sees:
 //
 //   - hot: one of 1,024 keys counted again and again (a crawler's or a site's budget);
+//   - held: one of 100,000 keys held, counted again in an order that leaves the caches cold
+//     (returning clients over many sites);
 //   - fresh: a never-seen key every time (one fresh client address per request, as in the
 //     overhead benchmark), in a table that stays full: each new key makes room by
 //     dropping an expired or the least recently used counter;
@@ -35,6 +37,25 @@ func BenchmarkMemory(b *testing.B) {
 				b.Fatal(err)
 			}
 			i++
+		}
+	})
+	b.Run("held", func(b *testing.B) { // counted again, but out of cache: 100,000 keys
+		const keys = 100_000
+		m := NewMemory(0)
+		ks := make([][]byte, keys)
+		for i := range ks {
+			ks[i] = []byte(realisticKey(i))
+			if _, err := m.IncrementBytes(ctx, ks[i], 1, rate); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i = (i + 7919) % keys // a stride that visits every key, far apart
+			if _, err := m.IncrementBytes(ctx, ks[i], 1, rate); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 	b.Run("fresh", func(b *testing.B) {
