@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"strings"
 	"time"
 	"unsafe"
 
@@ -21,24 +20,15 @@ const DefaultMaxKeys = 1_000_000
 //
 // Memory is bounded in bytes, not only in keys: a key longer than
 // MaxKeyLen is kept as a prefix and a hash (compactKey), so a counter costs
-// about 170 bytes with a 32-byte key and at most about 300 whatever a
-// client sends (measured: TestMemoryPerKey, TestLongKeysCostBoundedMemory).
+// about 170 bytes with a key of up to 63 bytes and at most about 240
+// whatever a client sends (measured: TestMemoryPerKey,
+// TestLongKeysCostBoundedMemory). Its counters hold no pointers (see
+// memTable): the garbage collector does not scan them, and a never-seen key
+// costs no allocation.
 type Memory struct {
-	tab *table[memCounter]
+	tab *memTable
 	now func() time.Time
 }
-
-type memCounter struct {
-	period time.Duration
-	counts
-	// key holds the bytes of the counter's key when it is at most inlineKey long (most
-	// are, 22 to 52 bytes): the table's key is then a string over them, and a new counter
-	// makes no string of its own. The table recycles nodes, key and all.
-	key [inlineKey]byte
-}
-
-// inlineKey is how long a key memCounter holds itself.
-const inlineKey = 56
 
 // NewMemory returns a Memory store holding at most maxKeys counters
 // (DefaultMaxKeys when maxKeys <= 0).
@@ -46,12 +36,7 @@ func NewMemory(maxKeys int) *Memory {
 	if maxKeys <= 0 {
 		maxKeys = DefaultMaxKeys
 	}
-	m := &Memory{tab: newTable[memCounter](maxKeys), now: time.Now}
-	m.tab.recycle = true
-	m.tab.dead = func(c *memCounter) bool {
-		return windowIndex(m.now(), c.period) >= c.idx+2
-	}
-	return m
+	return &Memory{tab: newMemTable(maxKeys), now: time.Now}
 }
 
 // Len returns the number of counters held.
@@ -59,13 +44,13 @@ func (m *Memory) Len() int { return m.tab.len() }
 
 // Increment counts count hits for key and returns the resulting state.
 func (m *Memory) Increment(_ context.Context, key string, count int64, rate limiter.Rate) (limiter.Context, error) {
-	return m.increment(key, true, count, rate)
+	return m.increment(key, count, rate)
 }
 
 // IncrementBytes is Increment with the key as bytes, which it copies only to store a new
 // counter: counting a key it holds makes no string. The caller may reuse key at once.
 func (m *Memory) IncrementBytes(_ context.Context, key []byte, count int64, rate limiter.Rate) (limiter.Context, error) {
-	return m.increment(unsafe.String(unsafe.SliceData(key), len(key)), false, count, rate)
+	return m.increment(unsafe.String(unsafe.SliceData(key), len(key)), count, rate)
 }
 
 // PeekBytes is Peek with the key as bytes (not kept).
@@ -73,29 +58,20 @@ func (m *Memory) PeekBytes(ctx context.Context, key []byte, rate limiter.Rate) (
 	return m.Peek(ctx, unsafe.String(unsafe.SliceData(key), len(key)), rate)
 }
 
-// increment counts for key; owned says the key string may be kept as it is (else a new
-// counter stores a copy).
-func (m *Memory) increment(key string, owned bool, count int64, rate limiter.Rate) (limiter.Context, error) {
+// increment counts for key, which it does not keep (a new counter holds a copy of its
+// bytes).
+func (m *Memory) increment(key string, count int64, rate limiter.Rate) (limiter.Context, error) {
 	if err := checkRate(count, rate); err != nil {
 		return limiter.Context{}, err
 	}
 	key = compactKey(key)
 	now := m.now()
 	idx := windowIndex(now, rate.Period)
-	_, s := m.tab.shard(key)
+	h, s := m.tab.lookup(key)
 	s.mu.Lock()
-	c := s.get(key)
+	c := s.get(h, key)
 	if c == nil {
-		c = m.tab.insertFunc(s, func(c *memCounter) string {
-			switch {
-			case len(key) <= inlineKey:
-				n := copy(c.key[:], key)
-				return unsafe.String(&c.key[0], n)
-			case !owned:
-				return strings.Clone(key)
-			}
-			return key
-		})
+		c = s.insert(h, key, now.UnixNano())
 	}
 	if c.period != rate.Period { // new key, or the key's rate changed period
 		c.period, c.counts = rate.Period, counts{idx: idx}
@@ -120,9 +96,9 @@ func (m *Memory) Peek(_ context.Context, key string, rate limiter.Rate) (limiter
 	key = compactKey(key)
 	now := m.now()
 	var cur, prev int64
-	_, s := m.tab.shard(key)
+	h, s := m.tab.lookup(key)
 	s.mu.Lock()
-	if c := s.peek(key); c != nil && c.period == rate.Period {
+	if c := s.peek(h, key); c != nil && c.period == rate.Period {
 		cs := c.counts
 		cs.roll(windowIndex(now, rate.Period))
 		cur, prev = cs.cur, cs.prev
@@ -137,9 +113,9 @@ func (m *Memory) Reset(_ context.Context, key string, rate limiter.Rate) (limite
 		return limiter.Context{}, err
 	}
 	key = compactKey(key)
-	_, s := m.tab.shard(key)
+	h, s := m.tab.lookup(key)
 	s.mu.Lock()
-	m.tab.remove(s, key)
+	s.remove(h, key)
 	s.mu.Unlock()
 	return contextFor(m.now(), rate, 0, 0), nil
 }

@@ -11,7 +11,8 @@ const maxShards = 64
 
 // table is a bounded, sharded map from key to *V with least-recently-used
 // eviction. Callers lock a shard, then use its methods. Every operation is
-// O(1); there is no background goroutine.
+// O(1); there is no background goroutine. Batched's local counters live in one
+// (its sync keeps pointers to entries); Memory has its own, pointer-free memTable.
 type table[V any] struct {
 	shards []shard[V]
 	seed   maphash.Seed
@@ -21,15 +22,7 @@ type table[V any] struct {
 	// removed is called, with the shard locked, for every entry the table
 	// drops on its own. May be nil.
 	removed func(v *V)
-	// recycle reuses the nodes of dropped and deleted entries, and makes new ones
-	// nodeChunk at a time: a never-seen key then costs no allocation of its own. Only for
-	// tables whose users keep no pointer to an entry, nor its key, once the shard is
-	// unlocked (Memory; not Batched, whose sync holds entries it took).
-	recycle bool
 }
-
-// nodeChunk is how many nodes a recycling table allocates at once.
-const nodeChunk = 32
 
 // shard is one lock's share of a table: a map plus an intrusive LRU list.
 type shard[V any] struct {
@@ -38,9 +31,6 @@ type shard[V any] struct {
 	head *node[V] // most recently used
 	tail *node[V] // least recently used
 	max  int
-	// free holds recycled nodes; chunk the unused rest of the last chunk (recycle only).
-	free  []*node[V]
-	chunk []node[V]
 }
 
 type node[V any] struct {
@@ -112,15 +102,6 @@ func (t *table[V]) insert(s *shard[V], key string) *V {
 	return &n.val
 }
 
-// insertFunc is insert for a key that keyOf writes into the new entry itself (and returns
-// as a string over it), which must be absent.
-func (t *table[V]) insertFunc(s *shard[V], keyOf func(v *V) string) *V {
-	n := t.add(s)
-	n.key = keyOf(&n.val)
-	s.m[n.key] = n
-	return &n.val
-}
-
 // add makes room as insert says and links a new node, for its caller to key and map.
 func (t *table[V]) add(s *shard[V]) *node[V] {
 	for i := 0; i < 2 && s.tail != nil && t.dead != nil && t.dead(&s.tail.val); i++ {
@@ -129,46 +110,9 @@ func (t *table[V]) add(s *shard[V]) *node[V] {
 	for len(s.m) >= s.max && s.tail != nil {
 		t.drop(s, s.tail)
 	}
-	n := t.newNode(s)
+	n := new(node[V])
 	s.pushFront(n)
 	return n
-}
-
-// newNode returns a zero node: a recycled one, or one of the current chunk.
-func (t *table[V]) newNode(s *shard[V]) *node[V] {
-	if !t.recycle {
-		return new(node[V])
-	}
-	if k := len(s.free); k > 0 {
-		n := s.free[k-1]
-		s.free[k-1] = nil
-		s.free = s.free[:k-1]
-		return n
-	}
-	if len(s.chunk) == 0 {
-		s.chunk = make([]node[V], nodeChunk)
-	}
-	n := &s.chunk[0]
-	s.chunk = s.chunk[1:]
-	return n
-}
-
-// release recycles the node of an entry gone from the shard.
-func (t *table[V]) release(s *shard[V], n *node[V]) {
-	if t.recycle {
-		*n = node[V]{}
-		s.free = append(s.free, n)
-	}
-}
-
-// remove removes key from the shard, if present: delete for callers that keep nothing of
-// the entry.
-func (t *table[V]) remove(s *shard[V], key string) {
-	if n := s.m[key]; n != nil {
-		delete(s.m, key)
-		s.unlink(n)
-		t.release(s, n)
-	}
 }
 
 // delete removes key from the shard, if present, and returns its entry.
@@ -188,7 +132,6 @@ func (t *table[V]) drop(s *shard[V], n *node[V]) {
 	if t.removed != nil {
 		t.removed(&n.val)
 	}
-	t.release(s, n)
 }
 
 func (s *shard[V]) pushFront(n *node[V]) {
