@@ -49,11 +49,7 @@ import (
 //     inflation ends.
 //   - The first baseline: a flood at start queues some of the first window's answers in
 //     the backend; when the limit was reached, only the answers of requests admitted at
-//     half the limit or less count, and the baseline is probed at once — unless the
-//     window's answers, all of them, were as fast as those: then nothing queued at the
-//     initial limit (a calm morning on a big backend), slow start goes on at once, and the
-//     first test measures the baseline again (the first window's answers were a page
-//     mix's fastest) rather than cutting.
+//     half the limit or less count.
 //
 // Why this one. AIMD (additive increase, multiplicative decrease on errors) reacts only once
 // the backend refuses or times out: by then people have waited the backend's whole queue.
@@ -101,10 +97,6 @@ type Limit struct {
 	// slowStart is true until the latency first climbs: healthy windows multiply the limit
 	// by slowStartGrowth.
 	slowStart bool
-	// provisional is true while the baseline is the first window's and was not probed
-	// (the window showed no queue): its first answers were a page mix's fastest, so the
-	// first test measures the baseline again rather than cutting.
-	provisional bool
 	// raised is true when a test raised the baseline: it is probed every probeEvery
 	// windows at the limit, until a window below the limit teaches it again.
 	raised bool
@@ -320,27 +312,15 @@ func (l *Limit) closeWindow(now time.Duration) {
 	switch {
 	case base == 0:
 		// A flood at start may have queued some of these answers behind the first ones:
-		// when known, only those admitted at half the limit or less count, and the
-		// baseline is probed at once — unless the window's answers, all of them, were as
-		// fast as those: then nothing queued at this limit, and the window is a healthy
-		// one (slow start grows the limit now, rather than after a probe that holds a
-		// calm morning's first visitors at the initial limit for two measurements).
+		// when known, only those admitted at half the limit or less count.
 		l.baseline = time.Duration(mean)
-		if !reached {
-			return
+		if l.firstN > 0 && reached {
+			l.baseline = l.firstSum / time.Duration(l.firstN)
 		}
-		if l.firstN == 0 {
-			l.startTest(now, true)
-			return
+		if reached {
+			l.startTest(now, true) // and probe it at once
 		}
-		first := float64(l.firstSum) / float64(l.firstN)
-		l.baseline = time.Duration(first)
-		n := float64(l.winN)
-		if se := math.Sqrt(math.Max(0, l.winSq/n-mean*mean) / n); mean > Tolerance*first+se {
-			l.startTest(now, true)
-			return
-		}
-		l.provisional = true
+		return
 	case !reached && mean < base:
 		l.baseline = time.Duration(base + (mean-base)*baselineDown)
 		l.calm, l.raised = l.baseline, false
@@ -373,7 +353,19 @@ func (l *Limit) closeWindow(now time.Duration) {
 			l.startTest(now, true)
 			return
 		}
-		l.grow()
+		// Healthy latency: grow by √limit/2 (at least one), to find added capacity within
+		// a second or two; in slow start, by half, if that is more. From the concurrency
+		// the window's answers were admitted at (when known): a limit they did not reach is
+		// not tested yet.
+		tested := l.limit
+		if l.winAdmitted > 0 {
+			tested = math.Min(tested, float64(l.winAdmitted))
+		}
+		next := tested + math.Max(1, math.Sqrt(tested)/2)
+		if l.slowStart {
+			next = math.Max(next, slowStartGrowth*tested)
+		}
+		l.limit = math.Min(l.max, math.Max(l.limit, next))
 		return
 	}
 	// Latency climbing, by more than a page mix's noise: measure it at this limit, then
@@ -385,22 +377,6 @@ func (l *Limit) closeWindow(now time.Duration) {
 		l.cutFrom, l.cutLatency, l.cutSE = l.limit, mean, se
 		l.shrink(now, mean)
 	}
-}
-
-// grow moves the limit up after a healthy window (or measurement) at the limit: by
-// √limit/2 (at least one), to find added capacity within a second or two; in slow start,
-// by half, if that is more. From the concurrency the window's answers were admitted at
-// (when known): a limit they did not reach is not tested yet.
-func (l *Limit) grow() {
-	tested := l.limit
-	if l.winAdmitted > 0 {
-		tested = math.Min(tested, float64(l.winAdmitted))
-	}
-	next := tested + math.Max(1, math.Sqrt(tested)/2)
-	if l.slowStart {
-		next = math.Max(next, slowStartGrowth*tested)
-	}
-	l.limit = math.Min(l.max, math.Max(l.limit, next))
 }
 
 // startTest begins the test of a cut: the limit holds while minSamples requests admitted
@@ -432,12 +408,6 @@ func (l *Limit) testCut(now time.Duration) {
 		switch {
 		case l.probe:
 			l.probeCut(now, post, se)
-		case l.provisional && post <= healthy+2*se:
-			// The first window's baseline, learned from its fastest answers: this
-			// measurement counts them all. No queue: slow start goes on from here.
-			l.baseline, l.provisional = time.Duration(post), false
-			l.endTest()
-			l.grow() // a healthy measurement at the limit
 		case post > healthy+se:
 			l.slowStart = false // latency climbs: the backend's capacity is near
 			l.cutFrom, l.cutLatency, l.cutSE = l.limit, post, se
@@ -531,7 +501,6 @@ func (l *Limit) probeCut(now time.Duration, before, se float64) {
 // lands close to the backend's workers, where its own queue stays short; and by at least a
 // quarter, so that the test can tell a queue from noise.
 func (l *Limit) shrink(now time.Duration, latency float64) {
-	l.provisional = false
 	gradient := math.Max(0.5, Tolerance*float64(l.baseline)/latency)
 	next := math.Min(l.limit*gradient+math.Max(0.5, math.Sqrt(l.limit)/4), l.limit*cutStep)
 	l.limit = math.Max(next, l.min)

@@ -71,7 +71,7 @@ func TestAdmissionKeepsPeopleServed(t *testing.T) {
 	people.Wait()
 	close(stop)
 	wg.Wait()
-	t.Logf("people: %d of %d pages (%d after a cookie challenge); flood: %d served, %d refused", peopleOK.Load(), peopleTotal.Load(), challenged.Load(), floodOK.Load(), floodRefused.Load())
+	t.Logf("people: %d of %d pages (%d after a cookie challenge); flood: %d served, %d refused; the backend refused %d (its backlog full)", peopleOK.Load(), peopleTotal.Load(), challenged.Load(), floodOK.Load(), floodRefused.Load(), backend.overloaded.Load())
 	if peopleOK.Load() != peopleTotal.Load() {
 		t.Errorf("people got %d of %d pages during the flood, want all", peopleOK.Load(), peopleTotal.Load())
 	}

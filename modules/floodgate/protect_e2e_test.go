@@ -24,11 +24,12 @@ import (
 // get 503 at once, as an overloaded shared server does.
 type pool struct {
 	*httptest.Server
-	workers chan struct{}
-	waiting atomic.Int64
-	backlog int64
-	hold    time.Duration
-	served  sync.Map // host -> *atomic.Int64
+	workers    chan struct{}
+	waiting    atomic.Int64
+	overloaded atomic.Int64 // requests refused because the backlog was full
+	backlog    int64
+	hold       time.Duration
+	served     sync.Map // host -> *atomic.Int64
 
 	mu          sync.Mutex
 	inflight    map[string]int // host -> requests holding a worker or waiting for one
@@ -41,6 +42,7 @@ func newPool(t *testing.T, workers, backlog int, hold time.Duration) *pool {
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p.waiting.Add(1) > p.backlog+int64(cap(p.workers)) {
 			p.waiting.Add(-1)
+			p.overloaded.Add(1)
 			http.Error(w, "backend overloaded", http.StatusServiceUnavailable)
 			return
 		}
