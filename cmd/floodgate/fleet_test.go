@@ -70,58 +70,35 @@ func trySite(p *floodgateProc, method string, i int) (int, error) {
 // the test would measure the hold instead of how fast the fleet's view spread.
 func within(t *testing.T, d time.Duration, p *floodgateProc, method string, want int, what string) time.Duration {
 	t.Helper()
-	type probe struct {
-		sent time.Duration
-		code int
-		err  error
-	}
+	var (
+		mu    sync.Mutex
+		first = time.Duration(-1) // when the first probe that got want was sent
+		seen  = map[int]int{}
+		bad   error
+		wg    sync.WaitGroup
+	)
+	found := func() bool { mu.Lock(); defer mu.Unlock(); return first >= 0 }
 	start := time.Now()
-	results := make(chan probe, int(d/(10*time.Millisecond))+2)
-	n := 0
-	var got []probe
-	collect := func(block bool) {
-		for {
-			if block {
-				got = append(got, <-results)
-				return
-			}
-			select {
-			case r := <-results:
-				got = append(got, r)
-			default:
-				return
-			}
-		}
-	}
-	done := func() bool {
-		for _, r := range got {
-			if r.err == nil && r.code == want {
-				return true
-			}
-		}
-		return false
-	}
-	for i := 0; time.Since(start) <= d && !done() && n < cap(results); i++ {
-		n++
+	for i := 0; time.Since(start) <= d && !found(); i++ {
+		wg.Add(1)
 		go func(i int, sent time.Duration) {
+			defer wg.Done()
 			code, err := trySite(p, method, 1000+i)
-			results <- probe{sent, code, err}
+			mu.Lock()
+			defer mu.Unlock()
+			seen[code]++
+			if err != nil && bad == nil {
+				bad = err
+			}
+			if err == nil && code == want && (first < 0 || sent < first) {
+				first = sent
+			}
 		}(i, time.Since(start))
 		time.Sleep(10 * time.Millisecond)
-		collect(false)
 	}
-	for len(got) < n {
-		collect(true)
-	}
-	first, seen := time.Duration(-1), map[int]int{}
-	for _, r := range got {
-		if r.err != nil {
-			t.Fatalf("%s: %v", what, r.err)
-		}
-		seen[r.code]++
-		if r.code == want && r.sent <= d && (first < 0 || r.sent < first) {
-			first = r.sent
-		}
+	wg.Wait()
+	if bad != nil {
+		t.Fatalf("%s: %v", what, bad)
 	}
 	if first < 0 {
 		t.Fatalf("%s: proxy %s never answered %s with %d to a request sent within %v (answers: %v)", what, p.addr, method, want, d, seen)
