@@ -42,12 +42,16 @@ func (a *annotation) annotate(r *http.Request, res *classify.Result, v *verdict.
 		a.actingRule = v.Rule
 	}
 	ctx := r.Context()
-	caddyhttp.SetVar(ctx, "floodgate.class", (*classVar)(a))
-	caddyhttp.SetVar(ctx, "floodgate.bot", (*botVar)(a))
-	caddyhttp.SetVar(ctx, "floodgate.rule", (*ruleVar)(a))
-	caddyhttp.SetVar(ctx, "floodgate.asn", (*asnVar)(a))
-	caddyhttp.SetVar(ctx, "floodgate.prefix", (*prefixVar)(a))
-	caddyhttp.SetVar(ctx, "floodgate.action", v.Action)
+	// caddyhttp.SetVar, the vars map looked up once rather than once a variable (a walk up
+	// the request's context chain each); none of the values is nil.
+	if vars, ok := ctx.Value(caddyhttp.VarsCtxKey).(map[string]any); ok {
+		vars["floodgate.class"] = (*classVar)(a)
+		vars["floodgate.bot"] = (*botVar)(a)
+		vars["floodgate.rule"] = (*ruleVar)(a)
+		vars["floodgate.asn"] = (*asnVar)(a)
+		vars["floodgate.prefix"] = (*prefixVar)(a)
+		vars["floodgate.action"] = v.Action
+	}
 	if extra, ok := ctx.Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok && accessLogged(ctx) {
 		extra.Add(zap.Object("floodgate", a))
 	}
