@@ -110,9 +110,21 @@ func (c *Challenger) CountVisit(w http.ResponseWriter, r *http.Request, prefix n
 // (or in place of a refused cookie), on a visit at least Gap after the last counted one, and
 // once a day for a returning visitor. The caller sets it on the answer.
 func (c *Challenger) VisitCookie(r *http.Request, prefix netip.Prefix, v pass.Visitor, err error) (string, bool) {
+	var buf [256]byte
+	line, ok := c.AppendVisitCookie(buf[:0], r, prefix, v, err)
+	if !ok {
+		return "", false
+	}
+	return string(line), true
+}
+
+// AppendVisitCookie appends VisitCookie's line to dst, when there is one: with room for it
+// in dst (VisitCookieLen), a caller that keeps dst as long as the answer's header (the
+// handler's one allocation per request) sets the cookie without another.
+func (c *Challenger) AppendVisitCookie(dst []byte, r *http.Request, prefix netip.Prefix, v pass.Visitor, err error) ([]byte, bool) {
 	vc := &c.cfg.Visitor
 	if vc.Off || !prefix.IsValid() {
-		return "", false
+		return dst, false
 	}
 	t := now()
 	switch {
@@ -125,12 +137,11 @@ func (c *Challenger) VisitCookie(r *http.Request, prefix netip.Prefix, v pass.Vi
 		v.Visits = min(v.Visits+1, pass.MaxVisits)
 		v.Last = t
 	default:
-		return "", false
+		return dst, false
 	}
-	// The Set-Cookie line is written by hand, in one allocation: it is set on the first
-	// answer to every browser without the cookie, floods of them included.
-	var buf [256]byte
-	line := append(buf[:0], vc.CookieName...)
+	// The Set-Cookie line is written by hand, without allocating when dst has room: it is
+	// set on the first answer to every browser without the cookie, floods of them included.
+	line := append(dst, vc.CookieName...)
 	line = append(line, '=')
 	line = c.cfg.Signer.AppendVisitorHash(line, prefix, bindingHash(r), v)
 	line = append(line, "; Path=/; Max-Age="...)
@@ -139,5 +150,9 @@ func (c *Challenger) VisitCookie(r *http.Request, prefix netip.Prefix, v pass.Vi
 	if c.cfg.IsHTTPS(r) {
 		line = append(line, "; Secure"...)
 	}
-	return string(line), true
+	return line, true
 }
+
+// VisitCookieLen is room enough for a visitor cookie's Set-Cookie line with a cookie name
+// of up to 32 bytes: the 56-character cookie and 70 of attributes.
+const VisitCookieLen = 160

@@ -37,11 +37,7 @@ func admit(ctx context.Context, w http.ResponseWriter, st *state, site string, t
 		m.admissionWait.WithLabelValues(tier.String()).Observe(tk.Wait.Seconds())
 	}
 	if err == nil {
-		result := "admitted"
-		if tk.Waited {
-			result = "queued"
-		}
-		m.admissions.WithLabelValues(tier.String(), result).Inc()
+		m.admittedCounter(tier, tk.Waited).Inc()
 		return tk, nil
 	}
 	if ctx.Err() != nil {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -167,9 +168,13 @@ func (h *Handler) decide(r *http.Request, st *state, x *exchange) {
 //
 //go:noinline
 func countVisit(w http.ResponseWriter, r *http.Request, st *state, x *exchange, f *flight) {
-	if line, ok := st.challenger.VisitCookie(r, x.res.Prefix, x.visit.v, x.visit.err); ok {
-		addHeader(w.Header(), "Set-Cookie", line, &f.setCookie)
+	line, ok := st.challenger.AppendVisitCookie(f.cookieLine[:0], r, x.res.Prefix, x.visit.v, x.visit.err)
+	if !ok {
+		return
 	}
+	// The line is in f (it fits, as every cookie name of up to 32 bytes does) or, longer, in
+	// a slice of its own: either way nothing writes to it again, and f outlives the header.
+	addHeader(w.Header(), "Set-Cookie", unsafe.String(unsafe.SliceData(line), len(line)), &f.setCookie)
 }
 
 // observe tells the under-attack detector about the request's site.
@@ -184,6 +189,7 @@ type flight struct {
 	rec        statusRecorder
 	setCookie  [1]string
 	retryAfter [1]string
+	cookieLine [challenge.VisitCookieLen]byte // the visitor cookie's Set-Cookie line
 }
 
 // addHeader adds value to the header field key (canonical), in slot when it is the field's

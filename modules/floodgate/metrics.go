@@ -34,6 +34,28 @@ type metrics struct {
 	backendBusy         *prometheus.CounterVec
 	admissions          *prometheus.CounterVec
 	admissionWait       *prometheus.HistogramVec
+	// admitted holds admissions' counters of requests admitted at once and after a wait
+	// (index 1), by tier, made on first use: every allowed request counts in one.
+	admitted [admission.NumTiers + 1][2]atomic.Pointer[prometheus.Counter]
+}
+
+// admittedCounter is admissions' counter of a request admitted at tier, waited or not
+// ("queued" or "admitted"), without WithLabelValues' label hashing after its first use.
+func (m *metrics) admittedCounter(tier admission.Tier, waited bool) prometheus.Counter {
+	result, i := "admitted", 0
+	if waited {
+		result, i = "queued", 1
+	}
+	if !tier.Valid() {
+		return m.admissions.WithLabelValues(tier.String(), result)
+	}
+	slot := &m.admitted[tier][i]
+	if c := slot.Load(); c != nil {
+		return *c
+	}
+	c := m.admissions.WithLabelValues(tier.String(), result)
+	slot.Store(&c)
+	return c
 }
 
 // healthReporter is a store that can say whether its backend is reachable.

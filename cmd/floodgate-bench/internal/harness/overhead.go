@@ -41,6 +41,10 @@ func baseArm(arm string) string {
 	return ArmPlain
 }
 
+// pacedRefusal is a refusal latency (ms) that says the refusals were held (paced), not
+// answered at once: half of floodgate's hold.
+const pacedRefusal = 500
+
 // refusalArm says whether an arm's answers are refusals (429), not pages (200).
 func refusalArm(arm string) bool { return arm == ArmPlainRefusal || arm == ArmFloodgateRefusal }
 
@@ -265,6 +269,10 @@ func RunOverhead(ctx context.Context, o OverheadOptions) (*OverheadReport, error
 		if a.Name != ArmPlain && a.RPSRatio < 0.90 {
 			rep.TargetMet = false
 		}
+		if a.Name == ArmFloodgateRefusal && a.MedianP50 >= pacedRefusal {
+			// Held refusals: the arm measured an idle proxy, not a refusal's cost.
+			fmt.Fprintf(o.Log, "arm %s: median p50 %.0f ms, its refusals were paced (a site under attack): its CPU per request is not a refusal's cost\n", a.Name, a.MedianP50)
+		}
 		if a.Name != ArmPlain && a.Non200 > 0 {
 			// Refused requests are cheap: a ratio measured with them is not the allowed path's.
 			rep.TargetMet = false
@@ -334,7 +342,15 @@ const refusedAddr = "3.0.0.5"
 
 // overheadRequest is the n-th request of an overhead run sent to the proxy listening on
 // listen, and the status it should get: a browser page of one of OverheadSites sites, from
-// overheadAddr(n), or (refusals) the refused GPTBot's page of one site.
+// overheadAddr(n), or (refusals) the refused GPTBot's page of one of the same sites.
+//
+// The refused GPTBot crawls every site of the host, as crawlers do, past its budget of every
+// site together (per bot): each site sees a few of its requests a second. On one site, the
+// first pages it was allowed (its budget's burst, 16 at once) queued at admission, that
+// backend pressure switched the site to under-attack within a second, and from then on its
+// refusals were paced (held 1 s, modules/floodgate/pace.go): the arm measured an idle proxy,
+// 16 requests a second. Spread over the sites, no site sees the 20 pages a window the
+// detector needs, and every refusal is answered at once: the arm measures a refusal's cost.
 //
 // The URL names the proxy and the Host field the site: a transport keeps its idle
 // connections per URL host, so URLs naming a thousand sites would find no idle connection
@@ -345,7 +361,7 @@ const refusedAddr = "3.0.0.5"
 func overheadRequest(ctx context.Context, listen string, n uint64, refusals bool) (*http.Request, int) {
 	host, ua, addr, want := Host(int(n%OverheadSites)), BrowserUserAgents[n%uint64(len(BrowserUserAgents))], overheadAddr(n), http.StatusOK
 	if refusals {
-		host, ua, addr, want = Host(0), AICrawlerAgents[0].UserAgent, refusedAddr, http.StatusTooManyRequests
+		ua, addr, want = AICrawlerAgents[0].UserAgent, refusedAddr, http.StatusTooManyRequests
 	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+listen+"/article/"+strconv.FormatUint(n%100000, 10), nil)
 	req.Host = host

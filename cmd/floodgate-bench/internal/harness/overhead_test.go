@@ -173,3 +173,27 @@ func TestOverheadRequestsReuseConnections(t *testing.T) {
 		t.Errorf("%d requests named %d sites, want %d", n, len(hosts), n)
 	}
 }
+
+// TestOverheadRefusalsSpreadOverSites: the refused GPTBot's requests name many sites, so
+// that none of them sees enough pages to be switched to under-attack (whose refusals are
+// held a second: the arm would measure an idle proxy), each from the crawler's address.
+func TestOverheadRefusalsSpreadOverSites(t *testing.T) {
+	hosts := map[string]bool{}
+	const n = 2 * OverheadSites
+	for i := uint64(1); i <= n; i++ {
+		req, want := overheadRequest(context.Background(), "127.0.0.1:1", i, true)
+		if want != http.StatusTooManyRequests {
+			t.Fatalf("request %d: want %d, expected 429", i, want)
+		}
+		if ua := req.Header.Get("User-Agent"); !strings.Contains(ua, "GPTBot") {
+			t.Fatalf("request %d: User-Agent %q, want GPTBot's", i, ua)
+		}
+		if got := req.Header.Get("X-Forwarded-For"); got != refusedAddr {
+			t.Fatalf("request %d: from %q, want %q", i, got, refusedAddr)
+		}
+		hosts[req.Host] = true
+	}
+	if len(hosts) != OverheadSites {
+		t.Errorf("%d refusals named %d sites, want %d", n, len(hosts), OverheadSites)
+	}
+}
