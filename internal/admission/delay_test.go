@@ -1,0 +1,168 @@
+package admission
+
+import (
+	"math"
+	"math/rand/v2"
+	"runtime/metrics"
+	"testing"
+	"time"
+)
+
+// simSched is the proxy's scheduling delay on a simulated clock: at each moment, every
+// answer reaching the proxy is delayed by delay(now), which is proxyHops goroutine waits
+// of delay(now)/proxyHops each. As a SchedDelay it reports the waits integrated up to *now
+// (one wait per simulated millisecond).
+type simSched struct {
+	now     *time.Duration
+	delay   func(now time.Duration) time.Duration
+	at      time.Duration
+	waits   uint64
+	waited  time.Duration
+	queried int
+}
+
+func (s *simSched) read() (uint64, time.Duration) {
+	s.queried++
+	for ; s.at < *s.now; s.at += time.Millisecond {
+		s.waits++
+		s.waited += s.delay(s.at) / proxyHops
+	}
+	return s.waits, s.waited
+}
+
+// burstyDelay is a proxy whose CPU a flood saturates in bursts: the delay it adds to each
+// answer swings between about lo and hi, in phases of a second or two (a closed-loop flood
+// answered with challenge pages comes in waves), with noise. It does not depend on how many
+// requests are in flight to the backend: cutting the limit does not shorten it, but a cut
+// tested while it happens to fall looks like it helped.
+func burstyDelay(seed uint64, lo, hi time.Duration) func(now time.Duration) time.Duration {
+	r := rand.New(rand.NewPCG(seed, 2))
+	phase := make([]float64, 256)
+	for i := range phase {
+		phase[i] = r.Float64()
+	}
+	return func(now time.Duration) time.Duration {
+		// Smooth between random levels every 1.5 s.
+		x := now.Seconds() / 1.5
+		i := int(x)
+		f := x - float64(i)
+		level := phase[i%len(phase)]*(1-f) + phase[(i+1)%len(phase)]*f
+		jitter := 0.9 + 0.2*math.Abs(math.Sin(float64(now/time.Millisecond)*0.7))
+		return time.Duration((float64(lo) + level*float64(hi-lo)) * jitter)
+	}
+}
+
+// A flood the proxy answers itself saturates its CPU; its backend of 4 workers × 20 ms is
+// idle but for the requests admitted (issue 11: the limit fell to 2-4 and people waited
+// in admission with the backend a third busy). The proxy adds 10-150 ms to every answer,
+// in waves; the Go runtime measures its goroutines' waits (SchedDelay), and the limit must
+// not read them as the backend's queue: it stays at least at the workers, and keeps them
+// busy.
+func TestLimitSubtractsProxyDelay(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		pages [2]time.Duration
+	}{
+		{"4 workers × 20ms", [2]time.Duration{20 * time.Millisecond, 20 * time.Millisecond}},
+		{"4 workers × 20-80ms", [2]time.Duration{20 * time.Millisecond, 80 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var now time.Duration
+			b := &simBackend{workers: 4, pages: pageMix(11, tc.pages[0], tc.pages[1])}
+			sched := &simSched{now: &now, delay: func(time.Duration) time.Duration { return 0 }}
+			l := NewLimit(0, 0, 0, now)
+			l.SetSchedDelay(sched.read)
+			simFlood(l, b, &now, 10*time.Second) // learn the healthy latency first
+			sched.delay = burstyDelay(13, 10*time.Millisecond, 150*time.Millisecond)
+			b.delay = func() time.Duration { return sched.delay(now) }
+			simFlood(l, b, &now, 20*time.Second)
+			b.busyTime = 0
+			lat, limit := simFloodLimit(l, b, &now, 30*time.Second)
+			busy := b.busyTime.Seconds() / (30 * float64(b.workers))
+			t.Logf("limit %d (median of the last quarter), baseline %v, latency %v, backend busy %.0f%%, delay read %d times", limit, l.Baseline(), lat, 100*busy, sched.queried)
+			if limit < b.workers {
+				t.Errorf("limit %d below the backend's %d workers: the proxy's own delay drove it down", limit, b.workers)
+			}
+			// Without the delay the same flood keeps these workers 87-89 % busy; with it, and
+			// without subtracting it, 11-21 % (the limit at its floor, 2).
+			if busy < 0.75 {
+				t.Errorf("backend busy %.0f%% of the time, want at least 75%%", 100*busy)
+			}
+		})
+	}
+}
+
+// The proxy's delay does not hide the backend's own queue: with the proxy adding 30-60 ms to
+// every answer, a backend that loses half its workers still has its limit cut to keep its
+// queue short, and regains it when they come back.
+func TestLimitFollowsCapacityDespiteProxyDelay(t *testing.T) {
+	var now time.Duration
+	b := &simBackend{workers: 8, pages: pageMix(17, 50*time.Millisecond, 50*time.Millisecond)}
+	sched := &simSched{now: &now, delay: func(time.Duration) time.Duration { return 0 }}
+	l := NewLimit(0, 0, 0, now)
+	l.SetSchedDelay(sched.read)
+	simFlood(l, b, &now, 10*time.Second)
+	sched.delay = burstyDelay(19, 30*time.Millisecond, 60*time.Millisecond)
+	b.delay = func() time.Duration { return sched.delay(now) }
+	for _, phase := range []int{8, 4, 16} {
+		b.workers = phase
+		_, got := simFloodLimit(l, b, &now, 60*time.Second)
+		b.busyTime = 0
+		_, got = simFloodLimit(l, b, &now, 20*time.Second)
+		busy := b.busyTime.Seconds() / (20 * float64(b.workers))
+		t.Logf("%d workers: limit %d, baseline %v, busy %.0f%%", phase, got, l.Baseline(), 100*busy)
+		if got < phase {
+			t.Errorf("%d workers: limit %d leaves workers idle", phase, got)
+		}
+		// The proxy's delay holds no worker, so by Little's law it takes workers ×
+		// (page + delay) / page requests in flight to keep them busy: here up to 2.2×.
+		if high := phase*22/10 + phase/2 + 4; got > high {
+			t.Errorf("%d workers: limit %d, want at most %d (the backend queues)", phase, got, high)
+		}
+	}
+}
+
+// The runtime's scheduling latencies read as a count and a total that only grow, and
+// reading them does not allocate (a window of the limit reads them under the Controller's
+// lock).
+func TestRuntimeSchedDelay(t *testing.T) {
+	read := RuntimeSchedDelay()
+	n0, t0 := read()
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				for i := 0; i < 1000; i++ {
+					_ = math.Sqrt(float64(i))
+				}
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(done)
+	n1, t1 := read()
+	if n1 < n0 || t1 < t0 || n1 == 0 {
+		t.Fatalf("readings went (%d, %v) -> (%d, %v): want a count that grows", n0, t0, n1, t1)
+	}
+	if a := testing.AllocsPerRun(100, func() { read() }); a > 0 {
+		t.Errorf("a reading allocates %v times, want 0", a)
+	}
+}
+
+// histogramTotal counts every bucket at its middle, and the open-ended ones at their edge.
+func TestHistogramTotal(t *testing.T) {
+	h := &metrics.Float64Histogram{
+		Counts:  []uint64{1, 2, 0, 3},
+		Buckets: []float64{math.Inf(-1), 0.001, 0.003, 0.005, math.Inf(1)},
+	}
+	n, total := histogramTotal(h)
+	want := time.Duration((1*0.001 + 2*0.002 + 3*0.005) * float64(time.Second))
+	if n != 6 || total != want {
+		t.Errorf("histogramTotal = %d, %v; want 6, %v", n, total, want)
+	}
+}
