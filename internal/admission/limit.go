@@ -13,7 +13,10 @@ import (
 //   - A baseline, the backend's healthy latency, is compared with the mean latency of each
 //     window of answers. The latency is the upstream's time to first byte as the proxy sees
 //     it (the handler passes it to Ticket.ReleaseAfter), not the whole request: waking up
-//     once admitted and writing the answer to the client are the proxy's time.
+//     once admitted and writing the answer to the client are the proxy's time. Less the
+//     proxy's own scheduling delay, when a SchedDelay measures it (see SchedDelay): a
+//     window's mean, and a test's, are judged without the delay measured while their
+//     answers came, but never below the baseline.
 //   - Slow start: until latency is seen to climb, a window that had the limit reached at a
 //     healthy latency multiplies the limit by 1.5, so that a big backend's calm traffic
 //     does not wait behind a limit still learning (it starts at 8 and passes 32 within four
