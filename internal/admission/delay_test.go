@@ -1,6 +1,8 @@
 package admission
 
 import (
+	"context"
+	"hash/maphash"
 	"math"
 	"math/rand/v2"
 	"runtime/metrics"
@@ -164,5 +166,41 @@ func TestHistogramTotal(t *testing.T) {
 	want := time.Duration((1*0.001 + 2*0.002 + 3*0.005) * float64(time.Second))
 	if n != 6 || total != want {
 		t.Errorf("histogramTotal = %d, %v; want 6, %v", n, total, want)
+	}
+}
+
+// A Controller passes its SchedDelay to the backend's limit and to every site's, and reports
+// the estimate in Stats; with a simulated clock and none given, it subtracts nothing.
+func TestControllerSchedDelay(t *testing.T) {
+	for _, inject := range []bool{true, false} {
+		var now time.Duration
+		sched := &simSched{now: &now, delay: func(time.Duration) time.Duration { return 45 * time.Millisecond }}
+		opts := Options{Clock: func() time.Duration { return now }}
+		if inject {
+			opts.SchedDelay = sched.read
+		}
+		c := New(opts)
+		for i := 0; i < 200; i++ {
+			tk, err := c.Acquire(context.Background(), "a.test", TierBrowser, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			now += 10 * time.Millisecond
+			tk.ReleaseAfter(OutcomeOK, 10*time.Millisecond)
+		}
+		got := c.Stats().Delay
+		want := time.Duration(0)
+		if inject {
+			want = 45 * time.Millisecond
+		}
+		if got != want {
+			t.Errorf("injected %v: Stats().Delay = %v, want %v", inject, got, want)
+		}
+		c.mu.Lock()
+		site := c.sites[maphash.String(c.seed, "a.test")]
+		c.mu.Unlock()
+		if site == nil || site.limit.Delay() != want {
+			t.Errorf("injected %v: the site's limit does not subtract the same delay (%v)", inject, site)
+		}
 	}
 }
