@@ -1,45 +1,141 @@
 package admission
 
 import (
+	"errors"
 	"math"
+	"net"
 	"runtime/metrics"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// SchedDelay reports how long the proxy's own goroutines have waited to run: how many times
-// one became runnable, and the total time such goroutines waited before a CPU ran them, since
-// some fixed start (both monotonic). A Limit reads it once per window, and the difference
-// between two readings is the window's mean scheduling delay.
+// SchedDelay reports how long the proxy itself holds up an answer from its backend: the
+// waits of its goroutines for a CPU, and the lag of its wake-ups on network events, as
+// cumulative counts and totals (all monotonic). A Limit reads it once per window; the
+// difference between two readings gives the window's delay per answer (see ProxyDelay).
 //
 // Why. The latency a Limit learns from is the upstream's time to first byte as the proxy sees
-// it. Between sending a request and seeing its answer's first byte, the answer passes
-// through proxyHops goroutine hand-offs (net/http's transport: the connection's write loop
-// sends the request, its read loop wakes when the answer arrives, the handler wakes when the
-// read loop hands it the response), and each waits its turn for a CPU. When the proxy's CPU is
-// saturated — by a flood it answers itself with challenges or refusals — those waits are most
-// of the latency while the backend sits idle, and a limit that reads them as the backend's
-// queue cuts itself to its floor and makes people wait in admission for nothing (issue 11).
-// The Go runtime measures those waits directly (runtime/metrics /sched/latencies:seconds),
-// so the limit subtracts them instead of guessing.
-type SchedDelay func() (waits uint64, waited time.Duration)
+// it. When the proxy's CPU is saturated — by a flood it answers itself with challenges or
+// refusals — the answer waits in the proxy before it is seen, and that wait read as the
+// backend's queue: the limit cut itself to its floor and people waited in admission with the
+// backend a third busy (issue 11). Two waits lie between the backend's answer and its first
+// byte seen by the handler: net/http's transport's read loop wakes on the answer's bytes (a
+// network wake: the runtime's netpoller notices the socket, which on a saturated proxy it
+// may do only when its scheduler next looks, then the goroutine waits for a CPU), and the
+// handler wakes on the read loop's hand-off (a wait for a CPU). The Go runtime measures the
+// second (runtime/metrics /sched/latencies:seconds); the first is measured by a probe (a
+// datagram sent to this process over loopback, timed to the wake-up of the goroutine
+// reading it). A test proxy (httputil.ReverseProxy, a 20 ms backend, 2 cores saturated by
+// 8-128 clients of a CPU-bound page) measured its time to first byte above calm at 1.0-1.1
+// × their sum (0.24, 1.04 and 4.3 ms), where three scheduling waits made 0.6-0.8 of it.
+type SchedDelay func() ProxyDelay
 
-// proxyHops is how many goroutine hand-offs lie on the path between sending a request
-// upstream and seeing its answer's first byte in net/http's reverse proxy (see SchedDelay):
-// a property of the proxy's code, not of an installation.
-const proxyHops = 3
+// ProxyDelay is a reading of a SchedDelay: cumulative counts and totals.
+type ProxyDelay struct {
+	// Waits counts goroutines that waited runnable before running; Waited is their total wait.
+	Waits  uint64
+	Waited time.Duration
+	// Wakes counts network wake-ups probed; WakeLag is their total lag, from the event to the
+	// woken goroutine running.
+	Wakes   uint64
+	WakeLag time.Duration
+}
+
+// means returns the mean scheduling wait and the mean wake lag between readings p and q (q
+// later); ok is false for a term with nothing counted between them.
+func (q ProxyDelay) means(p ProxyDelay) (wait time.Duration, waitOK bool, wake time.Duration, wakeOK bool) {
+	if q.Waits > p.Waits && q.Waited >= p.Waited {
+		wait, waitOK = (q.Waited-p.Waited)/time.Duration(q.Waits-p.Waits), true
+	}
+	if q.Wakes > p.Wakes && q.WakeLag >= p.WakeLag {
+		wake, wakeOK = (q.WakeLag-p.WakeLag)/time.Duration(q.Wakes-p.Wakes), true
+	}
+	return
+}
 
 // RuntimeSchedDelay returns a SchedDelay that reads this process's scheduling latencies from
-// runtime/metrics. It does not allocate after its first call; it is not safe for concurrent
-// use (a Controller calls it under its lock).
+// runtime/metrics and probes its network wake-ups (each call sends one probe, unless one is
+// under way; its lag counts in a later reading). It does not allocate after its first call;
+// it is not safe for concurrent use (a Controller calls it under its lock).
 func RuntimeSchedDelay() SchedDelay {
 	sample := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
-	return func() (uint64, time.Duration) {
+	probe := theWakeProbe()
+	return func() ProxyDelay {
+		var d ProxyDelay
 		metrics.Read(sample)
-		if sample[0].Value.Kind() != metrics.KindFloat64Histogram {
-			return 0, 0
+		if sample[0].Value.Kind() == metrics.KindFloat64Histogram {
+			d.Waits, d.Waited = histogramTotal(sample[0].Value.Float64Histogram())
 		}
-		return histogramTotal(sample[0].Value.Float64Histogram())
+		if probe != nil {
+			d.Wakes, d.WakeLag = probe.read()
+		}
+		return d
 	}
+}
+
+// wakeProbe measures how late a goroutine blocked on a socket runs once data arrives: a
+// loopback UDP socket read by one goroutine, to which read sends a datagram (one at a time)
+// stamped by the monotonic clock. One per process, made on first use.
+type wakeProbe struct {
+	out     *net.UDPConn
+	buf     [1]byte
+	t0      time.Time
+	sentAt  atomic.Int64 // ns since t0 of the datagram under way; 0: none
+	n, lagN atomic.Int64 // probes answered, and their total lag in ns
+}
+
+var (
+	probeOnce sync.Once
+	probe     *wakeProbe
+)
+
+// theWakeProbe returns the process's probe, nil if loopback UDP is not available.
+func theWakeProbe() *wakeProbe {
+	probeOnce.Do(func() {
+		in, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return
+		}
+		out, err := net.DialUDP("udp", nil, in.LocalAddr().(*net.UDPAddr))
+		if err != nil {
+			in.Close()
+			return
+		}
+		p := &wakeProbe{out: out, t0: time.Now()}
+		go p.loop(in)
+		probe = p
+	})
+	return probe
+}
+
+// loop reads the probes for the life of the process.
+func (p *wakeProbe) loop(in *net.UDPConn) {
+	var b [16]byte
+	for {
+		if _, err := in.Read(b[:]); err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		if at := p.sentAt.Swap(0); at > 0 {
+			p.lagN.Add(int64(time.Since(p.t0)) - at)
+			p.n.Add(1)
+		}
+	}
+}
+
+// read returns the probes answered and their total lag, and sends the next probe if none is
+// under way.
+func (p *wakeProbe) read() (uint64, time.Duration) {
+	if p.sentAt.Load() == 0 {
+		p.sentAt.Store(max(int64(time.Since(p.t0)), 1))
+		if _, err := p.out.Write(p.buf[:]); err != nil {
+			p.sentAt.Store(0)
+		}
+	}
+	return uint64(p.n.Load()), time.Duration(p.lagN.Load())
 }
 
 // histogramTotal returns the count of h and the sum of its values, each bucket's count taken
@@ -69,23 +165,24 @@ func histogramTotal(h *metrics.Float64Histogram) (uint64, time.Duration) {
 	return n, time.Duration(sum * float64(time.Second))
 }
 
-// readDelay reads l's scheduling delay source at the close of a window and sets l.delay to
-// the latency the proxy added to each answer during it: proxyHops × the mean wait of a
-// runnable goroutine since the last reading. The window's answers are judged without it:
-// the delay measured over the same span as they came.
+// readDelay reads l's delay source at the close of a window and sets l.delay to the latency
+// the proxy added to each answer since the last reading: one scheduling wait and one network
+// wake (see SchedDelay), each the mean since the last reading that counted any. The window's answers are judged
+// without it: the delay measured over the same span as they came.
 func (l *Limit) readDelay() {
 	if l.sched == nil {
 		return
 	}
-	n, total := l.sched()
-	if n < l.schedN || total < l.schedTotal {
-		l.schedN, l.schedTotal = n, total // the source restarted
-		return
+	d := l.sched()
+	wait, waitOK, wake, wakeOK := d.means(l.schedLast)
+	if waitOK {
+		l.waitMean = wait
 	}
-	if dn := n - l.schedN; dn > 0 {
-		l.delay = proxyHops * (total - l.schedTotal) / time.Duration(dn)
+	if wakeOK {
+		l.wakeMean = wake // else the last one measured holds (a probe still under way)
 	}
-	l.schedN, l.schedTotal = n, total
+	l.delay = l.waitMean + l.wakeMean
+	l.schedLast = d
 }
 
 // own is the part of a mean latency that is the backend's: the mean less delay, the mean
@@ -104,9 +201,9 @@ func (l *Limit) own(mean, delay float64) float64 {
 // SetSchedDelay makes l subtract the proxy's scheduling delay, read from src once per
 // window, from the latencies it learns from (nil: nothing is subtracted).
 func (l *Limit) SetSchedDelay(src SchedDelay) {
-	l.sched, l.delay = src, 0
+	l.sched, l.delay, l.schedLast, l.waitMean, l.wakeMean = src, 0, ProxyDelay{}, 0, 0
 	if src != nil {
-		l.schedN, l.schedTotal = src()
+		l.schedLast = src()
 	}
 }
 

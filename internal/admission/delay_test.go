@@ -10,26 +10,28 @@ import (
 	"time"
 )
 
-// simSched is the proxy's scheduling delay on a simulated clock: at each moment, every
-// answer reaching the proxy is delayed by delay(now), which is proxyHops goroutine waits
-// of delay(now)/proxyHops each. As a SchedDelay it reports the waits integrated up to *now
-// (one wait per simulated millisecond).
+// simSched is the proxy's delay on a simulated clock: at each moment, every answer reaching
+// the proxy is delayed by delay(now), half of it a goroutine's wait for a CPU and half the
+// lag of a network wake-up. As a SchedDelay it reports both integrated up to *now (one wait
+// and one wake per simulated millisecond).
 type simSched struct {
 	now     *time.Duration
 	delay   func(now time.Duration) time.Duration
 	at      time.Duration
-	waits   uint64
-	waited  time.Duration
+	d       ProxyDelay
 	queried int
 }
 
-func (s *simSched) read() (uint64, time.Duration) {
+func (s *simSched) read() ProxyDelay {
 	s.queried++
 	for ; s.at < *s.now; s.at += time.Millisecond {
-		s.waits++
-		s.waited += s.delay(s.at) / proxyHops
+		half := s.delay(s.at) / 2
+		s.d.Waits++
+		s.d.Waited += half
+		s.d.Wakes++
+		s.d.WakeLag += half
 	}
-	return s.waits, s.waited
+	return s.d
 }
 
 // burstyDelay is a proxy whose CPU a flood saturates in bursts: the delay it adds to each
@@ -124,32 +126,44 @@ func TestLimitFollowsCapacityDespiteProxyDelay(t *testing.T) {
 	}
 }
 
-// The runtime's scheduling latencies read as a count and a total that only grow, and
-// reading them does not allocate (a window of the limit reads them under the Controller's
+// The runtime's scheduling latencies and the wake probe read as counts and totals that only
+// grow, and reading them does not allocate (a window of the limit reads them under the Controller's
 // lock).
 func TestRuntimeSchedDelay(t *testing.T) {
 	read := RuntimeSchedDelay()
-	n0, t0 := read()
+	d0 := read()
+	// Goroutines handing a token around: each hand-off makes one runnable.
 	done := make(chan struct{})
-	for range 4 {
+	ring := make([]chan int, 8)
+	for i := range ring {
+		ring[i] = make(chan int, 1)
+	}
+	for i := range ring {
 		go func() {
 			for {
 				select {
 				case <-done:
 					return
-				default:
-				}
-				for i := 0; i < 1000; i++ {
-					_ = math.Sqrt(float64(i))
+				case v := <-ring[i]:
+					ring[(i+1)%len(ring)] <- v + 1
 				}
 			}
 		}()
 	}
+	ring[0] <- 0
 	time.Sleep(20 * time.Millisecond)
 	close(done)
-	n1, t1 := read()
-	if n1 < n0 || t1 < t0 || n1 == 0 {
-		t.Fatalf("readings went (%d, %v) -> (%d, %v): want a count that grows", n0, t0, n1, t1)
+	d1 := read()
+	if d1.Waits <= d0.Waits || d1.Waited < d0.Waited || d1.Wakes < d0.Wakes || d1.WakeLag < d0.WakeLag {
+		t.Fatalf("readings went %+v -> %+v: want counts that grow", d0, d1)
+	}
+	// The probe sent by the first reading is answered (the reader runs within a second).
+	deadline := time.Now().Add(5 * time.Second)
+	for read().Wakes == d0.Wakes && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if d2 := read(); d2.Wakes <= d0.Wakes || d2.WakeLag <= d0.WakeLag {
+		t.Errorf("no network wake probed: %+v -> %+v", d0, d2)
 	}
 	if a := testing.AllocsPerRun(100, func() { read() }); a > 0 {
 		t.Errorf("a reading allocates %v times, want 0", a)

@@ -134,10 +134,10 @@ type Limit struct {
 	// The proxy's own scheduling delay (see SchedDelay): the source, its reading at the
 	// start of the window, and the latency it added to each answer in the last window,
 	// which the means are judged without.
-	sched      SchedDelay
-	schedN     uint64
-	schedTotal time.Duration
-	delay      time.Duration
+	sched              SchedDelay
+	schedLast          ProxyDelay
+	waitMean, wakeMean time.Duration
+	delay              time.Duration
 }
 
 // Limit tuning. These are properties of the algorithm, not of a backend: nothing here needs
