@@ -13,7 +13,10 @@ import (
 //   - A baseline, the backend's healthy latency, is compared with the mean latency of each
 //     window of answers. The latency is the upstream's time to first byte as the proxy sees
 //     it (the handler passes it to Ticket.ReleaseAfter), not the whole request: waking up
-//     once admitted and writing the answer to the client are the proxy's time.
+//     once admitted and writing the answer to the client are the proxy's time. Less the
+//     proxy's own scheduling delay, when a SchedDelay measures it (see SchedDelay): a
+//     window's mean, and a test's, are judged without the delay measured while their
+//     answers came, but never below the baseline.
 //   - Slow start: until latency is seen to climb, a window that had the limit reached at a
 //     healthy latency multiplies the limit by 1.5, so that a big backend's calm traffic
 //     does not wait behind a limit still learning (it starts at 8 and passes 32 within four
@@ -84,6 +87,7 @@ type Limit struct {
 	winN        int
 	winSum      time.Duration
 	winSq       float64 // sum of squared latencies (ns²)
+	winPostN    int     // answers of the window that count in a test's measurement
 	winDrops    int
 	winPeak     int  // most requests in flight during the window
 	winAdmitted int  // most requests in flight when an answer of the window was admitted
@@ -119,10 +123,21 @@ type Limit struct {
 	postN      int
 	postSum    time.Duration
 	postSq     float64 // sum of squared latencies (ns²)
+	// postDelay sums the proxy's delay in the measurement's answers: each window's, for
+	// the answers that came in it.
+	postDelay time.Duration
 	// The cohort of a measurement: the first testSamples requests admitted from testAt
 	// (until cohortEnd, 0 while it fills), and how many of them have answered.
 	cohortN, cohortDone int
 	cohortEnd           time.Duration
+
+	// The proxy's own scheduling delay (see SchedDelay): the source, its reading at the
+	// start of the window, and the latency it added to each answer in the last window,
+	// which the means are judged without.
+	sched              SchedDelay
+	schedLast          ProxyDelay
+	waitMean, wakeMean time.Duration
+	delay              time.Duration
 }
 
 // Limit tuning. These are properties of the algorithm, not of a backend: nothing here needs
@@ -184,8 +199,10 @@ func NewLimit(initial, lo, hi int, now time.Duration) *Limit {
 
 // Reset restarts l with the given bounds (see NewLimit), forgetting what it learned.
 func (l *Limit) Reset(initial, lo, hi int, now time.Duration) {
+	sched := l.sched // the source stays
 	*l = Limit{winStart: now, slowStart: true}
 	l.SetBounds(lo, hi)
+	l.SetSchedDelay(sched)
 	if initial <= 0 {
 		initial = DefaultInitialLimit
 	}
@@ -263,6 +280,7 @@ func (l *Limit) SampleOf(now, latency time.Duration, dropped bool, inflight, adm
 			l.postN++
 			l.postSum += latency
 			l.postSq += float64(latency) * float64(latency)
+			l.winPostN++
 		}
 	}
 	if dropped {
@@ -285,8 +303,11 @@ func (l *Limit) SampleOf(now, latency time.Duration, dropped bool, inflight, adm
 		return false
 	}
 	before := int(l.limit)
+	l.readDelay()
+	l.postDelay += time.Duration(l.winPostN) * l.delay
 	l.closeWindow(now)
 	l.winStart, l.winN, l.winSum, l.winSq, l.winDrops, l.winPeak, l.winAdmitted, l.winPressure = now, 0, 0, 0, 0, inflight, 0, false
+	l.winPostN = 0
 	return int(l.limit) != before
 }
 
@@ -306,7 +327,8 @@ func (l *Limit) closeWindow(now time.Duration) {
 	if l.winN == 0 {
 		return
 	}
-	mean := float64(l.winSum) / float64(l.winN)
+	raw := float64(l.winSum) / float64(l.winN)
+	mean := l.own(raw, float64(l.delay))
 	base := float64(l.baseline)
 
 	switch {
@@ -343,7 +365,7 @@ func (l *Limit) closeWindow(now time.Duration) {
 		return
 	}
 	n := float64(l.winN)
-	se := math.Sqrt(math.Max(0, l.winSq/n-mean*mean) / n)
+	se := math.Sqrt(math.Max(0, l.winSq/n-raw*raw) / n)
 	if Tolerance*float64(l.baseline)+se >= mean {
 		if !reached {
 			return // latency fine but the limit was not reached: no evidence that more helps
@@ -383,7 +405,7 @@ func (l *Limit) closeWindow(now time.Duration) {
 // from now answer.
 func (l *Limit) startTest(now time.Duration, probe bool) {
 	l.cutFrom, l.cutLatency, l.cutSE, l.probe = l.limit, 0, 0, probe
-	l.testAt, l.postN, l.postSum, l.postSq, l.cohortN, l.cohortDone, l.cohortEnd = now, 0, 0, 0, 0, 0, 0
+	l.testAt, l.postN, l.postSum, l.postSq, l.postDelay, l.cohortN, l.cohortDone, l.cohortEnd = now, 0, 0, 0, 0, 0, 0, 0
 	if probe {
 		l.sinceTest = 0
 	}
@@ -401,8 +423,9 @@ func (l *Limit) testCut(now time.Duration) {
 		return
 	}
 	n := float64(l.postN)
-	post := float64(l.postSum) / n
-	se := math.Sqrt(math.Max(0, l.postSq/n-post*post) / n)
+	raw := float64(l.postSum) / n
+	se := math.Sqrt(math.Max(0, l.postSq/n-raw*raw) / n)
+	post := l.own(raw, float64(l.postDelay)/n)
 	healthy := Tolerance * float64(l.baseline)
 	if l.cutLatency == 0 { // measured before the cut
 		switch {
@@ -493,7 +516,7 @@ func (l *Limit) probeCut(now time.Duration, before, se float64) {
 	}
 	l.cutFrom, l.cutLatency, l.cutSE, l.probe = l.limit, before, se, true
 	l.limit *= cutStep
-	l.testAt, l.postN, l.postSum, l.postSq, l.cohortN, l.cohortDone, l.cohortEnd = now, 0, 0, 0, 0, 0, 0
+	l.testAt, l.postN, l.postSum, l.postSq, l.postDelay, l.cohortN, l.cohortDone, l.cohortEnd = now, 0, 0, 0, 0, 0, 0, 0
 }
 
 // shrink cuts the limit, where the cut is then tested: by the gradient tolerance ×
@@ -504,11 +527,11 @@ func (l *Limit) shrink(now time.Duration, latency float64) {
 	gradient := math.Max(0.5, Tolerance*float64(l.baseline)/latency)
 	next := math.Min(l.limit*gradient+math.Max(0.5, math.Sqrt(l.limit)/4), l.limit*cutStep)
 	l.limit = math.Max(next, l.min)
-	l.testAt, l.postN, l.postSum, l.postSq, l.cohortN, l.cohortDone, l.cohortEnd = now, 0, 0, 0, 0, 0, 0
+	l.testAt, l.postN, l.postSum, l.postSq, l.postDelay, l.cohortN, l.cohortDone, l.cohortEnd = now, 0, 0, 0, 0, 0, 0, 0
 }
 
 // endTest forgets the test of a cut.
 func (l *Limit) endTest() {
 	l.cutFrom, l.cutLatency, l.cutSE, l.probe, l.suspect = 0, 0, 0, false, false
-	l.testAt, l.postN, l.postSum, l.postSq, l.cohortN, l.cohortDone, l.cohortEnd = 0, 0, 0, 0, 0, 0, 0
+	l.testAt, l.postN, l.postSum, l.postSq, l.postDelay, l.cohortN, l.cohortDone, l.cohortEnd = 0, 0, 0, 0, 0, 0, 0, 0
 }

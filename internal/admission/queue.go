@@ -47,6 +47,10 @@ type Options struct {
 	// Clock returns a monotonic time; nil: time since the Controller was made. Tests inject
 	// a simulated clock.
 	Clock func() time.Duration
+	// SchedDelay measures the proxy's own scheduling delay, which the limits subtract from
+	// the latencies they learn from (see SchedDelay). nil: this process's, from
+	// runtime/metrics, unless Clock is set (a simulated clock has none: tests inject both).
+	SchedDelay SchedDelay
 }
 
 // Outcome is what became of an admitted request, for the limits.
@@ -173,6 +177,10 @@ func New(opts Options) *Controller {
 	}
 	c.waiters.New = func() any { return &waiter{ready: make(chan struct{}, 1)} }
 	now := c.clock()
+	c.backend.sched = opts.SchedDelay
+	if c.backend.sched == nil && opts.Clock == nil {
+		c.backend.sched = RuntimeSchedDelay()
+	}
 	c.backend.Reset(0, 0, opts.BackendCap, now)
 	c.shared = newSite(0, &c.backend, now)
 	c.setOptions(opts)
@@ -185,7 +193,8 @@ func newSite(key uint64, backend *Limit, now time.Duration) *site {
 		s.index[t] = -1
 	}
 	// A new site starts where the backend is (not below the usual start), and learns its
-	// own from there.
+	// own from there, subtracting the same scheduling delay.
+	s.limit.sched = backend.sched
 	s.limit.Reset(max(backend.Current(), DefaultInitialLimit), 0, int(backend.max), now)
 	return s
 }
@@ -592,6 +601,9 @@ type Stats struct {
 	WaitingByTier     [NumTiers + 1]int
 	// Sites is the number of sites with their own state.
 	Sites int
+	// Delay is the latency the proxy's own scheduling added to each answer in the
+	// backend's last window, which the limit does not count as the backend's.
+	Delay time.Duration
 }
 
 // Stats returns a snapshot of c.
@@ -599,7 +611,7 @@ func (c *Controller) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return Stats{Limit: c.backend.Current(), Baseline: c.backend.Baseline(), Inflight: c.inflight,
-		Waiting: c.waiting, WaitingByTier: c.tierWaiting, Sites: len(c.sites)}
+		Waiting: c.waiting, WaitingByTier: c.tierWaiting, Sites: len(c.sites), Delay: c.backend.Delay()}
 }
 
 // SiteStats returns the requests of siteName in flight and waiting, and its learned limit

@@ -124,6 +124,8 @@ var (
 		"Requests admitted to the backend at once: the learned concurrency limit (configured caps are upper bounds).", nil, nil)
 	admissionBaselineDesc = prometheus.NewDesc("floodgate_admission_baseline_seconds",
 		"The backend's healthy latency, learned by adaptive admission.", nil, nil)
+	admissionDelayDesc = prometheus.NewDesc("floodgate_admission_proxy_delay_seconds",
+		"The latency the proxy's own CPU (goroutines waiting to run) added to each backend answer lately, which the learned limit does not count as the backend's.", nil, nil)
 	admissionInflightDesc = prometheus.NewDesc("floodgate_admission_inflight",
 		"Requests in flight to the backend.", nil, nil)
 	admissionWaitingDesc = prometheus.NewDesc("floodgate_admission_waiting",
@@ -133,6 +135,7 @@ var (
 func (c *admissionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- admissionLimitDesc
 	ch <- admissionBaselineDesc
+	ch <- admissionDelayDesc
 	ch <- admissionInflightDesc
 	ch <- admissionWaitingDesc
 }
@@ -145,6 +148,7 @@ func (c *admissionCollector) Collect(ch chan<- prometheus.Metric) {
 	s := ctrl.Stats()
 	ch <- prometheus.MustNewConstMetric(admissionLimitDesc, prometheus.GaugeValue, float64(s.Limit))
 	ch <- prometheus.MustNewConstMetric(admissionBaselineDesc, prometheus.GaugeValue, s.Baseline.Seconds())
+	ch <- prometheus.MustNewConstMetric(admissionDelayDesc, prometheus.GaugeValue, s.Delay.Seconds())
 	ch <- prometheus.MustNewConstMetric(admissionInflightDesc, prometheus.GaugeValue, float64(s.Inflight))
 	for t := admission.TierTrusted; t <= admission.TierUntrusted; t++ {
 		ch <- prometheus.MustNewConstMetric(admissionWaitingDesc, prometheus.GaugeValue, float64(s.WaitingByTier[t]), t.String())
@@ -156,6 +160,7 @@ func (c *admissionCollector) Collect(ch chan<- prometheus.Metric) {
 type admissionStatus struct {
 	Limit         int            `json:"limit"`
 	BaselineMs    float64        `json:"baseline_ms"`
+	ProxyDelayMs  float64        `json:"proxy_delay_ms"`
 	Inflight      int            `json:"inflight"`
 	Waiting       int            `json:"waiting"`
 	WaitingByTier map[string]int `json:"waiting_by_tier"`
@@ -173,7 +178,8 @@ func (AdminAPI) admission(w http.ResponseWriter, r *http.Request) error {
 	}
 	s := p.admission.Stats()
 	out := admissionStatus{Limit: s.Limit, BaselineMs: float64(s.Baseline.Microseconds()) / 1000,
-		Inflight: s.Inflight, Waiting: s.Waiting, WaitingByTier: map[string]int{}, Sites: s.Sites}
+		ProxyDelayMs: float64(s.Delay.Microseconds()) / 1000,
+		Inflight:     s.Inflight, Waiting: s.Waiting, WaitingByTier: map[string]int{}, Sites: s.Sites}
 	for t := admission.TierTrusted; t <= admission.TierUntrusted; t++ {
 		out.WaitingByTier[t.String()] = s.WaitingByTier[t]
 	}

@@ -20,6 +20,9 @@ type AdmissionPoint struct {
 	Limit int `json:"limit"`
 	// BaselineMs is the healthy latency it learned.
 	BaselineMs float64 `json:"baseline_ms"`
+	// ProxyDelayMs is the latency the proxy's own CPU added to each backend answer, as
+	// the limit measured it (absent before floodgate measured it).
+	ProxyDelayMs float64 `json:"proxy_delay_ms,omitempty"`
 	// Inflight and Waiting count requests at that moment.
 	Inflight int `json:"inflight"`
 	// Waiting counts requests waiting for the backend.
