@@ -87,17 +87,20 @@ type Controller struct {
 	maxWait      time.Duration
 	maxSites     int
 
-	inflight    int
-	busySites   int // sites with a request in flight or waiting
-	waiting     int
-	tierWaiting [NumTiers + 1]int
-	seq         uint64
-	served      uint64
-	sites       map[uint64]*site
-	shared      *site // the state of the sites that could not get their own
-	ready       [NumTiers + 1]siteHeap
-	waitingList []*site // sites with a waiter, for pushing out
-	lastDecay   time.Duration
+	inflight     int
+	busySites    int // sites with a request in flight or waiting
+	waiting      int
+	tierWaiting  [NumTiers + 1]int
+	tierInflight [NumTiers + 1]int
+	seq          uint64
+	served       uint64
+	sites        map[uint64]*site
+	shared       *site // the state of the sites that could not get their own
+	ready        [NumTiers + 1]siteHeap
+	waitingList  []*site // sites with a waiter, for pushing out
+	lastDecay    time.Duration
+
+	demand demand // the tiers' measured demand, and the reserve it sets
 
 	waiters sync.Pool // *waiter
 }
@@ -136,6 +139,7 @@ type waiter struct {
 type Ticket struct {
 	c     *Controller
 	site  *site
+	tier  Tier
 	start time.Duration
 	// in flight, of the backend and of the site, once this request was admitted
 	inflight, siteInflight int
@@ -261,15 +265,22 @@ func (c *Controller) AcquireNotify(ctx context.Context, siteName string, tier Ti
 		c.fix(s)
 		c.dispatch(now)
 	}
-	if s.room() && c.backendRoom() {
-		// The queue invariant (see dispatch): with room in the backend, no site with room
-		// has a waiter, so nobody more trusted is passed over.
-		c.start(s, now)
-		t := Ticket{c: c, site: s, start: now, inflight: c.inflight, siteInflight: s.inflight}
+	if c.demand.arrive(tier, now) {
+		c.updateReserve(now)
+	}
+	if s.room() && c.roomFor(tier) {
+		// The queue invariant (see dispatch): with room in the backend for a tier, no site
+		// with room has a waiter of that tier or a more trusted one, so nobody more trusted
+		// is passed over.
+		c.start(s, tier, now)
+		t := Ticket{c: c, site: s, tier: tier, start: now, inflight: c.inflight, siteInflight: s.inflight}
 		c.mu.Unlock()
 		return t, nil
 	}
-	if !c.backendRoom() {
+	if !c.roomFor(tier) {
+		// The limit was reached for this request: the backend is full, or what is left of
+		// it is held for the more trusted tiers' demand. Either way the window is one where
+		// demand exceeded what was admitted, and the baseline must not learn from it.
 		c.backend.Pressure()
 	}
 	if !s.room() {
@@ -311,7 +322,7 @@ func (c *Controller) AcquireNotify(ctx context.Context, siteName string, tier Ti
 
 	c.mu.Lock()
 	t := Ticket{Pressure: pressure, Waited: true, Wait: c.clock() - w.queued}
-	admitted := Ticket{c: c, site: s, start: w.start, inflight: w.inflight, siteInflight: w.siteInfl, Waited: true, Wait: w.start - w.queued, Pressure: pressure}
+	admitted := Ticket{c: c, site: s, tier: tier, start: w.start, inflight: w.inflight, siteInflight: w.siteInfl, Waited: true, Wait: w.start - w.queued, Pressure: pressure}
 	switch {
 	case err == nil && w.pushedOut:
 		err = ErrShed
@@ -324,7 +335,7 @@ func (c *Controller) AcquireNotify(ctx context.Context, siteName string, tier Ti
 			t, err = admitted, nil
 		} else {
 			// Nobody will use it: give it to the next waiter.
-			c.finish(s)
+			c.finish(s, tier)
 			c.dispatch(c.clock())
 		}
 	case w.pushedOut:
@@ -359,7 +370,8 @@ func (t Ticket) release(outcome Outcome, latency time.Duration) {
 	c.mu.Lock()
 	now := c.clock()
 	s := t.site
-	c.finish(s)
+	c.finish(s, t.tier)
+	c.demand.held(t.tier, now-t.start)
 	if outcome == OutcomeIgnore {
 		c.backend.Ignored(t.start)
 		s.limit.Ignored(t.start)
@@ -372,6 +384,9 @@ func (t Ticket) release(outcome Outcome, latency time.Duration) {
 		s.limit.SampleOf(now, latency, dropped, s.inflight, t.siteInflight, t.start)
 	}
 	c.fix(s)
+	if c.demand.due(now) {
+		c.updateReserve(now)
+	}
 	c.dispatch(now)
 	if now-c.lastDecay >= decayEvery {
 		c.decay(now)
@@ -416,6 +431,36 @@ func (c *Controller) decay(now time.Duration) {
 
 func (c *Controller) backendRoom() bool { return c.inflight < c.backend.Current() }
 
+// roomFor reports whether the backend has room for one more request of tier: below the
+// limit, and leaving free the slots reserved for every more trusted tier's demand (see
+// demand). The reserve of a group of tiers counts what they hold in flight: only the part
+// they do not hold yet must stay free. Room for a tier implies room for every more trusted
+// one. While the limit is in slow start (it has not yet found where the backend's latency
+// climbs: a calm day on a big backend) nothing is reserved, so that lower tiers still take
+// the limit up to the backend's capacity. c.mu is held.
+func (c *Controller) roomFor(tier Tier) bool {
+	limit := c.backend.Current()
+	if c.inflight >= limit {
+		return false
+	}
+	if tier == TierTrusted || c.backend.SlowStart() {
+		return true
+	}
+	free, above := 0, 0
+	for u := TierTrusted; u < tier; u++ {
+		above += c.tierInflight[u]
+		free = max(free, c.demand.reserve[u+1]-above)
+	}
+	return c.inflight+free < limit
+}
+
+// updateReserve closes a period of the demand's measurement and, as the reserve may have
+// shrunk, admits the waiters it now lets in. c.mu is held.
+func (c *Controller) updateReserve(now time.Duration) {
+	c.demand.update(now, c.backend.Baseline())
+	c.dispatch(now)
+}
+
 // overShare reports whether site s asks for at least its share of the backend: its
 // requests in flight and waiting at least the average of the sites with any. A flooded
 // site's long queue is far above it; a quiet site's visitor, waiting a moment behind
@@ -432,23 +477,25 @@ func (s *site) room() bool {
 	return s.inflight < s.limit.Current()
 }
 
-// start counts one more request of s in flight; c.mu is held.
-func (c *Controller) start(s *site, now time.Duration) {
+// start counts one more request of s, of tier, in flight; c.mu is held.
+func (c *Controller) start(s *site, tier Tier, now time.Duration) {
 	if s.inflight+s.waiting == 0 {
 		c.busySites++
 	}
 	s.inflight++
 	c.inflight++
+	c.tierInflight[tier]++
 	c.served++
 	s.served = c.served
 	c.backend.Started(now, c.inflight)
 	s.limit.Started(now, s.inflight)
 }
 
-// finish counts one request of s less in flight; c.mu is held. The caller fixes s and
-// dispatches.
-func (c *Controller) finish(s *site) {
+// finish counts one request of s, of tier, less in flight; c.mu is held. The caller fixes
+// s and dispatches.
+func (c *Controller) finish(s *site, tier Tier) {
 	s.inflight--
+	c.tierInflight[tier]--
 	if s.inflight+s.waiting == 0 {
 		c.busySites--
 	}
@@ -495,17 +542,17 @@ func (c *Controller) dequeue(w *waiter) {
 	c.fixTier(s, w.tier)
 }
 
-// dispatch admits waiters while the backend has room, most trusted tier first. It keeps
-// the queue invariant: after it, either the backend is full or no site with room has a
-// waiter. c.mu is held.
+// dispatch admits waiters while the backend has room for their tier (see roomFor), most
+// trusted tier first. It keeps the queue invariant: after it, for every tier, either the
+// backend has no room for the tier or no site with room has a waiter of it. c.mu is held.
 func (c *Controller) dispatch(now time.Duration) {
-	for t := TierTrusted; t <= TierUntrusted && c.backendRoom(); t++ {
+	for t := TierTrusted; t <= TierUntrusted && c.roomFor(t); t++ {
 		h := &c.ready[t]
-		for c.backendRoom() && len(h.s) > 0 {
+		for len(h.s) > 0 && c.roomFor(t) {
 			s := h.s[0]
 			w := s.queues[t].head
 			c.dequeue(w)
-			c.start(s, now)
+			c.start(s, t, now)
 			c.fix(s)
 			w.granted, w.start, w.inflight, w.siteInfl = true, now, c.inflight, s.inflight
 			w.ready <- struct{}{}
@@ -590,6 +637,11 @@ type Stats struct {
 	// (index 0 unused).
 	Inflight, Waiting int
 	WaitingByTier     [NumTiers + 1]int
+	// InflightByTier counts the requests in flight by tier; Reserved is, for each tier, the
+	// slots held free for the more trusted tiers' measured demand (see demand): a request
+	// of the tier is admitted only below Limit less what of them is not in use. Nothing is
+	// reserved while the limit is in slow start.
+	InflightByTier, Reserved [NumTiers + 1]int
 	// Sites is the number of sites with their own state.
 	Sites int
 }
@@ -598,8 +650,13 @@ type Stats struct {
 func (c *Controller) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var reserved [NumTiers + 1]int
+	if !c.backend.SlowStart() {
+		reserved = c.demand.reserve
+	}
 	return Stats{Limit: c.backend.Current(), Baseline: c.backend.Baseline(), Inflight: c.inflight,
-		Waiting: c.waiting, WaitingByTier: c.tierWaiting, Sites: len(c.sites)}
+		Waiting: c.waiting, WaitingByTier: c.tierWaiting, Sites: len(c.sites),
+		InflightByTier: c.tierInflight, Reserved: reserved}
 }
 
 // SiteStats returns the requests of siteName in flight and waiting, and its learned limit
