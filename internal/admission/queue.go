@@ -272,15 +272,18 @@ func (c *Controller) AcquireNotify(ctx context.Context, siteName string, tier Ti
 		// The queue invariant (see dispatch): with room in the backend for a tier, no site
 		// with room has a waiter of that tier or a more trusted one, so nobody more trusted
 		// is passed over.
-		c.start(s, tier, now)
-		t := Ticket{c: c, site: s, tier: tier, start: now, inflight: c.inflight, siteInflight: s.inflight}
+		inflight := c.start(s, tier, now)
+		t := Ticket{c: c, site: s, tier: tier, start: now, inflight: inflight, siteInflight: s.inflight}
 		c.mu.Unlock()
 		return t, nil
 	}
-	if !c.roomFor(tier) {
-		// The limit was reached for this request: the backend is full, or what is left of
-		// it is held for the more trusted tiers' demand. Either way the window is one where
-		// demand exceeded what was admitted, and the baseline must not learn from it.
+	if !c.backendRoom() || (!c.roomFor(tier) && c.backend.SlowStart()) {
+		// The limit was reached. Past slow start, not when only the reserve held this
+		// request back: the backend was not tried at the limit, so that says nothing of
+		// more concurrency, and growing the limit for it would let the lower tiers fill the
+		// backend up to its knee and the more trusted tiers' reserve push it past (people
+		// would wait inside the backend instead of in admission). In slow start the
+		// capacity is not known yet, and the reserve counts as in use (see start).
 		c.backend.Pressure()
 	}
 	if !s.room() {
@@ -435,23 +438,20 @@ func (c *Controller) backendRoom() bool { return c.inflight < c.backend.Current(
 // limit, and leaving free the slots reserved for every more trusted tier's demand (see
 // demand). The reserve of a group of tiers counts what they hold in flight: only the part
 // they do not hold yet must stay free. Room for a tier implies room for every more trusted
-// one. While the limit is in slow start (it has not yet found where the backend's latency
-// climbs: a calm day on a big backend) nothing is reserved, so that lower tiers still take
-// the limit up to the backend's capacity. c.mu is held.
+// one. c.mu is held.
 func (c *Controller) roomFor(tier Tier) bool {
-	limit := c.backend.Current()
-	if c.inflight >= limit {
-		return false
-	}
-	if tier == TierTrusted || c.backend.SlowStart() {
-		return true
-	}
+	return c.inflight+c.reserveFree(tier) < c.backend.Current()
+}
+
+// reserveFree is the part of the reserves held against tier that the more trusted tiers
+// are not using: the slots a request of tier must leave free. c.mu is held.
+func (c *Controller) reserveFree(tier Tier) int {
 	free, above := 0, 0
 	for u := TierTrusted; u < tier; u++ {
 		above += c.tierInflight[u]
 		free = max(free, c.demand.reserve[u+1]-above)
 	}
-	return c.inflight+free < limit
+	return free
 }
 
 // updateReserve closes a period of the demand's measurement and, as the reserve may have
@@ -477,8 +477,13 @@ func (s *site) room() bool {
 	return s.inflight < s.limit.Current()
 }
 
-// start counts one more request of s, of tier, in flight; c.mu is held.
-func (c *Controller) start(s *site, tier Tier, now time.Duration) {
+// start counts one more request of s, of tier, in flight, and returns the backend's
+// concurrency the limit learns it was admitted at; c.mu is held. That is the requests in
+// flight, and in slow start the reserve held free too: the limit, still looking for the
+// backend's capacity, grows from the concurrency it committed (as it would if the more
+// trusted tiers used their reserve), so that the lower tiers of a calm big backend are not
+// kept at the initial limit less the reserve.
+func (c *Controller) start(s *site, tier Tier, now time.Duration) int {
 	if s.inflight+s.waiting == 0 {
 		c.busySites++
 	}
@@ -487,8 +492,13 @@ func (c *Controller) start(s *site, tier Tier, now time.Duration) {
 	c.tierInflight[tier]++
 	c.served++
 	s.served = c.served
-	c.backend.Started(now, c.inflight)
+	inflight := c.inflight
+	if c.backend.SlowStart() {
+		inflight += c.reserveFree(TierUntrusted)
+	}
+	c.backend.Started(now, inflight)
 	s.limit.Started(now, s.inflight)
+	return inflight
 }
 
 // finish counts one request of s, of tier, less in flight; c.mu is held. The caller fixes
@@ -552,9 +562,9 @@ func (c *Controller) dispatch(now time.Duration) {
 			s := h.s[0]
 			w := s.queues[t].head
 			c.dequeue(w)
-			c.start(s, t, now)
+			inflight := c.start(s, t, now)
 			c.fix(s)
-			w.granted, w.start, w.inflight, w.siteInfl = true, now, c.inflight, s.inflight
+			w.granted, w.start, w.inflight, w.siteInfl = true, now, inflight, s.inflight
 			w.ready <- struct{}{}
 		}
 	}
@@ -639,8 +649,7 @@ type Stats struct {
 	WaitingByTier     [NumTiers + 1]int
 	// InflightByTier counts the requests in flight by tier; Reserved is, for each tier, the
 	// slots held free for the more trusted tiers' measured demand (see demand): a request
-	// of the tier is admitted only below Limit less what of them is not in use. Nothing is
-	// reserved while the limit is in slow start.
+	// of the tier is admitted only below Limit less what of them is not in use.
 	InflightByTier, Reserved [NumTiers + 1]int
 	// Sites is the number of sites with their own state.
 	Sites int
@@ -650,13 +659,9 @@ type Stats struct {
 func (c *Controller) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var reserved [NumTiers + 1]int
-	if !c.backend.SlowStart() {
-		reserved = c.demand.reserve
-	}
 	return Stats{Limit: c.backend.Current(), Baseline: c.backend.Baseline(), Inflight: c.inflight,
 		Waiting: c.waiting, WaitingByTier: c.tierWaiting, Sites: len(c.sites),
-		InflightByTier: c.tierInflight, Reserved: reserved}
+		InflightByTier: c.tierInflight, Reserved: c.demand.reserve}
 }
 
 // SiteStats returns the requests of siteName in flight and waiting, and its learned limit

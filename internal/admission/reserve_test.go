@@ -104,21 +104,46 @@ func TestReserveKeepsSlotsForPeople(t *testing.T) {
 	}
 }
 
-// The same people under the same flood without the reserve (it is measured, but the limit
-// is in slow start, where nothing is reserved) do wait: the test above shows the reserve,
-// not a flood too weak to fill the limit.
+// The same people under the same flood, but of the flood's own tier (nothing is reserved
+// against a tier for itself), do wait: the test above shows the reserve, not a flood too
+// weak to fill the limit.
 func TestWithoutReservePeopleWait(t *testing.T) {
-	people := load{TierReturning, 20 * time.Millisecond, 1, 100 * time.Millisecond}
+	people := load{TierUntrusted, 20 * time.Millisecond, 1, 100 * time.Millisecond}
 	flood := load{TierUntrusted, time.Millisecond, 5, 100 * time.Millisecond}
 	r := newReserveSim(20)
-	r.c.backend.slowStart = true
 	r.run(2*time.Second, people)
 	n := r.run(3*time.Second, flood, people)
 	if n.atOnce[1] > n.sent[1]/2 {
 		t.Errorf("without a reserve, %d of %d people found a free slot under the flood: the flood is too weak", n.atOnce[1], n.sent[1])
 	}
-	if st := r.c.Stats(); st.Reserved != [NumTiers + 1]int{} {
-		t.Errorf("in slow start, reserved %v, want none", st.Reserved)
+	if st := r.c.Stats(); st.Reserved[TierUntrusted] != 0 {
+		t.Errorf("reserved %v against the people's own tier", st.Reserved)
+	}
+}
+
+// In slow start (a calm big backend whose capacity the limit has not found yet), a lower
+// tier held back by the reserve still grows the limit: the reserve counts as in use, so
+// the lower tiers are not kept at the initial limit less the people's reserve.
+func TestReserveSlowStartGrows(t *testing.T) {
+	clk := &fixedClock{}
+	c := New(Options{Clock: clk.now})
+	r := &reserveSim{c: c, clk: clk, ended: (&reserveSim{}).ended}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r.ended = ctx
+	people := load{TierReturning, 20 * time.Millisecond, 1, 100 * time.Millisecond} // 5 slots
+	auto := load{TierAutomation, time.Millisecond, 1, 20 * time.Millisecond}         // 20 slots
+	r.run(time.Second, people)
+	start := c.Stats()
+	r.run(5*time.Second, auto, people)
+	n := r.run(time.Second, auto, people)
+	st := c.Stats()
+	t.Logf("limit %d → %d; reserved %v; automation %d/%d at once, %d in flight; slow start %v", start.Limit, st.Limit, st.Reserved, n.atOnce[0], n.sent[0], st.InflightByTier[TierAutomation], c.backend.SlowStart())
+	if start.Reserved[TierAutomation] < start.Limit-DefaultInitialLimit/2 || start.Limit != DefaultInitialLimit {
+		t.Fatalf("the test wants a reserve that leaves automation little of the initial limit: limit %d, reserved %v", start.Limit, start.Reserved)
+	}
+	if st.Limit < 25+st.Reserved[TierAutomation]-5 || n.atOnce[0] < n.sent[0]*9/10 {
+		t.Errorf("slow start kept the limit at %d (reserve %d): automation %d of %d admitted at once", st.Limit, st.Reserved[TierAutomation], n.atOnce[0], n.sent[0])
 	}
 }
 
