@@ -479,7 +479,8 @@ func (s *site) room() bool {
 
 // start counts one more request of s, of tier, in flight, and returns the backend's
 // concurrency the limit learns it was admitted at; c.mu is held. That is the requests in
-// flight, and in slow start the reserve held free too: the limit, still looking for the
+// flight, and in slow start the reserve held free too (against the least trusted tier that
+// asks for slots, the only one it holds back when the limit is reached): the limit, still looking for the
 // backend's capacity, grows from the concurrency it committed (as it would if the more
 // trusted tiers used their reserve), so that the lower tiers of a calm big backend are not
 // kept at the initial limit less the reserve.
@@ -494,7 +495,7 @@ func (c *Controller) start(s *site, tier Tier, now time.Duration) int {
 	s.served = c.served
 	inflight := c.inflight
 	if c.backend.SlowStart() {
-		inflight += c.reserveFree(TierUntrusted)
+		inflight += c.reserveFree(c.demand.lowest)
 	}
 	c.backend.Started(now, inflight)
 	s.limit.Started(now, s.inflight)

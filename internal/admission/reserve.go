@@ -46,6 +46,8 @@ type demand struct {
 	rate, hold [NumTiers + 1]float64
 	// reserve[t] is the slots held for the tiers more trusted than t (0 for TierTrusted).
 	reserve [NumTiers + 1]int
+	// lowest is the least trusted tier with a measured demand (TierTrusted: none).
+	lowest Tier
 }
 
 // Properties of the measurement, not of a backend: nothing here needs setting.
@@ -91,6 +93,7 @@ func (d *demand) update(now, baseline time.Duration) {
 	}
 	alpha := 1 - math.Exp(-float64(dt)/float64(reserveMemory))
 	mean := 0.0 // slots held by the tiers above the next one
+	d.lowest = TierTrusted
 	for t := TierTrusted; t <= TierUntrusted; t++ {
 		d.reserve[t] = poissonQuantile(mean, reserveQuantile)
 		d.rate[t] += alpha * (float64(d.arrivals[t])/dt.Seconds() - d.rate[t])
@@ -107,6 +110,9 @@ func (d *demand) update(now, baseline time.Duration) {
 			hold = baseline.Seconds()
 		}
 		mean += d.rate[t] * hold
+		if poissonQuantile(d.rate[t]*hold, reserveQuantile) > 0 { // would reserve a slot
+			d.lowest = t
+		}
 		d.arrivals[t], d.holdSum[t], d.holdN[t] = 0, 0, 0
 	}
 }

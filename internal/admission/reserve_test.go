@@ -132,7 +132,7 @@ func TestReserveSlowStartGrows(t *testing.T) {
 	cancel()
 	r.ended = ctx
 	people := load{TierReturning, 20 * time.Millisecond, 1, 100 * time.Millisecond} // 5 slots
-	auto := load{TierAutomation, time.Millisecond, 1, 20 * time.Millisecond}         // 20 slots
+	auto := load{TierAutomation, time.Millisecond, 1, 20 * time.Millisecond}        // 20 slots
 	r.run(time.Second, people)
 	start := c.Stats()
 	r.run(5*time.Second, auto, people)
