@@ -444,12 +444,16 @@ func (c *Controller) roomFor(tier Tier) bool {
 }
 
 // reserveFree is the part of the reserves held against tier that the more trusted tiers
-// are not using: the slots a request of tier must leave free. c.mu is held.
+// are not using: the slots a request of tier must leave free. A reserve never takes the
+// whole limit: one slot is always left to the lower tiers, so that no tier is shut out
+// while the backend idles (a small limit, a Poisson margin larger than it) and a person's
+// first page, ranked with the new browsers, keeps moving. c.mu is held.
 func (c *Controller) reserveFree(tier Tier) int {
 	free, above := 0, 0
+	most := c.backend.Current() - 1
 	for u := TierTrusted; u < tier; u++ {
 		above += c.tierInflight[u]
-		free = max(free, c.demand.reserve[u+1]-above)
+		free = max(free, min(c.demand.reserve[u+1], most)-above)
 	}
 	return free
 }

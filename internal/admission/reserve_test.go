@@ -235,3 +235,24 @@ func TestPoissonQuantile(t *testing.T) {
 		t.Errorf("quantile jumps at 400: %d, %d", a, b)
 	}
 }
+
+// A reserve larger than the limit (a small backend, people's Poisson margin) still leaves
+// the lower tiers one slot: they are never shut out while the backend idles.
+func TestReserveLeavesOneSlot(t *testing.T) {
+	people := load{TierBrowser, 50 * time.Millisecond, 1, 100 * time.Millisecond} // 2 slots: 6 reserved
+	flood := load{TierNew, time.Millisecond, 5, 100 * time.Millisecond}
+	r := newReserveSim(3)
+	r.run(2*time.Second, people)
+	n := r.run(3*time.Second, flood, people)
+	st := r.c.Stats()
+	t.Logf("reserved %v of %d; new %d/%d admitted at once; people %d/%d", st.Reserved, st.Limit, n.atOnce[0], n.sent[0], n.atOnce[1], n.sent[1])
+	if st.Reserved[TierNew] < st.Limit {
+		t.Fatalf("reserve %d below the limit %d: the test shows nothing", st.Reserved[TierNew], st.Limit)
+	}
+	if n.atOnce[0] < 3000/100 { // at least one slot, held 100 ms, over 3 s
+		t.Errorf("new browsers got %d slots in 3 s under a reserve larger than the limit", n.atOnce[0])
+	}
+	if n.atOnce[1] != n.sent[1] {
+		t.Errorf("%d of %d people waited", n.sent[1]-n.atOnce[1], n.sent[1])
+	}
+}
