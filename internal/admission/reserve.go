@@ -29,6 +29,11 @@ import (
 // the rates and hold times are smoothed (an exponential average over reserveMemory) and
 // the reserves computed, under the Controller's lock, no allocation.
 //
+// Bounds. A reserve never takes the whole limit: one slot is left to the lower tiers (see
+// Controller.reserveFree). In slow start the limit counts the free reserve as in use, past
+// it a request held back by the reserve alone is not pressure on the limit (see
+// Controller.start and AcquireNotify).
+//
 // Who can inflate it. The reserve against a tier counts only the tiers above it, so
 // traffic can take slots only from tiers below its own, which it already passes in the
 // queue: a flood that anyone can send (TierNew: browsers that never kept a pass, a botnet
