@@ -482,8 +482,9 @@ func (s *site) room() bool {
 }
 
 // start counts one more request of s, of tier, in flight, and returns the backend's
-// concurrency the limit learns it was admitted at; c.mu is held. That is the requests in
-// flight, and in slow start the reserve held free too (against the least trusted tier that
+// concurrency the limit learns it was admitted at (for how far it grows; whether the limit
+// was reached at all is the requests in flight, or one held back); c.mu is held. That is the
+// requests in flight, and in slow start the reserve held free too (against the least trusted tier that
 // asks for slots, the only one it holds back when the limit is reached): the limit, still looking for the
 // backend's capacity, grows from the concurrency it committed (as it would if the more
 // trusted tiers used their reserve), so that the lower tiers of a calm big backend are not
@@ -497,12 +498,12 @@ func (c *Controller) start(s *site, tier Tier, now time.Duration) int {
 	c.tierInflight[tier]++
 	c.served++
 	s.served = c.served
+	c.backend.Started(now, c.inflight)
+	s.limit.Started(now, s.inflight)
 	inflight := c.inflight
 	if c.backend.SlowStart() {
 		inflight += c.reserveFree(c.demand.lowest)
 	}
-	c.backend.Started(now, inflight)
-	s.limit.Started(now, s.inflight)
 	return inflight
 }
 

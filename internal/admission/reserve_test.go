@@ -256,3 +256,28 @@ func TestReserveLeavesOneSlot(t *testing.T) {
 		t.Errorf("%d of %d people waited", n.sent[1]-n.atOnce[1], n.sent[1])
 	}
 }
+
+// In slow start, a calm day where the reserve holds nobody back does not grow the limit:
+// the reserve counts as in use only for a window where a request was held back (the
+// matrix saw a calm limit of 15 on a 4-worker backend, and a flood that filled it at once).
+func TestReserveCalmSlowStartDoesNotGrow(t *testing.T) {
+	clk := &fixedClock{}
+	c := New(Options{Clock: clk.now})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := &reserveSim{c: c, clk: clk, ended: ctx}
+	people := load{TierReturning, 33 * time.Millisecond, 1, 100 * time.Millisecond} // 3 slots
+	auto := load{TierAutomation, 100 * time.Millisecond, 1, 10 * time.Millisecond}  // 0.1 slot
+	n := r.run(5*time.Second, people, auto)
+	st := c.Stats()
+	t.Logf("limit %d; reserved %v; people %d/%d, automation %d/%d at once", st.Limit, st.Reserved, n.atOnce[0], n.sent[0], n.atOnce[1], n.sent[1])
+	if st.Reserved[TierAutomation] < DefaultInitialLimit-1 {
+		t.Fatalf("reserve %d: the test wants one that fills the limit with the people's few in flight", st.Reserved[TierAutomation])
+	}
+	if n.atOnce[0] != n.sent[0] || n.atOnce[1] != n.sent[1] {
+		t.Errorf("calm: someone waited")
+	}
+	if st.Limit != DefaultInitialLimit {
+		t.Errorf("calm, nobody held back: the limit grew from %d to %d", DefaultInitialLimit, st.Limit)
+	}
+}
