@@ -449,6 +449,9 @@ func (c *Controller) roomFor(tier Tier) bool {
 // while the backend idles (a small limit, a Poisson margin larger than it) and a person's
 // first page, ranked with the new browsers, keeps moving. c.mu is held.
 func (c *Controller) reserveFree(tier Tier) int {
+	if c.demand.reserve[tier] == 0 {
+		return 0 // reserves grow down the tiers: none above either (the usual calm case)
+	}
 	free, above := 0, 0
 	most := c.backend.Current() - 1
 	for u := TierTrusted; u < tier; u++ {
