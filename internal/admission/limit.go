@@ -22,13 +22,7 @@ import (
 //     does not wait behind a limit still learning (it starts at 8 and passes 32 within four
 //     windows). Not by 2 as TCP does: a flood at start learns its first baseline with the
 //     backend already queueing, and a backend that refuses past a short backlog (PHP-FPM)
-//     takes half again its workers, not twice. Only from a window where the backend carried
-//     the limit (that many were in flight): a window reached with fewer in flight (the
-//     Controller's reserve held a lower tier back, which in slow start counts as in use)
-//     tested the backend only at what was in flight, and grows by the headroom below, so
-//     that a burst held back by people's reserve does not take a 4-worker backend's limit
-//     from 8 to 12 in one window of healthy answers (issue 11). Upstream failures end slow
-//     start, halving the limit.
+//     takes half again its workers, not twice. Upstream failures end it, halving the limit.
 //     After that a healthy window that reached the limit grows it by a headroom of
 //     √limit/2. A window that did not reach it says nothing, and the limit stays: in calm
 //     it never shrinks.
@@ -388,13 +382,13 @@ func (l *Limit) closeWindow(now time.Duration) {
 		// Healthy latency: grow by √limit/2 (at least one), to find added capacity within
 		// a second or two; in slow start, by half, if that is more. From the concurrency
 		// the window's answers were admitted at (when known): a limit they did not reach is
-		// not tested yet. Slow start multiplies only a limit the backend carried (see Limit).
+		// not tested yet.
 		tested := l.limit
 		if l.winAdmitted > 0 {
 			tested = math.Min(tested, float64(l.winAdmitted))
 		}
 		next := tested + math.Max(1, math.Sqrt(tested)/2)
-		if l.slowStart && float64(l.winPeak) >= tested {
+		if l.slowStart {
 			next = math.Max(next, slowStartGrowth*tested)
 		}
 		l.limit = math.Min(l.max, math.Max(l.limit, next))

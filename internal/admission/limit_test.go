@@ -371,34 +371,3 @@ func TestCohortSkipsIgnoredAnswers(t *testing.T) {
 		t.Errorf("after the cohort answered (a quarter of it ignored): limit %d, latency before the cut %v; want the climb measured and the limit cut", l.Current(), time.Duration(l.cutLatency))
 	}
 }
-
-// Slow start multiplies the limit only from a window where the backend carried the limit:
-// a window "reached" while fewer were in flight (the reserve held a lower tier back, and in
-// slow start counts as in use, see Controller.start) has tested the backend only at what was
-// in flight, and grows the limit by the headroom of √limit/2 as past slow start. Issue 11: a
-// POST burst held back by people's reserve took a 4-worker backend's limit from 8 to 12 in
-// one window of healthy answers admitted with 5 in flight.
-func TestSlowStartNeedsTheLimitCarried(t *testing.T) {
-	for _, tc := range []struct {
-		peak int // most in flight during the window
-		want int
-	}{
-		{5, 9},  // 8 + √8/2: the reserve reached it, the backend carried 5
-		{8, 12}, // the backend carried all 8 at a healthy latency: × 1.5
-	} {
-		var now time.Duration
-		l := NewLimit(8, 0, 0, now)
-		l.baseline = 200 * time.Millisecond
-		l.winPeak = 0
-		for i := 0; i < minSamples; i++ {
-			now += 50 * time.Millisecond
-			l.Started(now, tc.peak)
-			l.Pressure()
-			// admitted as the Controller reports it in slow start: the reserve counted in
-			l.SampleOf(now, 200*time.Millisecond, false, tc.peak-1, 8, now-200*time.Millisecond)
-		}
-		if !l.SlowStart() || l.Current() != tc.want {
-			t.Errorf("%d in flight at a limit of 8, healthy answers: limit %d (slow start %v), want %d", tc.peak, l.Current(), l.SlowStart(), tc.want)
-		}
-	}
-}
