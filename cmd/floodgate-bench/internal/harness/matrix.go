@@ -206,6 +206,11 @@ const (
 	TargetP95 = 1.5
 	// TargetQuietP95 is the same for the sites not attacked.
 	TargetQuietP95 = 1.2
+	// TargetCalmP95 is the most floodgate's calm p95 may be, as a multiple of plain Caddy's
+	// in the same cell: on a calm day nobody waits for floodgate. Without it a broken calm
+	// passes the flood checks, which compare the flood with that calm (session 5: a calm p95
+	// of 1,070 ms against plain Caddy's 203 counted as met).
+	TargetCalmP95 = 1.2
 	// TargetFlashBusy is the least share of the backend's capacity a flash crowd uses.
 	TargetFlashBusy = 0.95
 	// TargetReturningOK is the least share of returning visitors' requests served in a
@@ -242,6 +247,12 @@ func CheckArm(c Cell, a *ArmReport) []Check {
 		{Target: "people p95 / calm", Got: round2(p95), Want: TargetP95, OK: p95 > 0 && p95 <= TargetP95},
 		{Target: "sites not attacked p95 / calm", Got: round2(quiet), Want: TargetQuietP95, OK: quiet > 0 && quiet <= TargetQuietP95},
 	}
+}
+
+// CheckCalm checks floodgate's calm p95 against plain Caddy's calm p95 in the same cell.
+func CheckCalm(plain, fg *ArmReport) Check {
+	r := ratio(fg.HumansCalm.Latency.P95, plain.HumansCalm.Latency.P95)
+	return Check{Target: "calm p95 / plain Caddy's", Got: round2(r), Want: TargetCalmP95, OK: r > 0 && r <= TargetCalmP95}
 }
 
 // allOK says whether every check holds.

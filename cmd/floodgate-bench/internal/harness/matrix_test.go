@@ -203,3 +203,27 @@ func TestMatrixSummaryAndMarkdown(t *testing.T) {
 		t.Errorf("cell %s has %d rows, want one per arm at least", cells[1].Name, rows)
 	}
 }
+
+// A broken calm day fails its own check, though the flood checks pass against it: the
+// matrix at the end of session 5 counted such a cell as met.
+func TestCheckCalm(t *testing.T) {
+	plain := armWith(1, 203, 700, 203, 700, 1, 1)
+	for _, tt := range []struct {
+		name    string
+		fgCalm  float64
+		wantOK  bool
+		wantGot float64
+	}{
+		{"calm as plain", 205, true, 1.01},
+		{"calm broken, flood below it", 1070, false, 5.27},
+		{"no calm measured", 0, false, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fg := armWith(1, tt.fgCalm, 203, tt.fgCalm, 203, 1, 0.3)
+			got := CheckCalm(plain, fg)
+			if got.OK != tt.wantOK || got.Got != tt.wantGot {
+				t.Errorf("CheckCalm = %+v, want ok %v, got %v", got, tt.wantOK, tt.wantGot)
+			}
+		})
+	}
+}

@@ -80,7 +80,11 @@ func RunMatrix(ctx context.Context, o MatrixOptions) (*MatrixReport, error) {
 			if err != nil {
 				return nil, fmt.Errorf("cell %s, %s: %w", c.Name, arm, err)
 			}
-			cr.Arms = append(cr.Arms, CellArm{ArmReport: ar, Checks: CheckArm(c, &ar), Load1: load})
+			checks := CheckArm(c, &ar)
+			if arm == ArmFloodgate && len(cr.Arms) > 0 {
+				checks = append(checks, CheckCalm(&cr.Arms[0].ArmReport, &ar))
+			}
+			cr.Arms = append(cr.Arms, CellArm{ArmReport: ar, Checks: checks, Load1: load})
 			fmt.Fprintf(o.Log, "  %s %s: %s\n", c.Name, arm, checksLine(cr.Arms[len(cr.Arms)-1].Checks))
 			time.Sleep(time.Second) // let the arm's sockets close
 		}
