@@ -405,7 +405,7 @@ func (l *Limit) closeWindow(now time.Duration) {
 // from now answer.
 func (l *Limit) startTest(now time.Duration, probe bool) {
 	l.cutFrom, l.cutLatency, l.cutSE, l.probe = l.limit, 0, 0, probe
-	l.testAt, l.postN, l.postSum, l.postSq, l.postDelay, l.cohortN, l.cohortDone, l.cohortEnd = now, 0, 0, 0, 0, 0, 0, 0
+	l.measureFrom(now)
 	if probe {
 		l.sinceTest = 0
 	}
@@ -516,7 +516,7 @@ func (l *Limit) probeCut(now time.Duration, before, se float64) {
 	}
 	l.cutFrom, l.cutLatency, l.cutSE, l.probe = l.limit, before, se, true
 	l.limit *= cutStep
-	l.testAt, l.postN, l.postSum, l.postSq, l.postDelay, l.cohortN, l.cohortDone, l.cohortEnd = now, 0, 0, 0, 0, 0, 0, 0
+	l.measureFrom(now)
 }
 
 // shrink cuts the limit, where the cut is then tested: by the gradient tolerance ×
@@ -527,11 +527,17 @@ func (l *Limit) shrink(now time.Duration, latency float64) {
 	gradient := math.Max(0.5, Tolerance*float64(l.baseline)/latency)
 	next := math.Min(l.limit*gradient+math.Max(0.5, math.Sqrt(l.limit)/4), l.limit*cutStep)
 	l.limit = math.Max(next, l.min)
-	l.testAt, l.postN, l.postSum, l.postSq, l.postDelay, l.cohortN, l.cohortDone, l.cohortEnd = now, 0, 0, 0, 0, 0, 0, 0
+	l.measureFrom(now)
 }
 
 // endTest forgets the test of a cut.
 func (l *Limit) endTest() {
 	l.cutFrom, l.cutLatency, l.cutSE, l.probe, l.suspect = 0, 0, 0, false, false
-	l.testAt, l.postN, l.postSum, l.postSq, l.postDelay, l.cohortN, l.cohortDone, l.cohortEnd = 0, 0, 0, 0, 0, 0, 0, 0
+	l.measureFrom(0)
+}
+
+// measureFrom starts a test's measurement of the requests admitted from now (0: none under
+// way), forgetting the answers counted so far.
+func (l *Limit) measureFrom(now time.Duration) {
+	l.testAt, l.postN, l.postSum, l.postSq, l.postDelay, l.cohortN, l.cohortDone, l.cohortEnd = now, 0, 0, 0, 0, 0, 0, 0
 }
