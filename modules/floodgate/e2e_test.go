@@ -162,18 +162,18 @@ var reloadSafeClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.
 // configuration, dropped (EOF) or reset ("connection reset by peer"); see internal/reloadtest.
 func (p *proxy) afterReload() { reloadtest.OldListenerGone(p.t, p.port) }
 
-// inOneMinute runs try, which checks requests against per-minute budgets on a host of its own,
-// until a run fails inside one minute or passes. The stores count in epoch-aligned minute
-// windows: a run across a minute's end weighs the past minute's hits just under 1, rounded
-// down (internal/store slidingCount), so one more request passes than the budget; such a run
-// proves nothing and is tried again on a fresh budget (another host). A run takes well under
-// a minute, so the next cannot cross another minute's end.
-func inOneMinute(t *testing.T, try func(host string) error) {
+// inOneMinute runs try, which checks requests against per-minute budgets on keys of its own
+// for each attempt (1, 2, …: another host or client address), until a run fails inside one
+// minute or passes. The stores count in epoch-aligned minute windows: a run across a minute's
+// end weighs the past minute's hits just under 1, rounded down (internal/store slidingCount),
+// so one more request passes than the budget; such a run proves nothing and is tried again on
+// a fresh budget. A run takes well under a minute, so the next cannot cross another minute's end.
+func inOneMinute(t *testing.T, try func(attempt int) error) {
 	t.Helper()
 	minute := func(t time.Time) int64 { return t.Unix() / 60 }
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		err := try(fmt.Sprintf("budget%d.test", attempt))
+		err := try(attempt)
 		if err == nil {
 			return
 		}
@@ -215,7 +215,8 @@ func (p *proxy) status(ip, ua, path string) int { return p.get(ip, ua, path).Sta
 // while a browser from another network passes at the same moment.
 func crawlPastBudget(t *testing.T, p *proxy, up *upstream) {
 	t.Helper()
-	inOneMinute(t, func(host string) error {
+	inOneMinute(t, func(attempt int) error {
+		host := fmt.Sprintf("budget%d.test", attempt) // GPTBot's budget is per bot+host
 		before := up.hits.Load()
 		for i := 0; i < 5; i++ {
 			if s := p.getHost(host, ipAmazon, uaGPTBot, fmt.Sprintf("/page%d", i)).StatusCode; s != 200 {
@@ -271,7 +272,8 @@ func TestCountersSurviveReload(t *testing.T) {
 			}
 			up := newUpstream(t)
 			p := startProxy(t, "rules "+e2eRules+"\n\t\t"+opt, up.Listener.Addr().String(), "")
-			inOneMinute(t, func(host string) error {
+			inOneMinute(t, func(attempt int) error {
+				host := fmt.Sprintf("budget%d.test", attempt) // GPTBot's budget is per bot+host
 				for i := 0; i < 3; i++ {
 					if s := p.getHost(host, ipAmazon, uaGPTBot, "/").StatusCode; s != 200 {
 						return fmt.Errorf("before reload, request %d: %d", i+1, s)
