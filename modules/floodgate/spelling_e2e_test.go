@@ -169,9 +169,11 @@ sites:
 `)
 	p := startProxy(t, "rules "+rules, up.Listener.Addr().String(), "")
 	spellings := []string{"victim.test", "Victim.Test", "victim.test.", "victim.test..", "[victim.test]", "VICTIM.TEST:8080"}
+	end := clearOfMinuteEnd(t)
 	for i := 0; i < 6; i++ {
 		raw(t, p, "POST", "/form", spellings[i%len(spellings)], fmt.Sprintf("90.0.%d.1", i))
 	}
+	end()
 	for _, h := range spellings {
 		if code := raw(t, p, "POST", "/form", h, "90.0.200.1"); code != http.StatusTooManyRequests {
 			t.Errorf("POST to Host %q after the site's POST burst: %d, want 429 (quarantined)", h, code)
@@ -205,6 +207,7 @@ rules:
 		}
 		return fmt.Sprintf("x!%d~y", i) // characters Go lets through, no name holds
 	}
+	defer clearOfMinuteEnd(t)()
 	for i := 0; i < 5; i++ {
 		if code := raw(t, p, "GET", "/", junk(i), ipOrange); code != 200 {
 			t.Fatalf("junk host %d within the shared budget: %d", i, code)
