@@ -168,6 +168,7 @@ func (p *proxy) afterReload() { reloadtest.OldListenerGone(p.t, p.port) }
 // end weighs the past minute's hits just under 1, rounded down (internal/store slidingCount),
 // so one more request passes than the budget; such a run proves nothing and is tried again on
 // a fresh budget. A run takes well under a minute, so the next cannot cross another minute's end.
+// try returns its failures rather than ending the test, so that any of them is retried then.
 func inOneMinute(t *testing.T, try func(attempt int) error) {
 	t.Helper()
 	minute := func(t time.Time) int64 { return t.Unix() / 60 }
@@ -250,13 +251,13 @@ func crawlPastBudget(t *testing.T, p *proxy, up *upstream) {
 		}
 		ra, err := strconv.Atoi(resp.Header.Get("Retry-After"))
 		if err != nil || ra < 1 || ra > 60 {
-			t.Fatalf("Retry-After = %q, want whole seconds in 1..60", resp.Header.Get("Retry-After"))
+			return fmt.Errorf("Retry-After = %q, want whole seconds in 1..60", resp.Header.Get("Retry-After"))
 		}
 		if s := p.getHost(host, ipOrange, uaBrowser, "/").StatusCode; s != 200 {
-			t.Fatalf("browser from another network while GPTBot is throttled: status %d, want 200", s)
+			return fmt.Errorf("browser from another network while GPTBot is throttled: status %d, want 200", s)
 		}
 		if got := up.hits.Load() - before; got != 6 {
-			t.Fatalf("upstream saw %d requests, want 6 (5 GPTBot + 1 browser)", got)
+			return fmt.Errorf("upstream saw %d requests, want 6 (5 GPTBot + 1 browser)", got)
 		}
 		return nil
 	})
@@ -307,7 +308,7 @@ func TestCountersSurviveReload(t *testing.T) {
 				}
 				p.afterReload()
 				if got := p.get(ipOrange, uaBrowser, "/").Header.Get("X-Reloaded"); got != host {
-					t.Fatalf("after the reload, X-Reloaded: %q, want %q: the new configuration does not answer", got, host)
+					return fmt.Errorf("after the reload, X-Reloaded: %q, want %q: the new configuration does not answer", got, host)
 				}
 				codes := []int{
 					p.getHost(host, ipAmazon, uaGPTBot, "/").StatusCode,
