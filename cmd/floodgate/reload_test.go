@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/floodgate-proxy/floodgate/internal/reloadtest"
 )
 
 // TestReloadAppliesEditedRuleFile: `floodgate reload` with an unchanged Caddyfile applies an
@@ -73,6 +75,9 @@ func TestReloadAppliesEditedRuleFile(t *testing.T) {
 	if _, errOut, code := run(t, nil, env, "reload", "--config", caddyfile, "--address", admin); code != 0 {
 		t.Fatalf("floodgate reload: exit %d: %s", code, errOut)
 	}
+	// The reload returns before the old configuration's listener closes; until it does, the old
+	// rules may answer (see internal/reloadtest).
+	reloadtest.OldListenerGone(t, reloadtest.Port(t, listen))
 	if a, b := status("/foo"), status("/bar"); a != 200 || b != 403 {
 		t.Fatalf("after the edit and floodgate reload: /foo %d, /bar %d; want 200, 403", a, b)
 	}

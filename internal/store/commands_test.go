@@ -44,8 +44,12 @@ func freshAddressCommands(t testing.TB, proxies, requests int) float64 {
 				t.Fatalf("request %d: %+v, %v", i, got, err)
 			}
 		}
-		if i%1000 == 999 {
-			time.Sleep(50 * time.Millisecond) // ~20,000 req/s: several sync intervals pass
+		if i%1000 == 999 { // a sync of each proxy every 1,000 requests: fresh keys must not be in it
+			for _, s := range stores {
+				if err := s.syncOnce(); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
 	}
 	for _, s := range stores {

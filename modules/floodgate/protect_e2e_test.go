@@ -67,6 +67,23 @@ func newPool(t *testing.T, workers, backlog int, hold time.Duration) *pool {
 	return p
 }
 
+// waitInflight waits, for at most 10 s, until n requests of host are in the backend (holding
+// a worker or waiting for one).
+func (p *pool) waitInflight(t *testing.T, host string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		p.mu.Lock()
+		in := p.inflight[host]
+		p.mu.Unlock()
+		if in >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests of %s in the backend after 10 s, want %d", in, host, n)
+		}
+	}
+}
+
 // hit sends one request to host through the proxy and returns its status and latency.
 func (p *proxy) hit(client *http.Client, method, host, ip, ua, path string) (int, time.Duration) {
 	req, _ := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", p.port, path), nil)
@@ -133,6 +150,7 @@ func TestPOSTBurstQuarantinesSite(t *testing.T) {
 	backend := newPool(t, 4, 16, 20*time.Millisecond)
 	p, logPath := startProtectedProxy(t, backend.Listener.Addr().String(), "protect {\n\t\t\tbackend_max_inflight 4\n\t\t}")
 	calm := p.medianLatency(t, "b.example", 15)
+	defer clearOfMinuteEnd(t)() // A's first 31 POSTs count against 30/min; then it is quarantined
 
 	// The burst: 8 senders posting to A as fast as they can for a bounded count.
 	var codes sync.Map
@@ -145,12 +163,7 @@ func TestPOSTBurstQuarantinesSite(t *testing.T) {
 	bWG.Add(1)
 	go func() { // B's visitors, during the burst
 		defer bWG.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stopB:
-				return
-			default:
-			}
+		for i := 0; ; i++ { // at least one, however late this goroutine runs
 			code, d := p.hit(e2eClient, "GET", "b.example", fmt.Sprintf("90.0.2.%d", i%250+1), uaBrowser, "/")
 			if code == 200 {
 				bMu.Lock()
@@ -159,7 +172,11 @@ func TestPOSTBurstQuarantinesSite(t *testing.T) {
 			} else {
 				bRefused.Add(1)
 			}
-			time.Sleep(20 * time.Millisecond)
+			select {
+			case <-stopB:
+				return
+			case <-time.After(20 * time.Millisecond): // a visitor's pace, not a condition
+			}
 		}
 	}()
 	for s := 0; s < 8; s++ {

@@ -112,7 +112,7 @@ func TestFirstVisitorCookieWhenTheBackendIsShort(t *testing.T) {
 			p.hit(e2eClient, "GET", "b.example", fmt.Sprintf("90.7.%d.1", i), "scraper/1.0", "/slow")
 		}()
 	}
-	time.Sleep(100 * time.Millisecond) // both reached the backend
+	backend.waitInflight(t, "b.example", 2) // both hold the site's share
 	start := time.Now()
 	resp := p.getWith("b.example", "90.7.9.1", uaBrowser, "/", "Accept-Language", "en")
 	waited := time.Since(start)
@@ -161,7 +161,7 @@ func TestFirstVisitorCookieOnAShedPage(t *testing.T) {
 			p.hit(e2eClient, "GET", "b.example", fmt.Sprintf("90.8.%d.1", i), "scraper/1.0", "/slow")
 		}()
 	}
-	time.Sleep(100 * time.Millisecond) // both reached the backend
+	backend.waitInflight(t, "b.example", 2) // both hold the site's share
 	resp := p.getWith("b.example", "90.8.9.1", uaBrowser, "/", "Accept-Language", "en")
 	wg.Wait()
 	var got bool
