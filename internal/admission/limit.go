@@ -228,6 +228,10 @@ func (l *Limit) Current() int { return int(l.limit) }
 // Baseline is the healthy latency learned so far (0 before any).
 func (l *Limit) Baseline() time.Duration { return l.baseline }
 
+// SlowStart reports whether the limit is still in slow start: its latency has not yet been
+// seen to climb, so the backend's capacity is not known to be near.
+func (l *Limit) SlowStart() bool { return l.slowStart }
+
 // Pressure records that the limit was reached: a request waited or was refused.
 func (l *Limit) Pressure() { l.winPressure = true }
 
