@@ -135,6 +135,7 @@ type waiter struct {
 	start      time.Duration
 	queued     time.Duration // when it began to wait
 	inflight   int           // of the backend, and of the site, once admitted
+	real       int           // of the backend really in flight once admitted (no reserve)
 	siteInfl   int
 	prev, next *waiter
 }
@@ -147,6 +148,7 @@ type Ticket struct {
 	start time.Duration
 	// in flight, of the backend and of the site, once this request was admitted
 	inflight, siteInflight int
+	real                   int // of the backend really in flight, the reserve not counted
 	// Waited is true when the request waited in the queue before it was admitted; Wait
 	// is how long it waited (also on a refusal after waiting).
 	Waited bool
@@ -185,6 +187,7 @@ func New(opts Options) *Controller {
 	if c.backend.sched == nil && opts.Clock == nil {
 		c.backend.sched = RuntimeSchedDelay()
 	}
+	c.backend.TrackKnee() // for the reserve (see Limit.HeldBack)
 	c.backend.Reset(0, 0, opts.BackendCap, now)
 	c.shared = newSite(0, &c.backend, now)
 	c.setOptions(opts)
@@ -282,18 +285,19 @@ func (c *Controller) AcquireNotify(ctx context.Context, siteName string, tier Ti
 		// with room has a waiter of that tier or a more trusted one, so nobody more trusted
 		// is passed over.
 		inflight := c.start(s, tier, now)
-		t := Ticket{c: c, site: s, tier: tier, start: now, inflight: inflight, siteInflight: s.inflight}
+		t := Ticket{c: c, site: s, tier: tier, start: now, inflight: inflight, siteInflight: s.inflight, real: c.inflight}
 		c.mu.Unlock()
 		return t, nil
 	}
-	if !c.backendRoom() || (!c.roomFor(tier) && c.backend.SlowStart()) {
-		// The limit was reached. Past slow start, not when only the reserve held this
-		// request back: the backend was not tried at the limit, so that says nothing of
-		// more concurrency, and growing the limit for it would let the lower tiers fill the
-		// backend up to its knee and the more trusted tiers' reserve push it past (people
-		// would wait inside the backend instead of in admission). In slow start the
-		// capacity is not known yet, and the reserve counts as in use (see start).
-		c.backend.Pressure()
+	switch {
+	case !c.backendRoom():
+		c.backend.Pressure() // the limit was reached
+	case !c.roomFor(tier):
+		// Held back below the limit by the reserve alone: demand the limit has not met.
+		// With healthy latency it grows the limit, below where the backend was last seen
+		// to queue (see Limit.HeldBack), so that a calm big backend's limit does not stay
+		// where the reserve holds its less trusted visitors back.
+		c.backend.HeldBack()
 	}
 	if !s.room() {
 		s.limit.Pressure()
@@ -334,7 +338,7 @@ func (c *Controller) AcquireNotify(ctx context.Context, siteName string, tier Ti
 
 	c.mu.Lock()
 	t := Ticket{Pressure: pressure, Waited: true, Wait: c.clock() - w.queued}
-	admitted := Ticket{c: c, site: s, tier: tier, start: w.start, inflight: w.inflight, siteInflight: w.siteInfl, Waited: true, Wait: w.start - w.queued, Pressure: pressure}
+	admitted := Ticket{c: c, site: s, tier: tier, start: w.start, inflight: w.inflight, siteInflight: w.siteInfl, real: w.real, Waited: true, Wait: w.start - w.queued, Pressure: pressure}
 	switch {
 	case err == nil && w.pushedOut:
 		err = ErrShed
@@ -392,7 +396,7 @@ func (t Ticket) release(outcome Outcome, latency time.Duration) {
 			latency = now - t.start
 		}
 		dropped := outcome == OutcomeDropped
-		c.backend.SampleOf(now, latency, dropped, c.inflight, t.inflight, t.start)
+		c.backend.SampleAt(now, latency, dropped, c.inflight, t.inflight, t.real, t.start)
 		s.limit.SampleOf(now, latency, dropped, s.inflight, t.siteInflight, t.start)
 	}
 	c.fix(s)
@@ -496,11 +500,12 @@ func (s *site) room() bool {
 // start counts one more request of s, of tier, in flight, and returns the backend's
 // concurrency the limit learns it was admitted at (for how far it grows; whether the limit
 // was reached at all is the requests in flight, or one held back); c.mu is held. That is the
-// requests in flight, and in slow start the reserve held free too (against the least trusted tier that
-// asks for slots, the only one it holds back when the limit is reached): the limit, still looking for the
-// backend's capacity, grows from the concurrency it committed (as it would if the more
-// trusted tiers used their reserve), so that the lower tiers of a calm big backend are not
-// kept at the initial limit less the reserve.
+// requests in flight and the reserve held free (against the least trusted tier that asks
+// for slots, the only one it holds back when the limit is reached): the limit grows from the
+// concurrency it committed (as it would if the more trusted tiers used their reserve), so
+// that the lower tiers of a calm big backend are not kept at the limit less the reserve.
+// Slow start's growth by half, and the ceiling a measured queue sets, go by the requests
+// really in flight (see Limit).
 func (c *Controller) start(s *site, tier Tier, now time.Duration) int {
 	if s.inflight+s.waiting == 0 {
 		c.busySites++
@@ -512,11 +517,7 @@ func (c *Controller) start(s *site, tier Tier, now time.Duration) int {
 	s.served = c.served
 	c.backend.Started(now, c.inflight)
 	s.limit.Started(now, s.inflight)
-	inflight := c.inflight
-	if c.backend.SlowStart() {
-		inflight += c.reserveFree(c.demand.lowest)
-	}
-	return inflight
+	return c.inflight + c.reserveFree(c.demand.lowest)
 }
 
 // finish counts one request of s, of tier, less in flight; c.mu is held. The caller fixes
@@ -582,7 +583,7 @@ func (c *Controller) dispatch(now time.Duration) {
 			c.dequeue(w)
 			inflight := c.start(s, t, now)
 			c.fix(s)
-			w.granted, w.start, w.inflight, w.siteInfl = true, now, inflight, s.inflight
+			w.granted, w.start, w.inflight, w.siteInfl, w.real = true, now, inflight, s.inflight, c.inflight
 			w.ready <- struct{}{}
 		}
 	}
