@@ -460,9 +460,17 @@ func (c *Controller) roomFor(tier Tier) bool {
 // are not using: the slots a request of tier must leave free. A reserve never takes the
 // whole limit: one slot is always left to the lower tiers, so that no tier is shut out
 // while the backend idles (a small limit, a Poisson margin larger than it) and a person's
-// first page, ranked with the new browsers, keeps moving. c.mu is held.
+// first page, ranked with the new browsers, keeps moving.
+//
+// None in slow start: the limit is then still looking for the backend's capacity, not at
+// it, and a slot held free below it is a request waiting with the backend idle. The
+// session 5 matrix measured it on a calm big backend (32 × 200 ms) just started: the first
+// window's probe of its baseline, which holds the limit at 8 then 6 while 40 requests
+// answer at each, took 6 s instead of 2.5 with Googlebot's reserve of 4 slots (0.8 in use)
+// leaving people 2-4 of them, and people's calm p95 was 863 ms against plain Caddy's 204.
+// A flood ends slow start as soon as it makes the latency climb. c.mu is held.
 func (c *Controller) reserveFree(tier Tier) int {
-	if c.demand.reserve[tier] == 0 {
+	if c.demand.reserve[tier] == 0 || c.backend.SlowStart() {
 		return 0 // reserves grow down the tiers: none above either (the usual calm case)
 	}
 	free, above := 0, 0
@@ -683,7 +691,15 @@ func (c *Controller) Stats() Stats {
 	defer c.mu.Unlock()
 	return Stats{Limit: c.backend.Current(), Baseline: c.backend.Baseline(), Inflight: c.inflight,
 		Waiting: c.waiting, WaitingByTier: c.tierWaiting, Sites: len(c.sites), Delay: c.backend.Delay(),
-		InflightByTier: c.tierInflight, Reserved: c.demand.reserve}
+		InflightByTier: c.tierInflight, Reserved: c.reserved()}
+}
+
+// reserved is the reserve held against each tier: none in slow start (see reserveFree).
+func (c *Controller) reserved() [NumTiers + 1]int {
+	if c.backend.SlowStart() {
+		return [NumTiers + 1]int{}
+	}
+	return c.demand.reserve
 }
 
 // SiteStats returns the requests of siteName in flight and waiting, and its learned limit

@@ -121,29 +121,33 @@ func TestWithoutReservePeopleWait(t *testing.T) {
 	}
 }
 
-// In slow start (a calm big backend whose capacity the limit has not found yet), a lower
-// tier held back by the reserve still grows the limit: the reserve counts as in use, so
-// the lower tiers are not kept at the initial limit less the people's reserve.
-func TestReserveSlowStartGrows(t *testing.T) {
+// In slow start (a calm big backend whose capacity the limit has not found yet), the
+// reserve holds nobody back: the limit is looking for the backend's capacity, not at it,
+// and a slot held free below it is a request waiting with the backend idle (a calm big
+// backend just started took 6 s instead of 2.5 to probe its first baseline, people's calm
+// p95 863 ms against plain Caddy's 204). The demand is measured all the same, ready for
+// when the latency climbs.
+func TestReserveNotInSlowStart(t *testing.T) {
 	clk := &fixedClock{}
 	c := New(Options{Clock: clk.now})
-	r := &reserveSim{c: c, clk: clk, ended: (&reserveSim{}).ended}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	r.ended = ctx
+	r := &reserveSim{c: c, clk: clk, ended: ctx}
 	people := load{TierReturning, 20 * time.Millisecond, 1, 100 * time.Millisecond} // 5 slots
 	auto := load{TierAutomation, time.Millisecond, 1, 20 * time.Millisecond}        // 20 slots
 	r.run(time.Second, people)
-	start := c.Stats()
 	r.run(5*time.Second, auto, people)
 	n := r.run(time.Second, auto, people)
 	st := c.Stats()
-	t.Logf("limit %d → %d; reserved %v; automation %d/%d at once, %d in flight; slow start %v", start.Limit, st.Limit, st.Reserved, n.atOnce[0], n.sent[0], st.InflightByTier[TierAutomation], c.backend.SlowStart())
-	if start.Reserved[TierAutomation] < start.Limit-DefaultInitialLimit/2 || start.Limit != DefaultInitialLimit {
-		t.Fatalf("the test wants a reserve that leaves automation little of the initial limit: limit %d, reserved %v", start.Limit, start.Reserved)
+	t.Logf("limit %d; reserved %v (measured %v); automation %d/%d at once; slow start %v", st.Limit, st.Reserved, c.demand.reserve, n.atOnce[0], n.sent[0], c.backend.SlowStart())
+	if !c.backend.SlowStart() || c.demand.reserve[TierAutomation] < DefaultInitialLimit/2 {
+		t.Fatalf("the test wants slow start and a measured reserve of half the initial limit: %v, %v", c.backend.SlowStart(), c.demand.reserve)
 	}
-	if st.Limit < 25+st.Reserved[TierAutomation]-5 || n.atOnce[0] < n.sent[0]*9/10 {
-		t.Errorf("slow start kept the limit at %d (reserve %d): automation %d of %d admitted at once", st.Limit, st.Reserved[TierAutomation], n.atOnce[0], n.sent[0])
+	if st.Reserved != [NumTiers + 1]int{} || n.atOnce[0] != n.sent[0] || n.atOnce[1] != n.sent[1] {
+		t.Errorf("slow start: reserved %v; automation %d of %d, people %d of %d admitted at once", st.Reserved, n.atOnce[0], n.sent[0], n.atOnce[1], n.sent[1])
+	}
+	if st.Limit < 25 {
+		t.Errorf("slow start kept the limit at %d under 25 slots of demand", st.Limit)
 	}
 }
 
@@ -254,30 +258,5 @@ func TestReserveLeavesOneSlot(t *testing.T) {
 	}
 	if n.atOnce[1] != n.sent[1] {
 		t.Errorf("%d of %d people waited", n.sent[1]-n.atOnce[1], n.sent[1])
-	}
-}
-
-// In slow start, a calm day where the reserve holds nobody back does not grow the limit:
-// the reserve counts as in use only for a window where a request was held back (the
-// matrix saw a calm limit of 15 on a 4-worker backend, and a flood that filled it at once).
-func TestReserveCalmSlowStartDoesNotGrow(t *testing.T) {
-	clk := &fixedClock{}
-	c := New(Options{Clock: clk.now})
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	r := &reserveSim{c: c, clk: clk, ended: ctx}
-	people := load{TierReturning, 33 * time.Millisecond, 1, 100 * time.Millisecond} // 3 slots
-	auto := load{TierAutomation, 100 * time.Millisecond, 1, 10 * time.Millisecond}  // 0.1 slot
-	n := r.run(5*time.Second, people, auto)
-	st := c.Stats()
-	t.Logf("limit %d; reserved %v; people %d/%d, automation %d/%d at once", st.Limit, st.Reserved, n.atOnce[0], n.sent[0], n.atOnce[1], n.sent[1])
-	if st.Reserved[TierAutomation] < DefaultInitialLimit-1 {
-		t.Fatalf("reserve %d: the test wants one that fills the limit with the people's few in flight", st.Reserved[TierAutomation])
-	}
-	if n.atOnce[0] != n.sent[0] || n.atOnce[1] != n.sent[1] {
-		t.Errorf("calm: someone waited")
-	}
-	if st.Limit != DefaultInitialLimit {
-		t.Errorf("calm, nobody held back: the limit grew from %d to %d", DefaultInitialLimit, st.Limit)
 	}
 }
