@@ -260,3 +260,27 @@ func TestReserveLeavesOneSlot(t *testing.T) {
 		t.Errorf("%d of %d people waited", n.sent[1]-n.atOnce[1], n.sent[1])
 	}
 }
+
+// The tiers floodgate verified (a pass, a visitor cookie) are not held back for the Poisson
+// margin of those above them: on a small backend the margin of the trusted tier's one slot
+// in use (4 slots) took all but one of the limit, and returning visitors waited with the
+// backend half idle (all-open-30x-4w200). New visitors and below still leave the margin of
+// everyone above them.
+func TestReserveNotAgainstVerifiedTiers(t *testing.T) {
+	trusted := load{TierTrusted, 100 * time.Millisecond, 1, 100 * time.Millisecond}    // 1 slot
+	returning := load{TierReturning, 50 * time.Millisecond, 1, 100 * time.Millisecond} // 2 slots
+	browser := load{TierBrowser, 100 * time.Millisecond, 1, 100 * time.Millisecond}    // 1 slot
+	r := newReserveSim(5)
+	r.run(2*time.Second, trusted, returning, browser)
+	n := r.run(3*time.Second, trusted, returning, browser)
+	st := r.c.Stats()
+	t.Logf("reserved %v of %d; at once: trusted %d/%d, returning %d/%d, browser %d/%d", st.Reserved, st.Limit, n.atOnce[0], n.sent[0], n.atOnce[1], n.sent[1], n.atOnce[2], n.sent[2])
+	if st.Reserved[TierReturning] != 0 || st.Reserved[TierBrowser] != 0 || st.Reserved[TierNew] < 4 {
+		t.Errorf("reserved %v: want none against returning visitors and browsers, people's margin against new ones", st.Reserved)
+	}
+	for i := range n.sent {
+		if n.atOnce[i] != n.sent[i] {
+			t.Errorf("load %d: %d of %d waited, 4 of 5 slots in use", i, n.sent[i]-n.atOnce[i], n.sent[i])
+		}
+	}
+}
