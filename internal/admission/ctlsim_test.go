@@ -285,39 +285,3 @@ func TestKnee(t *testing.T) {
 		})
 	}
 }
-
-// In slow start, a window grows the limit by half only if the answers admitted above the
-// limit before it last grew (what that growth let in) were healthy: a POST burst filling a
-// 4-worker backend's limit of 9 at once has them queued, while the window's mean, counting
-// the calm answers before, still looks healthy (post-closed-10x-4w200: 9 -> 13, people's
-// backend part 340 ms).
-func TestSlowStartJudgesTheTop(t *testing.T) {
-	ms := time.Millisecond
-	for _, tc := range []struct {
-		name string
-		top  time.Duration // latency of the answers admitted at 9
-		want int
-	}{
-		{"top healthy", 200 * ms, 13},
-		{"top queued", 400 * ms, 9},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var now time.Duration
-			l := NewLimit(9, 0, 0, now)
-			l.baseline, l.grownFrom = 200*ms, 8
-			for i := 0; i < 2*minSamples; i++ {
-				now += 25 * ms
-				lat, admitted := 200*ms, 3
-				if i%8 == 7 { // one answer in eight was admitted with 9 in flight
-					lat, admitted = tc.top, 9
-				}
-				l.Started(now, admitted)
-				l.Pressure()
-				l.SampleOf(now, lat, false, admitted-1, admitted, now-lat)
-			}
-			if l.Current() != tc.want || !l.SlowStart() {
-				t.Errorf("limit %d (slow start %v), want %d", l.Current(), l.SlowStart(), tc.want)
-			}
-		})
-	}
-}

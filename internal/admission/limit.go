@@ -95,12 +95,6 @@ type Limit struct {
 	// winHeld: a request was held back below the limit by the Controller's reserve alone
 	// (see HeldBack): demand the limit has not met, though the backend did not carry it.
 	winHeld bool
-	// The window's answers admitted at more than grownFrom, the limit before it last grew:
-	// the concurrency the growth let in, which the next growth is judged on.
-	winTopN   int
-	winTopSum time.Duration
-	winTopSq  float64
-	grownFrom float64
 
 	// baseline is the healthy latency; 0 until the first window. firstN and firstSum
 	// count the answers of the first window admitted at half the limit or less.
@@ -333,11 +327,6 @@ func (l *Limit) SampleAt(now, latency time.Duration, dropped bool, inflight, adm
 		l.winN++
 		l.winSum += latency
 		l.winSq += float64(latency) * float64(latency)
-		if float64(admitted) > l.grownFrom {
-			l.winTopN++
-			l.winTopSum += latency
-			l.winTopSq += float64(latency) * float64(latency)
-		}
 		if l.baseline == 0 && admitted > 0 && float64(admitted) <= l.limit/2 {
 			l.firstN++
 			l.firstSum += latency
@@ -356,7 +345,6 @@ func (l *Limit) SampleAt(now, latency time.Duration, dropped bool, inflight, adm
 	}
 	l.closeWindow(now)
 	l.winStart, l.winN, l.winSum, l.winSq, l.winDrops, l.winPeak, l.winAdmitted, l.winPressure, l.winHeld = now, 0, 0, 0, 0, inflight, 0, false, false
-	l.winTopN, l.winTopSum, l.winTopSq = 0, 0, 0
 	l.winPostN = 0
 	return int(l.limit) != before
 }
@@ -437,20 +425,6 @@ func (l *Limit) closeWindow(now time.Duration) {
 			l.startTest(now, true)
 			return
 		}
-		if tn := float64(l.winTopN); l.slowStart && tn > 0 && tn < n {
-			// The answers admitted above the limit before it last grew are what the growth
-			// tested; the window's mean also counts those admitted below, and a flood that
-			// fills a limit at once (a POST burst at the start of a flood, in slow start)
-			// has them queued in the backend while the mean still looks healthy: slow start
-			// then took a 4-worker backend's limit from 9 to 13, people's backend part
-			// 340 ms (post-closed-10x-4w200). Grow by half only if they were healthy too
-			// (past slow start the growth is a headroom of √limit/2, tested at once).
-			top := float64(l.winTopSum) / tn
-			tse := math.Sqrt(math.Max(0, l.winTopSq/tn-top*top) / tn)
-			if l.own(top, float64(l.delay)) > Tolerance*float64(l.baseline)+tse {
-				return
-			}
-		}
 		// Healthy latency: grow by √limit/2 (at least one), to find added capacity within
 		// a second or two; in slow start, by half, if that is more. From the concurrency
 		// the window's answers were admitted at (when known): a limit they did not reach is
@@ -476,9 +450,6 @@ func (l *Limit) closeWindow(now time.Duration) {
 		case !carried:
 			// Only demand held back by the reserve: never to where the backend queues.
 			next = math.Min(next, float64(l.kneeAt-1))
-		}
-		if next > l.limit {
-			l.grownFrom = l.limit
 		}
 		l.limit = math.Min(l.max, math.Max(l.limit, next))
 		return
