@@ -19,9 +19,10 @@ import (
 // sent: a closed-loop client then costs one request per hold, whatever its speed. Only
 // refusals nobody is waiting on — automation and untrusted clients (tier automation and
 // below) refused while their site is under attack or the backend is short, and the POSTs of
-// a quarantined site — and never a challenge or a browser's 503: a person's page is never
-// slower for it. Bounded: at most maxHeldRefusals are held at once (past it, refusals go out
-// at once: a held request is a goroutine and a connection), each at most refusalHold.
+// a quarantined site — and never a challenge (a person's first page: the answers pacer
+// below holds those only while the proxy is short of CPU) or a browser's 503. Bounded: at
+// most maxHeldRefusals are held at once (past it, refusals go out at once: a held request is
+// a goroutine and a connection), each at most refusalHold.
 const (
 	refusalHold     = time.Second
 	maxHeldRefusals = 1024
