@@ -54,6 +54,22 @@ func (q ProxyDelay) means(p ProxyDelay) (wait time.Duration, waitOK bool, wake t
 	return
 }
 
+// DelaySince returns the latency the proxy added to each answer between readings p and q (q
+// later): one scheduling wait and one network wake, each the mean between them. wait and
+// wake hold the last means measured: a term with nothing counted between p and q keeps its
+// value (a probe still under way), one with something counted is updated. A Limit reads it
+// at each window; floodgate's answer pacer at each of its ticks.
+func (q ProxyDelay) DelaySince(p ProxyDelay, wait, wake *time.Duration) time.Duration {
+	w, waitOK, k, wakeOK := q.means(p)
+	if waitOK {
+		*wait = w
+	}
+	if wakeOK {
+		*wake = k
+	}
+	return *wait + *wake
+}
+
 // RuntimeSchedDelay returns a SchedDelay that reads this process's scheduling latencies from
 // runtime/metrics and probes its network wake-ups (each call sends one probe, unless one is
 // under way; its lag counts in a later reading). It does not allocate after its first call;
@@ -174,14 +190,7 @@ func (l *Limit) readDelay() {
 		return
 	}
 	d := l.sched()
-	wait, waitOK, wake, wakeOK := d.means(l.schedLast)
-	if waitOK {
-		l.waitMean = wait
-	}
-	if wakeOK {
-		l.wakeMean = wake // else the last one measured holds (a probe still under way)
-	}
-	l.delay = l.waitMean + l.wakeMean
+	l.delay = d.DelaySince(l.schedLast, &l.waitMean, &l.wakeMean)
 	l.schedLast = d
 }
 

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/floodgate-proxy/floodgate/internal/pass"
 )
@@ -244,6 +245,9 @@ func (c *Challenger) serve(w http.ResponseWriter, r *http.Request, level pass.Le
 	if !level.Valid() {
 		return fmt.Errorf("challenge: level %v: expected cookie, script or work", level)
 	}
+	a := new(answerHeader) // the answer's one allocation besides the page's pooled buffer
+	var nonce [16]byte
+	randRead(nonce[:])
 	lang := chooseLang(r.Header.Get("Accept-Language"))
 	d := PageData{
 		Lang:           lang,
@@ -254,19 +258,21 @@ func (c *Challenger) serve(w http.ResponseWriter, r *http.Request, level pass.Le
 		RefreshSeconds: 0,
 		VerifyPath:     c.cfg.VerifyPath,
 		Retry:          retry,
-		CSPNonce:       randomString(16),
+		CSPNonce:       a.keep(base64.RawURLEncoding.AppendEncode(a.free(), nonce[:])),
 	}
+	bh := bindingHash(r)
+	var cookie string
 	if level == pass.LevelCookie {
-		if c.recent.seen(prefix, binding(r), now()) {
+		if c.recent.seen(prefix, bh, now()) {
 			d.RefreshSeconds = slowRefreshSeconds
 		}
-		c.setPass(w, r, prefix, pass.LevelCookie)
+		cookie = a.keep(c.appendPassCookie(a.free(), r, prefix, bh, pass.LevelCookie))
 	} else {
 		d.Difficulty = c.cfg.Difficulty
 		if level == pass.LevelScript {
 			d.Difficulty = ScriptDifficulty
 		}
-		d.Challenge, d.Nonce = c.newChallenge(level, d.Difficulty, prefix, binding(r))
+		d.Challenge, d.Nonce = c.newChallenge(level, d.Difficulty, prefix, bh)
 		d.Script = template.JS(solverJS)
 	}
 	buf := c.bufs.Get().(*bytes.Buffer)
@@ -282,15 +288,10 @@ func (c *Challenger) serve(w http.ResponseWriter, r *http.Request, level pass.Le
 		http.Error(w, "challenge page unavailable", http.StatusInternalServerError)
 		return fmt.Errorf("challenge: page template: %w", err)
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Language", lang)
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Robots-Tag", "noindex, nofollow")
-	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+d.CSPNonce+"'; style-src 'nonce-"+d.CSPNonce+
-		"'; worker-src blob:; child-src blob:; img-src data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	csp := append(a.free(), "default-src 'none'; script-src 'nonce-"...)
+	csp = append(append(csp, d.CSPNonce...), "'; style-src 'nonce-"...)
+	csp = append(append(csp, d.CSPNonce...), "'; worker-src blob:; child-src blob:; img-src data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"...)
+	a.set(w.Header(), lang, a.keep(csp), a.keep(strconv.AppendInt(a.free(), int64(buf.Len()), 10)), cookie)
 	w.WriteHeader(http.StatusForbidden)
 	if r.Method != http.MethodHead {
 		_, err := w.Write(buf.Bytes())
@@ -299,29 +300,90 @@ func (c *Challenger) serve(w http.ResponseWriter, r *http.Request, level pass.Le
 	return nil
 }
 
+// answerHeader is what the header of a challenge page holds until it is written: the values
+// of its fields, and the bytes of those made for this answer (the CSP nonce and policy, the
+// pass's Set-Cookie line, the length), in one allocation. A stealth flood that drops its
+// cookies is answered a challenge page for every request: setting its eight fields one by
+// one (a slice each), the pass through http.Cookie, and the policy by concatenation cost
+// about twenty allocations per answer.
+type answerHeader struct {
+	vals [8]string
+	buf  [answerBufLen]byte
+	n    int // bytes of buf kept
+}
+
+// answerBufLen is room for a page's nonce, policy, length and pass cookie line (with a cookie
+// name of up to 64 bytes); what does not fit is appended elsewhere (an allocation).
+const answerBufLen = 640
+
+// free returns the unkept part of the buffer, empty, to append one value to.
+func (a *answerHeader) free() []byte { return a.buf[a.n:a.n] }
+
+// keep returns b, appended to free(), as a string; its bytes are never written again.
+func (a *answerHeader) keep(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if a.n < len(a.buf) && unsafe.SliceData(b) == &a.buf[a.n] {
+		a.n += len(b) // in the buffer (else append moved it to an array of its own)
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// set sets the header fields of a challenge page: no-store, noindex, the CSP (the page loads
+// nothing from elsewhere, and runs only its own nonced script and style), and the pass
+// cookie when there is one (added to any other Set-Cookie).
+func (a *answerHeader) set(h http.Header, lang, csp, length, cookie string) {
+	a.vals = [...]string{"text/html; charset=utf-8", lang, "no-store", "noindex, nofollow", "same-origin", csp, length, cookie}
+	h["Content-Type"] = a.vals[0:1:1]
+	h["Content-Language"] = a.vals[1:2:2]
+	h["Cache-Control"] = a.vals[2:3:3]
+	h["X-Robots-Tag"] = a.vals[3:4:4]
+	h["Referrer-Policy"] = a.vals[4:5:5]
+	h["Content-Security-Policy"] = a.vals[5:6:6]
+	h["Content-Length"] = a.vals[6:7:7]
+	if cookie == "" {
+		return
+	}
+	if old := h["Set-Cookie"]; len(old) > 0 {
+		h["Set-Cookie"] = append(old, cookie)
+		return
+	}
+	h["Set-Cookie"] = a.vals[7:8:8]
+}
+
 // execute renders the page template with d.
 func (c *Challenger) execute(buf *bytes.Buffer, d *PageData) error {
 	return c.cfg.Template.Execute(buf, d)
 }
 
-// setPass issues a pass for the client and sets it as a cookie: host-only,
-// Path=/, HttpOnly (no script needs it), SameSite=Lax (it must come along
-// when a visitor follows a link from elsewhere), Secure when the request came
-// over HTTPS, directly or through a trusted TLS-terminating proxy (a Secure
-// cookie on a plain-HTTP site would never come back and the visitor would be
-// challenged forever).
+// setPass issues a pass for the client and sets it as a cookie (appendPassCookie).
 func (c *Challenger) setPass(w http.ResponseWriter, r *http.Request, prefix netip.Prefix, level pass.Level) {
+	var buf [256]byte
+	line := c.appendPassCookie(buf[:0], r, prefix, bindingHash(r), level)
+	w.Header()["Set-Cookie"] = append(w.Header()["Set-Cookie"], string(line))
+}
+
+// appendPassCookie appends the Set-Cookie line of a pass for the client (network prefix,
+// binding hash bh) to dst: host-only, Path=/, HttpOnly (no script needs it), SameSite=Lax
+// (it must come along when a visitor follows a link from elsewhere), Secure when the request
+// came over HTTPS, directly or through a trusted TLS-terminating proxy (a Secure cookie on a
+// plain-HTTP site would never come back and the visitor would be challenged forever). The
+// line is http.Cookie's, written by hand: a cookie challenge sets one on every request of a
+// flood that drops its cookies.
+func (c *Challenger) appendPassCookie(dst []byte, r *http.Request, prefix netip.Prefix, bh [pass.HashLen]byte, level pass.Level) []byte {
 	t := now()
-	http.SetCookie(w, &http.Cookie{
-		Name:     c.cfg.CookieName,
-		Value:    c.cfg.Signer.Issue(prefix, binding(r), level, t, c.cfg.PassTTL),
-		Path:     "/",
-		MaxAge:   int(c.cfg.PassTTL / time.Second),
-		Expires:  t.Add(c.cfg.PassTTL).UTC(),
-		HttpOnly: true,
-		Secure:   c.cfg.IsHTTPS(r),
-		SameSite: http.SameSiteLaxMode,
-	})
+	line := append(append(dst, c.cfg.CookieName...), '=')
+	line = c.cfg.Signer.AppendIssueHash(line, prefix, bh, level, t, c.cfg.PassTTL)
+	line = append(line, "; Path=/; Expires="...)
+	line = t.Add(c.cfg.PassTTL).UTC().AppendFormat(line, http.TimeFormat)
+	line = append(line, "; Max-Age="...)
+	line = strconv.AppendInt(line, int64(c.cfg.PassTTL/time.Second), 10)
+	line = append(line, "; HttpOnly"...)
+	if c.cfg.IsHTTPS(r) {
+		line = append(line, "; Secure"...)
+	}
+	return append(line, "; SameSite=Lax"...)
 }
 
 // binding is what a pass and a challenge are bound to besides the network: the browser
@@ -348,13 +410,6 @@ func hostOf(r *http.Request) string {
 		h = h[:253]
 	}
 	return strings.ToLower(h)
-}
-
-// randomString returns n random bytes, base64url encoded.
-func randomString(n int) string {
-	b := make([]byte, n)
-	randRead(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // randRead fills b with random bytes; crypto/rand never fails since Go 1.24.

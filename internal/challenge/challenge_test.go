@@ -721,3 +721,66 @@ func BenchmarkServeCookie(b *testing.B) {
 		}
 	}
 }
+
+// A challenge page's header, written by hand into one allocation, is what net/http's own
+// Header.Set and http.SetCookie would write: the pass cookie line byte for byte as
+// http.Cookie makes it (plain and HTTPS, a cookie name too long for the header's buffer),
+// the CSP naming the page's nonce, the length of the page, and a Set-Cookie already on the
+// answer kept.
+func TestChallengeHeaderAsNetHTTPWritesIt(t *testing.T) {
+	for _, tc := range []struct {
+		name, cookieName, target string
+		level                    pass.Level
+		https                    bool
+		before                   []string // Set-Cookie lines already on the answer
+	}{
+		{"cookie level, plain HTTP", "", "http://example.org/article/1?page=2", pass.LevelCookie, false, nil},
+		{"cookie level, HTTPS", "", "https://example.org/article/1?page=2", pass.LevelCookie, true, nil},
+		{"cookie level, a long cookie name", strings.Repeat("n", 700), "https://example.org/", pass.LevelCookie, true, nil},
+		{"cookie level, another cookie set before", "", "http://example.org/", pass.LevelCookie, false, []string{"site=1; Path=/"}},
+		{"script level", "", "http://example.org/x", pass.LevelScript, false, nil},
+	} {
+		c := newTestChallenger(t, Config{CookieName: tc.cookieName})
+		t0 := time.Unix(1_800_000_000, 0)
+		setNow(t, t0)
+		r := get(tc.target, "Accept-Language", "fr")
+		w := httptest.NewRecorder()
+		for _, l := range tc.before {
+			w.Header().Add("Set-Cookie", l)
+		}
+		if err := c.Serve(w, r, tc.level, prefixA); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		h := w.Result().Header
+		var want []string
+		want = append(want, tc.before...)
+		if tc.level == pass.LevelCookie {
+			want = append(want, (&http.Cookie{
+				Name:     c.cfg.CookieName,
+				Value:    c.cfg.Signer.Issue(prefixA, binding(r), pass.LevelCookie, t0, c.cfg.PassTTL),
+				Path:     "/",
+				MaxAge:   int(c.cfg.PassTTL / time.Second),
+				Expires:  t0.Add(c.cfg.PassTTL).UTC(),
+				HttpOnly: true,
+				Secure:   tc.https,
+				SameSite: http.SameSiteLaxMode,
+			}).String())
+		}
+		if got := h.Values("Set-Cookie"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s: Set-Cookie\n%q\nwant\n%q", tc.name, got, want)
+		}
+		m := reCSP.FindStringSubmatch(h.Get("Content-Security-Policy"))
+		if m == nil || !strings.Contains(w.Body.String(), `nonce="`+m[1]+`"`) || len(h.Values("Content-Security-Policy")) != 1 {
+			t.Errorf("%s: CSP %q: no nonce of the page's", tc.name, h.Values("Content-Security-Policy"))
+		}
+		if got, want := h.Get("Content-Length"), len(w.Body.Bytes()); got != strconv.Itoa(want) {
+			t.Errorf("%s: Content-Length %q, page of %d bytes", tc.name, got, want)
+		}
+		for k, v := range map[string]string{"Content-Type": "text/html; charset=utf-8", "Content-Language": "fr", "Cache-Control": "no-store",
+			"X-Robots-Tag": "noindex, nofollow", "Referrer-Policy": "same-origin"} {
+			if got := h.Values(k); len(got) != 1 || got[0] != v {
+				t.Errorf("%s: %s %q, want %q", tc.name, k, got, v)
+			}
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"time"
+
+	"github.com/floodgate-proxy/floodgate/internal/pass"
 )
 
 // recentChallenges remembers, approximately, which clients (network and binding) were
@@ -29,16 +31,16 @@ func newRecentChallenges() *recentChallenges {
 	return &recentChallenges{seed: maphash.MakeSeed()}
 }
 
-// seen records a cookie challenge for the client at t and reports whether it was served
+// seen records a cookie challenge for the client (network prefix, binding hash bh) at t and reports whether it was served
 // one within recentWindow before.
-func (rc *recentChallenges) seen(prefix netip.Prefix, binding string, t time.Time) bool {
+func (rc *recentChallenges) seen(prefix netip.Prefix, bh [pass.HashLen]byte, t time.Time) bool {
 	var h maphash.Hash
 	h.SetSeed(rc.seed)
 	p := prefix.Masked()
 	a := p.Addr().As16()
 	h.Write(a[:])
 	h.WriteByte(byte(p.Bits()))
-	h.WriteString(binding)
+	h.Write(bh[:])
 	sum := h.Sum64()
 	tag := sum &^ msMask
 	ms := uint64(t.UnixMilli()) & msMask

@@ -54,13 +54,13 @@ type challenge struct {
 }
 
 // newChallenge returns a signed challenge token and its hexadecimal nonce.
-func (c *Challenger) newChallenge(level pass.Level, difficulty int, prefix netip.Prefix, ua string) (token, nonce string) {
+func (c *Challenger) newChallenge(level pass.Level, difficulty int, prefix netip.Prefix, uh [pass.HashLen]byte) (token, nonce string) {
 	var b [challengeBodyLen]byte
 	b[0] = challengeVersion
 	b[1] = byte(level)
 	b[2] = byte(difficulty)
 	binary.BigEndian.PutUint64(b[3:], uint64(now().Add(c.cfg.ChallengeTTL).Unix()))
-	nh, uh := pass.NetworkHash(prefix), pass.UserAgentHash(ua)
+	nh := pass.NetworkHash(prefix)
 	copy(b[11:], nh[:])
 	copy(b[19:], uh[:])
 	rand16 := b[27 : 27+nonceLen]

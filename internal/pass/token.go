@@ -50,6 +50,13 @@ type Pass struct {
 // prefix should be the client's network (e.g. its /24 or /64) and must be
 // valid: Verify refuses every token for an invalid prefix.
 func (s *Signer) Issue(prefix netip.Prefix, ua string, level Level, now time.Time, ttl time.Duration) string {
+	var buf [TokenLen]byte
+	return string(s.AppendIssueHash(buf[:0], prefix, UserAgentHash(ua), level, now, ttl))
+}
+
+// AppendIssueHash appends the pass Issue returns to dst, for a User-Agent (or binding)
+// already hashed with UserAgentHash or BindingHash; it allocates nothing but what dst needs.
+func (s *Signer) AppendIssueHash(dst []byte, prefix netip.Prefix, uh [HashLen]byte, level Level, now time.Time, ttl time.Duration) []byte {
 	var b [bodyLen]byte
 	b[0] = Version
 	b[1] = byte(level)
@@ -57,10 +64,9 @@ func (s *Signer) Issue(prefix netip.Prefix, ua string, level Level, now time.Tim
 	binary.BigEndian.PutUint64(b[2:], uint64(issued))
 	binary.BigEndian.PutUint64(b[10:], uint64(now.Add(ttl).Unix()))
 	nh := NetworkHash(prefix)
-	uh := UserAgentHash(ua)
 	copy(b[18:], nh[:])
 	copy(b[26:], uh[:])
-	return s.Seal(PurposePass, b[:])
+	return s.AppendSeal(dst, PurposePass, b[:])
 }
 
 // Verify checks token for a request from network prefix with User-Agent ua

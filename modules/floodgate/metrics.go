@@ -122,6 +122,7 @@ func newMetrics(reg *prometheus.Registry, st limiter.Store, decider *verdict.Dec
 	m.admissions, m.admissionWait = admissions, admissionWait
 	cs := []prometheus.Collector{m.requests.vec, m.storeErrors, m.delayed, m.challengesIssued, m.challengesPassed, m.challengesFailed, m.passesRefused,
 		m.quarantines, m.quarantineRefusals, m.underAttack, m.underAttackSwitches, m.backendBusy, m.admissions, m.admissionWait, admissionState}
+	cs = append(cs, pacerMetrics()...)
 	if h, ok := st.(healthReporter); ok {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "floodgate", Name: "store_healthy",

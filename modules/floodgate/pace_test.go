@@ -99,3 +99,113 @@ func PaceFor(t *testing.T, d time.Duration) {
 	old := refusals.hold.Swap(int64(d))
 	t.Cleanup(func() { refusals.hold.Store(old) })
 }
+
+// fakeDelay is a SchedDelay whose readings a test advances: each step adds n waits of wait
+// each and one wake of lag wake.
+type fakeDelay struct{ d admission.ProxyDelay }
+
+func (f *fakeDelay) read() admission.ProxyDelay { return f.d }
+
+func (f *fakeDelay) step(wait, wake time.Duration) {
+	const n = 100
+	f.d.Waits += n
+	f.d.Waited += n * wait
+	f.d.Wakes++
+	f.d.WakeLag += wake
+}
+
+// The hold of own answers follows the proxy's measured delay: none while the delay is
+// within a tenth of the backend's healthy latency; rising while it is above, never past
+// the healthy latency; falling back to none once the delay is low again; none before a
+// healthy latency is learned.
+func TestHoldFollowsProxyDelay(t *testing.T) {
+	const base = 20 * time.Millisecond // healthy latency: target 2 ms, hold at most 20 ms
+	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
+	for _, tc := range []struct {
+		name       string
+		baseline   time.Duration
+		wait, wake []time.Duration // per tick
+		want       []time.Duration // hold after each tick
+	}{
+		{"calm: a few microseconds, nothing held", base,
+			[]time.Duration{ms(0.01), ms(0.05), ms(0.02), ms(0.9)},
+			[]time.Duration{ms(0.03), ms(0.1), ms(0.05), ms(1)},
+			[]time.Duration{0, 0, 0, 0}},
+		{"saturated: doubles from the target, capped at the healthy latency", base,
+			[]time.Duration{ms(3), ms(4), ms(2.5), ms(2.5), ms(2.5), ms(3)},
+			[]time.Duration{ms(1), ms(1), ms(0.5), ms(0.5), ms(0.5), ms(1)},
+			[]time.Duration{ms(2), ms(4), ms(8), ms(16), ms(20), ms(20)}},
+		{"saturation ends: shrinks by an eighth a tick, then none", base,
+			[]time.Duration{ms(5), ms(5), ms(5), ms(5), ms(5), ms(0.1), ms(0.1), ms(0.1), ms(0.1)},
+			[]time.Duration{0, 0, 0, 0, 0, ms(0.1), ms(0.1), ms(0.1), ms(0.1)},
+			[]time.Duration{ms(2), ms(4), ms(8), ms(16), ms(20), ms(17.5), ms(15.3125), ms(13.3984375), ms(11.7236328125)}},
+		{"no healthy latency learned: nothing held", 0,
+			[]time.Duration{ms(50), ms(50)},
+			[]time.Duration{ms(50), ms(50)},
+			[]time.Duration{0, 0}},
+	} {
+		src := new(fakeDelay)
+		a := newHoldAdapter(src.read)
+		var hold time.Duration
+		for i := range tc.want {
+			src.step(tc.wait[i], tc.wake[i])
+			hold = a.next(hold, tc.baseline)
+			if d := hold - tc.want[i]; d < -time.Microsecond || d > time.Microsecond {
+				t.Errorf("%s: tick %d (wait %v, wake %v): hold %v, want %v", tc.name, i, tc.wait[i], tc.wake[i], hold, tc.want[i])
+			}
+		}
+	}
+	// From the healthy latency down to none once the proxy is calm again, in a bounded
+	// number of ticks.
+	hold, ticks := base, 0
+	for ; hold > 0 && ticks < 100; ticks++ {
+		hold = nextHold(hold, 0, base)
+	}
+	if hold != 0 || ticks > 30 {
+		t.Errorf("the hold fell to %v in %d calm ticks, want 0 within 30 (3 s)", hold, ticks)
+	}
+	// A tick with no wake probed keeps the last wake measured.
+	src := new(fakeDelay)
+	a := newHoldAdapter(src.read)
+	src.step(ms(1), ms(1.5))
+	if hold := a.next(0, base); hold != ms(2) {
+		t.Fatalf("hold %v after 2.5 ms of delay, want 2ms", hold)
+	}
+	src.d.Waits += 10
+	src.d.Waited += 10 * ms(1)
+	if hold := a.next(ms(2), base); hold != ms(4) {
+		t.Errorf("hold %v: the wake lag of the last probe was dropped when none was probed since", hold)
+	}
+}
+
+// Only floodgate's own answers to clients of tier new and below are held for the proxy's
+// CPU: never a trusted client (pass holder, search engine), a returning visitor or a browser
+// that kept its cookie, never a request let through, never in shadow.
+func TestOwnAnswerOnlyLowestTiers(t *testing.T) {
+	acts := []rules.Action{rules.ActionNone, rules.ActionAllow, rules.ActionLog, rules.ActionDelay, rules.ActionChallenge, rules.ActionThrottle, rules.ActionBlock}
+	for tier := admission.TierTrusted; tier <= admission.TierUntrusted; tier++ {
+		for _, act := range acts {
+			for _, shadow := range []bool{false, true} {
+				v := verdict.Verdict{Action: act, Tier: tier, Shadowed: shadow}
+				want := tier >= admission.TierNew && act >= rules.ActionChallenge && !shadow
+				if got := ownAnswer(&v); got != want {
+					t.Errorf("tier %v, action %v, shadow %v: held %v, want %v", tier, act, shadow, got, want)
+				}
+			}
+		}
+	}
+}
+
+// HoldAnswers makes floodgate hold its own answers to the lowest tiers for d during the
+// test, whatever the proxy's delay (end-to-end tests, in package floodgate_test), once the
+// protection's clock has ticked.
+func HoldAnswers(t *testing.T, d time.Duration) {
+	old := holdPin.Swap(int64(d))
+	t.Cleanup(func() { holdPin.Store(old) })
+}
+
+// AnswersHeld is how many own answers to the lowest tiers were held so far.
+func AnswersHeld() int64 { return answers.total.Load() }
+
+// AnswerHold is the hold of own answers now.
+func AnswerHold() time.Duration { return time.Duration(answers.hold.Load()) }

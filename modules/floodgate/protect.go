@@ -215,6 +215,8 @@ func newProtection() *protection {
 	}
 	p.detector = protect.NewDetector(protect.DetectorOptions{OnSwitch: p.switched})
 	go p.tick()
+	// Own answers to the lowest tiers are held while the proxy is short of CPU (pace.go).
+	go adaptHolds(answers, admission.RuntimeSchedDelay(), func() time.Duration { return p.admission.Stats().Baseline }, p.stop)
 	return p
 }
 
