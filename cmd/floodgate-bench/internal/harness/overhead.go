@@ -229,20 +229,7 @@ func RunOverhead(ctx context.Context, o OverheadOptions) (*OverheadReport, error
 		if err != nil {
 			return nil, err
 		}
-		// Every arm keeps the same access log (encoded, then discarded: its cost is the
-		// encoding, not a disk) and the same metrics: issue 9 measures floodgate against the
-		// same Caddy configuration without it.
-		pc := ProxyConfig{Name: arm, Bin: o.Bin, Dir: o.Dir, Listen: listen, Admin: admin, Upstream: upstream,
-			Metrics: true, SiteExtra: overheadLog}
-		if arm == ArmPlainRefusal {
-			pc.SiteExtra += "header Retry-After 60\nrespond 429\n"
-		}
-		if arm != ArmPlain && arm != ArmPlainRefusal {
-			pc.Floodgate, pc.Rules, pc.ASNDB, pc.Store = true, o.Rules, asndb, "memory"
-			if arm == ArmFloodgateRedis {
-				pc.Store = redisURL
-			}
-		}
+		pc := overheadProxy(arm, o, listen, admin, upstream, asndb, redisURL)
 		p, err := StartProxy(ctx, pc)
 		if err != nil {
 			return nil, err
@@ -288,6 +275,24 @@ func RunOverhead(ctx context.Context, o OverheadOptions) (*OverheadReport, error
 		}
 	}
 	return rep, nil
+}
+
+// overheadProxy is the configuration of an overhead arm's proxy. Every arm keeps the same
+// access log (encoded, then discarded: its cost is the encoding, not a disk) and the same
+// metrics: issue 9 measures floodgate against the same Caddy configuration without it.
+func overheadProxy(arm string, o OverheadOptions, listen, admin, upstream, asndb, redisURL string) ProxyConfig {
+	pc := ProxyConfig{Name: arm, Bin: o.Bin, Dir: o.Dir, Listen: listen, Admin: admin, Upstream: upstream,
+		Metrics: true, SiteExtra: overheadLog}
+	if arm == ArmPlainRefusal {
+		pc.SiteExtra += "header Retry-After 60\nrespond 429\n"
+	}
+	if arm != ArmPlain && arm != ArmPlainRefusal {
+		pc.Floodgate, pc.Rules, pc.ASNDB, pc.Store = true, o.Rules, asndb, "memory"
+		if arm == ArmFloodgateRedis {
+			pc.Store = redisURL
+		}
+	}
+	return pc
 }
 
 // summarizeOverhead computes medians per arm and per-round ratios to plain.

@@ -205,3 +205,20 @@ func TestOverheadRefusalsSpreadOverSites(t *testing.T) {
 		t.Errorf("%d refusals named %d sites, want %d", n, len(hosts), OverheadSites)
 	}
 }
+
+// Every arm runs the same Caddy configuration but for floodgate (and plain-429's respond):
+// the same access log and metrics, so that the ratios price floodgate alone.
+func TestOverheadArmsSameLogAndMetrics(t *testing.T) {
+	o := DefaultOverheadOptions()
+	for _, arm := range []string{ArmPlain, ArmFloodgateMemory, ArmFloodgateRedis, ArmPlainRefusal, ArmFloodgateRefusal} {
+		cf := overheadProxy(arm, o, "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "asn.mmdb", "redis://127.0.0.1:4").Caddyfile()
+		for _, want := range []string{"\tmetrics\n", "\tlog {\n\t\toutput discard\n\t}\n"} {
+			if !strings.Contains(cf, want) {
+				t.Errorf("arm %s: Caddyfile lacks %q:\n%s", arm, want, cf)
+			}
+		}
+		if fg := strings.Contains(cf, "\tfloodgate\n"); fg != (arm != ArmPlain && arm != ArmPlainRefusal) {
+			t.Errorf("arm %s: floodgate directive %v", arm, fg)
+		}
+	}
+}
