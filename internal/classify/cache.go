@@ -1,24 +1,22 @@
 package classify
 
 import (
-	"sync/atomic"
+	"sync"
 
 	"github.com/cespare/xxhash/v2"
 )
 
 // uaCache remembers which rules a User-Agent matched. Most traffic repeats a few thousand
-// User-Agents, so most requests skip pattern matching. It is a direct-mapped table: the
-// User-Agent's hash picks one slot, which holds the last User-Agent put there. A lookup is
-// one hash and one atomic load, no lock: a read-write lock's reader count is written by every
-// lookup, and on the few User-Agents of most traffic those writes went to the same shards
-// from every core. Memory is bounded: uaCacheSlots entries, each a User-Agent of at most
-// MaxUserAgent bytes; two User-Agents on one slot take turns in it.
+// User-Agents, so most requests skip pattern matching. Memory is bounded: a shard that fills
+// up is emptied and starts again.
 type uaCache struct {
-	slots [uaCacheSlots]atomic.Pointer[uaSlot]
+	shards [uaCacheShards]uaShard
 }
 
-// uaCacheSlots is the number of User-Agents the cache holds at most (a power of two).
-const uaCacheSlots = 1 << 16
+const (
+	uaCacheShards   = 32
+	uaCacheShardCap = 2048 // 64k User-Agents in all; each at most MaxUserAgent bytes
+)
 
 // uaEntry is what the cache keeps for a User-Agent: the rules its User-Agent conditions
 // match and the facts the signals need.
@@ -27,27 +25,46 @@ type uaEntry struct {
 	facts uaFacts
 }
 
-// uaSlot is a User-Agent and its entry; never modified once stored.
+// A shard maps the User-Agent's hash, computed once per lookup, to the User-Agent and its
+// entry (a map keyed by the string would hash it a second time). Two User-Agents with one hash
+// take turns in the slot: the stored string is compared before an entry is used.
+type uaShard struct {
+	mu sync.RWMutex
+	m  map[uint64]uaSlot
+}
+
 type uaSlot struct {
 	ua string
 	e  uaEntry
 }
 
-func newUACache() *uaCache { return new(uaCache) }
-
-// slot returns the slot of ua.
-func (c *uaCache) slot(ua string) *atomic.Pointer[uaSlot] {
-	return &c.slots[xxhash.Sum64String(ua)&(uaCacheSlots-1)]
+func newUACache() *uaCache {
+	c := &uaCache{}
+	for i := range c.shards {
+		c.shards[i].m = make(map[uint64]uaSlot)
+	}
+	return c
 }
 
 func (c *uaCache) get(ua string) (uaEntry, bool) {
-	s := c.slot(ua).Load()
-	if s == nil || s.ua != ua {
+	h := xxhash.Sum64String(ua)
+	sh := &c.shards[h%uaCacheShards]
+	sh.mu.RLock()
+	s, ok := sh.m[h]
+	sh.mu.RUnlock()
+	if !ok || s.ua != ua {
 		return uaEntry{}, false
 	}
 	return s.e, true
 }
 
 func (c *uaCache) put(ua string, e uaEntry) {
-	c.slot(ua).Store(&uaSlot{ua: ua, e: e})
+	h := xxhash.Sum64String(ua)
+	sh := &c.shards[h%uaCacheShards]
+	sh.mu.Lock()
+	if len(sh.m) >= uaCacheShardCap {
+		sh.m = make(map[uint64]uaSlot, uaCacheShardCap)
+	}
+	sh.m[h] = uaSlot{ua: ua, e: e}
+	sh.mu.Unlock()
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cespare/xxhash/v2"
+
 	"github.com/floodgate-proxy/floodgate/internal/network"
 )
 
@@ -19,10 +21,11 @@ func writeFile(tb testing.TB, path, text string) {
 
 func (c *uaCache) len() int {
 	n := 0
-	for i := range c.slots {
-		if c.slots[i].Load() != nil {
-			n++
-		}
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.RLock()
+		n += len(sh.m)
+		sh.mu.RUnlock()
 	}
 	return n
 }
@@ -53,9 +56,11 @@ func TestUACacheSameResults(t *testing.T) {
 	if n := warm.cache.len(); n != len(uas) {
 		t.Errorf("cache holds %d User-Agents, want %d", n, len(uas))
 	}
-	for i := range warm.cache.slots {
-		if slot := warm.cache.slots[i].Load(); slot != nil && len(slot.ua) > MaxUserAgent {
-			t.Errorf("cached User-Agent of %d bytes, longer than MaxUserAgent (%d)", len(slot.ua), MaxUserAgent)
+	for i := range warm.cache.shards {
+		for _, slot := range warm.cache.shards[i].m {
+			if len(slot.ua) > MaxUserAgent {
+				t.Errorf("cached User-Agent of %d bytes, longer than MaxUserAgent (%d)", len(slot.ua), MaxUserAgent)
+			}
 		}
 	}
 }
@@ -70,7 +75,8 @@ func TestUACacheHashCollision(t *testing.T) {
 		t.Fatalf("get(spider) = %v, %v; want the entry put", e, ok)
 	}
 	// Put spider's entry in curl's slot, as a collision would leave it.
-	c.slot("curl/8").Store(&uaSlot{ua: "spider", e: spider})
+	h := xxhash.Sum64String("curl/8")
+	c.shards[h%uaCacheShards].m[h] = uaSlot{ua: "spider", e: spider}
 	if e, ok := c.get("curl/8"); ok {
 		t.Errorf("get(curl/8) = %v from spider's slot; want a miss", e)
 	}
@@ -98,7 +104,7 @@ func TestLongUserAgentIsCut(t *testing.T) {
 
 func TestUACacheBounded(t *testing.T) {
 	c := New(loadSet(t, testRulesPath), nil, network.PrefixLengths{})
-	const total = uaCacheSlots + 5000
+	const total = uaCacheShards*uaCacheShardCap + 5000
 	var out Result
 	for i := 0; i < total; i++ {
 		c.Classify(&Request{IP: ipLocal, UserAgent: "spider " + strconv.Itoa(i)}, &out)
@@ -107,11 +113,16 @@ func TestUACacheBounded(t *testing.T) {
 		}
 	}
 	n := c.cache.len()
-	if n > uaCacheSlots {
-		t.Errorf("cache holds %d User-Agents, more than its bound %d", n, uaCacheSlots)
+	if n > uaCacheShards*uaCacheShardCap {
+		t.Errorf("cache holds %d User-Agents, more than its bound %d", n, uaCacheShards*uaCacheShardCap)
 	}
 	if n == 0 {
 		t.Errorf("cache is empty after %d User-Agents", total)
+	}
+	for i := range c.cache.shards {
+		if l := len(c.cache.shards[i].m); l > uaCacheShardCap {
+			t.Errorf("shard %d holds %d, more than %d", i, l, uaCacheShardCap)
+		}
 	}
 	// Still right after shards were emptied.
 	c.Classify(&Request{IP: ipLocal, UserAgent: "curl/8"}, &out)
