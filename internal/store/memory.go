@@ -69,10 +69,7 @@ func (m *Memory) increment(key string, count int64, rate limiter.Rate) (limiter.
 	idx := windowIndex(now, rate.Period)
 	h, s := m.tab.lookup(key)
 	s.mu.Lock()
-	c := s.get(h, key)
-	if c == nil {
-		c = s.insert(h, key, now.UnixNano())
-	}
+	c := s.getOrInsert(h, key, now.UnixNano())
 	if c.period != rate.Period { // new key, or the key's rate changed period
 		c.period, c.counts = rate.Period, counts{idx: idx}
 	}

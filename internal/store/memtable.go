@@ -99,16 +99,32 @@ func (t *memTable) len() int {
 
 // find returns the node of key (filed under h), or 0.
 func (s *memShard) find(h uint64, key string) int32 {
-	i, ok := s.index[h]
-	if !ok {
-		return 0
-	}
-	for ; i != 0; i = s.nodes.at(i).chain {
+	i, _ := s.findHead(h, key)
+	return i
+}
+
+// findHead returns the node of key (filed under h), or 0, and the first node of h's chain
+// (0: none), so that an insert that follows needs no second look-up of h.
+func (s *memShard) findHead(h uint64, key string) (node, head int32) {
+	head = s.index[h]
+	for i := head; i != 0; i = s.nodes.at(i).chain {
 		if s.holds(s.nodes.at(i), key) {
-			return i
+			return i, head
 		}
 	}
-	return 0
+	return 0, head
+}
+
+// getOrInsert returns the counter of key (filed under h), marking it recently used, or
+// inserts a zero one (as insert does): a never-seen key costs one hash (the caller's) and
+// two map operations, the look-up that misses and the one that files it.
+func (s *memShard) getOrInsert(h uint64, key string, now int64) *memNode {
+	i, head := s.findHead(h, key)
+	if i != 0 {
+		s.moveFront(i)
+		return s.nodes.at(i)
+	}
+	return s.insert(h, key, now, head)
 }
 
 // holds reports whether n is the counter of key.
@@ -123,16 +139,6 @@ func (s *memShard) holds(n *memNode, key string) bool {
 		unsafe.String(&s.spill.at(n.spill)[0], len(key)-inlineKey) == key[inlineKey:]
 }
 
-// get returns the counter of key (filed under h), marking it recently used, or nil.
-func (s *memShard) get(h uint64, key string) *memNode {
-	i := s.find(h, key)
-	if i == 0 {
-		return nil
-	}
-	s.moveFront(i)
-	return s.nodes.at(i)
-}
-
 // peek returns the counter of key without touching its recency, or nil.
 func (s *memShard) peek(h uint64, key string) *memNode {
 	if i := s.find(h, key); i != 0 {
@@ -144,12 +150,19 @@ func (s *memShard) peek(h uint64, key string) *memNode {
 // insert adds a zero counter for key (which must be absent, and at most MaxKeyLen long)
 // and returns it. Before that it drops up to two counters whose windows ended by now from
 // the cold end and, when the shard is full, its least recently used counter.
-func (s *memShard) insert(h uint64, key string, now int64) *memNode {
+// head is the first node of h's chain as a find just read it.
+func (s *memShard) insert(h uint64, key string, now int64, head int32) *memNode {
+	known := true
 	for k := 0; k < 2 && s.tail != 0 && s.nodes.at(s.tail).ended(now); k++ {
 		s.drop(s.tail)
+		known = false // the dropped counter may have been on h's chain
 	}
 	for s.n >= s.max && s.tail != 0 {
 		s.drop(s.tail)
+		known = false
+	}
+	if !known {
+		head = s.index[h]
 	}
 	i := s.nodes.alloc()
 	n := s.nodes.at(i)
@@ -159,7 +172,7 @@ func (s *memShard) insert(h uint64, key string, now int64) *memNode {
 		n.spill = s.spill.alloc()
 		copy(s.spill.at(n.spill)[:], key[inlineKey:])
 	}
-	n.chain = s.index[h]
+	n.chain = head
 	s.index[h] = i
 	s.n++
 	s.pushFront(i)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/ulule/limiter/v3"
@@ -184,4 +185,52 @@ func TestMemoryConcurrent(t *testing.T) {
 		t.Errorf("holds %d counters, want at most 4096", n)
 	}
 	checkMemTable(t, m.tab)
+}
+
+// A new key whose insert first drops the only other counter on its hash's chain (keys
+// forced to collide, one counter a shard) must not link to the dropped node, whose slot the
+// new counter reuses: the chain head read by the look-up is stale once a drop ran.
+func TestMemoryInsertAfterDroppingChainHead(t *testing.T) {
+	ctx := context.Background()
+	rate := perMinute(100)
+	for _, why := range []string{"full", "ended"} {
+		t.Run(why, func(t *testing.T) {
+			m, clock := newTestMemory(64) // 64 shards of 1 counter
+			if why == "ended" {
+				m, clock = newTestMemory(6400) // room: the drop is of an ended window
+			}
+			m.tab.mask = 0 // every key filed under hash 0: one chain a shard
+			// Two keys of one shard.
+			shardOf := func(k string) uint64 { return maphash.String(m.tab.seed, k) & uint64(len(m.tab.shards)-1) }
+			a, b := "a", ""
+			for i := 0; b == ""; i++ {
+				if k := "b" + strconv.Itoa(i); shardOf(k) == shardOf(a) {
+					b = k
+				}
+			}
+			if _, err := m.Increment(ctx, a, 1, rate); err != nil {
+				t.Fatal(err)
+			}
+			if why == "ended" {
+				clock.advance(3 * time.Minute) // a's windows have ended: inserting b drops it
+			}
+			if _, err := m.Increment(ctx, b, 1, rate); err != nil {
+				t.Fatal(err)
+			}
+			s := &m.tab.shards[shardOf(a)]
+			steps := 0
+			for i := s.index[0]; i != 0; i = s.nodes.at(i).chain {
+				if steps++; steps > s.n {
+					t.Fatalf("chain of hash 0 longer than the %d counters held: it loops", s.n)
+				}
+			}
+			if got, _ := m.Peek(ctx, b, rate); got.Remaining != 99 {
+				t.Errorf("%s: remaining %d, want 99", b, got.Remaining)
+			}
+			if got, _ := m.Peek(ctx, a, rate); got.Remaining != 100 {
+				t.Errorf("%s (dropped): remaining %d, want 100", a, got.Remaining)
+			}
+			checkMemTable(t, m.tab)
+		})
+	}
 }

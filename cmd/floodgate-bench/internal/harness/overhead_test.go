@@ -80,23 +80,31 @@ func TestProcCPU(t *testing.T) {
 	}
 }
 
-func TestOverheadAddrsStayUnderBudgets(t *testing.T) {
+// Every request of the overhead run comes from an address floodgate has not seen (issue 9's
+// measure), spread evenly over the /24s of the residential network.
+func TestOverheadAddrsFreshAndUnderBudgets(t *testing.T) {
 	res := netip.MustParsePrefix("90.0.0.0/9")
 	perPrefix := map[string]int{}
-	const n = 4096 * 50
+	seen := map[string]bool{}
+	const n = overheadPrefixes * 8
 	for i := uint64(0); i < n; i++ {
-		a := netip.MustParseAddr(overheadAddr(i))
+		s := overheadAddr(i)
+		if seen[s] {
+			t.Fatalf("request %d: address %s seen before", i, s)
+		}
+		seen[s] = true
+		a := netip.MustParseAddr(s)
 		if !res.Contains(a) {
 			t.Fatalf("address %v outside the residential network", a)
 		}
 		p, _ := a.Prefix(24)
 		perPrefix[p.String()]++
 	}
-	if len(perPrefix) != 4096 {
-		t.Errorf("%d /24s, want 4096", len(perPrefix))
+	if len(perPrefix) != overheadPrefixes {
+		t.Errorf("%d /24s, want %d", len(perPrefix), overheadPrefixes)
 	}
 	for p, c := range perPrefix {
-		if c != 50 {
+		if c != 8 {
 			t.Fatalf("%s got %d of %d requests, want an even spread", p, c, n)
 		}
 	}
@@ -195,5 +203,22 @@ func TestOverheadRefusalsSpreadOverSites(t *testing.T) {
 	}
 	if len(hosts) != OverheadSites {
 		t.Errorf("%d refusals named %d sites, want %d", n, len(hosts), OverheadSites)
+	}
+}
+
+// Every arm runs the same Caddy configuration but for floodgate (and plain-429's respond):
+// the same access log and metrics, so that the ratios price floodgate alone.
+func TestOverheadArmsSameLogAndMetrics(t *testing.T) {
+	o := DefaultOverheadOptions()
+	for _, arm := range []string{ArmPlain, ArmFloodgateMemory, ArmFloodgateRedis, ArmPlainRefusal, ArmFloodgateRefusal} {
+		cf := overheadProxy(arm, o, "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "asn.mmdb", "redis://127.0.0.1:4").Caddyfile()
+		for _, want := range []string{"\tmetrics\n", "\tlog {\n\t\toutput discard\n\t}\n"} {
+			if !strings.Contains(cf, want) {
+				t.Errorf("arm %s: Caddyfile lacks %q:\n%s", arm, want, cf)
+			}
+		}
+		if fg := strings.Contains(cf, "\tfloodgate\n"); fg != (arm != ArmPlain && arm != ArmPlainRefusal) {
+			t.Errorf("arm %s: floodgate directive %v", arm, fg)
+		}
 	}
 }
