@@ -114,8 +114,18 @@ func TestLimitFollowsRealBackend(t *testing.T) {
 	if limits[1] < max(8, 2*limits[0]) {
 		t.Errorf("12 workers: limit %d, want it to rise to at least %d", limits[1], max(8, 2*limits[0]))
 	}
-	if limits[2] > limits[1]/2 || limits[2] > 6 {
-		t.Errorf("back to 2 workers: limit %d, want it to fall to at most %d", limits[2], min(6, limits[1]/2))
+	// Going back down, the test asserts that the limit falls, not how fast: on a loaded CI
+	// machine (every package's tests at once, under the race detector) latency is noisy, a
+	// tested cut is kept only when it helps measurably, and 400 answers once left it at 7
+	// (from 11). It is given up to 1,600 more answers, a hundred at a time.
+	want := min(6, limits[1]/2)
+	for extra := 0; limits[2] > want && extra < 1600; extra += 100 {
+		runFor(100)
+		limits[2] = c.Stats().Limit
+		t.Logf("back to 2 workers, %d more answers: limit %d", extra+100, limits[2])
+	}
+	if limits[2] > want {
+		t.Errorf("back to 2 workers: limit %d after 2,000 answers, want it to fall to at most %d", limits[2], want)
 	}
 	stop()
 	wg.Wait()
