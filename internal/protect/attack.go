@@ -605,11 +605,12 @@ func (d *Detector) Tick(t time.Time) {
 		from = t.Add(-time.Second)
 	}
 	d.last = t
+	fromN, tn := d.ns(from), d.ns(t)
 	for name, s := range d.sites {
 		if disorder {
 			s.roll.invalidate(len(s.ring) + 1)
 		}
-		if e, ok := d.tickSite(name, s, from, t); ok {
+		if e, ok := d.tickSite(name, s, from, t, fromN, tn); ok {
 			ev = append(ev, e)
 		}
 		if s.mode == ModeAuto && !s.kept && !s.active.Load() && t.Sub(s.lastSeen) >= d.opts.ForgetAfter {
@@ -649,20 +650,30 @@ func inWindow(r *bucket, t, cutoff int64) bool {
 	return r.at != 0 && r.at > cutoff && r.at <= t
 }
 
+// take returns the count of c and sets it to 0. A count that is 0 already (most, at most
+// sites at most ticks) is only read: a swap is a locked instruction, 9 of them per site per
+// tick were half the tick's cost. An addition between the read and the next tick counts at
+// the next tick, as one after a swap would.
+func take(c *atomic.Int64) int64 {
+	if c.Load() == 0 {
+		return 0
+	}
+	return c.Swap(0)
+}
+
 // ns is t in nanoseconds since d's epoch.
 func (d *Detector) ns(t time.Time) int64 {
 	return int64(t.Sub(d.epoch))
 }
 
 // tickSite closes the current tick of s, measures its signals and runs its switch; d.mu is
-// held for writing.
-func (d *Detector) tickSite(name string, s *attackSite, from, t time.Time) (switchEvent, bool) {
+// held for writing. fromN and tn are from and t in ns since d's epoch.
+func (d *Detector) tickSite(name string, s *attackSite, from, t time.Time, fromN, tn int64) (switchEvent, bool) {
 	c := &s.cur
-	tn := d.ns(t)
 	b := bucket{
-		tally: tally{req: c.req.Swap(0), asked: c.asked.Swap(0), err: c.err.Swap(0), sat: c.sat.Swap(0), press: c.press.Swap(0),
-			up: c.up.Swap(0), slow: c.slow.Swap(0), slowRel: c.slowRel.Swap(0), upSum: c.upSum.Swap(0)},
-		from: d.ns(from), at: tn,
+		tally: tally{req: take(&c.req), asked: take(&c.asked), err: take(&c.err), sat: take(&c.sat), press: take(&c.press),
+			up: take(&c.up), slow: take(&c.slow), slowRel: take(&c.slowRel), upSum: take(&c.upSum)},
+		from: fromN, at: tn,
 	}
 	if b.req > 0 || b.press > 0 || s.created {
 		s.lastSeen = t

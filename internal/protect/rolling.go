@@ -56,7 +56,7 @@ func (r *rolling) window(ring []bucket, next int, extra *bucket, t int64, w time
 	}
 	cutoff := t - int64(w)
 	for r.n > 0 {
-		old := &ring[(next-r.n+len(ring))%len(ring)]
+		old := &ring[oldest(len(ring), next, r.n)]
 		if old.at > cutoff {
 			break
 		}
@@ -65,7 +65,7 @@ func (r *rolling) window(ring []bucket, next int, extra *bucket, t int64, w time
 	}
 	sum, start := r.sum, t
 	if r.n > 0 {
-		start = ring[(next-r.n+len(ring))%len(ring)].from
+		start = ring[oldest(len(ring), next, r.n)].from
 	}
 	if extra != nil && inWindow(extra, t, cutoff) {
 		sum.add(&extra.tally)
@@ -86,4 +86,13 @@ func (r *rolling) rebuild(ring []bucket, next int, t int64, w time.Duration) {
 		r.sum.add(&b.tally)
 		r.n++
 	}
+}
+
+// oldest is the position of the oldest of the newest n buckets of a ring of length l
+// whose next position is next (no division: it runs for every site at every tick).
+func oldest(l, next, n int) int {
+	if i := next - n; i >= 0 {
+		return i
+	}
+	return next - n + l
 }

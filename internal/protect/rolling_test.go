@@ -74,3 +74,32 @@ func TestRollingWindowMatchesResum(t *testing.T) {
 		})
 	}
 }
+
+// TestBucketsHoldNoPointers: a site's rings (about 1.3 KB of buckets) are memory the GC
+// need not scan only while a bucket holds no pointer (a time.Time holds one: its location).
+func TestBucketsHoldNoPointers(t *testing.T) {
+	var pointerFree func(reflect.Type) bool
+	pointerFree = func(ty reflect.Type) bool {
+		switch ty.Kind() {
+		case reflect.Struct:
+			for i := range ty.NumField() {
+				if !pointerFree(ty.Field(i).Type) {
+					return false
+				}
+			}
+			return true
+		case reflect.Array:
+			return pointerFree(ty.Elem())
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+			reflect.Float32, reflect.Float64, reflect.Bool:
+			return true
+		}
+		return false
+	}
+	for _, ty := range []reflect.Type{reflect.TypeFor[bucket](), reflect.TypeFor[rolling]()} {
+		if !pointerFree(ty) {
+			t.Errorf("%s holds a pointer: the GC scans every site's rings", ty)
+		}
+	}
+}
