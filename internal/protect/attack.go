@@ -257,6 +257,11 @@ type Detector struct {
 	opts   DetectorOptions
 	sites  map[string]*attackSite
 	last   time.Time // previous Tick
+	// epoch is the origin of the buckets' times (nanoseconds since it, so that buckets hold
+	// no pointers for the GC to scan), a century before the Detector was made: a bucket
+	// time is never 0 (0 marks an empty bucket), and t.Sub(epoch) keeps the monotonic
+	// clock of times that have it.
+	epoch time.Time
 	// active is the set of sites on, replaced by a copy at every switch (rare), so that
 	// Active takes no lock.
 	active atomic.Pointer[map[string]struct{}]
@@ -277,7 +282,8 @@ type attackSite struct {
 	th        SiteThresholds
 	ring      []bucket // the whole window, a second (slowStep) a bucket
 	next      int      // ring position of the next bucket
-	acc       bucket   // the ticks since ring's last bucket closed (acc.from zero: none)
+	acc       bucket   // the ticks since ring's last bucket closed (acc.at zero: none)
+	roll      rolling  // the running sum of ring's buckets in the window
 	fast      []bucket // the fast window, a tick a bucket
 	fastNext  int
 	overSince time.Time
@@ -293,14 +299,21 @@ type counts struct {
 	req, asked, err, sat, press, up, slow, slowRel, upSum atomic.Int64
 }
 
-// bucket holds counts for the interval (from, at]: one Tick's, or a second's.
-type bucket struct {
+// tally is the counts of an interval.
+type tally struct {
 	req, asked, err, sat, press, up, slow, slowRel, upSum int64
-	from, at                                              time.Time
+}
+
+// bucket holds counts for the interval (from, at]: one Tick's, or a second's. Its times are
+// nanoseconds since the Detector's epoch (no pointers: the GC need not scan the rings);
+// at 0 marks an empty bucket.
+type bucket struct {
+	tally
+	from, at int64
 }
 
 // add adds the counts of o to b.
-func (b *bucket) add(o *bucket) {
+func (b *tally) add(o *tally) {
 	b.req += o.req
 	b.asked += o.asked
 	b.err += o.err
@@ -312,11 +325,25 @@ func (b *bucket) add(o *bucket) {
 	b.upSum += o.upSum
 }
 
+// sub takes the counts of o from b.
+func (b *tally) sub(o *tally) {
+	b.req -= o.req
+	b.asked -= o.asked
+	b.err -= o.err
+	b.sat -= o.sat
+	b.press -= o.press
+	b.up -= o.up
+	b.slow -= o.slow
+	b.slowRel -= o.slowRel
+	b.upSum -= o.upSum
+}
+
 // NewDetector returns a Detector with the given options.
 func NewDetector(opts DetectorOptions) *Detector {
 	d := &Detector{
 		opts:  opts.withDefaults(),
 		sites: make(map[string]*attackSite),
+		epoch: time.Now().Add(-100 * 365 * 24 * time.Hour),
 	}
 	d.active.Store(&map[string]struct{}{})
 	return d
@@ -347,6 +374,7 @@ func (d *Detector) Reconfigure(opts DetectorOptions) {
 		if n := d.ringLen(); len(s.ring) != n {
 			s.ring, s.next = make([]bucket, n), 0
 		}
+		s.roll.invalidate(0) // the window may have changed: re-summed at the next tick
 		if n := d.fastLen(); len(s.fast) != n {
 			s.fast, s.fastNext = make([]bucket, n), 0
 		}
@@ -428,7 +456,7 @@ func (d *Detector) evictOne() bool {
 
 // traffic is the number of requests of s in its ring and the current second.
 func (s *attackSite) traffic() int64 {
-	n := s.cur.req.Load() + s.acc.req
+	n := s.cur.req.Load() + s.acc.req // acc.req is 0 when acc is empty
 	for i := range s.ring {
 		n += s.ring[i].req
 	}
@@ -570,12 +598,19 @@ func (d *Detector) Tick(t time.Time) {
 	var ev []switchEvent
 	d.mu.Lock()
 	from := d.last
+	// Ticks at times that do not increase may leave the rings' buckets out of order: the
+	// running sums are then re-summed until the rings hold only buckets made since.
+	disorder := !from.IsZero() && !from.Before(t)
 	if from.IsZero() || !from.Before(t) {
 		from = t.Add(-time.Second)
 	}
 	d.last = t
+	fromN, tn := d.ns(from), d.ns(t)
 	for name, s := range d.sites {
-		if e, ok := d.tickSite(name, s, from, t); ok {
+		if disorder {
+			s.roll.invalidate(len(s.ring) + 1)
+		}
+		if e, ok := d.tickSite(name, s, from, t, fromN, tn); ok {
 			ev = append(ev, e)
 		}
 		if s.mode == ModeAuto && !s.kept && !s.active.Load() && t.Sub(s.lastSeen) >= d.opts.ForgetAfter {
@@ -589,19 +624,17 @@ func (d *Detector) Tick(t time.Time) {
 	d.emit(ev)
 }
 
-// window sums the buckets of ring, and the partial bucket extra, of the last w before t,
-// and says how much time they cover (at least a second).
-func window(ring []bucket, extra *bucket, t time.Time, w time.Duration) (bucket, time.Duration) {
-	var sum bucket
-	start, cutoff := t, t.Add(-w)
+// window sums the buckets of ring, and the partial bucket extra, of the last w before t
+// (times in ns since the epoch), and says how much time they cover (at least a second).
+func window(ring []bucket, extra *bucket, t int64, w time.Duration) (tally, time.Duration) {
+	var sum tally
+	start, cutoff := t, t-int64(w)
 	take := func(r *bucket) {
-		if r.at.IsZero() || !r.at.After(cutoff) || r.at.After(t) {
+		if !inWindow(r, t, cutoff) {
 			return
 		}
-		sum.add(r)
-		if r.from.Before(start) {
-			start = r.from
-		}
+		sum.add(&r.tally)
+		start = min(start, r.from)
 	}
 	for i := range ring {
 		take(&ring[i])
@@ -609,17 +642,38 @@ func window(ring []bucket, extra *bucket, t time.Time, w time.Duration) (bucket,
 	if extra != nil {
 		take(extra)
 	}
-	return sum, max(t.Sub(start), time.Second)
+	return sum, max(time.Duration(t-start), time.Second)
+}
+
+// inWindow reports whether bucket r is in the window (cutoff, t].
+func inWindow(r *bucket, t, cutoff int64) bool {
+	return r.at != 0 && r.at > cutoff && r.at <= t
+}
+
+// take returns the count of c and sets it to 0. A count that is 0 already (most, at most
+// sites at most ticks) is only read: a swap is a locked instruction, 9 of them per site per
+// tick were half the tick's cost. An addition between the read and the next tick counts at
+// the next tick, as one after a swap would.
+func take(c *atomic.Int64) int64 {
+	if c.Load() == 0 {
+		return 0
+	}
+	return c.Swap(0)
+}
+
+// ns is t in nanoseconds since d's epoch.
+func (d *Detector) ns(t time.Time) int64 {
+	return int64(t.Sub(d.epoch))
 }
 
 // tickSite closes the current tick of s, measures its signals and runs its switch; d.mu is
-// held for writing.
-func (d *Detector) tickSite(name string, s *attackSite, from, t time.Time) (switchEvent, bool) {
+// held for writing. fromN and tn are from and t in ns since d's epoch.
+func (d *Detector) tickSite(name string, s *attackSite, from, t time.Time, fromN, tn int64) (switchEvent, bool) {
 	c := &s.cur
 	b := bucket{
-		req: c.req.Swap(0), asked: c.asked.Swap(0), err: c.err.Swap(0), sat: c.sat.Swap(0), press: c.press.Swap(0),
-		up: c.up.Swap(0), slow: c.slow.Swap(0), slowRel: c.slowRel.Swap(0), upSum: c.upSum.Swap(0),
-		from: from, at: t,
+		tally: tally{req: take(&c.req), asked: take(&c.asked), err: take(&c.err), sat: take(&c.sat), press: take(&c.press),
+			up: take(&c.up), slow: take(&c.slow), slowRel: take(&c.slowRel), upSum: take(&c.upSum)},
+		from: fromN, at: tn,
 	}
 	if b.req > 0 || b.press > 0 || s.created {
 		s.lastSeen = t
@@ -627,25 +681,32 @@ func (d *Detector) tickSite(name string, s *attackSite, from, t time.Time) (swit
 	}
 	s.fast[s.fastNext] = b
 	s.fastNext = (s.fastNext + 1) % len(s.fast)
-	if s.acc.from.IsZero() {
+	if s.acc.at == 0 {
 		s.acc = b
 	} else {
-		s.acc.add(&b)
-		s.acc.at = t
+		s.acc.add(&b.tally)
+		s.acc.at = tn
 	}
 	closed := false
-	if t.Sub(s.acc.from) >= slowStep-time.Millisecond { // a ticker's tick may come a little early
+	if time.Duration(tn-s.acc.from) >= slowStep-time.Millisecond { // a ticker's tick may come a little early
+		s.roll.push(s.ring, s.next, &s.acc)
 		s.ring[s.next] = s.acc
 		s.next = (s.next + 1) % len(s.ring)
 		s.acc = bucket{}
 		closed = true
 	}
 
-	sum, span := window(s.ring, &s.acc, t, d.opts.Window)
-	over, calm := d.signals(s.th, s.baseline, sum, span, d.opts.MinRequests)
-	// The signals of this tick alone, whatever its traffic: a signal past its trigger at
-	// every tick since runSince stays past it (a blip that has stopped does not).
-	tickOver, _ := d.signals(s.th, s.baseline, b, max(t.Sub(from), time.Millisecond), 1)
+	sum, span := s.roll.window(s.ring, s.next, &s.acc, tn, d.opts.Window)
+	var over, tickOver string
+	calm := true
+	if sum != (tally{}) || b.tally != (tally{}) {
+		// An idle site (nothing in its window nor in this tick) is calm with nothing over:
+		// signals need not be measured.
+		over, calm = d.signals(s.th, s.baseline, sum, span, d.opts.MinRequests)
+		// The signals of this tick alone, whatever its traffic: a signal past its trigger at
+		// every tick since runSince stays past it (a blip that has stopped does not).
+		tickOver, _ = d.signals(s.th, s.baseline, b.tally, max(t.Sub(from), time.Millisecond), 1)
+	}
 	if tickOver == "" {
 		s.runSince = time.Time{}
 	} else if s.runSince.IsZero() {
@@ -656,7 +717,7 @@ func (d *Detector) tickSite(name string, s *attackSite, from, t time.Time) (swit
 		// A flood starting from calm shows in the last ticks long before it moves the
 		// average of the whole window: the fast window switches on (while the flood goes
 		// on at this tick, held since its run of ticks began), the whole one off.
-		fast, fspan := window(s.fast, nil, t, d.opts.FastWindow)
+		fast, fspan := window(s.fast, nil, tn, d.opts.FastWindow)
 		if o, _ := d.signals(s.th, s.baseline, fast, fspan, d.opts.MinRequests); o != "" {
 			over = o + " (last " + d.opts.FastWindow.String() + ")"
 			holdFrom = s.runSince
@@ -709,7 +770,7 @@ func (d *Detector) tickSite(name string, s *attackSite, from, t time.Time) (swit
 // signals compares the window's measures with th. over names the first signal past its
 // trigger ("" when none); calm is true when every signal is below its release level. The
 // shares and latency count only with at least minRequests requests (or upstream answers).
-func (d *Detector) signals(th SiteThresholds, baseline float64, w bucket, span time.Duration, minRequests int) (over string, calm bool) {
+func (d *Detector) signals(th SiteThresholds, baseline float64, w tally, span time.Duration, minRequests int) (over string, calm bool) {
 	rf := d.opts.ReleaseFactor
 	minN := int64(minRequests)
 	calm = true
