@@ -95,6 +95,19 @@ type Limit struct {
 	// winHeld: a request was held back below the limit by the Controller's reserve alone
 	// (see HeldBack): demand the limit has not met, though the backend did not carry it.
 	winHeld bool
+	// A surge: from surgeAt (0: none), when the window first reached the limit, the
+	// requests in flight integrated over time (ns × requests) and the answers since. By
+	// Little's law, that area over the answers is the time the requests spent in the
+	// backend, those still waiting in its queue included (see surge). inflight requests
+	// have been in flight since inflightAt.
+	// leapt: the limit grew by half (slowStartGrowth), untested, since a test last measured
+	// the backend. Only such a limit, or one in slow start, is cut by a surge.
+	leapt      bool
+	surgeAt    time.Duration
+	surgeArea  float64
+	surgeN     int
+	inflight   int
+	inflightAt time.Duration
 
 	// baseline is the healthy latency; 0 until the first window. firstN and firstSum
 	// count the answers of the first window admitted at half the limit or less.
@@ -192,6 +205,9 @@ const (
 	// testSamples is how many answers each measurement of a test takes: two windows'
 	// worth, so that the two means it compares are not mostly a page mix's noise.
 	testSamples = 2 * minSamples
+	// surgeSamples is the fewest answers a surge needs to be judged (see surge): a quarter of
+	// a window's, so that one page's cost does not decide alone.
+	surgeSamples = minSamples / 4
 	// outlierFactor caps one sample at this many baselines, so that one stuck request does
 	// not make a window look congested.
 	outlierFactor = 10
@@ -245,7 +261,14 @@ func (l *Limit) Baseline() time.Duration { return l.baseline }
 func (l *Limit) SlowStart() bool { return l.slowStart }
 
 // Pressure records that the limit was reached: a request waited or was refused.
-func (l *Limit) Pressure() { l.winPressure = true }
+func (l *Limit) Pressure() { l.winPressure = true; l.surgeFrom() }
+
+// surgeFrom starts counting a surge, if not yet, from the last request's start or answer.
+func (l *Limit) surgeFrom() {
+	if l.surgeAt == 0 {
+		l.surgeAt, l.surgeArea, l.surgeN = max(l.inflightAt, 1), 0, 0
+	}
+}
 
 // HeldBack records that a request was held back below the limit by the Controller's
 // reserve alone (the slots kept free for the more trusted tiers' demand): demand the limit
@@ -254,11 +277,12 @@ func (l *Limit) Pressure() { l.winPressure = true }
 // where the backend was measured to queue (see knee): the reserve must stay inside the
 // backend's capacity, so that the lower tiers fill what it leaves them, not the backend up
 // to its knee for the more trusted tiers to push past it.
-func (l *Limit) HeldBack() { l.winHeld = true }
+func (l *Limit) HeldBack() { l.winHeld = true; l.surgeFrom() }
 
 // Started records that a request was admitted at time now with inflight requests now in
 // flight.
 func (l *Limit) Started(now time.Duration, inflight int) {
+	l.inFlight(now, inflight)
 	if inflight > l.winPeak {
 		l.winPeak = inflight
 	}
@@ -301,6 +325,10 @@ func (l *Limit) SampleAt(now, latency time.Duration, dropped bool, inflight, adm
 	if l.knee != nil && !dropped {
 		l.knee.add(real, latency, l.baseline)
 	}
+	l.inFlight(now, inflight)
+	if l.surgeAt > 0 {
+		l.surgeN++
+	}
 	if admitted > l.winAdmitted {
 		l.winAdmitted = admitted
 	}
@@ -334,7 +362,8 @@ func (l *Limit) SampleAt(now, latency time.Duration, dropped bool, inflight, adm
 	}
 	span := now - l.winStart
 	length := min(max(2*l.baseline, minWindow), maxWindow)
-	if span < length || (l.winN+l.winDrops < minSamples && span < maxWindow) {
+	surged := l.surgeAt > 0 && now-l.surgeAt >= l.baseline && l.surge(now)
+	if !surged && (span < length || (l.winN+l.winDrops < minSamples && span < maxWindow)) {
 		return false
 	}
 	before := int(l.limit)
@@ -343,16 +372,77 @@ func (l *Limit) SampleAt(now, latency time.Duration, dropped bool, inflight, adm
 	if l.knee != nil {
 		l.kneeAt = l.knee.close(float64(l.delay), l.kneeAt)
 	}
-	l.closeWindow(now)
+	if !surged {
+		l.closeWindow(now)
+	}
 	l.winStart, l.winN, l.winSum, l.winSq, l.winDrops, l.winPeak, l.winAdmitted, l.winPressure, l.winHeld = now, 0, 0, 0, 0, inflight, 0, false, false
 	l.winPostN = 0
 	return int(l.limit) != before
+}
+
+// inFlight integrates the requests in flight up to now, inflight from now on.
+func (l *Limit) inFlight(now time.Duration, inflight int) {
+	if now > l.inflightAt {
+		if l.surgeAt > 0 {
+			l.surgeArea += float64(l.inflight) * float64(now-l.inflightAt)
+		}
+	}
+	l.inflight, l.inflightAt = inflight, now
+}
+
+// surge cuts the limit, ahead of the window's end, when a flood has filled it past what the
+// backend carries (see Limit): then it reports true, and the window ends. A small, slow
+// backend answers too few requests a window for the window's mean to show its queue before
+// a second or more (4 workers × 200 ms answer 20 a second), and the mean of the answers
+// lags the queue behind them: those still waiting have not answered. Little's law does
+// not: the requests in flight, integrated over the window, divided by its answers, is the
+// time each spent in the backend, the queue's waiting included. At twice the healthy
+// latency or more (the point where a window is measurement enough, see closeWindow) the
+// limit is cut as Gradient2 does, to limit × tolerance × baseline / that time plus the
+// headroom: on a backend queueing every request behind the others, its workers (by
+// Little's law, they answer limit / time requests a second, each in a baseline). The cut
+// is then tested as every cut is: the time before is this one, its standard error that of
+// the count of answers, so a latency the proxy added to every answer puts the limit back.
+// It needs the window's length (two baselines) and kneeSamples answers; it is not a test's
+// measurement, which holds the limit where it is (a test measuring before a cut is one).
+func (l *Limit) surge(now time.Duration) bool {
+	if l.baseline == 0 || l.cutLatency > 0 || !(l.slowStart || l.leapt) {
+		return false
+	}
+	n := l.surgeN
+	if n < surgeSamples {
+		return false
+	}
+	l.inFlight(now, l.inflight)
+	delay := float64(l.delay)
+	if l.sched != nil {
+		// The proxy's delay since the window began, which it has not read yet.
+		wait, waitOK, wake, wakeOK := l.sched().means(l.schedLast)
+		if waitOK && wakeOK {
+			delay = float64(wait + wake)
+		}
+	}
+	spent := l.own(l.surgeArea/float64(n), delay)
+	if spent <= 2*Tolerance*float64(l.baseline) {
+		return false
+	}
+	l.slowStart = false
+	from := l.limit
+	next := l.limit*Tolerance*float64(l.baseline)/spent + math.Max(0.5, math.Sqrt(l.limit)/4)
+	l.limit = math.Max(l.min, math.Min(next, l.limit*cutStep))
+	l.cutFrom, l.cutLatency, l.cutSE, l.probe, l.suspect = from, spent, spent/math.Sqrt(float64(n)), false, false
+	l.measureFrom(now)
+	l.surgeAt = 0
+	return true
 }
 
 // closeWindow moves the baseline and the limit by the window just ended.
 func (l *Limit) closeWindow(now time.Duration) {
 	carried := l.winPressure || float64(l.winPeak) >= l.limit // the limit itself was met
 	reached := carried || l.winHeld
+	if !reached {
+		l.surgeAt = 0 // the surge, if any, is over
+	}
 	if l.winHeld && l.kneeAt > 0 && l.limit >= float64(l.kneeAt) {
 		// The reserve holds the lower tiers back below a limit the backend queues at:
 		// answers admitted with kneeAt in flight waited inside the backend while those
@@ -451,6 +541,7 @@ func (l *Limit) closeWindow(now time.Duration) {
 			// Only demand held back by the reserve: never to where the backend queues.
 			next = math.Min(next, float64(l.kneeAt-1))
 		}
+		l.leapt = l.leapt || next >= slowStartGrowth*tested
 		l.limit = math.Min(l.max, math.Max(l.limit, next))
 		return
 	}
@@ -491,7 +582,8 @@ func (l *Limit) testCut(now time.Duration) {
 	se := math.Sqrt(math.Max(0, l.postSq/n-raw*raw) / n)
 	post := l.own(raw, float64(l.postDelay)/n)
 	healthy := Tolerance * float64(l.baseline)
-	if l.cutLatency == 0 { // measured before the cut
+	defer func() { l.leapt = false }() // where the limit is, a test has measured
+	if l.cutLatency == 0 {             // measured before the cut
 		switch {
 		case l.probe:
 			l.probeCut(now, post, se)
