@@ -50,6 +50,13 @@ import (
 //     a quarter, tested the same way; if latency falls, the lower latency becomes the
 //     baseline (and the next probe follows at once), so that it comes back down when the
 //     inflation ends.
+//   - A surge: a flood filling a limit that grew by half, untested (slow start, or the
+//     reserve's held-back demand), past a small backend's workers queues people inside the
+//     backend for as long as the window takes to show it (a second at 4 workers × 200 ms).
+//     Once the limit has been reached for a baseline, Little's law tells the time the
+//     requests spend in the backend, those still in its queue included; past twice the
+//     healthy latency the limit is cut at once in proportion, and the cut is tested (see
+//     surge).
 //   - The first baseline: a flood at start queues some of the first window's answers in
 //     the backend; when the limit was reached, only the answers of requests admitted at
 //     half the limit or less count.
@@ -286,6 +293,9 @@ func (l *Limit) Started(now time.Duration, inflight int) {
 	if inflight > l.winPeak {
 		l.winPeak = inflight
 	}
+	if float64(inflight) >= l.limit {
+		l.surgeFrom()
+	}
 	if l.testAt > 0 && l.cohortEnd == 0 {
 		if l.cohortN++; l.cohortN >= testSamples {
 			l.cohortEnd = now
@@ -297,6 +307,9 @@ func (l *Limit) Started(now time.Duration, inflight int) {
 // answer says nothing of the backend: a static file, a client that left): a measurement
 // under way does not wait for it.
 func (l *Limit) Ignored(at time.Duration) {
+	if l.surgeAt > 0 {
+		l.surgeN++ // it left the requests in flight all the same (Little's law)
+	}
 	if l.testAt > 0 && at >= l.testAt && (l.cohortEnd == 0 || at <= l.cohortEnd) {
 		l.cohortN--
 	}
@@ -377,6 +390,10 @@ func (l *Limit) SampleAt(now, latency time.Duration, dropped bool, inflight, adm
 	}
 	l.winStart, l.winN, l.winSum, l.winSq, l.winDrops, l.winPeak, l.winAdmitted, l.winPressure, l.winHeld = now, 0, 0, 0, 0, inflight, 0, false, false
 	l.winPostN = 0
+	if l.surgeAt > 0 && now-l.surgeAt >= length {
+		// A surge is judged over a window at most: what came before says nothing now.
+		l.surgeAt, l.surgeArea, l.surgeN = now, 0, 0
+	}
 	return int(l.limit) != before
 }
 
@@ -414,6 +431,9 @@ func (l *Limit) surge(now time.Duration) bool {
 		return false
 	}
 	l.inFlight(now, l.inflight)
+	if l.surgeArea/float64(n) <= 2*Tolerance*float64(l.baseline) {
+		return false // the proxy's delay would only lower it
+	}
 	delay := float64(l.delay)
 	if l.sched != nil {
 		// The proxy's delay since the window began, which it has not read yet.
