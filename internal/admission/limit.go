@@ -102,14 +102,14 @@ type Limit struct {
 	// winHeld: a request was held back below the limit by the Controller's reserve alone
 	// (see HeldBack): demand the limit has not met, though the backend did not carry it.
 	winHeld bool
-	// A surge: from surgeAt (0: none), when the window first reached the limit, the
-	// requests in flight integrated over time (ns × requests) and the answers since. By
-	// Little's law, that area over the answers is the time the requests spent in the
-	// backend, those still waiting in its queue included (see surge). inflight requests
-	// have been in flight since inflightAt.
 	// leapt: the limit grew by half (slowStartGrowth), untested, since a test last measured
 	// the backend. Only such a limit, or one in slow start, is cut by a surge.
-	leapt      bool
+	leapt bool
+	// A surge: from surgeAt (0: none), when the limit was first reached, the requests in
+	// flight integrated over time (ns × requests) and the answers since. By Little's law,
+	// that area over the answers is the time the requests spent in the backend, those
+	// still waiting in its queue included (see surge). inflight requests have been in
+	// flight since inflightAt.
 	surgeAt    time.Duration
 	surgeArea  float64
 	surgeN     int
@@ -412,16 +412,21 @@ func (l *Limit) inFlight(now time.Duration, inflight int) {
 // backend answers too few requests a window for the window's mean to show its queue before
 // a second or more (4 workers × 200 ms answer 20 a second), and the mean of the answers
 // lags the queue behind them: those still waiting have not answered. Little's law does
-// not: the requests in flight, integrated over the window, divided by its answers, is the
-// time each spent in the backend, the queue's waiting included. At twice the healthy
+// not: the requests in flight, integrated over the time since the limit was reached,
+// divided by the answers since, is the time each spent in the backend, the queue's waiting
+// included. At twice the healthy
 // latency or more (the point where a window is measurement enough, see closeWindow) the
 // limit is cut as Gradient2 does, to limit × tolerance × baseline / that time plus the
 // headroom: on a backend queueing every request behind the others, its workers (by
 // Little's law, they answer limit / time requests a second, each in a baseline). The cut
 // is then tested as every cut is: the time before is this one, its standard error that of
 // the count of answers, so a latency the proxy added to every answer puts the limit back.
-// It needs the window's length (two baselines) and kneeSamples answers; it is not a test's
-// measurement, which holds the limit where it is (a test measuring before a cut is one).
+// It needs a baseline since the limit was reached (every worker has answered once) and
+// surgeSamples answers; not during a test's measurement after a cut, which holds the limit
+// where it is (one measuring before a cut may be overtaken). A limit a test has measured,
+// or grown from one a window at a time, is left to the windows: only a limit grown by half
+// untested can be far past the backend's capacity (and a proxy's own CPU, saturated by a
+// flood it refuses, must not cut a measured limit at every wave of its delay).
 func (l *Limit) surge(now time.Duration) bool {
 	if l.baseline == 0 || l.cutLatency > 0 || !(l.slowStart || l.leapt) {
 		return false
@@ -603,7 +608,8 @@ func (l *Limit) testCut(now time.Duration) {
 	post := l.own(raw, float64(l.postDelay)/n)
 	healthy := Tolerance * float64(l.baseline)
 	defer func() { l.leapt = false }() // where the limit is, a test has measured
-	if l.cutLatency == 0 {             // measured before the cut
+
+	if l.cutLatency == 0 { // measured before the cut
 		switch {
 		case l.probe:
 			l.probeCut(now, post, se)
