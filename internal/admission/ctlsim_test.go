@@ -302,8 +302,11 @@ func TestKnee(t *testing.T) {
 // backend's knee): the flood fills the limit at once and people queue inside the backend
 // until the limit comes down to its capacity. It must get there within about a page time
 // of the flood's first answers, not after the two cohorts a tested cut takes (about 2 s at
-// 200 ms pages, people's p95 1.95× in post-closed-10x-4w200): people's backend p95 over the
-// flood's first 2 s stays within 1.5 pages.
+// 200 ms pages, people's p95 1.95× in post-closed-10x-4w200). The requests the flood put in
+// the backend's queue before the cut are there to stay (a FIFO backend serves them first):
+// people who came during the flood's first second wait behind them whatever the limit
+// does. From there on, people's backend p95 stays within 1.5 pages: pooled over ten runs,
+// seconds 1 to 3 of the flood (main's code: 535-600 ms, the limit not yet cut after 1 s).
 func TestFloodCutsCalmLimitToCapacity(t *testing.T) {
 	for _, tc := range []struct {
 		calmLimit int
@@ -338,7 +341,7 @@ func TestFloodCutsCalmLimitToCapacity(t *testing.T) {
 			}
 			t.Logf("people's backend p95 %v (%d answers); flood %d admitted; limit below %d after %v ms", p95(lat), len(lat), flood, tc.calmLimit, cuts)
 			if p95(lat) > page*3/2 {
-				t.Errorf("people's backend p95 %v over the flood's first 2 s, page %v: they queue inside the backend", p95(lat), page)
+				t.Errorf("people's backend p95 %v in seconds 1-3 of the flood, page %v: they queue inside the backend", p95(lat), page)
 			}
 			if flood == 0 {
 				t.Error("the flood got nothing: the test shows nothing")
