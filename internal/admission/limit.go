@@ -562,11 +562,11 @@ func (l *Limit) closeWindow(now time.Duration) {
 			// shows its knee within a window or two of being passed, and the limit goes
 			// below it (see knee).
 			next = math.Max(next, slowStartGrowth*tested)
+			l.leapt = true // untested: a surge may cut it (see surge)
 		case !carried:
 			// Only demand held back by the reserve: never to where the backend queues.
 			next = math.Min(next, float64(l.kneeAt-1))
 		}
-		l.leapt = l.leapt || next >= slowStartGrowth*tested
 		l.limit = math.Min(l.max, math.Max(l.limit, next))
 		return
 	}
