@@ -329,9 +329,9 @@ func TestFloodCutsCalmLimitToCapacity(t *testing.T) {
 				people := simFlow{TierReturning, "p.test", 5, 0, true}
 				s.run(10*time.Second, 3*seed, people) // the baseline, at about one request in flight
 				s.c.mu.Lock()
-				// Grown by half a window, untested: in slow start, or after it by the demand the
-				// reserve held back (see Limit.HeldBack).
-				s.c.backend.limit, s.c.backend.slowStart, s.c.backend.leapt = float64(tc.calmLimit), tc.slowStart, true
+				// Grown untested past what calm traffic filled: in slow start, or after it by
+				// the demand the reserve held back (see Limit.HeldBack).
+				s.c.backend.limit, s.c.backend.slowStart = float64(tc.calmLimit), tc.slowStart
 				s.c.mu.Unlock()
 				first := s.run(time.Second, 3*seed+1, people, tc.flood)
 				res := s.run(2*time.Second, 3*seed+2, people, tc.flood)

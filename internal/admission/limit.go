@@ -50,8 +50,8 @@ import (
 //     a quarter, tested the same way; if latency falls, the lower latency becomes the
 //     baseline (and the next probe follows at once), so that it comes back down when the
 //     inflation ends.
-//   - A surge: a flood filling a limit that grew by half, untested (slow start, or the
-//     reserve's held-back demand), past a small backend's workers queues people inside the
+//   - A surge: a flood filling a limit that grew untested (slow start, the reserve's
+//     held-back demand, a calm day) past a small backend's workers queues people inside the
 //     backend for as long as the window takes to show it (a second at 4 workers × 200 ms).
 //     Once the limit has been reached for a baseline, Little's law tells the time the
 //     requests spend in the backend, those still in its queue included; past twice the
@@ -102,9 +102,10 @@ type Limit struct {
 	// winHeld: a request was held back below the limit by the Controller's reserve alone
 	// (see HeldBack): demand the limit has not met, though the backend did not carry it.
 	winHeld bool
-	// leapt: the limit grew by half (slowStartGrowth), untested, since a test last measured
-	// the backend. Only such a limit, or one in slow start, is cut by a surge.
-	leapt bool
+	// shown is the most requests the backend has been seen to carry at a healthy latency:
+	// the concurrency a healthy window's answers were admitted at, or where a test left the
+	// limit. Only a limit grown more than a window's headroom past it is cut by a surge.
+	shown float64
 	// A surge: from surgeAt (0: none), when the limit was first reached, the requests in
 	// flight integrated over time (ns × requests) and the answers since. By Little's law,
 	// that area over the answers is the time the requests spent in the backend, those
@@ -423,12 +424,13 @@ func (l *Limit) inFlight(now time.Duration, inflight int) {
 // the count of answers, so a latency the proxy added to every answer puts the limit back.
 // It needs a baseline since the limit was reached (every worker has answered once) and
 // surgeSamples answers; not during a test's measurement after a cut, which holds the limit
-// where it is (one measuring before a cut may be overtaken). A limit a test has measured,
-// or grown from one a window at a time, is left to the windows: only a limit grown by half
-// untested can be far past the backend's capacity (and a proxy's own CPU, saturated by a
-// flood it refuses, must not cut a measured limit at every wave of its delay).
+// where it is (one measuring before a cut may be overtaken). A limit within a window's
+// headroom of what the backend was seen to carry (see shown) is left to the windows: only
+// a limit grown past that untested (slow start, the reserve's held-back demand, a calm day
+// that never filled it) can be far past the backend's capacity, and a proxy's own CPU,
+// saturated by a flood it refuses, must not cut a measured limit at every wave of its delay.
 func (l *Limit) surge(now time.Duration) bool {
-	if l.baseline == 0 || l.cutLatency > 0 || !(l.slowStart || l.leapt) {
+	if l.baseline == 0 || l.cutLatency > 0 || l.limit <= l.shown+math.Max(1, math.Sqrt(l.shown)/2) {
 		return false
 	}
 	n := l.surgeN
@@ -548,6 +550,7 @@ func (l *Limit) closeWindow(now time.Duration) {
 		if l.winAdmitted > 0 {
 			tested = math.Min(tested, float64(l.winAdmitted))
 		}
+		l.shown = math.Max(l.shown, tested)
 		next := tested + math.Max(1, math.Sqrt(tested)/2)
 		switch {
 		case carried && l.slowStart:
@@ -562,7 +565,6 @@ func (l *Limit) closeWindow(now time.Duration) {
 			// shows its knee within a window or two of being passed, and the limit goes
 			// below it (see knee).
 			next = math.Max(next, slowStartGrowth*tested)
-			l.leapt = true // untested: a surge may cut it (see surge)
 		case !carried:
 			// Only demand held back by the reserve: never to where the backend queues.
 			next = math.Min(next, float64(l.kneeAt-1))
@@ -607,7 +609,7 @@ func (l *Limit) testCut(now time.Duration) {
 	se := math.Sqrt(math.Max(0, l.postSq/n-raw*raw) / n)
 	post := l.own(raw, float64(l.postDelay)/n)
 	healthy := Tolerance * float64(l.baseline)
-	defer func() { l.leapt = false }() // where the limit is, a test has measured
+	defer func() { l.shown = l.limit }() // where the limit is, a test has measured
 
 	if l.cutLatency == 0 { // measured before the cut
 		switch {
