@@ -66,6 +66,18 @@ func TestHeldAnswersSparePeople(t *testing.T) {
 	step("the person with a visitor cookie, site under attack", 200, false, func() *http.Response {
 		return p.getWith("e.example", "90.5.0.1", uaBrowser, "/next", append(lang, "Cookie", visitor)...)
 	})
+	// The cookie spelled by an attacker earns no exemption from the hold: copied to another
+	// network, to another browser, or with its signature altered, it is a new visitor's.
+	tampered := visitor[:len(visitor)-2] + map[bool]string{true: "AA", false: "BB"}[visitor[len(visitor)-2:] != "AA"]
+	for _, c := range []struct{ what, ip, ua, cookie string }{
+		{"the visitor cookie from another network", "91.5.0.1", uaBrowser, visitor},
+		{"the visitor cookie from another browser", "90.5.0.1", uaBrowser + " Edg/120.0", visitor},
+		{"a visitor cookie with an altered signature", "90.5.0.1", uaBrowser, tampered},
+	} {
+		step(c.what+", site under attack", 403, true, func() *http.Response {
+			return p.getWith("e.example", c.ip, c.ua, "/next", append(lang, "Cookie", c.cookie)...)
+		})
+	}
 	// A new visitor (or a stealth scraper: the proxy cannot tell) is challenged, held; the
 	// challenge works: its pass gets the page, unheld.
 	challenged := step("a new visitor, site under attack", 403, true, func() *http.Response {
