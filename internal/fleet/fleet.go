@@ -85,11 +85,12 @@ type Fleet struct {
 	pending     map[string]Entry // own writes not yet in Redis, by field
 	onChange    func(Entry)
 
-	healthy atomic.Bool
-	kick    chan struct{}
-	stop    chan struct{}
-	done    chan struct{}
-	once    sync.Once
+	healthy    atomic.Bool
+	subscribed atomic.Bool // Redis confirmed the subscription (see run)
+	kick       chan struct{}
+	stop       chan struct{}
+	done       chan struct{}
+	once       sync.Once
 }
 
 // New starts a Fleet on client: it subscribes to the changes and reads
@@ -128,6 +129,10 @@ func (f *Fleet) ID() string { return f.id }
 
 // Healthy reports whether the last exchange with Redis succeeded.
 func (f *Fleet) Healthy() bool { return f.healthy.Load() }
+
+// Subscribed reports whether Redis has confirmed this proxy's subscription to
+// the others' changes (once; a lost subscription is renewed by the client).
+func (f *Fleet) Subscribed() bool { return f.subscribed.Load() }
 
 func (f *Fleet) hashKey() string { return f.opts.KeyPrefix + ":{fleet}:view" }
 func (f *Fleet) channel() string { return f.opts.KeyPrefix + ":{fleet}:events" }
@@ -360,6 +365,15 @@ func (f *Fleet) run() {
 	defer close(f.done)
 	sub := f.client.Subscribe(context.Background(), f.channel())
 	defer sub.Close()
+	// Wait for Redis to confirm the subscription before the first full read:
+	// what others publish before it is in that read, what they publish after
+	// it comes on the channel, and nothing falls between the two. If Redis is
+	// down, go on: the subscription is retried, and so is the read every Resync.
+	ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
+	if _, err := sub.Receive(ctx); err == nil {
+		f.subscribed.Store(true)
+	}
+	cancel()
 	go f.receive(sub.Channel())
 	tick := time.NewTicker(f.opts.Resync)
 	defer tick.Stop()
