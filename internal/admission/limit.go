@@ -92,6 +92,9 @@ type Limit struct {
 	winPeak     int  // most requests in flight during the window
 	winAdmitted int  // most requests in flight when an answer of the window was admitted
 	winPressure bool // the limit was reached (someone waited or was refused)
+	// winHeld: a request was held back below the limit by the Controller's reserve alone
+	// (see HeldBack): demand the limit has not met, though the backend did not carry it.
+	winHeld bool
 
 	// baseline is the healthy latency; 0 until the first window. firstN and firstSum
 	// count the answers of the first window admitted at half the limit or less.
@@ -108,6 +111,11 @@ type Limit struct {
 	calm time.Duration
 	// sinceTest counts windows at the limit since the last probe.
 	sinceTest int
+	// knee, when set (the backend's limit, see TrackKnee), measures latency by the
+	// concurrency each answer was admitted at; kneeAt is where it found the backend to
+	// start queueing (0: nowhere measured).
+	knee   *knee
+	kneeAt int
 
 	// The test of a cut (or a probe): the limit it started from, the latency measured
 	// there (0 while measuring it) and its standard error; the answers of the current
@@ -199,8 +207,12 @@ func NewLimit(initial, lo, hi int, now time.Duration) *Limit {
 
 // Reset restarts l with the given bounds (see NewLimit), forgetting what it learned.
 func (l *Limit) Reset(initial, lo, hi int, now time.Duration) {
-	sched := l.sched // the source stays
+	sched, k := l.sched, l.knee // the source stays, and whether the knee is measured
 	*l = Limit{winStart: now, slowStart: true}
+	if k != nil {
+		*k = knee{}
+		l.knee = k
+	}
 	l.SetBounds(lo, hi)
 	l.SetSchedDelay(sched)
 	if initial <= 0 {
@@ -228,8 +240,21 @@ func (l *Limit) Current() int { return int(l.limit) }
 // Baseline is the healthy latency learned so far (0 before any).
 func (l *Limit) Baseline() time.Duration { return l.baseline }
 
+// SlowStart reports whether the limit is still in slow start: its latency has not yet been
+// seen to climb, so the backend's capacity is not known to be near.
+func (l *Limit) SlowStart() bool { return l.slowStart }
+
 // Pressure records that the limit was reached: a request waited or was refused.
 func (l *Limit) Pressure() { l.winPressure = true }
+
+// HeldBack records that a request was held back below the limit by the Controller's
+// reserve alone (the slots kept free for the more trusted tiers' demand): demand the limit
+// has not met. A healthy window with such a request grows the limit as one that reached it
+// does (from the concurrency committed, the free reserve counted as in use), but never to
+// where the backend was measured to queue (see knee): the reserve must stay inside the
+// backend's capacity, so that the lower tiers fill what it leaves them, not the backend up
+// to its knee for the more trusted tiers to push past it.
+func (l *Limit) HeldBack() { l.winHeld = true }
 
 // Started records that a request was admitted at time now with inflight requests now in
 // flight.
@@ -266,6 +291,16 @@ func (l *Limit) Sample(now, latency time.Duration, dropped bool, inflight int) b
 // limit that answers have not yet tested (a flood starting within a window would otherwise
 // grow an untested limit).
 func (l *Limit) SampleOf(now, latency time.Duration, dropped bool, inflight, admitted int, at time.Duration) bool {
+	return l.SampleAt(now, latency, dropped, inflight, admitted, admitted, at)
+}
+
+// SampleAt is SampleOf for a request admitted with real requests really in flight, admitted
+// being the concurrency the limit committed (the Controller's free reserve counted as in
+// use): the knee is measured by the real one.
+func (l *Limit) SampleAt(now, latency time.Duration, dropped bool, inflight, admitted, real int, at time.Duration) bool {
+	if l.knee != nil && !dropped {
+		l.knee.add(real, latency, l.baseline)
+	}
 	if admitted > l.winAdmitted {
 		l.winAdmitted = admitted
 	}
@@ -305,15 +340,30 @@ func (l *Limit) SampleOf(now, latency time.Duration, dropped bool, inflight, adm
 	before := int(l.limit)
 	l.readDelay()
 	l.postDelay += time.Duration(l.winPostN) * l.delay
+	if l.knee != nil {
+		l.kneeAt = l.knee.close(float64(l.delay), l.kneeAt)
+	}
 	l.closeWindow(now)
-	l.winStart, l.winN, l.winSum, l.winSq, l.winDrops, l.winPeak, l.winAdmitted, l.winPressure = now, 0, 0, 0, 0, inflight, 0, false
+	l.winStart, l.winN, l.winSum, l.winSq, l.winDrops, l.winPeak, l.winAdmitted, l.winPressure, l.winHeld = now, 0, 0, 0, 0, inflight, 0, false, false
 	l.winPostN = 0
 	return int(l.limit) != before
 }
 
 // closeWindow moves the baseline and the limit by the window just ended.
 func (l *Limit) closeWindow(now time.Duration) {
-	reached := l.winPressure || float64(l.winPeak) >= l.limit
+	carried := l.winPressure || float64(l.winPeak) >= l.limit // the limit itself was met
+	reached := carried || l.winHeld
+	if l.winHeld && l.kneeAt > 0 && l.limit >= float64(l.kneeAt) {
+		// The reserve holds the lower tiers back below a limit the backend queues at:
+		// answers admitted with kneeAt in flight waited inside the backend while those
+		// admitted with fewer, in the same windows, did not (so it is not the proxy's CPU
+		// or a slower backend). The more trusted tiers' reserve, when used, would take the
+		// backend there: the limit goes just below.
+		l.limit = math.Max(l.min, float64(l.kneeAt-1))
+		l.slowStart = false // the capacity is found
+		l.endTest()
+		return
+	}
 	if l.winDrops > 0 && reached && l.winDrops*dropShare >= l.winN+l.winDrops {
 		backoff := dropBackoff
 		if l.slowStart {
@@ -353,7 +403,7 @@ func (l *Limit) closeWindow(now time.Duration) {
 	if !reached {
 		// Demand fell below the limit: a test under way says nothing any more.
 		l.endTest()
-		if float64(l.winPeak) < l.limit/2 && !l.winPressure {
+		if float64(l.winPeak) < l.limit/2 && !l.winPressure && !l.winHeld {
 			// Application-limited: the backend was never asked for more than half the
 			// limit, so this window says nothing about the limit.
 			return
@@ -384,8 +434,22 @@ func (l *Limit) closeWindow(now time.Duration) {
 			tested = math.Min(tested, float64(l.winAdmitted))
 		}
 		next := tested + math.Max(1, math.Sqrt(tested)/2)
-		if l.slowStart {
+		switch {
+		case carried && l.slowStart:
 			next = math.Max(next, slowStartGrowth*tested)
+		case !carried && l.kneeAt == 0:
+			// Demand held back by the reserve, and the backend never seen to queue at any
+			// concurrency it was given (a latency that climbed for every answer alike, the
+			// proxy's CPU or noise, may have ended slow start): it grows as in slow start,
+			// so that a calm big backend's less trusted visitors do not wait behind a
+			// limit the reserve keeps them below (session 5: a calm limit of 8 on 32
+			// workers, people's p95 1,070 ms against plain Caddy's 203). A small backend
+			// shows its knee within a window or two of being passed, and the limit goes
+			// below it (see knee).
+			next = math.Max(next, slowStartGrowth*tested)
+		case !carried:
+			// Only demand held back by the reserve: never to where the backend queues.
+			next = math.Min(next, float64(l.kneeAt-1))
 		}
 		l.limit = math.Min(l.max, math.Max(l.limit, next))
 		return
@@ -540,4 +604,85 @@ func (l *Limit) endTest() {
 // way), forgetting the answers counted so far.
 func (l *Limit) measureFrom(now time.Duration) {
 	l.testAt, l.postN, l.postSum, l.postSq, l.postDelay, l.cohortN, l.cohortDone, l.cohortEnd = now, 0, 0, 0, 0, 0, 0, 0
+}
+
+// TrackKnee makes l measure where the backend starts to queue (see knee): the backend's
+// limit, where the Controller's reserve holds lower tiers back below it.
+func (l *Limit) TrackKnee() {
+	if l.knee == nil {
+		l.knee = &knee{}
+	}
+}
+
+// knee measures a backend's latency by the concurrency its answers were admitted at (the
+// requests really in flight, themselves included), to find where it starts to queue: the
+// least concurrency whose answers took longer, beyond the noise, than those admitted with
+// fewer in flight in the same windows. A backend of W workers answers the W-th request at
+// once and makes the next wait, whatever its page mix, so the knee shows at W+1 even when
+// only a few requests a window reach it (people using their reserve while the lower tiers
+// hold the rest); a latency every answer shares (the proxy's own CPU, a slower backend)
+// raises all concurrencies alike and shows no knee.
+//
+// Answers are counted by concurrency up to kneeTrack (a reserve matters on small
+// backends; on a big one it is a small share of the limit), smoothed over kneeMemory
+// windows, the window's proxy delay taken off as the limit does.
+type knee struct {
+	// This window's answers, and the smoothed ones, by concurrency: count, sum and sum of
+	// squares of latencies (ns, ns²).
+	n, sum, sq    [kneeTrack + 1]float64
+	sn, ssum, ssq [kneeTrack + 1]float64
+}
+
+const (
+	// kneeTrack is the highest concurrency whose latency is measured.
+	kneeTrack = 64
+	// kneeMemory is how many windows the measurement remembers (an exponential average).
+	kneeMemory = 16
+	// kneeSamples is the fewest answers at one concurrency, and below it, that speak for it.
+	kneeSamples = minSamples / 2
+)
+
+// add counts one answer admitted with real requests in flight.
+func (k *knee) add(real int, latency, baseline time.Duration) {
+	if real < 1 || real > kneeTrack {
+		return
+	}
+	if baseline > 0 && latency > outlierFactor*baseline {
+		latency = outlierFactor * baseline
+	}
+	x := float64(latency)
+	k.n[real]++
+	k.sum[real] += x
+	k.sq[real] += x * x
+}
+
+// close ends a window whose answers the proxy delayed by delay (ns) each, and returns the
+// knee: the least concurrency whose smoothed mean latency is above Tolerance × that of
+// every answer admitted with fewer in flight, by more than two standard errors of both;
+// else the last one, at, while too few answers at it say otherwise (a limit kept below the
+// knee does not measure it again); else 0.
+func (k *knee) close(delay float64, at int) int {
+	const keep = 1 - 1.0/kneeMemory
+	var n, sum, sq float64 // answers admitted below the concurrency looked at
+	found := 0
+	for c := 1; c <= kneeTrack; c++ {
+		// This window's answers, less the proxy's delay: Σ(x-d) and Σ(x-d)².
+		wn, ws := k.n[c], k.sum[c]-k.n[c]*delay
+		wsq := k.sq[c] - 2*delay*k.sum[c] + k.n[c]*delay*delay
+		k.sn[c], k.ssum[c], k.ssq[c] = k.sn[c]*keep+wn, k.ssum[c]*keep+ws, k.ssq[c]*keep+wsq
+		k.n[c], k.sum[c], k.sq[c] = 0, 0, 0
+		cn := k.sn[c]
+		if found == 0 && cn >= kneeSamples && n >= kneeSamples {
+			mean, ref := k.ssum[c]/cn, sum/n
+			se := math.Sqrt(math.Max(0, k.ssq[c]/cn-mean*mean)/cn) + math.Sqrt(math.Max(0, sq/n-ref*ref)/n)
+			if mean > Tolerance*ref+2*se {
+				found = c
+			}
+		}
+		n, sum, sq = n+cn, sum+k.ssum[c], sq+k.ssq[c]
+	}
+	if found == 0 && at > 0 && k.sn[at] < kneeSamples {
+		return at
+	}
+	return found
 }
