@@ -50,6 +50,13 @@ import (
 //     a quarter, tested the same way; if latency falls, the lower latency becomes the
 //     baseline (and the next probe follows at once), so that it comes back down when the
 //     inflation ends.
+//   - A surge: a flood filling a limit that grew untested (slow start, the reserve's
+//     held-back demand, a calm day) past a small backend's workers queues people inside the
+//     backend for as long as the window takes to show it (a second at 4 workers × 200 ms).
+//     Once the limit has been reached for a baseline, Little's law tells the time the
+//     requests spend in the backend, those still in its queue included; past twice the
+//     healthy latency the limit is cut at once in proportion, and the cut is tested (see
+//     surge).
 //   - The first baseline: a flood at start queues some of the first window's answers in
 //     the backend; when the limit was reached, only the answers of requests admitted at
 //     half the limit or less count.
@@ -95,6 +102,20 @@ type Limit struct {
 	// winHeld: a request was held back below the limit by the Controller's reserve alone
 	// (see HeldBack): demand the limit has not met, though the backend did not carry it.
 	winHeld bool
+	// shown is the most requests the backend has been seen to carry at a healthy latency:
+	// the concurrency a healthy window's answers were admitted at, or where a test left the
+	// limit. Only a limit grown more than a window's headroom past it is cut by a surge.
+	shown float64
+	// A surge: from surgeAt (0: none), when the limit was first reached, the requests in
+	// flight integrated over time (ns × requests) and the answers since. By Little's law,
+	// that area over the answers is the time the requests spent in the backend, those
+	// still waiting in its queue included (see surge). inflight requests have been in
+	// flight since inflightAt.
+	surgeAt    time.Duration
+	surgeArea  float64
+	surgeN     int
+	inflight   int
+	inflightAt time.Duration
 
 	// baseline is the healthy latency; 0 until the first window. firstN and firstSum
 	// count the answers of the first window admitted at half the limit or less.
@@ -192,6 +213,9 @@ const (
 	// testSamples is how many answers each measurement of a test takes: two windows'
 	// worth, so that the two means it compares are not mostly a page mix's noise.
 	testSamples = 2 * minSamples
+	// surgeSamples is the fewest answers a surge needs to be judged (see surge): a quarter of
+	// a window's, so that one page's cost does not decide alone.
+	surgeSamples = minSamples / 4
 	// outlierFactor caps one sample at this many baselines, so that one stuck request does
 	// not make a window look congested.
 	outlierFactor = 10
@@ -245,7 +269,14 @@ func (l *Limit) Baseline() time.Duration { return l.baseline }
 func (l *Limit) SlowStart() bool { return l.slowStart }
 
 // Pressure records that the limit was reached: a request waited or was refused.
-func (l *Limit) Pressure() { l.winPressure = true }
+func (l *Limit) Pressure() { l.winPressure = true; l.surgeFrom() }
+
+// surgeFrom starts counting a surge, if not yet, from the last request's start or answer.
+func (l *Limit) surgeFrom() {
+	if l.surgeAt == 0 {
+		l.surgeAt, l.surgeArea, l.surgeN = max(l.inflightAt, 1), 0, 0
+	}
+}
 
 // HeldBack records that a request was held back below the limit by the Controller's
 // reserve alone (the slots kept free for the more trusted tiers' demand): demand the limit
@@ -254,13 +285,17 @@ func (l *Limit) Pressure() { l.winPressure = true }
 // where the backend was measured to queue (see knee): the reserve must stay inside the
 // backend's capacity, so that the lower tiers fill what it leaves them, not the backend up
 // to its knee for the more trusted tiers to push past it.
-func (l *Limit) HeldBack() { l.winHeld = true }
+func (l *Limit) HeldBack() { l.winHeld = true; l.surgeFrom() }
 
 // Started records that a request was admitted at time now with inflight requests now in
 // flight.
 func (l *Limit) Started(now time.Duration, inflight int) {
+	l.inFlight(now, inflight)
 	if inflight > l.winPeak {
 		l.winPeak = inflight
+	}
+	if float64(inflight) >= l.limit {
+		l.surgeFrom()
 	}
 	if l.testAt > 0 && l.cohortEnd == 0 {
 		if l.cohortN++; l.cohortN >= testSamples {
@@ -273,6 +308,9 @@ func (l *Limit) Started(now time.Duration, inflight int) {
 // answer says nothing of the backend: a static file, a client that left): a measurement
 // under way does not wait for it.
 func (l *Limit) Ignored(at time.Duration) {
+	if l.surgeAt > 0 {
+		l.surgeN++ // it left the requests in flight all the same (Little's law)
+	}
 	if l.testAt > 0 && at >= l.testAt && (l.cohortEnd == 0 || at <= l.cohortEnd) {
 		l.cohortN--
 	}
@@ -300,6 +338,10 @@ func (l *Limit) SampleOf(now, latency time.Duration, dropped bool, inflight, adm
 func (l *Limit) SampleAt(now, latency time.Duration, dropped bool, inflight, admitted, real int, at time.Duration) bool {
 	if l.knee != nil && !dropped {
 		l.knee.add(real, latency, l.baseline)
+	}
+	l.inFlight(now, inflight)
+	if l.surgeAt > 0 {
+		l.surgeN++
 	}
 	if admitted > l.winAdmitted {
 		l.winAdmitted = admitted
@@ -334,7 +376,8 @@ func (l *Limit) SampleAt(now, latency time.Duration, dropped bool, inflight, adm
 	}
 	span := now - l.winStart
 	length := min(max(2*l.baseline, minWindow), maxWindow)
-	if span < length || (l.winN+l.winDrops < minSamples && span < maxWindow) {
+	surged := l.surgeAt > 0 && now-l.surgeAt >= l.baseline && l.surge(now)
+	if !surged && (span < length || (l.winN+l.winDrops < minSamples && span < maxWindow)) {
 		return false
 	}
 	before := int(l.limit)
@@ -343,16 +386,90 @@ func (l *Limit) SampleAt(now, latency time.Duration, dropped bool, inflight, adm
 	if l.knee != nil {
 		l.kneeAt = l.knee.close(float64(l.delay), l.kneeAt)
 	}
-	l.closeWindow(now)
+	if !surged {
+		l.closeWindow(now)
+	}
 	l.winStart, l.winN, l.winSum, l.winSq, l.winDrops, l.winPeak, l.winAdmitted, l.winPressure, l.winHeld = now, 0, 0, 0, 0, inflight, 0, false, false
 	l.winPostN = 0
+	if l.surgeAt > 0 && now-l.surgeAt >= length {
+		// A surge is judged over a window at most: what came before says nothing now.
+		l.surgeAt, l.surgeArea, l.surgeN = now, 0, 0
+	}
 	return int(l.limit) != before
+}
+
+// inFlight integrates the requests in flight up to now, inflight from now on.
+func (l *Limit) inFlight(now time.Duration, inflight int) {
+	if now > l.inflightAt {
+		if l.surgeAt > 0 {
+			l.surgeArea += float64(l.inflight) * float64(now-l.inflightAt)
+		}
+	}
+	l.inflight, l.inflightAt = inflight, now
+}
+
+// surge cuts the limit, ahead of the window's end, when a flood has filled it past what the
+// backend carries (see Limit): then it reports true, and the window ends. A small, slow
+// backend answers too few requests a window for the window's mean to show its queue before
+// a second or more (4 workers × 200 ms answer 20 a second), and the mean of the answers
+// lags the queue behind them: those still waiting have not answered. Little's law does
+// not: the requests in flight, integrated over the time since the limit was reached,
+// divided by the answers since, is the time each spent in the backend, the queue's waiting
+// included. At twice the healthy
+// latency or more (the point where a window is measurement enough, see closeWindow) the
+// limit is cut as Gradient2 does, to limit × tolerance × baseline / that time plus the
+// headroom: on a backend queueing every request behind the others, its workers (by
+// Little's law, they answer limit / time requests a second, each in a baseline). The cut
+// is then tested as every cut is: the time before is this one, its standard error that of
+// the count of answers, so a latency the proxy added to every answer puts the limit back.
+// It needs a baseline since the limit was reached (every worker has answered once) and
+// surgeSamples answers; not during a test's measurement after a cut, which holds the limit
+// where it is (one measuring before a cut may be overtaken). A limit within a window's
+// headroom of what the backend was seen to carry (see shown) is left to the windows: only
+// a limit grown past that untested (slow start, the reserve's held-back demand, a calm day
+// that never filled it) can be far past the backend's capacity, and a proxy's own CPU,
+// saturated by a flood it refuses, must not cut a measured limit at every wave of its delay.
+func (l *Limit) surge(now time.Duration) bool {
+	if l.baseline == 0 || l.cutLatency > 0 || l.limit <= l.shown+math.Max(1, math.Sqrt(l.shown)/2) {
+		return false
+	}
+	n := l.surgeN
+	if n < surgeSamples {
+		return false
+	}
+	l.inFlight(now, l.inflight)
+	if l.surgeArea/float64(n) <= 2*Tolerance*float64(l.baseline) {
+		return false // the proxy's delay would only lower it
+	}
+	delay := float64(l.delay)
+	if l.sched != nil {
+		// The proxy's delay since the window began, which it has not read yet.
+		wait, waitOK, wake, wakeOK := l.sched().means(l.schedLast)
+		if waitOK && wakeOK {
+			delay = float64(wait + wake)
+		}
+	}
+	spent := l.own(l.surgeArea/float64(n), delay)
+	if spent <= 2*Tolerance*float64(l.baseline) {
+		return false
+	}
+	l.slowStart = false
+	from := l.limit
+	next := l.limit*Tolerance*float64(l.baseline)/spent + math.Max(0.5, math.Sqrt(l.limit)/4)
+	l.limit = math.Max(l.min, math.Min(next, l.limit*cutStep))
+	l.cutFrom, l.cutLatency, l.cutSE, l.probe, l.suspect = from, spent, spent/math.Sqrt(float64(n)), false, false
+	l.measureFrom(now)
+	l.surgeAt = 0
+	return true
 }
 
 // closeWindow moves the baseline and the limit by the window just ended.
 func (l *Limit) closeWindow(now time.Duration) {
 	carried := l.winPressure || float64(l.winPeak) >= l.limit // the limit itself was met
 	reached := carried || l.winHeld
+	if !reached {
+		l.surgeAt = 0 // the surge, if any, is over
+	}
 	if l.winHeld && l.kneeAt > 0 && l.limit >= float64(l.kneeAt) {
 		// The reserve holds the lower tiers back below a limit the backend queues at:
 		// answers admitted with kneeAt in flight waited inside the backend while those
@@ -433,6 +550,7 @@ func (l *Limit) closeWindow(now time.Duration) {
 		if l.winAdmitted > 0 {
 			tested = math.Min(tested, float64(l.winAdmitted))
 		}
+		l.shown = math.Max(l.shown, tested)
 		next := tested + math.Max(1, math.Sqrt(tested)/2)
 		switch {
 		case carried && l.slowStart:
@@ -491,6 +609,8 @@ func (l *Limit) testCut(now time.Duration) {
 	se := math.Sqrt(math.Max(0, l.postSq/n-raw*raw) / n)
 	post := l.own(raw, float64(l.postDelay)/n)
 	healthy := Tolerance * float64(l.baseline)
+	defer func() { l.shown = l.limit }() // where the limit is, a test has measured
+
 	if l.cutLatency == 0 { // measured before the cut
 		switch {
 		case l.probe:
