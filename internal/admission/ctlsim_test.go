@@ -3,6 +3,7 @@ package admission
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -23,11 +24,14 @@ type ctlSim struct {
 	tickets map[int]simTicket
 	id      int
 	done    []simReq
+	// noise, when set, delays answers as a busy machine does (see simNoise).
+	noise *simNoise
 }
 
 type simTicket struct {
-	tk   Ticket
-	flow int
+	tk     Ticket
+	flow   int
+	static bool
 }
 
 // simFlow is one kind of traffic: open-loop (Poisson arrivals at rate a second) or, with
@@ -41,6 +45,64 @@ type simFlow struct {
 	// of the flows listed after it (as people waiting in the queue are served before a less
 	// trusted flood); it still counts as having waited.
 	patient bool
+	// assets is how many static files (1 ms of a worker each) a page's answer makes the
+	// client fetch at once, as a browser fetches a page's CSS, scripts and images: they hold
+	// slots and teach the limit nothing (the handler releases them as OutcomeIgnore).
+	assets int
+}
+
+// simNoise delays answers as a small shared machine does, none of it the backend's queue:
+// a jitter on every answer (lognormal), the proxy's CPU when many requests are sent
+// together (each request sent in the last recentSpan costs perRecent: a page sent amid a
+// browser's burst of assets, or with a stall's backlog, is sent late), and stalls (every
+// stallEvery on average, up to stallLen: a GC pause, the proxy starved of CPU by the other
+// processes of a loaded machine), during which the proxy reads no answer and admits nobody;
+// then it admits the backlog at once, with the answers that came meanwhile still counted
+// in flight.
+type simNoise struct {
+	rng       *rand.Rand
+	jitter    time.Duration // median of the lognormal jitter
+	perRecent time.Duration
+	cpuFree   int // requests sent within recentSpan that cost nothing: the CPU is free
+	// busyAt, when set, is the requests in flight from which the machine is busy: a request
+	// sent then takes busyExtra more (the proxy's and the backend's processes share two
+	// cores; the busiest moments of a calm day are the slowest, whatever the backend).
+	busyAt     int
+	busyExtra  time.Duration
+	recent     []time.Duration // when the requests of the last recentSpan were sent
+	stallEvery time.Duration
+	stallLen   time.Duration
+	stallAt    time.Duration // the next stall starts
+	stallEnd   time.Duration // the current stall ends
+}
+
+const recentSpan = 10 * time.Millisecond
+
+func newSimNoise(seed uint64, jitter, perRecent, stallEvery, stallLen time.Duration) *simNoise {
+	return &simNoise{rng: rand.New(rand.NewPCG(seed, 11)), jitter: jitter, perRecent: perRecent, stallEvery: stallEvery, stallLen: stallLen}
+}
+
+// stalled reports whether the proxy is stalled at now.
+func (n *simNoise) stalled(now time.Duration) bool {
+	if n.stallEvery > 0 && now >= n.stallAt && now >= n.stallEnd {
+		if n.stallAt > 0 {
+			n.stallEnd = now + time.Duration(n.rng.Int64N(int64(n.stallLen)+1))
+		}
+		n.stallAt = now + time.Duration(n.rng.ExpFloat64()*float64(n.stallEvery))
+	}
+	return now < n.stallEnd
+}
+
+// sent returns the extra latency of a request sent at now.
+func (n *simNoise) sent(now time.Duration) time.Duration {
+	k := 0
+	for k < len(n.recent) && now-n.recent[k] > recentSpan {
+		k++
+	}
+	n.recent = append(n.recent[:0], n.recent[k:]...)
+	d := time.Duration(float64(n.jitter)*math.Exp(0.6*n.rng.NormFloat64())) + time.Duration(max(len(n.recent)-n.cpuFree, 0))*n.perRecent
+	n.recent = append(n.recent, now)
+	return d
 }
 
 // simResult counts, by flow, requests sent, admitted at once, and the backend latencies of
@@ -70,6 +132,8 @@ func (s *ctlSim) run(d time.Duration, seed uint64, flows ...simFlow) simResult {
 	next := make([]time.Duration, len(flows)) // next open-loop arrival
 	closed := make([]int, len(flows))         // closed-loop clients with a request to send
 	waiting := make([]int, len(flows))        // patient requests not yet admitted
+	assets := make([]int, len(flows))         // static files to fetch, of pages just answered
+	var stalled []simReq                      // answers come while the proxy was stalled
 	start := s.clk.now()
 	for i, f := range flows {
 		closed[i] = f.clients
@@ -82,26 +146,61 @@ func (s *ctlSim) run(d time.Duration, seed uint64, flows ...simFlow) simResult {
 		s.clk.t = now
 		s.clk.mu.Unlock()
 		s.done = s.b.step(now, s.done)
-		for _, r := range s.done {
-			st := s.tickets[r.with]
-			delete(s.tickets, r.with)
-			st.tk.Release(OutcomeOK)
-			if st.flow < len(flows) {
-				res.latency[st.flow] = append(res.latency[st.flow], now-r.admitted)
-				if flows[st.flow].rate == 0 {
-					closed[st.flow]++
+		if s.noise != nil && s.noise.stalled(now) {
+			// The proxy is stalled: it reads no answer and admits nobody.
+			stalled = append(stalled, s.done...)
+			res.limits = append(res.limits, s.c.Stats().Limit)
+			continue
+		}
+		release := func() {
+			for _, r := range s.done {
+				st := s.tickets[r.with]
+				delete(s.tickets, r.with)
+				if st.static {
+					st.tk.ReleaseAfter(OutcomeIgnore, now-r.admitted)
+					continue
+				}
+				st.tk.Release(OutcomeOK)
+				if st.flow < len(flows) {
+					assets[st.flow] += flows[st.flow].assets
+					res.latency[st.flow] = append(res.latency[st.flow], now-r.admitted)
+					if flows[st.flow].rate == 0 {
+						closed[st.flow]++
+					}
 				}
 			}
 		}
-		admit := func(i int) bool {
+		// Catching up after a stall, the requests that came meanwhile are admitted before
+		// the answers that came are read (they were first in line), all together.
+		catchUp := len(stalled) > 0
+		if !catchUp {
+			release()
+		}
+		send := func(i int, static bool) bool {
 			tk, err := s.c.Acquire(s.ended, flows[i].site, flows[i].tier, 0)
 			if err != nil {
 				return false
 			}
 			s.id++
-			s.tickets[s.id] = simTicket{tk, i}
-			s.b.queue = append(s.b.queue, simReq{admitted: now, with: s.id})
+			s.tickets[s.id] = simTicket{tk, i, static}
+			r := simReq{admitted: now, with: s.id}
+			if static {
+				r.service = time.Millisecond
+			}
+			if s.noise != nil {
+				r.extra = s.noise.sent(now)
+				if s.noise.busyAt > 0 && s.c.Stats().Inflight >= s.noise.busyAt {
+					r.extra += s.noise.busyExtra
+				}
+			}
+			s.b.queue = append(s.b.queue, r)
 			return true
+		}
+		admit := func(i int) bool { return send(i, false) }
+		for i := range flows {
+			for ; assets[i] > 0; assets[i]-- {
+				send(i, true) // one not admitted at once is dropped (the page is what counts)
+			}
 		}
 		for i, f := range flows {
 			for waiting[i] > 0 && admit(i) {
@@ -124,6 +223,11 @@ func (s *ctlSim) run(d time.Duration, seed uint64, flows ...simFlow) simResult {
 				res.sent[i]++
 				res.atOnce[i]++
 			}
+		}
+		if catchUp {
+			s.done = append(s.done, stalled...)
+			stalled = stalled[:0]
+			release()
 		}
 		res.limits = append(res.limits, s.c.Stats().Limit)
 	}
@@ -155,10 +259,10 @@ func p95(d []time.Duration) time.Duration {
 // slow start as after a restart (the reserve then holds nobody back, see reserveFree).
 func TestCalmBigBackendReserveGrows(t *testing.T) {
 	calm := []simFlow{
-		{TierTrusted, "a.test", 3, 0, false},    // 0.6 slots
-		{TierReturning, "b.test", 40, 0, false}, // 8 slots
-		{TierBrowser, "c.test", 25, 0, false},   // 5 slots
-		{TierNew, "d.test", 30, 0, false},       // 6 slots: 19.6 of 32 in all
+		{TierTrusted, "a.test", 3, 0, false, 0},    // 0.6 slots
+		{TierReturning, "b.test", 40, 0, false, 0}, // 8 slots
+		{TierBrowser, "c.test", 25, 0, false, 0},   // 5 slots
+		{TierNew, "d.test", 30, 0, false, 0},       // 6 slots: 19.6 of 32 in all
 	}
 	for _, slowStart := range []bool{false, true} {
 		t.Run(fmt.Sprintf("slow start %v", slowStart), func(t *testing.T) {
@@ -211,15 +315,15 @@ func TestFloodPeopleFindSlots(t *testing.T) {
 		people  float64 // a second
 		flood   simFlow
 	}{
-		{4, 200 * time.Millisecond, 5, simFlow{TierUntrusted, "f.test", 0, 40, false}},
-		{4, 200 * time.Millisecond, 5, simFlow{TierNew, "f.test", 0, 40, false}},
-		{4, 200 * time.Millisecond, 5, simFlow{TierUntrusted, "f.test", 200, 0, false}},
-		{8, 50 * time.Millisecond, 40, simFlow{TierUntrusted, "f.test", 0, 100, false}},
-		{8, 50 * time.Millisecond, 40, simFlow{TierAutomation, "f.test", 1600, 0, false}},
+		{4, 200 * time.Millisecond, 5, simFlow{TierUntrusted, "f.test", 0, 40, false, 0}},
+		{4, 200 * time.Millisecond, 5, simFlow{TierNew, "f.test", 0, 40, false, 0}},
+		{4, 200 * time.Millisecond, 5, simFlow{TierUntrusted, "f.test", 200, 0, false, 0}},
+		{8, 50 * time.Millisecond, 40, simFlow{TierUntrusted, "f.test", 0, 100, false, 0}},
+		{8, 50 * time.Millisecond, 40, simFlow{TierAutomation, "f.test", 1600, 0, false, 0}},
 	} {
 		t.Run(fmt.Sprintf("%dw%v people %v/s flood %s %v/s %d clients", tc.workers, tc.page, tc.people, tc.flood.tier, tc.flood.rate, tc.flood.clients), func(t *testing.T) {
 			s := newCtlSim(tc.workers, tc.page)
-			people := simFlow{TierReturning, "p.test", tc.people, 0, false}
+			people := simFlow{TierReturning, "p.test", tc.people, 0, false, 0}
 			s.run(10*time.Second, 1, people)
 			s.run(20*time.Second, 2, tc.flood, people) // learn the flood
 			res := s.run(20*time.Second, 3, tc.flood, people)
@@ -256,6 +360,11 @@ func TestKnee(t *testing.T) {
 		{"8 workers × 50 ms", func(c int) time.Duration { return 50 * ms * time.Duration(max(c, 8)) / 8 }, 12, 9},
 		{"never passed", func(c int) time.Duration { return 50 * ms }, 12, 0},
 		{"the proxy's delay, every answer alike", func(c int) time.Duration { return 150 * ms }, 12, 0},
+		// The proxy's CPU in busy moments: the answers sent with 18 or more in flight take
+		// 15 % longer, at every concurrency alike up to 40; no backend's queue does that (32
+		// workers would make an answer sent with 40 in flight wait a quarter page more, 24
+		// workers two thirds). Found as the knee before, at 18.
+		{"busy moments' delay, 32 workers", func(c int) time.Duration { return 100*ms + 15*ms*time.Duration(min(max(c-17, 0), 1)) }, 40, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var k knee
@@ -266,7 +375,7 @@ func TestKnee(t *testing.T) {
 						k.add(c, tc.lat(c)+time.Duration(i)*ms, 50*ms)
 					}
 				}
-				at = k.close(0, at)
+				at = k.close(0, at, 0)
 			}
 			if at != tc.want {
 				t.Errorf("knee %d, want %d", at, tc.want)
@@ -277,7 +386,7 @@ func TestKnee(t *testing.T) {
 				for i := 0; i < 20; i++ {
 					k.add(1, tc.lat(1), 50*ms)
 				}
-				at = k.close(0, at)
+				at = k.close(0, at, 0)
 			}
 			if at != tc.want {
 				t.Errorf("knee %d after windows below it, want %d kept", at, tc.want)
@@ -288,7 +397,7 @@ func TestKnee(t *testing.T) {
 						k.add(c, tc.lat(1), 50*ms)
 					}
 				}
-				at = k.close(0, at)
+				at = k.close(0, at, 0)
 			}
 			if at != 0 {
 				t.Errorf("knee %d once every concurrency answered healthy, want none", at)
@@ -313,10 +422,10 @@ func TestFloodCutsCalmLimitToCapacity(t *testing.T) {
 		slowStart bool
 		flood     simFlow
 	}{
-		{12, true, simFlow{TierUntrusted, "f.test", 0, 40, false}},
-		{12, false, simFlow{TierUntrusted, "f.test", 0, 40, false}},
-		{9, true, simFlow{TierUntrusted, "f.test", 0, 40, false}},
-		{12, true, simFlow{TierNew, "f.test", 200, 0, false}},
+		{12, true, simFlow{TierUntrusted, "f.test", 0, 40, false, 0}},
+		{12, false, simFlow{TierUntrusted, "f.test", 0, 40, false, 0}},
+		{9, true, simFlow{TierUntrusted, "f.test", 0, 40, false, 0}},
+		{12, true, simFlow{TierNew, "f.test", 200, 0, false, 0}},
 	} {
 		t.Run(fmt.Sprintf("calm limit %d slow start %v flood %s on %s %v/s %d clients", tc.calmLimit, tc.slowStart, tc.flood.tier, tc.flood.site, tc.flood.rate, tc.flood.clients), func(t *testing.T) {
 			// Pooled over runs of different seeds: a few people a second, 2 s each.
@@ -326,7 +435,7 @@ func TestFloodCutsCalmLimitToCapacity(t *testing.T) {
 			flood := 0
 			for seed := uint64(1); seed <= 10; seed++ {
 				s := newCtlSim(4, page)
-				people := simFlow{TierReturning, "p.test", 5, 0, true}
+				people := simFlow{TierReturning, "p.test", 5, 0, true, 0}
 				s.run(10*time.Second, 3*seed, people) // the baseline, at about one request in flight
 				s.c.mu.Lock()
 				// Grown untested past what calm traffic filled: in slow start, or after it by
@@ -356,4 +465,54 @@ func every(n []int, k int) []int {
 		out = append(out, n[i])
 	}
 	return out
+}
+
+// A calm day on a big backend (32 workers × 100 ms, ai-closed-3x-32w100's) at about a third
+// of its capacity, on a small shared machine: browsers fetch each page's assets at once (a
+// burst of requests in flight that hold no worker long), and the machine delays answers in
+// ways that are not the backend's queue — a lognormal jitter, the proxy's CPU when many
+// requests are sent together, stalls of up to 50 ms (GC, other processes) after which the
+// backlog is admitted at once, and a busy machine from 18 requests in flight up (15 ms more
+// for a request sent then). So the answers admitted with the most requests in flight are
+// the slow ones, by the same 15 % at every concurrency from 18 up, and the backend never
+// queues. Session 6's matrix: the knee tracker read such a rise as the backend's knee,
+// held the calm limit at 18 (main: 27), and people's calm p95 was 1.87-1.99× plain
+// Caddy's. Here the re-landed tracker found its knee at 18-19 and held the limit at 17 in
+// every seed, a fifth of people's pages waiting in admission. No knee may be found below the
+// workers, and the backend's limit stays at least at them. (The sites' own limits, the
+// gradient's alone, are not this test's: noise this heavy cuts one to 16 in seed 3.)
+func TestCalmNoiseIsNoKnee(t *testing.T) {
+	ms := time.Millisecond
+	calm := []simFlow{
+		{TierTrusted, "a.test", 4, 0, false, 0},    // Googlebot: 0.4 slots
+		{TierReturning, "b.test", 45, 0, false, 5}, // 4.5 slots of pages
+		{TierBrowser, "c.test", 25, 0, false, 5},   // 2.5
+		{TierNew, "d.test", 30, 0, false, 5},       // 3: 10.4 of 32 in all, and assets
+	}
+	for _, seed := range []uint64{1, 2, 3} {
+		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
+			s := newCtlSim(32, 100*ms)
+			s.noise = newSimNoise(seed, 2*ms, 5*ms, time.Second, 50*ms)
+			s.noise.cpuFree = 10
+			s.noise.busyAt, s.noise.busyExtra = 18, 15*ms
+			// Slow start grows the limit past calm demand, then a moment's noise ends it (as
+			// on a real machine: the matrix's calm limit stopped at 18 or 27), and the
+			// reserve is on.
+			s.run(5*time.Second, 10*seed, calm...)
+			s.c.mu.Lock()
+			s.c.backend.slowStart = false
+			s.c.mu.Unlock()
+			s.run(10*time.Second, 10*seed+2, calm...)
+			res := s.run(30*time.Second, 10*seed+1, calm...)
+			st := s.c.Stats()
+			slices.Sort(res.limits)
+			t.Logf("knee %d; limit least %d median %d; reserved %v; returning visitors' p95 %v", s.c.backend.kneeAt, res.limits[0], res.limits[len(res.limits)/2], st.Reserved, p95(res.latency[1]))
+			if k := s.c.backend.kneeAt; k > 0 && k <= 32 {
+				t.Errorf("knee at %d on a calm 32-worker backend: noise read as a queue", k)
+			}
+			if res.limits[0] < 32 {
+				t.Errorf("calm day: limit down to %d on a backend of 32 workers that never queues", res.limits[0])
+			}
+		})
+	}
 }

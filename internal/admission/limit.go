@@ -102,6 +102,9 @@ type Limit struct {
 	// winHeld: a request was held back below the limit by the Controller's reserve alone
 	// (see HeldBack): demand the limit has not met, though the backend did not carry it.
 	winHeld bool
+	// winWaited: a request was not admitted at once, by this limit or any other (a site's,
+	// the reserve): the window's demand was not calm traffic's alone (see used).
+	winWaited bool
 	// shown is the most requests the backend has been seen to carry at a healthy latency:
 	// the concurrency a healthy window's answers were admitted at, or where a test left the
 	// limit. Only a limit grown more than a window's headroom past it is cut by a surge.
@@ -137,6 +140,14 @@ type Limit struct {
 	// start queueing (0: nowhere measured).
 	knee   *knee
 	kneeAt int
+	// used is the most requests calm traffic has had in flight at a healthy latency: the
+	// peak of a window in which every request was admitted at once (nobody waited, nobody
+	// was held back by the reserve) and whose answers were healthy. The knee is looked for
+	// only above it, and its cut never goes below it: what the backend carried for calm
+	// demand is no queue, and holding calm traffic below it makes people wait in the proxy
+	// on a calm day (session 6: a knee read in calm noise held a 32-worker backend's limit
+	// at 18, people's calm p95 1.87-1.99× plain Caddy's).
+	used float64
 
 	// The test of a cut (or a probe): the limit it started from, the latency measured
 	// there (0 while measuring it) and its standard error; the answers of the current
@@ -287,6 +298,13 @@ func (l *Limit) surgeFrom() {
 // to its knee for the more trusted tiers to push past it.
 func (l *Limit) HeldBack() { l.winHeld = true; l.surgeFrom() }
 
+// Waited records that a request was not admitted at once, whatever held it (this limit, a
+// site's, the Controller's reserve): the window's demand is not calm traffic's alone, and
+// its concurrency says nothing of what calm traffic uses (see used). A flood held at its
+// site's limit leaves the backend's below, and its answers queue inside a small backend
+// while the window's mean, people's answers with them, still looks healthy.
+func (l *Limit) Waited() { l.winWaited = true }
+
 // Started records that a request was admitted at time now with inflight requests now in
 // flight.
 func (l *Limit) Started(now time.Duration, inflight int) {
@@ -384,12 +402,12 @@ func (l *Limit) SampleAt(now, latency time.Duration, dropped bool, inflight, adm
 	l.readDelay()
 	l.postDelay += time.Duration(l.winPostN) * l.delay
 	if l.knee != nil {
-		l.kneeAt = l.knee.close(float64(l.delay), l.kneeAt)
+		l.kneeAt = l.knee.close(float64(l.delay), l.kneeAt, int(l.used))
 	}
 	if !surged {
 		l.closeWindow(now)
 	}
-	l.winStart, l.winN, l.winSum, l.winSq, l.winDrops, l.winPeak, l.winAdmitted, l.winPressure, l.winHeld = now, 0, 0, 0, 0, inflight, 0, false, false
+	l.winStart, l.winN, l.winSum, l.winSq, l.winDrops, l.winPeak, l.winAdmitted, l.winPressure, l.winHeld, l.winWaited = now, 0, 0, 0, 0, inflight, 0, false, false, false
 	l.winPostN = 0
 	if l.surgeAt > 0 && now-l.surgeAt >= length {
 		// A surge is judged over a window at most: what came before says nothing now.
@@ -470,13 +488,15 @@ func (l *Limit) closeWindow(now time.Duration) {
 	if !reached {
 		l.surgeAt = 0 // the surge, if any, is over
 	}
-	if l.winHeld && l.kneeAt > 0 && l.limit >= float64(l.kneeAt) {
-		// The reserve holds the lower tiers back below a limit the backend queues at:
+	past := l.winHeld || (l.winWaited && l.winPeak >= l.kneeAt)
+	if below := math.Max(l.min, math.Max(float64(l.kneeAt-1), l.used)); past && l.kneeAt > 0 && l.limit > below {
+		// The reserve holds the lower tiers back below a limit the backend queues at, or
+		// a flood held elsewhere (its site's limit) took the backend past its knee:
 		// answers admitted with kneeAt in flight waited inside the backend while those
 		// admitted with fewer, in the same windows, did not (so it is not the proxy's CPU
 		// or a slower backend). The more trusted tiers' reserve, when used, would take the
 		// backend there: the limit goes just below.
-		l.limit = math.Max(l.min, float64(l.kneeAt-1))
+		l.limit = below     // never below what calm traffic used (see used)
 		l.slowStart = false // the capacity is found
 		l.endTest()
 		return
@@ -497,6 +517,11 @@ func (l *Limit) closeWindow(now time.Duration) {
 	raw := float64(l.winSum) / float64(l.winN)
 	mean := l.own(raw, float64(l.delay))
 	base := float64(l.baseline)
+	n := float64(l.winN)
+	se := math.Sqrt(math.Max(0, l.winSq/n-raw*raw) / n)
+	if !reached && !l.winWaited && base > 0 && mean <= Tolerance*base+se {
+		l.used = math.Max(l.used, float64(l.winPeak)) // calm demand, carried healthily
+	}
 
 	switch {
 	case base == 0:
@@ -531,8 +556,6 @@ func (l *Limit) closeWindow(now time.Duration) {
 		l.testCut(now)
 		return
 	}
-	n := float64(l.winN)
-	se := math.Sqrt(math.Max(0, l.winSq/n-raw*raw) / n)
 	if Tolerance*float64(l.baseline)+se >= mean {
 		if !reached {
 			return // latency fine but the limit was not reached: no evidence that more helps
@@ -567,7 +590,7 @@ func (l *Limit) closeWindow(now time.Duration) {
 			next = math.Max(next, slowStartGrowth*tested)
 		case !carried:
 			// Only demand held back by the reserve: never to where the backend queues.
-			next = math.Min(next, float64(l.kneeAt-1))
+			next = math.Min(next, math.Max(float64(l.kneeAt-1), l.used))
 		}
 		l.limit = math.Min(l.max, math.Max(l.limit, next))
 		return
@@ -777,32 +800,75 @@ func (k *knee) add(real int, latency, baseline time.Duration) {
 }
 
 // close ends a window whose answers the proxy delayed by delay (ns) each, and returns the
-// knee: the least concurrency whose smoothed mean latency is above Tolerance × that of
-// every answer admitted with fewer in flight, by more than two standard errors of both;
-// else the last one, at, while too few answers at it say otherwise (a limit kept below the
-// knee does not measure it again); else 0.
-func (k *knee) close(delay float64, at int) int {
+// knee: the least concurrency above floor (what calm traffic has used at a healthy latency,
+// see Limit.used) whose smoothed mean latency is above Tolerance × that of every answer
+// admitted with fewer in flight, by more than two standard errors of both, and whose rise
+// is a queue's (see queues); else the last one, at, while too few answers at it say
+// otherwise (a limit kept below the knee does not measure it again); else 0.
+func (k *knee) close(delay float64, at, floor int) int {
 	const keep = 1 - 1.0/kneeMemory
-	var n, sum, sq float64 // answers admitted below the concurrency looked at
-	found := 0
 	for c := 1; c <= kneeTrack; c++ {
 		// This window's answers, less the proxy's delay: Σ(x-d) and Σ(x-d)².
 		wn, ws := k.n[c], k.sum[c]-k.n[c]*delay
 		wsq := k.sq[c] - 2*delay*k.sum[c] + k.n[c]*delay*delay
 		k.sn[c], k.ssum[c], k.ssq[c] = k.sn[c]*keep+wn, k.ssum[c]*keep+ws, k.ssq[c]*keep+wsq
 		k.n[c], k.sum[c], k.sq[c] = 0, 0, 0
+	}
+	var n, sum, sq float64 // answers admitted below the concurrency looked at
+	for c := 1; c <= kneeTrack; c++ {
 		cn := k.sn[c]
-		if found == 0 && cn >= kneeSamples && n >= kneeSamples {
+		if c > floor && cn >= kneeSamples && n >= kneeSamples {
 			mean, ref := k.ssum[c]/cn, sum/n
-			se := math.Sqrt(math.Max(0, k.ssq[c]/cn-mean*mean)/cn) + math.Sqrt(math.Max(0, sq/n-ref*ref)/n)
+			se := k.se(c) + math.Sqrt(math.Max(0, sq/n-ref*ref)/n)
 			if mean > Tolerance*ref+2*se {
-				found = c
+				// A new knee takes a concurrency above confirming the queue; the last one
+				// stays while what is measured there and above is consistent with it.
+				if consistent, confirmed := k.queues(c, ref); confirmed || (consistent && at > 0 && at <= c) {
+					// Where the backend's workers are, by Little's law: answers admitted
+					// with c in flight take c/workers page times. A flood holds the
+					// concurrency at the limit, and a limit grown by half a window at a time
+					// leaves the ones between without answers enough to speak.
+					w := math.Round(float64(c) * ref / mean)
+					return int(math.Max(float64(floor+1), math.Min(float64(c), w+1)))
+				}
 			}
 		}
 		n, sum, sq = n+cn, sum+k.ssum[c], sq+k.ssq[c]
 	}
-	if found == 0 && at > 0 && k.sn[at] < kneeSamples {
+	if at > floor && k.sn[at] < kneeSamples {
 		return at
 	}
-	return found
+	return 0
+}
+
+// se is the standard error of the smoothed mean latency at concurrency c.
+func (k *knee) se(c int) float64 {
+	cn := k.sn[c]
+	mean := k.ssum[c] / cn
+	return math.Sqrt(math.Max(0, k.ssq[c]/cn-mean*mean) / cn)
+}
+
+// queues reports whether the latencies from concurrency at up are those of a backend of
+// at-1 workers queueing, as Little's law has it: an answer admitted with c in flight waits
+// for c-(at-1) of those before it to leave, the at-1 workers freeing one about every
+// page/at, so it takes about (c-(at-1))/at page times more than ref, the healthy latency
+// below. Consistent: no concurrency from at up, with enough answers, took less than half
+// that rise by more than two standard errors; confirmed: one above at has answers enough
+// to say so. Else the backend carried more than at-1 at once, and the rise at at is
+// something every busy moment shares — the proxy's CPU when many requests are sent
+// together (a page sent amid its assets), GC pauses, a loaded machine's stalls. Session
+// 6's matrix measured the cost of reading that as a queue: a calm 32-worker backend's
+// limit held at 18 (main: 27), and people's calm p95 1.87-1.99× plain Caddy's.
+func (k *knee) queues(at int, ref float64) (consistent, confirmed bool) {
+	w := float64(at - 1)
+	for c := at; c <= kneeTrack; c++ {
+		if k.sn[c] < kneeSamples {
+			continue
+		}
+		if k.ssum[c]/k.sn[c]+2*k.se(c) < ref*(1+(float64(c)-w)/(2*(w+1))) {
+			return false, false
+		}
+		confirmed = confirmed || c > at
+	}
+	return true, confirmed
 }

@@ -289,6 +289,7 @@ func (c *Controller) AcquireNotify(ctx context.Context, siteName string, tier Ti
 		c.mu.Unlock()
 		return t, nil
 	}
+	c.backend.Waited() // not calm traffic's alone (see Limit.used)
 	switch {
 	case !c.backendRoom():
 		c.backend.Pressure() // the limit was reached
