@@ -488,11 +488,13 @@ func (l *Limit) closeWindow(now time.Duration) {
 	if !reached {
 		l.surgeAt = 0 // the surge, if any, is over
 	}
-	past := l.winHeld || (l.winWaited && l.winPeak >= l.kneeAt)
+	// Past the knee: the reserve holds the lower tiers back below a limit the backend
+	// queues at, or a flood held elsewhere (its site's limit) took the backend there; not
+	// while a test of a cut measures (the gradient finds its own way down, to where a
+	// backend that lost workers now queues).
+	past := l.winHeld || (l.winWaited && l.winPeak >= l.kneeAt && l.cutFrom == 0)
 	if below := math.Max(l.min, math.Max(float64(l.kneeAt-1), l.used)); past && l.kneeAt > 0 && l.limit > below {
-		// The reserve holds the lower tiers back below a limit the backend queues at, or
-		// a flood held elsewhere (its site's limit) took the backend past its knee:
-		// answers admitted with kneeAt in flight waited inside the backend while those
+		// Answers admitted with kneeAt in flight waited inside the backend while those
 		// admitted with fewer, in the same windows, did not (so it is not the proxy's CPU
 		// or a slower backend). The more trusted tiers' reserve, when used, would take the
 		// backend there: the limit goes just below.
