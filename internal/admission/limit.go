@@ -50,6 +50,13 @@ import (
 //     a quarter, tested the same way; if latency falls, the lower latency becomes the
 //     baseline (and the next probe follows at once), so that it comes back down when the
 //     inflation ends.
+//   - A surge: a flood filling a limit that grew untested (slow start, the reserve's
+//     held-back demand, a calm day) past a small backend's workers queues people inside the
+//     backend for as long as the window takes to show it (a second at 4 workers × 200 ms).
+//     Once the limit has been reached for a baseline, Little's law tells the time the
+//     requests spend in the backend, those still in its queue included; past twice the
+//     healthy latency the limit is cut at once in proportion, and the cut is tested (see
+//     surge).
 //   - The first baseline: a flood at start queues some of the first window's answers in
 //     the backend; when the limit was reached, only the answers of requests admitted at
 //     half the limit or less count.
@@ -92,6 +99,26 @@ type Limit struct {
 	winPeak     int  // most requests in flight during the window
 	winAdmitted int  // most requests in flight when an answer of the window was admitted
 	winPressure bool // the limit was reached (someone waited or was refused)
+	// winHeld: a request was held back below the limit by the Controller's reserve alone
+	// (see HeldBack): demand the limit has not met, though the backend did not carry it.
+	winHeld bool
+	// winWaited: a request was not admitted at once, by this limit or any other (a site's,
+	// the reserve): the window's demand was not calm traffic's alone (see used).
+	winWaited bool
+	// shown is the most requests the backend has been seen to carry at a healthy latency:
+	// the concurrency a healthy window's answers were admitted at, or where a test left the
+	// limit. Only a limit grown more than a window's headroom past it is cut by a surge.
+	shown float64
+	// A surge: from surgeAt (0: none), when the limit was first reached, the requests in
+	// flight integrated over time (ns × requests) and the answers since. By Little's law,
+	// that area over the answers is the time the requests spent in the backend, those
+	// still waiting in its queue included (see surge). inflight requests have been in
+	// flight since inflightAt.
+	surgeAt    time.Duration
+	surgeArea  float64
+	surgeN     int
+	inflight   int
+	inflightAt time.Duration
 
 	// baseline is the healthy latency; 0 until the first window. firstN and firstSum
 	// count the answers of the first window admitted at half the limit or less.
@@ -108,6 +135,19 @@ type Limit struct {
 	calm time.Duration
 	// sinceTest counts windows at the limit since the last probe.
 	sinceTest int
+	// knee, when set (the backend's limit, see TrackKnee), measures latency by the
+	// concurrency each answer was admitted at; kneeAt is where it found the backend to
+	// start queueing (0: nowhere measured).
+	knee   *knee
+	kneeAt int
+	// used is the most requests calm traffic has had in flight at a healthy latency: the
+	// peak of a window in which every request was admitted at once (nobody waited, nobody
+	// was held back by the reserve) and whose answers were healthy. The knee is looked for
+	// only above it, and its cut never goes below it: what the backend carried for calm
+	// demand is no queue, and holding calm traffic below it makes people wait in the proxy
+	// on a calm day (session 6: a knee read in calm noise held a 32-worker backend's limit
+	// at 18, people's calm p95 1.87-1.99× plain Caddy's).
+	used float64
 
 	// The test of a cut (or a probe): the limit it started from, the latency measured
 	// there (0 while measuring it) and its standard error; the answers of the current
@@ -184,6 +224,9 @@ const (
 	// testSamples is how many answers each measurement of a test takes: two windows'
 	// worth, so that the two means it compares are not mostly a page mix's noise.
 	testSamples = 2 * minSamples
+	// surgeSamples is the fewest answers a surge needs to be judged (see surge): a quarter of
+	// a window's, so that one page's cost does not decide alone.
+	surgeSamples = minSamples / 4
 	// outlierFactor caps one sample at this many baselines, so that one stuck request does
 	// not make a window look congested.
 	outlierFactor = 10
@@ -199,8 +242,12 @@ func NewLimit(initial, lo, hi int, now time.Duration) *Limit {
 
 // Reset restarts l with the given bounds (see NewLimit), forgetting what it learned.
 func (l *Limit) Reset(initial, lo, hi int, now time.Duration) {
-	sched := l.sched // the source stays
+	sched, k := l.sched, l.knee // the source stays, and whether the knee is measured
 	*l = Limit{winStart: now, slowStart: true}
+	if k != nil {
+		*k = knee{}
+		l.knee = k
+	}
 	l.SetBounds(lo, hi)
 	l.SetSchedDelay(sched)
 	if initial <= 0 {
@@ -228,14 +275,45 @@ func (l *Limit) Current() int { return int(l.limit) }
 // Baseline is the healthy latency learned so far (0 before any).
 func (l *Limit) Baseline() time.Duration { return l.baseline }
 
+// SlowStart reports whether the limit is still in slow start: its latency has not yet been
+// seen to climb, so the backend's capacity is not known to be near.
+func (l *Limit) SlowStart() bool { return l.slowStart }
+
 // Pressure records that the limit was reached: a request waited or was refused.
-func (l *Limit) Pressure() { l.winPressure = true }
+func (l *Limit) Pressure() { l.winPressure = true; l.surgeFrom() }
+
+// surgeFrom starts counting a surge, if not yet, from the last request's start or answer.
+func (l *Limit) surgeFrom() {
+	if l.surgeAt == 0 {
+		l.surgeAt, l.surgeArea, l.surgeN = max(l.inflightAt, 1), 0, 0
+	}
+}
+
+// HeldBack records that a request was held back below the limit by the Controller's
+// reserve alone (the slots kept free for the more trusted tiers' demand): demand the limit
+// has not met. A healthy window with such a request grows the limit as one that reached it
+// does (from the concurrency committed, the free reserve counted as in use), but never to
+// where the backend was measured to queue (see knee): the reserve must stay inside the
+// backend's capacity, so that the lower tiers fill what it leaves them, not the backend up
+// to its knee for the more trusted tiers to push past it.
+func (l *Limit) HeldBack() { l.winHeld = true; l.surgeFrom() }
+
+// Waited records that a request was not admitted at once, whatever held it (this limit, a
+// site's, the Controller's reserve): the window's demand is not calm traffic's alone, and
+// its concurrency says nothing of what calm traffic uses (see used). A flood held at its
+// site's limit leaves the backend's below, and its answers queue inside a small backend
+// while the window's mean, people's answers with them, still looks healthy.
+func (l *Limit) Waited() { l.winWaited = true }
 
 // Started records that a request was admitted at time now with inflight requests now in
 // flight.
 func (l *Limit) Started(now time.Duration, inflight int) {
+	l.inFlight(now, inflight)
 	if inflight > l.winPeak {
 		l.winPeak = inflight
+	}
+	if float64(inflight) >= l.limit {
+		l.surgeFrom()
 	}
 	if l.testAt > 0 && l.cohortEnd == 0 {
 		if l.cohortN++; l.cohortN >= testSamples {
@@ -248,6 +326,9 @@ func (l *Limit) Started(now time.Duration, inflight int) {
 // answer says nothing of the backend: a static file, a client that left): a measurement
 // under way does not wait for it.
 func (l *Limit) Ignored(at time.Duration) {
+	if l.surgeAt > 0 {
+		l.surgeN++ // it left the requests in flight all the same (Little's law)
+	}
 	if l.testAt > 0 && at >= l.testAt && (l.cohortEnd == 0 || at <= l.cohortEnd) {
 		l.cohortN--
 	}
@@ -266,6 +347,20 @@ func (l *Limit) Sample(now, latency time.Duration, dropped bool, inflight int) b
 // limit that answers have not yet tested (a flood starting within a window would otherwise
 // grow an untested limit).
 func (l *Limit) SampleOf(now, latency time.Duration, dropped bool, inflight, admitted int, at time.Duration) bool {
+	return l.SampleAt(now, latency, dropped, inflight, admitted, admitted, at)
+}
+
+// SampleAt is SampleOf for a request admitted with real requests really in flight, admitted
+// being the concurrency the limit committed (the Controller's free reserve counted as in
+// use): the knee is measured by the real one.
+func (l *Limit) SampleAt(now, latency time.Duration, dropped bool, inflight, admitted, real int, at time.Duration) bool {
+	if l.knee != nil && !dropped {
+		l.knee.add(real, latency, l.baseline)
+	}
+	l.inFlight(now, inflight)
+	if l.surgeAt > 0 {
+		l.surgeN++
+	}
 	if admitted > l.winAdmitted {
 		l.winAdmitted = admitted
 	}
@@ -299,21 +394,115 @@ func (l *Limit) SampleOf(now, latency time.Duration, dropped bool, inflight, adm
 	}
 	span := now - l.winStart
 	length := min(max(2*l.baseline, minWindow), maxWindow)
-	if span < length || (l.winN+l.winDrops < minSamples && span < maxWindow) {
+	surged := l.surgeAt > 0 && now-l.surgeAt >= l.baseline && l.surge(now)
+	if !surged && (span < length || (l.winN+l.winDrops < minSamples && span < maxWindow)) {
 		return false
 	}
 	before := int(l.limit)
 	l.readDelay()
 	l.postDelay += time.Duration(l.winPostN) * l.delay
-	l.closeWindow(now)
-	l.winStart, l.winN, l.winSum, l.winSq, l.winDrops, l.winPeak, l.winAdmitted, l.winPressure = now, 0, 0, 0, 0, inflight, 0, false
+	if l.knee != nil {
+		l.kneeAt = l.knee.close(float64(l.delay), l.kneeAt, int(l.used))
+	}
+	if !surged {
+		l.closeWindow(now)
+	}
+	l.winStart, l.winN, l.winSum, l.winSq, l.winDrops, l.winPeak, l.winAdmitted, l.winPressure, l.winHeld, l.winWaited = now, 0, 0, 0, 0, inflight, 0, false, false, false
 	l.winPostN = 0
+	if l.surgeAt > 0 && now-l.surgeAt >= length {
+		// A surge is judged over a window at most: what came before says nothing now.
+		l.surgeAt, l.surgeArea, l.surgeN = now, 0, 0
+	}
 	return int(l.limit) != before
+}
+
+// inFlight integrates the requests in flight up to now, inflight from now on.
+func (l *Limit) inFlight(now time.Duration, inflight int) {
+	if now > l.inflightAt {
+		if l.surgeAt > 0 {
+			l.surgeArea += float64(l.inflight) * float64(now-l.inflightAt)
+		}
+	}
+	l.inflight, l.inflightAt = inflight, now
+}
+
+// surge cuts the limit, ahead of the window's end, when a flood has filled it past what the
+// backend carries (see Limit): then it reports true, and the window ends. A small, slow
+// backend answers too few requests a window for the window's mean to show its queue before
+// a second or more (4 workers × 200 ms answer 20 a second), and the mean of the answers
+// lags the queue behind them: those still waiting have not answered. Little's law does
+// not: the requests in flight, integrated over the time since the limit was reached,
+// divided by the answers since, is the time each spent in the backend, the queue's waiting
+// included. At twice the healthy
+// latency or more (the point where a window is measurement enough, see closeWindow) the
+// limit is cut as Gradient2 does, to limit × tolerance × baseline / that time plus the
+// headroom: on a backend queueing every request behind the others, its workers (by
+// Little's law, they answer limit / time requests a second, each in a baseline). The cut
+// is then tested as every cut is: the time before is this one, its standard error that of
+// the count of answers, so a latency the proxy added to every answer puts the limit back.
+// It needs a baseline since the limit was reached (every worker has answered once) and
+// surgeSamples answers; not during a test's measurement after a cut, which holds the limit
+// where it is (one measuring before a cut may be overtaken). A limit within a window's
+// headroom of what the backend was seen to carry (see shown) is left to the windows: only
+// a limit grown past that untested (slow start, the reserve's held-back demand, a calm day
+// that never filled it) can be far past the backend's capacity, and a proxy's own CPU,
+// saturated by a flood it refuses, must not cut a measured limit at every wave of its delay.
+func (l *Limit) surge(now time.Duration) bool {
+	if l.baseline == 0 || l.cutLatency > 0 || l.limit <= l.shown+math.Max(1, math.Sqrt(l.shown)/2) {
+		return false
+	}
+	n := l.surgeN
+	if n < surgeSamples {
+		return false
+	}
+	l.inFlight(now, l.inflight)
+	if l.surgeArea/float64(n) <= 2*Tolerance*float64(l.baseline) {
+		return false // the proxy's delay would only lower it
+	}
+	delay := float64(l.delay)
+	if l.sched != nil {
+		// The proxy's delay since the window began, which it has not read yet.
+		wait, waitOK, wake, wakeOK := l.sched().means(l.schedLast)
+		if waitOK && wakeOK {
+			delay = float64(wait + wake)
+		}
+	}
+	spent := l.own(l.surgeArea/float64(n), delay)
+	if spent <= 2*Tolerance*float64(l.baseline) {
+		return false
+	}
+	l.slowStart = false
+	from := l.limit
+	next := l.limit*Tolerance*float64(l.baseline)/spent + math.Max(0.5, math.Sqrt(l.limit)/4)
+	l.limit = math.Max(l.min, math.Min(next, l.limit*cutStep))
+	l.cutFrom, l.cutLatency, l.cutSE, l.probe, l.suspect = from, spent, spent/math.Sqrt(float64(n)), false, false
+	l.measureFrom(now)
+	l.surgeAt = 0
+	return true
 }
 
 // closeWindow moves the baseline and the limit by the window just ended.
 func (l *Limit) closeWindow(now time.Duration) {
-	reached := l.winPressure || float64(l.winPeak) >= l.limit
+	carried := l.winPressure || float64(l.winPeak) >= l.limit // the limit itself was met
+	reached := carried || l.winHeld
+	if !reached {
+		l.surgeAt = 0 // the surge, if any, is over
+	}
+	// Past the knee: the reserve holds the lower tiers back below a limit the backend
+	// queues at, or a flood held elsewhere (its site's limit) took the backend there; not
+	// while a test of a cut measures (the gradient finds its own way down, to where a
+	// backend that lost workers now queues).
+	past := l.winHeld || (l.winWaited && l.winPeak >= l.kneeAt && l.cutFrom == 0)
+	if below := math.Max(l.min, math.Max(float64(l.kneeAt-1), l.used)); past && l.kneeAt > 0 && l.limit > below {
+		// Answers admitted with kneeAt in flight waited inside the backend while those
+		// admitted with fewer, in the same windows, did not (so it is not the proxy's CPU
+		// or a slower backend). The more trusted tiers' reserve, when used, would take the
+		// backend there: the limit goes just below.
+		l.limit = below     // never below what calm traffic used (see used)
+		l.slowStart = false // the capacity is found
+		l.endTest()
+		return
+	}
 	if l.winDrops > 0 && reached && l.winDrops*dropShare >= l.winN+l.winDrops {
 		backoff := dropBackoff
 		if l.slowStart {
@@ -330,6 +519,11 @@ func (l *Limit) closeWindow(now time.Duration) {
 	raw := float64(l.winSum) / float64(l.winN)
 	mean := l.own(raw, float64(l.delay))
 	base := float64(l.baseline)
+	n := float64(l.winN)
+	se := math.Sqrt(math.Max(0, l.winSq/n-raw*raw) / n)
+	if !reached && !l.winWaited && base > 0 && mean <= Tolerance*base+se {
+		l.used = math.Max(l.used, float64(l.winPeak)) // calm demand, carried healthily
+	}
 
 	switch {
 	case base == 0:
@@ -353,7 +547,7 @@ func (l *Limit) closeWindow(now time.Duration) {
 	if !reached {
 		// Demand fell below the limit: a test under way says nothing any more.
 		l.endTest()
-		if float64(l.winPeak) < l.limit/2 && !l.winPressure {
+		if float64(l.winPeak) < l.limit/2 && !l.winPressure && !l.winHeld {
 			// Application-limited: the backend was never asked for more than half the
 			// limit, so this window says nothing about the limit.
 			return
@@ -364,8 +558,6 @@ func (l *Limit) closeWindow(now time.Duration) {
 		l.testCut(now)
 		return
 	}
-	n := float64(l.winN)
-	se := math.Sqrt(math.Max(0, l.winSq/n-raw*raw) / n)
 	if Tolerance*float64(l.baseline)+se >= mean {
 		if !reached {
 			return // latency fine but the limit was not reached: no evidence that more helps
@@ -383,9 +575,24 @@ func (l *Limit) closeWindow(now time.Duration) {
 		if l.winAdmitted > 0 {
 			tested = math.Min(tested, float64(l.winAdmitted))
 		}
+		l.shown = math.Max(l.shown, tested)
 		next := tested + math.Max(1, math.Sqrt(tested)/2)
-		if l.slowStart {
+		switch {
+		case carried && l.slowStart:
 			next = math.Max(next, slowStartGrowth*tested)
+		case !carried && l.kneeAt == 0:
+			// Demand held back by the reserve, and the backend never seen to queue at any
+			// concurrency it was given (a latency that climbed for every answer alike, the
+			// proxy's CPU or noise, may have ended slow start): it grows as in slow start,
+			// so that a calm big backend's less trusted visitors do not wait behind a
+			// limit the reserve keeps them below (session 5: a calm limit of 8 on 32
+			// workers, people's p95 1,070 ms against plain Caddy's 203). A small backend
+			// shows its knee within a window or two of being passed, and the limit goes
+			// below it (see knee).
+			next = math.Max(next, slowStartGrowth*tested)
+		case !carried:
+			// Only demand held back by the reserve: never to where the backend queues.
+			next = math.Min(next, math.Max(float64(l.kneeAt-1), l.used))
 		}
 		l.limit = math.Min(l.max, math.Max(l.limit, next))
 		return
@@ -427,6 +634,8 @@ func (l *Limit) testCut(now time.Duration) {
 	se := math.Sqrt(math.Max(0, l.postSq/n-raw*raw) / n)
 	post := l.own(raw, float64(l.postDelay)/n)
 	healthy := Tolerance * float64(l.baseline)
+	defer func() { l.shown = l.limit }() // where the limit is, a test has measured
+
 	if l.cutLatency == 0 { // measured before the cut
 		switch {
 		case l.probe:
@@ -540,4 +749,128 @@ func (l *Limit) endTest() {
 // way), forgetting the answers counted so far.
 func (l *Limit) measureFrom(now time.Duration) {
 	l.testAt, l.postN, l.postSum, l.postSq, l.postDelay, l.cohortN, l.cohortDone, l.cohortEnd = now, 0, 0, 0, 0, 0, 0, 0
+}
+
+// TrackKnee makes l measure where the backend starts to queue (see knee): the backend's
+// limit, where the Controller's reserve holds lower tiers back below it.
+func (l *Limit) TrackKnee() {
+	if l.knee == nil {
+		l.knee = &knee{}
+	}
+}
+
+// knee measures a backend's latency by the concurrency its answers were admitted at (the
+// requests really in flight, themselves included), to find where it starts to queue: the
+// least concurrency whose answers took longer, beyond the noise, than those admitted with
+// fewer in flight in the same windows. A backend of W workers answers the W-th request at
+// once and makes the next wait, whatever its page mix, so the knee shows at W+1 even when
+// only a few requests a window reach it (people using their reserve while the lower tiers
+// hold the rest); a latency every answer shares (the proxy's own CPU, a slower backend)
+// raises all concurrencies alike and shows no knee.
+//
+// Answers are counted by concurrency up to kneeTrack (a reserve matters on small
+// backends; on a big one it is a small share of the limit), smoothed over kneeMemory
+// windows, the window's proxy delay taken off as the limit does.
+type knee struct {
+	// This window's answers, and the smoothed ones, by concurrency: count, sum and sum of
+	// squares of latencies (ns, ns²).
+	n, sum, sq    [kneeTrack + 1]float64
+	sn, ssum, ssq [kneeTrack + 1]float64
+}
+
+const (
+	// kneeTrack is the highest concurrency whose latency is measured.
+	kneeTrack = 64
+	// kneeMemory is how many windows the measurement remembers (an exponential average).
+	kneeMemory = 16
+	// kneeSamples is the fewest answers at one concurrency, and below it, that speak for it.
+	kneeSamples = minSamples / 2
+)
+
+// add counts one answer admitted with real requests in flight.
+func (k *knee) add(real int, latency, baseline time.Duration) {
+	if real < 1 || real > kneeTrack {
+		return
+	}
+	if baseline > 0 && latency > outlierFactor*baseline {
+		latency = outlierFactor * baseline
+	}
+	x := float64(latency)
+	k.n[real]++
+	k.sum[real] += x
+	k.sq[real] += x * x
+}
+
+// close ends a window whose answers the proxy delayed by delay (ns) each, and returns the
+// knee: the least concurrency above floor (what calm traffic has used at a healthy latency,
+// see Limit.used) whose smoothed mean latency is above Tolerance × that of every answer
+// admitted with fewer in flight, by more than two standard errors of both, and whose rise
+// is a queue's (see queues); else the last one, at, while too few answers at it say
+// otherwise (a limit kept below the knee does not measure it again); else 0.
+func (k *knee) close(delay float64, at, floor int) int {
+	const keep = 1 - 1.0/kneeMemory
+	for c := 1; c <= kneeTrack; c++ {
+		// This window's answers, less the proxy's delay: Σ(x-d) and Σ(x-d)².
+		wn, ws := k.n[c], k.sum[c]-k.n[c]*delay
+		wsq := k.sq[c] - 2*delay*k.sum[c] + k.n[c]*delay*delay
+		k.sn[c], k.ssum[c], k.ssq[c] = k.sn[c]*keep+wn, k.ssum[c]*keep+ws, k.ssq[c]*keep+wsq
+		k.n[c], k.sum[c], k.sq[c] = 0, 0, 0
+	}
+	var n, sum, sq float64 // answers admitted below the concurrency looked at
+	for c := 1; c <= kneeTrack; c++ {
+		cn := k.sn[c]
+		if c > floor && cn >= kneeSamples && n >= kneeSamples {
+			mean, ref := k.ssum[c]/cn, sum/n
+			se := k.se(c) + math.Sqrt(math.Max(0, sq/n-ref*ref)/n)
+			if mean > Tolerance*ref+2*se {
+				// A new knee takes a concurrency above confirming the queue; the last one
+				// stays while what is measured there and above is consistent with it.
+				if consistent, confirmed := k.queues(c, ref); confirmed || (consistent && at > 0 && at <= c) {
+					// Where the backend's workers are, by Little's law: answers admitted
+					// with c in flight take c/workers page times. A flood holds the
+					// concurrency at the limit, and a limit grown by half a window at a time
+					// leaves the ones between without answers enough to speak.
+					w := math.Round(float64(c) * ref / mean)
+					return int(math.Max(float64(floor+1), math.Min(float64(c), w+1)))
+				}
+			}
+		}
+		n, sum, sq = n+cn, sum+k.ssum[c], sq+k.ssq[c]
+	}
+	if at > floor && k.sn[at] < kneeSamples {
+		return at
+	}
+	return 0
+}
+
+// se is the standard error of the smoothed mean latency at concurrency c.
+func (k *knee) se(c int) float64 {
+	cn := k.sn[c]
+	mean := k.ssum[c] / cn
+	return math.Sqrt(math.Max(0, k.ssq[c]/cn-mean*mean) / cn)
+}
+
+// queues reports whether the latencies from concurrency at up are those of a backend of
+// at-1 workers queueing, as Little's law has it: an answer admitted with c in flight waits
+// for c-(at-1) of those before it to leave, the at-1 workers freeing one about every
+// page/at, so it takes about (c-(at-1))/at page times more than ref, the healthy latency
+// below. Consistent: no concurrency from at up, with enough answers, took less than half
+// that rise by more than two standard errors; confirmed: one above at has answers enough
+// to say so. Else the backend carried more than at-1 at once, and the rise at at is
+// something every busy moment shares — the proxy's CPU when many requests are sent
+// together (a page sent amid its assets), GC pauses, a loaded machine's stalls. Session
+// 6's matrix measured the cost of reading that as a queue: a calm 32-worker backend's
+// limit held at 18 (main: 27), and people's calm p95 1.87-1.99× plain Caddy's.
+func (k *knee) queues(at int, ref float64) (consistent, confirmed bool) {
+	w := float64(at - 1)
+	for c := at; c <= kneeTrack; c++ {
+		if k.sn[c] < kneeSamples {
+			continue
+		}
+		if k.ssum[c]/k.sn[c]+2*k.se(c) < ref*(1+(float64(c)-w)/(2*(w+1))) {
+			return false, false
+		}
+		confirmed = confirmed || c > at
+	}
+	return true, confirmed
 }

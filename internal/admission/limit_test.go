@@ -25,6 +25,10 @@ type simBackend struct {
 type simReq struct {
 	admitted, done time.Duration
 	with           int // requests in flight once it was admitted
+	// service, when set, is the request's own service time (a static file) instead of the
+	// page mix's; extra is time its answer spends, after the backend is done, before the
+	// proxy sees it (the proxy's CPU when it was sent, a GC pause): it holds no worker.
+	service, extra time.Duration
 }
 
 // step advances the backend to time now and returns the answers completed.
@@ -36,8 +40,11 @@ func (b *simBackend) step(now time.Duration, out []simReq) []simReq {
 		switch {
 		case r.done > now:
 			kept = append(kept, r)
-		case b.delay != nil:
-			r.done += b.delay()
+		case b.delay != nil || r.extra > 0:
+			if b.delay != nil {
+				r.done += b.delay()
+			}
+			r.done += r.extra
 			b.delivering = append(b.delivering, r)
 		default:
 			out = append(out, r)
@@ -56,7 +63,11 @@ func (b *simBackend) step(now time.Duration, out []simReq) []simReq {
 	for len(b.busy) < b.workers && len(b.queue) > 0 {
 		r := b.queue[0]
 		b.queue = b.queue[1:]
-		r.done = now + b.pages()
+		if r.service > 0 {
+			r.done = now + r.service
+		} else {
+			r.done = now + b.pages()
+		}
 		b.busy = append(b.busy, r)
 	}
 	return out

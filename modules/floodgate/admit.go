@@ -130,6 +130,8 @@ var (
 		"Requests in flight to the backend.", nil, nil)
 	admissionWaitingDesc = prometheus.NewDesc("floodgate_admission_waiting",
 		"Requests waiting for the backend, by trust tier.", []string{"tier"}, nil)
+	admissionReservedDesc = prometheus.NewDesc("floodgate_admission_reserved",
+		"Backend slots a trust tier must leave free for the more trusted tiers' measured demand.", []string{"tier"}, nil)
 )
 
 func (c *admissionCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -138,6 +140,7 @@ func (c *admissionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- admissionDelayDesc
 	ch <- admissionInflightDesc
 	ch <- admissionWaitingDesc
+	ch <- admissionReservedDesc
 }
 
 func (c *admissionCollector) Collect(ch chan<- prometheus.Metric) {
@@ -152,6 +155,7 @@ func (c *admissionCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(admissionInflightDesc, prometheus.GaugeValue, float64(s.Inflight))
 	for t := admission.TierTrusted; t <= admission.TierUntrusted; t++ {
 		ch <- prometheus.MustNewConstMetric(admissionWaitingDesc, prometheus.GaugeValue, float64(s.WaitingByTier[t]), t.String())
+		ch <- prometheus.MustNewConstMetric(admissionReservedDesc, prometheus.GaugeValue, float64(s.Reserved[t]), t.String())
 	}
 }
 
@@ -164,7 +168,10 @@ type admissionStatus struct {
 	Inflight      int            `json:"inflight"`
 	Waiting       int            `json:"waiting"`
 	WaitingByTier map[string]int `json:"waiting_by_tier"`
-	Sites         int            `json:"sites"`
+	// ReservedByTier: the slots each tier must leave free for the more trusted tiers'
+	// measured demand (none while the limit is in slow start).
+	ReservedByTier map[string]int `json:"reserved_by_tier"`
+	Sites          int            `json:"sites"`
 }
 
 // admission serves GET /floodgate/admission.
@@ -179,9 +186,10 @@ func (AdminAPI) admission(w http.ResponseWriter, r *http.Request) error {
 	s := p.admission.Stats()
 	out := admissionStatus{Limit: s.Limit, BaselineMs: float64(s.Baseline.Microseconds()) / 1000,
 		ProxyDelayMs: float64(s.Delay.Microseconds()) / 1000,
-		Inflight:     s.Inflight, Waiting: s.Waiting, WaitingByTier: map[string]int{}, Sites: s.Sites}
+		Inflight:     s.Inflight, Waiting: s.Waiting, WaitingByTier: map[string]int{}, ReservedByTier: map[string]int{}, Sites: s.Sites}
 	for t := admission.TierTrusted; t <= admission.TierUntrusted; t++ {
 		out.WaitingByTier[t.String()] = s.WaitingByTier[t]
+		out.ReservedByTier[t.String()] = s.Reserved[t]
 	}
 	w.Header().Set("Content-Type", "application/json")
 	return json.NewEncoder(w).Encode(out)
