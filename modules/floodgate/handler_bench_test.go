@@ -72,7 +72,8 @@ func BenchmarkHandlerDecision(b *testing.B) {
 	for i := range ips {
 		ips[i] = fmt.Sprintf("90.%d.%d.%d", i>>12&0xff, i>>4&0xff, i&0xf+1)
 	}
-	// caddyRequest is r as Caddy hands it to the first handler: its own vars and log fields.
+	// caddyRequest is r as Caddy hands it to the first handler: its own replacer, vars and
+	// log fields.
 	// No error routes: a refusal is written by floodgate. No access log, as in the overhead
 	// benchmark, unless the case says logged.
 	srv, loggedSrv := new(caddyhttp.Server), &caddyhttp.Server{Logs: &caddyhttp.ServerLogConfig{}}
@@ -81,7 +82,10 @@ func BenchmarkHandlerDecision(b *testing.B) {
 		if logged {
 			s = loggedSrv
 		}
-		ctx := context.WithValue(r.Context(), caddyhttp.ServerCtxKey, s)
+		// Caddy's server makes a replacer for every request (caddy.NewReplacer, its
+		// placeholders' values): handlers may set values in it.
+		ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer())
+		ctx = context.WithValue(ctx, caddyhttp.ServerCtxKey, s)
 		// The vars Caddy sets before any handler: prepareRequest's two, and start_time
 		// (addHTTPVarsToReplacer). With floodgate's six that is nine, one more than a small
 		// Go map holds: the map grows into a table (three allocations and a rehash per
