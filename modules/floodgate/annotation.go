@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"strconv"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -43,39 +42,20 @@ func (a *annotation) annotate(r *http.Request, res *classify.Result, v *verdict.
 		a.actingRule = v.Rule
 	}
 	ctx := r.Context()
-	values := [len(varNames)]any{(*classVar)(a), (*botVar)(a), (*ruleVar)(a), (*asnVar)(a), (*prefixVar)(a), v.Action}
-	if repl, ok := ctx.Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		// The placeholders {http.vars.floodgate.*} as the replacer's own values, which it
-		// reads before the vars map. Caddy's vars map holds three entries before floodgate
-		// runs (client_ip, trusted_proxy, start_time): six more would be nine, past the eight
-		// a small Go map holds, and it would grow into a table on every request (three
-		// allocations and a rehash). The replacer's map is empty until now: one allocation.
-		for i, v := range values {
-			repl.Set(placeholderNames[i], v)
-		}
-	} else if vars, ok := ctx.Value(caddyhttp.VarsCtxKey).(map[string]any); ok {
-		// No replacer (a handler called outside a Caddy server): the vars map, as
-		// caddyhttp.SetVar would set them (none of the values is nil).
-		for i, v := range values {
-			vars[varNames[i]] = v
-		}
+	// caddyhttp.SetVar, the vars map looked up once rather than once a variable (a walk up
+	// the request's context chain each); none of the values is nil.
+	if vars, ok := ctx.Value(caddyhttp.VarsCtxKey).(map[string]any); ok {
+		vars["floodgate.class"] = (*classVar)(a)
+		vars["floodgate.bot"] = (*botVar)(a)
+		vars["floodgate.rule"] = (*ruleVar)(a)
+		vars["floodgate.asn"] = (*asnVar)(a)
+		vars["floodgate.prefix"] = (*prefixVar)(a)
+		vars["floodgate.action"] = v.Action
 	}
 	if extra, ok := ctx.Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok && accessLogged(ctx) {
 		extra.Add(zap.Object("floodgate", a))
 	}
 }
-
-// varNames are floodgate's variables, in the order annotate sets them; placeholderNames
-// are their placeholders, {http.vars.<name>}.
-var (
-	varNames         = [...]string{"floodgate.class", "floodgate.bot", "floodgate.rule", "floodgate.asn", "floodgate.prefix", "floodgate.action"}
-	placeholderNames = func() (p [len(varNames)]string) {
-		for i, n := range varNames {
-			p[i] = "http.vars." + n
-		}
-		return p
-	}()
-)
 
 // accessLogged reports whether the request's server may write an access log: not when it has
 // no log configuration at all (no `log` directive in any of its sites), where nothing reads

@@ -34,9 +34,7 @@ func init() {
 // or blocks (403) it. Refusals are returned as Caddy errors, so handle_errors can shape them.
 //
 // It sets the placeholders {http.vars.floodgate.class}, .bot, .rule, .asn, .prefix and
-// .action (values of the request's replacer, not entries of its vars map: a vars matcher
-// names them as placeholders, `vars {http.vars.floodgate.class} ai-crawler`), and adds the
-// same fields to the access log.
+// .action, and adds the same fields to the access log.
 type Handler struct {
 	// Shadow makes this site's floodgate only count and log: nothing is refused or delayed.
 	Shadow bool `json:"shadow,omitempty"`
