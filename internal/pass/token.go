@@ -160,18 +160,6 @@ func UserAgentHash(ua string) (h [HashLen]byte) {
 // BindingHash is UserAgentHash(ua + "\x00" + host), the hash that binds passes and visitor
 // cookies to a browser and a site, without making that string.
 func BindingHash(ua, host string) (h [HashLen]byte) {
-	if len(ua)+1+len(host) <= bindingBufLen {
-		// Every browser's: the string made on the stack and hashed in one call, without
-		// the pooled digest's Get, Reset, interface calls and Put (a visitor cookie is
-		// signed on the first answer to every browser, floods of them included).
-		var buf [bindingBufLen]byte
-		n := copy(buf[:], ua)
-		n++ // buf[n-1] is the zero
-		n += copy(buf[n:], host)
-		sum := sha256.Sum256(buf[:n])
-		copy(h[:], sum[:])
-		return h
-	}
 	d := digests.Get().(*digest)
 	d.h.Reset()
 	_, _ = d.h.Write(unsafe.Slice(unsafe.StringData(ua), len(ua)))
@@ -182,12 +170,7 @@ func BindingHash(ua, host string) (h [HashLen]byte) {
 	return h
 }
 
-// bindingBufLen is the longest User-Agent, zero and host BindingHash hashes from a stack
-// buffer: more than any browser sends (classify matches 512 bytes of a User-Agent).
-const bindingBufLen = 640
-
-// digest is a SHA-256 state and its output, pooled so that BindingHash does not allocate
-// for a binding longer than bindingBufLen.
+// digest is a SHA-256 state and its output, pooled so that BindingHash does not allocate.
 type digest struct {
 	h   hash.Hash
 	sep [1]byte // the zero between User-Agent and host

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 )
@@ -57,9 +56,7 @@ func TestBindingHashWithoutAllocating(t *testing.T) {
 		{"", ""},
 		{"", "site.test"},
 		{uaFirefox, ""},
-		{string(make([]byte, 5000)), "a.example"},     // longer than any stack buffer
-		{strings.Repeat("x", bindingBufLen-4), "a.b"}, // fills the stack buffer exactly
-		{strings.Repeat("x", bindingBufLen-3), "a.b"}, // one byte more: the pooled digest
+		{string(make([]byte, 5000)), "a.example"}, // longer than any stack buffer
 	} {
 		want := UserAgentHash(c.ua + "\x00" + c.host)
 		if got := BindingHash(c.ua, c.host); got != want {
