@@ -31,16 +31,25 @@ const (
 // came over HTTPS (browsers send Sec-Fetch-* only to secure contexts: HTTPS and loopback).
 func HeaderFlagsOf(h http.Header, secure bool) HeaderFlags {
 	f := HeadersRead
-	if h.Get("Accept-Language") != "" {
+	if HeaderValue(h, "Accept-Language") != "" {
 		f |= HasAcceptLanguage
 	}
-	if h.Get("Sec-Fetch-Mode") != "" || h.Get("Sec-Fetch-Site") != "" {
+	if HeaderValue(h, "Sec-Fetch-Mode") != "" || HeaderValue(h, "Sec-Fetch-Site") != "" {
 		f |= HasSecFetch
 	}
 	if secure {
 		f |= OverTLS
 	}
 	return f
+}
+
+// HeaderValue is h.Get(key) for a key already in canonical form (a constant): the first
+// value, or "". It skips Get's canonicalisation of the key, on every request's path.
+func HeaderValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // browserFamily is the browser a User-Agent claims to be, for the header check.

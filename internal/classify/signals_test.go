@@ -126,3 +126,19 @@ func TestHeaderFlagsOfAllocs(t *testing.T) {
 		t.Errorf("HeaderFlagsOf allocates %v times per call; the handler calls it on every request", n)
 	}
 }
+
+// TestHeaderValueIsGet: HeaderValue answers as Header.Get does for a canonical key, over
+// headers set as a server reads them (canonical keys) and as a client may misspell them.
+func TestHeaderValueIsGet(t *testing.T) {
+	h := http.Header{}
+	h.Add("Accept-Language", "fr")
+	h.Add("Accept-Language", "en")
+	h.Add("sec-fetch-mode", "navigate") // canonicalised by Add
+	h["user-agent"] = []string{"raw"}   // not canonical: Get does not see it either
+	h["Sec-Fetch-Site"] = []string{}
+	for _, key := range []string{"Accept-Language", "Sec-Fetch-Mode", "Sec-Fetch-Site", "User-Agent", "Dnt"} {
+		if got, want := HeaderValue(h, key), h.Get(key); got != want {
+			t.Errorf("HeaderValue(%q) = %q, Get says %q", key, got, want)
+		}
+	}
+}

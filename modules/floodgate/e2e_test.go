@@ -449,3 +449,30 @@ func mustURL(s string) *url.URL {
 	}
 	return u
 }
+
+// TestVarsMatcherReadsPlaceholders: floodgate's variables are the request's placeholders, so
+// a vars matcher that names them as placeholders routes on them.
+func TestVarsMatcherReadsPlaceholders(t *testing.T) {
+	up := newUpstream(t)
+	p := startProxy(t, "rules "+e2eRules+" shipped", up.Listener.Addr().String(),
+		`handle /matched {
+		@ai vars {http.vars.floodgate.class} ai-crawler
+		respond @ai "ai-crawler"
+		respond "other"
+	}`)
+	for _, c := range []struct{ ua, want string }{{uaGPTBot, "ai-crawler"}, {uaBrowser, "other"}} {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/matched", p.port), nil)
+		req.Host = "localhost"
+		req.Header.Set("User-Agent", c.ua)
+		req.Header.Set("X-Forwarded-For", ipAmazon)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := string(b); got != c.want {
+			t.Errorf("vars matcher on {http.vars.floodgate.class} for %q: %q, want %q", c.ua, got, c.want)
+		}
+	}
+}

@@ -231,7 +231,7 @@ func requestOf(r *http.Request) classify.Request {
 	view := normalize.Of(r.Host, r.URL.Path)
 	return classify.Request{
 		IP:        clientIP(r),
-		UserAgent: r.Header.Get("User-Agent"),
+		UserAgent: classify.HeaderValue(r.Header, "User-Agent"),
 		Host:      view.Host,
 		Method:    r.Method,
 		Path:      view.Script,

@@ -20,7 +20,7 @@ import (
 
 // benchHandler provisions the app with the shipped rules, the test ASN database and the
 // memory store, and a handler on it, without a server around them.
-func benchHandler(b *testing.B) *Handler {
+func benchHandler(b testing.TB) *Handler {
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	b.Cleanup(cancel)
 	db, _ := filepath.Abs("../../testdata/mmdb/test-asn.mmdb")
@@ -72,27 +72,6 @@ func BenchmarkHandlerDecision(b *testing.B) {
 	for i := range ips {
 		ips[i] = fmt.Sprintf("90.%d.%d.%d", i>>12&0xff, i>>4&0xff, i&0xf+1)
 	}
-	// caddyRequest is r as Caddy hands it to the first handler: its own vars and log fields.
-	// No error routes: a refusal is written by floodgate. No access log, as in the overhead
-	// benchmark, unless the case says logged.
-	srv, loggedSrv := new(caddyhttp.Server), &caddyhttp.Server{Logs: &caddyhttp.ServerLogConfig{}}
-	caddyRequest := func(r *http.Request, ip any, logged bool) *http.Request {
-		s := srv
-		if logged {
-			s = loggedSrv
-		}
-		ctx := context.WithValue(r.Context(), caddyhttp.ServerCtxKey, s)
-		// The vars Caddy sets before any handler: prepareRequest's two, and start_time
-		// (addHTTPVarsToReplacer). With floodgate's six that is nine, one more than a small
-		// Go map holds: the map grows into a table (three allocations and a rehash per
-		// request), which a benchmark with two would not show.
-		ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{
-			caddyhttp.TrustedProxyVarKey: false,
-			caddyhttp.ClientIPVarKey:     ip,
-			"start_time":                 startTime,
-		})
-		return r.WithContext(context.WithValue(ctx, caddyhttp.ExtraLogFieldsCtxKey, new(caddyhttp.ExtraLogFields)))
-	}
 	probe := httptest.NewRequest("GET", "http://site0.example.org/page", nil)
 	caddyAllocs := testing.AllocsPerRun(1000, func() { _ = nextOK.ServeHTTP(nil, caddyRequest(probe, ips[1], false)) })
 	// Provision first: its log lines must not land inside the benchmark result lines.
@@ -112,6 +91,11 @@ func BenchmarkHandlerDecision(b *testing.B) {
 				w := httptest.NewRecorder()
 				ip := any(c.ip)
 				for pb.Next() {
+					// Every answer starts with an empty header, as a server's does: the
+					// recorder is reused, and a visitor cookie appended to the last
+					// request's would grow one slice for the whole run and keep every
+					// request's flight (the cookie's bytes) alive.
+					clear(w.Header())
 					n := seq.Add(1)
 					if c.rotate {
 						ip = ips[(n*2654435761)&(1<<16-1)]
@@ -126,6 +110,36 @@ func BenchmarkHandlerDecision(b *testing.B) {
 			})
 		})
 	}
+}
+
+// Servers of the requests caddyRequest makes. No error routes: a refusal is written by
+// floodgate. No access log, as in the overhead benchmark, unless logged.
+var (
+	benchServer       = new(caddyhttp.Server)
+	benchLoggedServer = &caddyhttp.Server{Logs: &caddyhttp.ServerLogConfig{}}
+)
+
+// caddyRequest is r as Caddy hands it to the first handler, from client address ip: its own
+// replacer, vars and log fields.
+func caddyRequest(r *http.Request, ip any, logged bool) *http.Request {
+	s := benchServer
+	if logged {
+		s = benchLoggedServer
+	}
+	// Caddy's server makes a replacer for every request (caddy.NewReplacer, its
+	// placeholders' values): handlers may set values in it.
+	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer())
+	ctx = context.WithValue(ctx, caddyhttp.ServerCtxKey, s)
+	// The vars Caddy sets before any handler: prepareRequest's two, and start_time
+	// (addHTTPVarsToReplacer). With floodgate's six that is nine, one more than a small
+	// Go map holds: the map grows into a table (three allocations and a rehash per
+	// request), which a benchmark with two would not show.
+	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{
+		caddyhttp.TrustedProxyVarKey: false,
+		caddyhttp.ClientIPVarKey:     ip,
+		"start_time":                 startTime,
+	})
+	return r.WithContext(context.WithValue(ctx, caddyhttp.ExtraLogFieldsCtxKey, new(caddyhttp.ExtraLogFields)))
 }
 
 // measureCPU starts measuring the process's CPU time and allocations; the function it
