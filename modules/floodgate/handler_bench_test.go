@@ -131,9 +131,9 @@ func caddyRequest(r *http.Request, ip any, logged bool) *http.Request {
 	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer())
 	ctx = context.WithValue(ctx, caddyhttp.ServerCtxKey, s)
 	// The vars Caddy sets before any handler: prepareRequest's two, and start_time
-	// (addHTTPVarsToReplacer). With floodgate's six that is nine, one more than a small
-	// Go map holds: the map grows into a table (three allocations and a rehash per
-	// request), which a benchmark with two would not show.
+	// (addHTTPVarsToReplacer). reverse_proxy adds a fourth and floodgate four more: eight,
+	// as many as a small Go map holds (with a ninth it grows into a table, three
+	// allocations and a rehash per request, which a benchmark with two would not show).
 	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{
 		caddyhttp.TrustedProxyVarKey: false,
 		caddyhttp.ClientIPVarKey:     ip,
