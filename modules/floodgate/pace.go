@@ -2,9 +2,11 @@ package floodgate
 
 import (
 	"context"
+	"net/http"
 	"sync/atomic"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/floodgate-proxy/floodgate/internal/admission"
@@ -21,8 +23,11 @@ import (
 // below) refused while their site is under attack or the backend is short, and the POSTs of
 // a quarantined site — and never a challenge (a person's first page: the answers pacer
 // below holds those only while the proxy is short of CPU) or a browser's 503. Bounded: at
-// most maxHeldRefusals are held at once (past it, refusals go out at once: a held request is
-// a goroutine and a connection), each at most refusalHold.
+// most maxHeldRefusals are held at once (a held request is a goroutine and a connection),
+// each at most refusalHold. Past the bound a refusal is not sent at once — that was a bypass:
+// a flood with more connections than the bound got its excess answered at full speed, so
+// more connections paid — but dropped: the connection is closed with no answer and no
+// access-log line (dropAnswer). The client learns nothing and pays a new connection.
 const (
 	refusalHold     = time.Second
 	maxHeldRefusals = 1024
@@ -30,15 +35,26 @@ const (
 
 // pacer holds refusals (see above). The zero pacer holds nothing.
 type pacer struct {
-	held  atomic.Int64
-	max   int64
-	hold  atomic.Int64 // nanoseconds
-	total atomic.Int64 // answers held so far
+	held    atomic.Int64
+	max     atomic.Int64
+	hold    atomic.Int64 // nanoseconds
+	total   atomic.Int64 // answers held so far
+	dropped atomic.Int64 // answers dropped past the bound so far
 }
+
+// paced is what a pacer did with an answer.
+type paced uint8
+
+const (
+	unheld   paced = iota // no hold now: answer at once
+	held                  // held for the hold (or until the client left), then answer
+	overfull              // the bound of held answers was reached: drop it (dropAnswer)
+)
 
 // newPacer returns a pacer holding at most max refusals, each for hold.
 func newPacer(max int64, hold time.Duration) *pacer {
-	p := &pacer{max: max}
+	p := new(pacer)
+	p.max.Store(max)
 	p.hold.Store(int64(hold))
 	return p
 }
@@ -47,16 +63,17 @@ func newPacer(max int64, hold time.Duration) *pacer {
 // machine holds.
 var refusals = newPacer(maxHeldRefusals, refusalHold)
 
-// pace holds the caller for the pacer's hold, or until ctx ends, unless p.max refusals are held
-// already. It reports whether it held.
-func (p *pacer) pace(ctx context.Context) bool {
+// pace holds the caller for the pacer's hold, or until ctx ends. When p.max answers are
+// held already it holds nothing and says overfull: the caller drops the answer.
+func (p *pacer) pace(ctx context.Context) paced {
 	hold := time.Duration(p.hold.Load())
 	if hold <= 0 {
-		return false
+		return unheld
 	}
-	if p.held.Add(1) > p.max {
+	if p.held.Add(1) > p.max.Load() {
 		p.held.Add(-1)
-		return false
+		p.dropped.Add(1)
+		return overfull
 	}
 	defer p.held.Add(-1)
 	p.total.Add(1)
@@ -66,7 +83,7 @@ func (p *pacer) pace(ctx context.Context) bool {
 	case <-t.C:
 	case <-ctx.Done():
 	}
-	return true
+	return held
 }
 
 // paceable reports whether a refusal by verdict v (a block or a throttle) may be held: the
@@ -98,9 +115,18 @@ func paceable(in *verdict.Request, v *verdict.Verdict) bool {
 // nothing is held. Nothing here is a number to guess:
 //   - the target is the backend's healthy latency times (admission.Tolerance - 1): the
 //     proxy's own queue is given the room the limit gives the backend's (10 %);
-//   - the hold is at most the healthy latency: a person's first page on a site under attack
-//     (a challenge, then the page) waits at most one more page time, and a flood cannot make
-//     it wait longer; before a healthy latency is learned, nothing is held.
+//   - the hold is at most refusalHold (1 s), as a refusal nobody waits on: a person's first
+//     page on a site under attack (a challenge, then the page) waits at most that much more,
+//     and only while the proxy is short of CPU; before a healthy latency is learned, nothing
+//     is held. (It was at most the healthy latency, one more page time, until the matrix
+//     benchmark showed that too short on a fast backend: stealth-closed-30x-4w20, 20 ms
+//     pages, the hold stuck at that ceiling, 22 ms, for the whole flood while the proxy's
+//     delay stayed 3-17 ms against a target of 2.2: 120 scrapers still got 3,000-4,600
+//     challenges a second and people's pages waited for a CPU. A closed-loop flood of n
+//     clients sends n/hold requests a second, so the ceiling is what bounds the flood the
+//     proxy can pace: the healthy latency's bound gave up at a few hundred clients;
+//   - it grows at most once per hold (and per answerTick): a hold is seen in the delay only
+//     once the held clients are back, so doubling faster than that overshoots.
 //
 // Never held: anyone above tier new (pass holders, returning visitors, browsers that kept
 // their cookie), verified search engines and allowed automation (tier trusted), answers to
@@ -116,7 +142,7 @@ func nextHold(hold, delay, baseline time.Duration) time.Duration {
 	case target <= 0:
 		return 0
 	case delay > target:
-		return min(max(2*hold, target), baseline)
+		return min(max(2*hold, target), refusalHold)
 	case hold-hold/8 < target/2:
 		return 0
 	}
@@ -157,6 +183,7 @@ type holdAdapter struct {
 	sched      admission.SchedDelay
 	last       admission.ProxyDelay
 	wait, wake time.Duration // the last measured means
+	sinceGrown time.Duration // ticks since the hold last grew
 }
 
 func newHoldAdapter(sched admission.SchedDelay) *holdAdapter {
@@ -169,7 +196,15 @@ func (a *holdAdapter) next(hold, baseline time.Duration) time.Duration {
 	d := a.sched()
 	delay := d.DelaySince(a.last, &a.wait, &a.wake)
 	a.last = d
-	return nextHold(hold, delay, baseline)
+	a.sinceGrown += answerTick
+	next := nextHold(hold, delay, baseline)
+	if next > hold {
+		if a.sinceGrown < hold {
+			return hold // the last growth is not seen yet
+		}
+		a.sinceGrown = 0
+	}
+	return next
 }
 
 // ownAnswer reports whether verdict v has floodgate answer the request itself (a
@@ -180,14 +215,24 @@ func ownAnswer(v *verdict.Verdict) bool {
 
 // paceAnswer holds the answer verdict v asks for, when it is one of floodgate's own to the
 // lowest tiers: a refusal nobody waits on for refusalHold (refusals), another for the hold
-// the proxy's CPU calls for (answers, see answerPacer).
-func paceAnswer(ctx context.Context, in *verdict.Request, v *verdict.Verdict) {
+// the proxy's CPU calls for (answers, see answerPacer). It reports overfull when the answer
+// is to be dropped instead (dropAnswer).
+func paceAnswer(ctx context.Context, in *verdict.Request, v *verdict.Verdict) paced {
 	switch {
 	case paceable(in, v):
-		refusals.pace(ctx) // a scraper retrying at once costs one request a hold
+		return refusals.pace(ctx) // a scraper retrying at once costs one request a hold
 	case ownAnswer(v):
-		answers.pace(ctx)
+		return answers.pace(ctx)
 	}
+	return unheld
+}
+
+// dropAnswer closes the request's connection with no answer and no access-log line: what a
+// request past the bound of held answers gets (see the pacers above). Answering it at once
+// would give a flood with more connections than the bound its excess at full speed.
+func dropAnswer(r *http.Request) {
+	caddyhttp.SetVar(r.Context(), caddyhttp.LogSkipVar, true)
+	panic(http.ErrAbortHandler) // net/http closes the connection, logs nothing
 }
 
 // pacerMetrics report the pacers: the hold of own answers now, and the answers held so far
@@ -199,7 +244,12 @@ func pacerMetrics() []prometheus.Collector {
 			Help: "Answers floodgate held before sending them: refusals nobody waits on (refusal), and own answers to new and untrusted clients while the proxy was short of CPU (answer).",
 		}, func() float64 { return float64(p.total.Load()) })
 	}
+	dropped := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "floodgate", Name: "dropped_answers_total",
+		Help: "Requests past the bound of held answers: their connection was closed with no answer and no access-log line.",
+	}, func() float64 { return float64(refusals.dropped.Load() + answers.dropped.Load()) })
 	return []prometheus.Collector{
+		dropped,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "floodgate", Name: "answer_hold_seconds",
 			Help: "How long floodgate holds its own answers (challenges, refusals) to new and untrusted clients now: 0 unless its CPU is short.",

@@ -12,8 +12,10 @@ import (
 	"github.com/floodgate-proxy/floodgate/internal/verdict"
 )
 
-// A held refusal is bounded in count and in time: past max held, refusals go out at once;
-// each held one is released after the hold, or as soon as its client leaves.
+// A held refusal is bounded in count and in time: past max held, a refusal is not held but
+// dropped (answering it at once would give a flood with more connections than the bound
+// its excess at full speed); each held one is released after the hold, or as soon as its
+// client leaves.
 func TestPacerBoundedInCountAndTime(t *testing.T) {
 	p := newPacer(3, time.Hour)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -29,9 +31,15 @@ func TestPacerBoundedInCountAndTime(t *testing.T) {
 	if n := p.held.Load(); n != 3 {
 		t.Fatalf("%d held, want 3", n)
 	}
-	// The fourth finds the bound reached: not held (it would block for an hour).
-	if p.pace(context.Background()) {
-		t.Error("a refusal was held past the bound")
+	// The fourth and fifth find the bound reached: not held (they would block for an hour)
+	// but dropped, and counted.
+	for range 2 {
+		if got := p.pace(context.Background()); got != overfull {
+			t.Errorf("a refusal past the bound: %v, want overfull (dropped)", got)
+		}
+	}
+	if n := p.dropped.Load(); n != 2 {
+		t.Errorf("%d dropped counted, want 2", n)
 	}
 	cancel() // the clients leave: every held refusal is released
 	wg.Wait()
@@ -41,7 +49,7 @@ func TestPacerBoundedInCountAndTime(t *testing.T) {
 
 	short := newPacer(1, 20*time.Millisecond)
 	done := make(chan bool, 1)
-	go func() { done <- short.pace(context.Background()) }()
+	go func() { done <- short.pace(context.Background()) == held }()
 	select {
 	case held := <-done:
 		if !held {
@@ -50,8 +58,8 @@ func TestPacerBoundedInCountAndTime(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a held refusal outlived its hold")
 	}
-	if (&pacer{}).pace(context.Background()) {
-		t.Error("the zero pacer held a refusal")
+	if got := (&pacer{}).pace(context.Background()); got != unheld {
+		t.Errorf("the zero pacer: %v, want unheld", got)
 	}
 }
 
@@ -115,12 +123,20 @@ func (f *fakeDelay) step(wait, wake time.Duration) {
 }
 
 // The hold of own answers follows the proxy's measured delay: none while the delay is
-// within a tenth of the backend's healthy latency; rising while it is above, never past
-// the healthy latency; falling back to none once the delay is low again; none before a
-// healthy latency is learned.
+// within a tenth of the backend's healthy latency; rising while it is above, at most once
+// per hold (a hold is seen in the delay only when the held clients are back), never past
+// refusalHold; falling back to none once the delay is low again; none before a healthy
+// latency is learned.
 func TestHoldFollowsProxyDelay(t *testing.T) {
-	const base = 20 * time.Millisecond // healthy latency: target 2 ms, hold at most 20 ms
+	const base = 20 * time.Millisecond // healthy latency: target 2 ms
 	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
+	high := func(n int) []time.Duration { // n ticks of a delay above the target
+		out := make([]time.Duration, n)
+		for i := range out {
+			out[i] = ms(3)
+		}
+		return out
+	}
 	for _, tc := range []struct {
 		name       string
 		baseline   time.Duration
@@ -131,14 +147,13 @@ func TestHoldFollowsProxyDelay(t *testing.T) {
 			[]time.Duration{ms(0.01), ms(0.05), ms(0.02), ms(0.9)},
 			[]time.Duration{ms(0.03), ms(0.1), ms(0.05), ms(1)},
 			[]time.Duration{0, 0, 0, 0}},
-		{"saturated: doubles from the target, capped at the healthy latency", base,
-			[]time.Duration{ms(3), ms(4), ms(2.5), ms(2.5), ms(2.5), ms(3)},
-			[]time.Duration{ms(1), ms(1), ms(0.5), ms(0.5), ms(0.5), ms(1)},
-			[]time.Duration{ms(2), ms(4), ms(8), ms(16), ms(20), ms(20)}},
+		{"saturated: doubles from the target each tick, then once per hold, past the healthy latency", base,
+			high(12), high(12),
+			[]time.Duration{ms(2), ms(4), ms(8), ms(16), ms(32), ms(64), ms(128), ms(128), ms(256), ms(256), ms(256), ms(512)}},
 		{"saturation ends: shrinks by an eighth a tick, then none", base,
-			[]time.Duration{ms(5), ms(5), ms(5), ms(5), ms(5), ms(0.1), ms(0.1), ms(0.1), ms(0.1)},
+			append(high(5), ms(0.1), ms(0.1), ms(0.1), ms(0.1)),
 			[]time.Duration{0, 0, 0, 0, 0, ms(0.1), ms(0.1), ms(0.1), ms(0.1)},
-			[]time.Duration{ms(2), ms(4), ms(8), ms(16), ms(20), ms(17.5), ms(15.3125), ms(13.3984375), ms(11.7236328125)}},
+			[]time.Duration{ms(2), ms(4), ms(8), ms(16), ms(32), ms(28), ms(24.5), ms(21.4375), ms(18.7578125)}},
 		{"no healthy latency learned: nothing held", 0,
 			[]time.Duration{ms(50), ms(50)},
 			[]time.Duration{ms(50), ms(50)},
@@ -155,18 +170,31 @@ func TestHoldFollowsProxyDelay(t *testing.T) {
 			}
 		}
 	}
-	// From the healthy latency down to none once the proxy is calm again, in a bounded
-	// number of ticks.
-	hold, ticks := base, 0
+	// Saturated for good, the hold reaches refusalHold and stays there.
+	src := new(fakeDelay)
+	a := newHoldAdapter(src.read)
+	var hold time.Duration
+	for range 100 {
+		src.step(ms(30), ms(10))
+		hold = a.next(hold, base)
+		if hold > refusalHold {
+			t.Fatalf("hold %v, past refusalHold (%v)", hold, refusalHold)
+		}
+	}
+	if hold != refusalHold {
+		t.Errorf("hold %v after 10 s saturated, want refusalHold (%v)", hold, refusalHold)
+	}
+	// From there down to none once the proxy is calm again, in a bounded number of ticks.
+	ticks := 0
 	for ; hold > 0 && ticks < 100; ticks++ {
 		hold = nextHold(hold, 0, base)
 	}
-	if hold != 0 || ticks > 30 {
-		t.Errorf("the hold fell to %v in %d calm ticks, want 0 within 30 (3 s)", hold, ticks)
+	if hold != 0 || ticks > 60 {
+		t.Errorf("the hold fell to %v in %d calm ticks, want 0 within 60 (6 s)", hold, ticks)
 	}
 	// A tick with no wake probed keeps the last wake measured.
-	src := new(fakeDelay)
-	a := newHoldAdapter(src.read)
+	src = new(fakeDelay)
+	a = newHoldAdapter(src.read)
 	src.step(ms(1), ms(1.5))
 	if hold := a.next(0, base); hold != ms(2) {
 		t.Fatalf("hold %v after 2.5 ms of delay, want 2ms", hold)
@@ -209,3 +237,16 @@ func AnswersHeld() int64 { return answers.total.Load() }
 
 // AnswerHold is the hold of own answers now.
 func AnswerHold() time.Duration { return time.Duration(answers.hold.Load()) }
+
+// BoundHeld makes both pacers hold at most n answers during the test (end-to-end tests of
+// what happens past the bound).
+func BoundHeld(t *testing.T, n int64) {
+	oldA, oldR := answers.max.Swap(n), refusals.max.Swap(n)
+	t.Cleanup(func() { answers.max.Store(oldA); refusals.max.Store(oldR) })
+}
+
+// HeldNow is how many answers both pacers hold now.
+func HeldNow() int64 { return answers.held.Load() + refusals.held.Load() }
+
+// AnswersDropped is how many answers both pacers dropped past their bound so far.
+func AnswersDropped() int64 { return answers.dropped.Load() + refusals.dropped.Load() }
