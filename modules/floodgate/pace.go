@@ -164,14 +164,10 @@ func adaptHolds(p *pacer, sched admission.SchedDelay, baseline func() time.Durat
 	a := newHoldAdapter(sched)
 	t := time.NewTicker(answerTick)
 	defer t.Stop()
-	seen := p.total.Load() + p.dropped.Load()
 	for {
 		select {
 		case <-t.C:
 			hold := a.next(time.Duration(p.hold.Load()), baseline())
-			now := p.total.Load() + p.dropped.Load()
-			hold = withinBound(hold, now-seen, p.max.Load())
-			seen = now
 			if pin := holdPin.Load(); pin != 0 {
 				hold = time.Duration(pin)
 			}
@@ -180,17 +176,6 @@ func adaptHolds(p *pacer, sched admission.SchedDelay, baseline func() time.Durat
 			return
 		}
 	}
-}
-
-// withinBound caps hold so that the answers arriving to be held, n in the last answerTick,
-// fill at most half of max held at once (arrivals times hold): a hold cannot slow a flood that
-// does not wait for its answers (open loop), and one that grew anyway would drop them past the
-// bound. A closed-loop flood holds as many as it has clients, whatever the hold.
-func withinBound(hold time.Duration, n, max int64) time.Duration {
-	if n <= 0 {
-		return hold
-	}
-	return min(hold, time.Duration(max/2)*answerTick/time.Duration(n))
 }
 
 // holdAdapter turns readings of the proxy's delay into holds (nextHold).

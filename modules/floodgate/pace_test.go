@@ -206,30 +206,6 @@ func TestHoldFollowsProxyDelay(t *testing.T) {
 	}
 }
 
-// The hold never lets arrivals fill more than half the bound of held answers: an open-loop
-// flood (arrivals do not wait for answers) would otherwise grow the hold, to no effect on its
-// rate, until the excess is dropped.
-func TestHoldWithinBound(t *testing.T) {
-	for _, tc := range []struct {
-		hold time.Duration
-		n    int64 // arrivals in a tick
-		want time.Duration
-	}{
-		{time.Second, 0, time.Second},                         // nothing arrived: nothing to bound
-		{time.Second, 12, time.Second},                        // 120 a second held 1 s: 120, under 512
-		{time.Second, 160, 320 * time.Millisecond},            // 1,600 a second: 512 held at 320 ms
-		{100 * time.Millisecond, 160, 100 * time.Millisecond}, // already under
-		{time.Second, 51200, time.Millisecond},
-	} {
-		if got := withinBound(tc.hold, tc.n, maxHeldRefusals); got != tc.want {
-			t.Errorf("hold %v, %d arrivals a tick: %v, want %v", tc.hold, tc.n, got, tc.want)
-		}
-		if got := withinBound(tc.hold, tc.n, maxHeldRefusals); tc.n > 0 && int64(got)*tc.n/int64(answerTick) > maxHeldRefusals/2 {
-			t.Errorf("hold %v, %d arrivals a tick: %v holds more than half the bound", tc.hold, tc.n, got)
-		}
-	}
-}
-
 // Only floodgate's own answers to clients of tier new and below are held for the proxy's
 // CPU: never a trusted client (pass holder, search engine), a returning visitor or a browser
 // that kept its cookie, never a request let through, never in shadow.
