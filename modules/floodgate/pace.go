@@ -115,18 +115,13 @@ func paceable(in *verdict.Request, v *verdict.Verdict) bool {
 // nothing is held. Nothing here is a number to guess:
 //   - the target is the backend's healthy latency times (admission.Tolerance - 1): the
 //     proxy's own queue is given the room the limit gives the backend's (10 %);
-//   - the hold is at most refusalHold (1 s), as a refusal nobody waits on: a person's first
-//     page on a site under attack (a challenge, then the page) waits at most that much more,
-//     and only while the proxy is short of CPU; before a healthy latency is learned, nothing
-//     is held. (It was at most the healthy latency, one more page time, until the matrix
-//     benchmark showed that too short on a fast backend: stealth-closed-30x-4w20, 20 ms
-//     pages, the hold stuck at that ceiling, 22 ms, for the whole flood while the proxy's
-//     delay stayed 3-17 ms against a target of 2.2: 120 scrapers still got 3,000-4,600
-//     challenges a second and people's pages waited for a CPU. A closed-loop flood of n
-//     clients sends n/hold requests a second, so the ceiling is what bounds the flood the
-//     proxy can pace: the healthy latency's bound gave up at a few hundred clients;
-//   - it grows at most once per hold (and per answerTick): a hold is seen in the delay only
-//     once the held clients are back, so doubling faster than that overshoots.
+//   - the hold is at most the healthy latency: a person's first page on a site under attack
+//     (a challenge, then the page) waits at most one more page time, and a flood cannot make
+//     it wait longer; before a healthy latency is learned, nothing is held. (A ceiling of
+//     refusalHold, 1 s, was tried in session 7, branch stealth: on stealth-closed-30x-4w20
+//     the flood fell from 34-59k to 10-14k requests and the proxy from 0.62-0.85 to 0.41-0.45
+//     cores, but an open-loop flood does not slow for a hold, and stealth-open-10x-8w50 went
+//     2.1x-6.2x on a loaded host: not kept without a full matrix, see the figures).
 //
 // Never held: anyone above tier new (pass holders, returning visitors, browsers that kept
 // their cookie), verified search engines and allowed automation (tier trusted), answers to
@@ -142,7 +137,7 @@ func nextHold(hold, delay, baseline time.Duration) time.Duration {
 	case target <= 0:
 		return 0
 	case delay > target:
-		return min(max(2*hold, target), refusalHold)
+		return min(max(2*hold, target), baseline)
 	case hold-hold/8 < target/2:
 		return 0
 	}
@@ -183,7 +178,6 @@ type holdAdapter struct {
 	sched      admission.SchedDelay
 	last       admission.ProxyDelay
 	wait, wake time.Duration // the last measured means
-	sinceGrown time.Duration // ticks since the hold last grew
 }
 
 func newHoldAdapter(sched admission.SchedDelay) *holdAdapter {
@@ -196,15 +190,7 @@ func (a *holdAdapter) next(hold, baseline time.Duration) time.Duration {
 	d := a.sched()
 	delay := d.DelaySince(a.last, &a.wait, &a.wake)
 	a.last = d
-	a.sinceGrown += answerTick
-	next := nextHold(hold, delay, baseline)
-	if next > hold {
-		if a.sinceGrown < hold {
-			return hold // the last growth is not seen yet
-		}
-		a.sinceGrown = 0
-	}
-	return next
+	return nextHold(hold, delay, baseline)
 }
 
 // ownAnswer reports whether verdict v has floodgate answer the request itself (a
