@@ -263,7 +263,9 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request, st *state, in *ver
 	}
 	h.report(r, st, in, v, &f.annotation)
 	res := in.Class
-	paceAnswer(r.Context(), in, v) // a flood retrying at once costs one answer a hold (pace.go)
+	if paceAnswer(r.Context(), in, v) == overfull { // a flood retrying at once costs one answer a hold (pace.go)
+		dropAnswer(r)
+	}
 	switch v.Action {
 	case rules.ActionChallenge:
 		st.metrics.challengesIssued.WithLabelValues(v.ChallengeLevel.String()).Inc()
