@@ -263,9 +263,7 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request, st *state, in *ver
 	}
 	h.report(r, st, in, v, &f.annotation)
 	res := in.Class
-	if paceAnswer(r.Context(), in, v) == overfull { // a flood retrying at once costs one answer a hold (pace.go)
-		dropAnswer(r)
-	}
+	paceAnswer(r.Context(), in, v) // a flood retrying at once costs one answer a hold (pace.go)
 	switch v.Action {
 	case rules.ActionChallenge:
 		st.metrics.challengesIssued.WithLabelValues(v.ChallengeLevel.String()).Inc()

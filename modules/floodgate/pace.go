@@ -2,11 +2,9 @@ package floodgate
 
 import (
 	"context"
-	"net/http"
 	"sync/atomic"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/floodgate-proxy/floodgate/internal/admission"
@@ -23,11 +21,8 @@ import (
 // below) refused while their site is under attack or the backend is short, and the POSTs of
 // a quarantined site — and never a challenge (a person's first page: the answers pacer
 // below holds those only while the proxy is short of CPU) or a browser's 503. Bounded: at
-// most maxHeldRefusals are held at once (a held request is a goroutine and a connection),
-// each at most refusalHold. Past the bound a refusal is not sent at once — that was a bypass:
-// a flood with more connections than the bound got its excess answered at full speed, so
-// more connections paid — but dropped: the connection is closed with no answer and no
-// access-log line (dropAnswer). The client learns nothing and pays a new connection.
+// most maxHeldRefusals are held at once (past it, refusals go out at once: a held request is
+// a goroutine and a connection), each at most refusalHold.
 const (
 	refusalHold     = time.Second
 	maxHeldRefusals = 1024
@@ -43,26 +38,15 @@ const watchedHold = 100 * time.Millisecond
 
 // pacer holds refusals (see above). The zero pacer holds nothing.
 type pacer struct {
-	held    atomic.Int64
-	max     atomic.Int64
-	hold    atomic.Int64 // nanoseconds
-	total   atomic.Int64 // answers held so far
-	dropped atomic.Int64 // answers dropped past the bound so far
+	held  atomic.Int64
+	max   int64
+	hold  atomic.Int64 // nanoseconds
+	total atomic.Int64 // answers held so far
 }
-
-// paced is what a pacer did with an answer.
-type paced uint8
-
-const (
-	unheld   paced = iota // no hold now: answer at once
-	held                  // held for the hold (or until the client left), then answer
-	overfull              // the bound of held answers was reached: drop it (dropAnswer)
-)
 
 // newPacer returns a pacer holding at most max refusals, each for hold.
 func newPacer(max int64, hold time.Duration) *pacer {
-	p := new(pacer)
-	p.max.Store(max)
+	p := &pacer{max: max}
 	p.hold.Store(int64(hold))
 	return p
 }
@@ -72,23 +56,21 @@ func newPacer(max int64, hold time.Duration) *pacer {
 var refusals = newPacer(maxHeldRefusals, refusalHold)
 
 // pace holds the caller for the pacer's hold, or until ctx ends (a hold of watchedHold or
-// more). When p.max answers are held already it holds nothing and says overfull: the caller
-// drops the answer.
-func (p *pacer) pace(ctx context.Context) paced {
+// more), unless p.max refusals are held already. It reports whether it held.
+func (p *pacer) pace(ctx context.Context) bool {
 	hold := time.Duration(p.hold.Load())
 	if hold <= 0 {
-		return unheld
+		return false
 	}
-	if p.held.Add(1) > p.max.Load() {
+	if p.held.Add(1) > p.max {
 		p.held.Add(-1)
-		p.dropped.Add(1)
-		return overfull
+		return false
 	}
 	defer p.held.Add(-1)
 	p.total.Add(1)
 	if hold < watchedHold {
 		time.Sleep(hold)
-		return held
+		return true
 	}
 	t := time.NewTimer(hold)
 	defer t.Stop()
@@ -96,7 +78,7 @@ func (p *pacer) pace(ctx context.Context) paced {
 	case <-t.C:
 	case <-ctx.Done():
 	}
-	return held
+	return true
 }
 
 // paceable reports whether a refusal by verdict v (a block or a throttle) may be held: the
@@ -130,11 +112,7 @@ func paceable(in *verdict.Request, v *verdict.Verdict) bool {
 //     proxy's own queue is given the room the limit gives the backend's (10 %);
 //   - the hold is at most the healthy latency: a person's first page on a site under attack
 //     (a challenge, then the page) waits at most one more page time, and a flood cannot make
-//     it wait longer; before a healthy latency is learned, nothing is held. (A ceiling of
-//     refusalHold, 1 s, was tried in session 7, branch stealth: on stealth-closed-30x-4w20
-//     the flood fell from 34-59k to 10-14k requests and the proxy from 0.62-0.85 to 0.41-0.45
-//     cores, but an open-loop flood does not slow for a hold, and stealth-open-10x-8w50 went
-//     2.1x-6.2x on a loaded host: not kept without a full matrix, see the figures).
+//     it wait longer; before a healthy latency is learned, nothing is held.
 //
 // Never held: anyone above tier new (pass holders, returning visitors, browsers that kept
 // their cookie), verified search engines and allowed automation (tier trusted), answers to
@@ -224,24 +202,14 @@ func ownAnswer(v *verdict.Verdict) bool {
 
 // paceAnswer holds the answer verdict v asks for, when it is one of floodgate's own to the
 // lowest tiers: a refusal nobody waits on for refusalHold (refusals), another for the hold
-// the proxy's CPU calls for (answers, see answerPacer). It reports overfull when the answer
-// is to be dropped instead (dropAnswer).
-func paceAnswer(ctx context.Context, in *verdict.Request, v *verdict.Verdict) paced {
+// the proxy's CPU calls for (answers, see answerPacer).
+func paceAnswer(ctx context.Context, in *verdict.Request, v *verdict.Verdict) {
 	switch {
 	case paceable(in, v):
-		return refusals.pace(ctx) // a scraper retrying at once costs one request a hold
+		refusals.pace(ctx) // a scraper retrying at once costs one request a hold
 	case ownAnswer(v):
-		return answers.pace(ctx)
+		answers.pace(ctx)
 	}
-	return unheld
-}
-
-// dropAnswer closes the request's connection with no answer and no access-log line: what a
-// request past the bound of held answers gets (see the pacers above). Answering it at once
-// would give a flood with more connections than the bound its excess at full speed.
-func dropAnswer(r *http.Request) {
-	caddyhttp.SetVar(r.Context(), caddyhttp.LogSkipVar, true)
-	panic(http.ErrAbortHandler) // net/http closes the connection, logs nothing
 }
 
 // pacerMetrics report the pacers: the hold of own answers now, and the answers held so far
@@ -253,12 +221,7 @@ func pacerMetrics() []prometheus.Collector {
 			Help: "Answers floodgate held before sending them: refusals nobody waits on (refusal), and own answers to new and untrusted clients while the proxy was short of CPU (answer).",
 		}, func() float64 { return float64(p.total.Load()) })
 	}
-	dropped := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: "floodgate", Name: "dropped_answers_total",
-		Help: "Requests past the bound of held answers: their connection was closed with no answer and no access-log line.",
-	}, func() float64 { return float64(refusals.dropped.Load() + answers.dropped.Load()) })
 	return []prometheus.Collector{
-		dropped,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "floodgate", Name: "answer_hold_seconds",
 			Help: "How long floodgate holds its own answers (challenges, refusals) to new and untrusted clients now: 0 unless its CPU is short.",
