@@ -418,10 +418,8 @@ func (l *Limit) SampleAt(now, latency time.Duration, dropped bool, inflight, adm
 
 // inFlight integrates the requests in flight up to now, inflight from now on.
 func (l *Limit) inFlight(now time.Duration, inflight int) {
-	if now > l.inflightAt {
-		if l.surgeAt > 0 {
-			l.surgeArea += float64(l.inflight) * float64(now-l.inflightAt)
-		}
+	if l.surgeAt > 0 && now > l.inflightAt {
+		l.surgeArea += float64(l.inflight) * float64(now-l.inflightAt)
 	}
 	l.inflight, l.inflightAt = inflight, now
 }

@@ -125,7 +125,7 @@ const answerTick = 100 * time.Millisecond
 func nextHold(hold, delay, baseline time.Duration) time.Duration {
 	target := time.Duration(float64(baseline) * (admission.Tolerance - 1))
 	switch {
-	case target <= 0 || baseline < minAnswerHold:
+	case baseline < minAnswerHold: // none learned yet (0), or too fast to be worth a hold
 		return 0
 	case delay > target:
 		return min(max(2*hold, target, minAnswerHold), baseline)
