@@ -46,3 +46,27 @@ func TestParseCallgrindIrEvents(t *testing.T) {
 		}
 	}
 }
+
+func TestCallgrindMarkdown(t *testing.T) {
+	r := &OverheadReport{Options: DefaultOverheadOptions(), Arms: []OverheadArm{{Name: ArmFloodgateMemory, CPURatio: 1.2}}}
+	if md := r.callgrindMarkdown(); md != "" {
+		t.Errorf("no callgrind arms: %q, want nothing", md)
+	}
+	r.Options.Callgrind = 1000
+	// 1,000 requests of 100,000 instructions each over 2 s, and a background of 50,000/s:
+	// net 100,000 - 100 = 99,900 a request.
+	w := CallgrindWindow{Requests: 1000, Instructions: 100_000_000, Seconds: 2, IdlePerSecond: 50_000}
+	if got := w.net(); got != 99_900 {
+		t.Fatalf("net = %v, want 99900", got)
+	}
+	r.Callgrind = []CallgrindArm{
+		{Name: ArmPlain, Windows: []CallgrindWindow{w}, Net: 99_900},
+		{Name: ArmFloodgateMemory, Windows: []CallgrindWindow{w, w}, Net: 99_900, Ratio: 1.0123, Spread: 0.0042},
+	}
+	md := r.callgrindMarkdown()
+	for _, want := range []string{"| floodgate-memory | 99900 | 99900 / 99900 | 0.42% | 1.012 | 1.200 |", "| plain | 99900 | 99900 | 0.00% |  |  |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}
