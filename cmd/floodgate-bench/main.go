@@ -76,6 +76,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		repeats     = fs.Int("repeats", ov.Repeats, "overhead: interleaved repeats per arm")
 		warmup      = fs.Duration("warmup", ov.Warmup, "overhead: load sent to each proxy before measuring")
 		noRedis     = fs.Bool("no-redis", false, "overhead: skip the Redis-store arm")
+		callgrind   = fs.Int("callgrind", 0, "overhead: also count each arm's instructions per request under valgrind's callgrind, over windows of this many requests (0: off; 2000 takes a few minutes)")
 		render      = fs.String("render", "", "only re-render the markdown and SVG of an existing attack.json or overhead.json into -out")
 		cells       = fs.String("cells", "", "matrix: cells to run, comma-separated (default: all; -list-cells names them)")
 		quick       = fs.Bool("quick", false, "matrix: a few cells (unless -cells), 3s calm + 5s flood (unless -calm/-flood): a quick look, not figures")
@@ -209,6 +210,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return writeReports(*out, "matrix", rep, rep.Markdown(), "", stdout)
 	case "overhead":
 		ov.Bin, ov.Dir, ov.Concurrency, ov.Duration, ov.Warmup, ov.Repeats, ov.Redis, ov.Log = *bin, logDir, *concurrency, *duration, *warmup, *repeats, !*noRedis, stdout
+		ov.Callgrind = *callgrind
 		ov.Rules = splitList(*rules)
 		rep, err := harness.RunOverhead(ctx, ov)
 		if err != nil {

@@ -77,6 +77,10 @@ type OverheadOptions struct {
 	// Refusals adds the refusal arms: plain Caddy's respond 429 and floodgate refusing a
 	// GPTBot past its budget, same log and metrics (none), side by side.
 	Refusals bool `json:"refusals"`
+	// Callgrind, when positive, adds instruction counts: each arm's proxy runs again under
+	// valgrind's callgrind, and its user-space instructions are counted over windows of
+	// this many requests (see callgrind.go). 0: none.
+	Callgrind int `json:"callgrind_requests,omitempty"`
 	// Rules are the floodgate arms' rule files (default shipped).
 	Rules []string `json:"rules,omitempty"`
 	// Log receives progress lines.
@@ -97,8 +101,11 @@ func (o OverheadOptions) Validate() error {
 	if o.Duration <= 0 || o.Duration > 10*time.Minute || o.Warmup < 0 {
 		errs = append(errs, fmt.Errorf("duration %v, warmup %v: expected a duration up to 10m and a warmup >= 0", o.Duration, o.Warmup))
 	}
-	if o.Repeats < 1 || o.Repeats > 100 {
-		errs = append(errs, fmt.Errorf("repeats %d: expected 1 to 100", o.Repeats))
+	if (o.Repeats < 1 && o.Callgrind == 0) || o.Repeats < 0 || o.Repeats > 100 {
+		errs = append(errs, fmt.Errorf("repeats %d: expected 1 to 100 (0 only with callgrind)", o.Repeats))
+	}
+	if o.Callgrind < 0 || o.Callgrind > 100_000 {
+		errs = append(errs, fmt.Errorf("callgrind %d: expected 0 (off) to 100000 requests a window", o.Callgrind))
 	}
 	return errors.Join(errs...)
 }
@@ -163,6 +170,8 @@ type OverheadReport struct {
 	Perf string `json:"perf"`
 	// Arms are the medians and ratios.
 	Arms []OverheadArm `json:"arms"`
+	// Callgrind are the arms' instruction counts, when Options.Callgrind asked for them.
+	Callgrind []CallgrindArm `json:"callgrind,omitempty"`
 	// Runs are every measurement, in the order they ran.
 	Runs []OverheadRun `json:"runs"`
 	// TargetMet: every floodgate arm's RPSRatio ≥ 0.90.
@@ -186,6 +195,11 @@ var fastBackend = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) 
 func RunOverhead(ctx context.Context, o OverheadOptions) (*OverheadReport, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
+	}
+	if o.Callgrind > 0 {
+		if err := callgrindAvailable(); err != nil {
+			return nil, err
+		}
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
@@ -259,6 +273,16 @@ func RunOverhead(ctx context.Context, o OverheadOptions) (*OverheadReport, error
 		}
 	}
 	rep.Arms = summarizeOverhead(arms, rep.Runs)
+	if o.Callgrind > 0 {
+		for _, p := range proxies {
+			_ = p.Stop() // idle now: their memory back for valgrind's
+		}
+		cg, err := runCallgrind(ctx, o, arms, upstream, asndb, redisURL, &ipSeq)
+		if err != nil {
+			return nil, err
+		}
+		rep.Callgrind = cg
+	}
 	rep.TargetMet = true
 	for _, a := range rep.Arms {
 		if a.Name != ArmPlain && a.RPSRatio < 0.90 {
@@ -580,6 +604,7 @@ func (r *OverheadReport) Markdown() string {
 			fmt.Fprintf(&b, "| %s | %.0f | %.3f |\n", a.Name, a.MedianInstructions, a.InstructionsRatio)
 		}
 	}
+	b.WriteString(r.callgrindMarkdown())
 	fmt.Fprintf(&b, "\nTarget (issue 6): floodgate's allowed path ≥ 0.90× plain Caddy's requests/s: **%s**.\n", passFail(r.TargetMet))
 	b.WriteString("\n| round | arm | req/s | p50 ms | p99 ms | CPU µs/req |\n|---:|---|---:|---:|---:|---:|\n")
 	for _, run := range r.Runs {

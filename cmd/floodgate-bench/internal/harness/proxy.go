@@ -52,6 +52,14 @@ type ProxyConfig struct {
 	// past the first LogCap bytes of them are counted, not written; other lines are kept up
 	// to 8×LogCap bytes.
 	LogCap int64
+	// Wrap, when set, is a command the binary runs under (valgrind and its options, say):
+	// Wrap[0] is executed with Wrap[1:], then Bin and its arguments.
+	Wrap []string
+	// Env is added to the process's environment (GODEBUG settings, say).
+	Env []string
+	// StartTimeout bounds the wait until the proxy serves (default 30 s; under valgrind,
+	// where Go runs some 50 times slower, more).
+	StartTimeout time.Duration
 }
 
 // Caddyfile returns the Caddyfile of c.
@@ -144,7 +152,7 @@ func FreeLoopbackAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// StartProxy writes c's Caddyfile into c.Dir, starts `Bin run` and waits (at most 30s)
+// StartProxy writes c's Caddyfile into c.Dir, starts `Bin run` and waits (at most c.StartTimeout)
 // until the proxy answers HTTP on c.Listen.
 func StartProxy(ctx context.Context, c ProxyConfig) (*Proxy, error) {
 	for _, a := range []string{c.Listen, c.Admin, c.Upstream} {
@@ -163,7 +171,8 @@ func StartProxy(ctx context.Context, c ProxyConfig) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(c.Bin, "run", "--config", cf, "--adapter", "caddyfile")
+	argv := append(append([]string{}, c.Wrap...), c.Bin, "run", "--config", cf, "--adapter", "caddyfile")
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	var capped *CappedLog
 	if c.LogCap > 0 {
@@ -171,7 +180,7 @@ func StartProxy(ctx context.Context, c ProxyConfig) (*Proxy, error) {
 		cmd.Stdout, cmd.Stderr = capped, capped
 	}
 	home := filepath.Join(c.Dir, c.Name+"-home")
-	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home, "XDG_DATA_HOME="+home)
+	cmd.Env = append(append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home, "XDG_DATA_HOME="+home), c.Env...)
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()
 		return nil, fmt.Errorf("proxy %s: starting %s: %w", c.Name, c.Bin, err)
@@ -179,8 +188,12 @@ func StartProxy(ctx context.Context, c ProxyConfig) (*Proxy, error) {
 	p := &Proxy{Config: c, cmd: cmd, exited: make(chan error, 1), log: logf, out: capped}
 	go func() { p.exited <- cmd.Wait() }()
 
+	wait := c.StartTimeout
+	if wait <= 0 {
+		wait = 30 * time.Second
+	}
 	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(wait)
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.Listen+"/", nil)
 		req.Host = "ready.example.org"
@@ -200,7 +213,7 @@ func StartProxy(ctx context.Context, c ProxyConfig) (*Proxy, error) {
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			_ = p.Stop()
-			return nil, fmt.Errorf("proxy %s did not serve on %s within 30s (last error: %v); log:\n%s", c.Name, c.Listen, err, tail(logf.Name(), 3000))
+			return nil, fmt.Errorf("proxy %s did not serve on %s within %v (last error: %v); log:\n%s", c.Name, c.Listen, wait, err, tail(logf.Name(), 3000))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
