@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -238,21 +239,24 @@ func cookies(r *http.Request, name string) iter.Seq[string] {
 // make the page pass for the site's content; a 503 would make uptime checks
 // report the site down).
 func (c *Challenger) Serve(w http.ResponseWriter, r *http.Request, level pass.Level, prefix netip.Prefix) error {
-	return c.serve(w, r, level, prefix, returnPath(r.URL.RequestURI()), false)
+	a := new(answerHeader) // the answer's one allocation besides the page's pooled buffer
+	return c.serve(w, r, a, level, prefix, returnPath(a.keep(appendRequestURI(a.free(), r.URL))), false)
 }
 
-func (c *Challenger) serve(w http.ResponseWriter, r *http.Request, level pass.Level, prefix netip.Prefix, ret string, retry bool) error {
+// serve writes the challenge page of level, returning to ret, with a's buffer for the header
+// values it makes.
+func (c *Challenger) serve(w http.ResponseWriter, r *http.Request, a *answerHeader, level pass.Level, prefix netip.Prefix, ret string, retry bool) error {
 	if !level.Valid() {
 		return fmt.Errorf("challenge: level %v: expected cookie, script or work", level)
 	}
-	a := new(answerHeader) // the answer's one allocation besides the page's pooled buffer
 	var nonce [16]byte
 	randRead(nonce[:])
 	lang := chooseLang(r.Header.Get("Accept-Language"))
+	host := hostOf(r)
 	d := PageData{
 		Lang:           lang,
 		Text:           texts[lang],
-		Host:           hostOf(r),
+		Host:           host,
 		Level:          level.String(),
 		ReturnTo:       ret,
 		RefreshSeconds: 0,
@@ -282,7 +286,8 @@ func (c *Challenger) serve(w http.ResponseWriter, r *http.Request, level pass.Le
 	if level == pass.LevelCookie {
 		err = c.skeletons.render(buf, &d, c.execute)
 	} else {
-		err = c.execute(buf, &d)
+		dd := d // a copy to the template, so that d, made for every challenge, stays on the stack
+		err = c.execute(buf, &dd)
 	}
 	if err != nil {
 		http.Error(w, "challenge page unavailable", http.StatusInternalServerError)
@@ -312,9 +317,10 @@ type answerHeader struct {
 	n    int // bytes of buf kept
 }
 
-// answerBufLen is room for a page's nonce, policy, length and pass cookie line (with a cookie
-// name of up to 64 bytes); what does not fit is appended elsewhere (an allocation).
-const answerBufLen = 640
+// answerBufLen is room for a page's return path (up to 256 bytes), nonce, policy, length and
+// pass cookie line (with a cookie name of up to 64 bytes); what does not fit is appended
+// elsewhere (an allocation).
+const answerBufLen = 896
 
 // free returns the unkept part of the buffer, empty, to append one value to.
 func (a *answerHeader) free() []byte { return a.buf[a.n:a.n] }
@@ -350,6 +356,23 @@ func (a *answerHeader) set(h http.Header, lang, csp, length, cookie string) {
 		return
 	}
 	h["Set-Cookie"] = a.vals[7:8:8]
+}
+
+// appendRequestURI appends u.RequestURI() to dst: the path and query a challenge returns
+// to, made without a string of its own (Serve keeps it in the answer's buffer).
+func appendRequestURI(dst []byte, u *url.URL) []byte {
+	if u.Opaque != "" {
+		return append(dst, u.RequestURI()...) // a request line in absolute form: rare
+	}
+	start := len(dst)
+	dst = append(dst, u.EscapedPath()...)
+	if len(dst) == start {
+		dst = append(dst, '/')
+	}
+	if u.ForceQuery || u.RawQuery != "" {
+		dst = append(append(dst, '?'), u.RawQuery...)
+	}
+	return dst
 }
 
 // execute renders the page template with d.
