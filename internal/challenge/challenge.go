@@ -83,7 +83,9 @@ type Challenger struct {
 	cfg       Config
 	bufs      sync.Pool // *bytes.Buffer
 	recent    *recentChallenges
-	skeletons skeletons // the cookie-level page, prerendered (skeleton.go)
+	skeletons skeletons     // the cookie-level page, prerendered (skeleton.go)
+	bindings  *bindingCache // the binding hashes of recent challenges (bindcache.go)
+	expires   httpDate      // the Expires of the passes issued this second (httpdate.go)
 }
 
 // New checks cfg, fills in its defaults and returns a Challenger.
@@ -130,7 +132,7 @@ func New(cfg Config) (*Challenger, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	c := &Challenger{cfg: cfg, recent: newRecentChallenges()}
+	c := &Challenger{cfg: cfg, recent: newRecentChallenges(), bindings: newBindingCache()}
 	c.bufs.New = func() any { return new(bytes.Buffer) }
 	return c, nil
 }
@@ -264,7 +266,7 @@ func (c *Challenger) serve(w http.ResponseWriter, r *http.Request, a *answerHead
 		Retry:          retry,
 		CSPNonce:       a.keep(base64.RawURLEncoding.AppendEncode(a.free(), nonce[:])),
 	}
-	bh := bindingHash(r)
+	bh := c.bindings.hash(r.UserAgent(), host) // bindingHash(r)
 	var cookie string
 	if level == pass.LevelCookie {
 		if c.recent.seen(prefix, bh, now()) {
@@ -399,7 +401,7 @@ func (c *Challenger) appendPassCookie(dst []byte, r *http.Request, prefix netip.
 	line := append(append(dst, c.cfg.CookieName...), '=')
 	line = c.cfg.Signer.AppendIssueHash(line, prefix, bh, level, t, c.cfg.PassTTL)
 	line = append(line, "; Path=/; Expires="...)
-	line = t.Add(c.cfg.PassTTL).UTC().AppendFormat(line, http.TimeFormat)
+	line = c.expires.append(line, t.Add(c.cfg.PassTTL)) // t.Add(PassTTL).UTC().AppendFormat(line, http.TimeFormat)
 	line = append(line, "; Max-Age="...)
 	line = strconv.AppendInt(line, int64(c.cfg.PassTTL/time.Second), 10)
 	line = append(line, "; HttpOnly"...)

@@ -2,10 +2,14 @@ package challenge
 
 import (
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/floodgate-proxy/floodgate/internal/pass"
 )
 
 // The challenge page's inputs are read without allocating (chooseLang in place, returnPath
@@ -144,6 +148,57 @@ func TestAppendRequestURI(t *testing.T) {
 	for _, u := range []*url.URL{{Opaque: "//other/x", Scheme: "http"}, {Opaque: "/op"}, {Path: ""}, {Path: "", RawQuery: "a"}, {Path: "/a", ForceQuery: true}} {
 		if got, want := string(appendRequestURI(nil, u)), u.RequestURI(); got != want {
 			t.Errorf("%#v: appendRequestURI gives %q, RequestURI %q", u, got, want)
+		}
+	}
+}
+
+// TestBindingCacheSameAsHash asks the challenger's binding cache for many more User-Agent and
+// host pairs than it has slots, in random order and from several goroutines, spelled as an
+// attacker would (case, a trailing NUL, a pair whose concatenation is another's): every
+// answer must be pass.BindingHash of that very pair.
+func TestBindingCacheSameAsHash(t *testing.T) {
+	bc := newBindingCache()
+	var uas, hosts []string
+	for i := range 60 {
+		uas = append(uas, "Mozilla/5.0 (X11; Linux x86_64) Firefox/"+strconv.Itoa(100+i))
+	}
+	uas = append(uas, "", "a", "a\x00", "A", "a\x00b")
+	for i := range 40 {
+		hosts = append(hosts, "site"+strconv.Itoa(i)+".example.org")
+	}
+	hosts = append(hosts, "", "b", "\x00b", "B")
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			rng := rand.New(rand.NewPCG(uint64(g), 15))
+			for range 20000 {
+				ua, host := uas[rng.IntN(len(uas))], hosts[rng.IntN(len(hosts))]
+				if got, want := bc.hash(ua, host), pass.BindingHash(ua, host); got != want {
+					t.Errorf("binding cache (%q, %q) = %x, want %x", ua, host, got, want)
+					return
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+}
+
+// TestHTTPDateSameAsFormat writes HTTP dates of times around second boundaries, in other
+// zones and before 1970, through one httpDate: each must be what time.Time.AppendFormat
+// writes.
+func TestHTTPDateSameAsFormat(t *testing.T) {
+	var d httpDate
+	zone := time.FixedZone("x", -7*3600-1800)
+	base := time.Date(2026, 11, 30, 2, 59, 59, 0, time.UTC)
+	for _, t0 := range []time.Time{base, base.In(zone), time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC), time.Unix(0, 0)} {
+		for _, step := range []time.Duration{0, time.Nanosecond, 999 * time.Millisecond, time.Second, 1500 * time.Millisecond, -time.Nanosecond, 0} {
+			tt := t0.Add(step)
+			if got, want := string(d.append([]byte("x"), tt)), "x"+tt.UTC().Format(http.TimeFormat); got != want {
+				t.Errorf("%v: httpDate writes %q, want %q", tt, got, want)
+			}
 		}
 	}
 }
