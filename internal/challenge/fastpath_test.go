@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/floodgate-proxy/floodgate/internal/pass"
 )
@@ -200,5 +201,12 @@ func TestHTTPDateSameAsFormat(t *testing.T) {
 				t.Errorf("%v: httpDate writes %q, want %q", tt, got, want)
 			}
 		}
+	}
+}
+
+// TestAnswerHeaderSize keeps the answer's one allocation at a size class of Go's allocator.
+func TestAnswerHeaderSize(t *testing.T) {
+	if n := unsafe.Sizeof(answerHeader{}); n != 1024 {
+		t.Errorf("answerHeader is %d bytes: set answerBufLen so that it is 1,024", n)
 	}
 }
