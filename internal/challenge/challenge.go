@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,7 +83,9 @@ type Challenger struct {
 	cfg       Config
 	bufs      sync.Pool // *bytes.Buffer
 	recent    *recentChallenges
-	skeletons skeletons // the cookie-level page, prerendered (skeleton.go)
+	skeletons skeletons     // the cookie-level page, prerendered (skeleton.go)
+	bindings  *bindingCache // the binding hashes of recent challenges (bindcache.go)
+	expires   httpDate      // the Expires of the passes issued this second (httpdate.go)
 }
 
 // New checks cfg, fills in its defaults and returns a Challenger.
@@ -129,7 +132,7 @@ func New(cfg Config) (*Challenger, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	c := &Challenger{cfg: cfg, recent: newRecentChallenges()}
+	c := &Challenger{cfg: cfg, recent: newRecentChallenges(), bindings: newBindingCache()}
 	c.bufs.New = func() any { return new(bytes.Buffer) }
 	return c, nil
 }
@@ -238,21 +241,24 @@ func cookies(r *http.Request, name string) iter.Seq[string] {
 // make the page pass for the site's content; a 503 would make uptime checks
 // report the site down).
 func (c *Challenger) Serve(w http.ResponseWriter, r *http.Request, level pass.Level, prefix netip.Prefix) error {
-	return c.serve(w, r, level, prefix, returnPath(r.URL.RequestURI()), false)
+	a := new(answerHeader) // the answer's one allocation besides the page's pooled buffer
+	return c.serve(w, r, a, level, prefix, returnPath(a.keep(appendRequestURI(a.free(), r.URL))), false)
 }
 
-func (c *Challenger) serve(w http.ResponseWriter, r *http.Request, level pass.Level, prefix netip.Prefix, ret string, retry bool) error {
+// serve writes the challenge page of level, returning to ret, with a's buffer for the header
+// values it makes.
+func (c *Challenger) serve(w http.ResponseWriter, r *http.Request, a *answerHeader, level pass.Level, prefix netip.Prefix, ret string, retry bool) error {
 	if !level.Valid() {
 		return fmt.Errorf("challenge: level %v: expected cookie, script or work", level)
 	}
-	a := new(answerHeader) // the answer's one allocation besides the page's pooled buffer
 	var nonce [16]byte
 	randRead(nonce[:])
 	lang := chooseLang(r.Header.Get("Accept-Language"))
+	host := hostOf(r)
 	d := PageData{
 		Lang:           lang,
 		Text:           texts[lang],
-		Host:           hostOf(r),
+		Host:           host,
 		Level:          level.String(),
 		ReturnTo:       ret,
 		RefreshSeconds: 0,
@@ -260,7 +266,7 @@ func (c *Challenger) serve(w http.ResponseWriter, r *http.Request, level pass.Le
 		Retry:          retry,
 		CSPNonce:       a.keep(base64.RawURLEncoding.AppendEncode(a.free(), nonce[:])),
 	}
-	bh := bindingHash(r)
+	bh := c.bindings.hash(r.UserAgent(), host) // bindingHash(r)
 	var cookie string
 	if level == pass.LevelCookie {
 		if c.recent.seen(prefix, bh, now()) {
@@ -282,7 +288,8 @@ func (c *Challenger) serve(w http.ResponseWriter, r *http.Request, level pass.Le
 	if level == pass.LevelCookie {
 		err = c.skeletons.render(buf, &d, c.execute)
 	} else {
-		err = c.execute(buf, &d)
+		dd := d // a copy to the template, so that d, made for every challenge, stays on the stack
+		err = c.execute(buf, &dd)
 	}
 	if err != nil {
 		http.Error(w, "challenge page unavailable", http.StatusInternalServerError)
@@ -312,9 +319,11 @@ type answerHeader struct {
 	n    int // bytes of buf kept
 }
 
-// answerBufLen is room for a page's nonce, policy, length and pass cookie line (with a cookie
-// name of up to 64 bytes); what does not fit is appended elsewhere (an allocation).
-const answerBufLen = 640
+// answerBufLen is room for a page's return path (up to about 250 bytes), nonce, policy,
+// length and pass cookie line (with a cookie name of up to 64 bytes); what does not fit is
+// appended elsewhere (an allocation). With it an answerHeader is 1,024 bytes, a size class
+// of Go's allocator (TestAnswerHeaderSize): a byte more would allocate 1,152.
+const answerBufLen = 888
 
 // free returns the unkept part of the buffer, empty, to append one value to.
 func (a *answerHeader) free() []byte { return a.buf[a.n:a.n] }
@@ -352,6 +361,23 @@ func (a *answerHeader) set(h http.Header, lang, csp, length, cookie string) {
 	h["Set-Cookie"] = a.vals[7:8:8]
 }
 
+// appendRequestURI appends u.RequestURI() to dst: the path and query a challenge returns
+// to, made without a string of its own (Serve keeps it in the answer's buffer).
+func appendRequestURI(dst []byte, u *url.URL) []byte {
+	if u.Opaque != "" {
+		return append(dst, u.RequestURI()...) // a request line in absolute form: rare
+	}
+	start := len(dst)
+	dst = append(dst, u.EscapedPath()...)
+	if len(dst) == start {
+		dst = append(dst, '/')
+	}
+	if u.ForceQuery || u.RawQuery != "" {
+		dst = append(append(dst, '?'), u.RawQuery...)
+	}
+	return dst
+}
+
 // execute renders the page template with d.
 func (c *Challenger) execute(buf *bytes.Buffer, d *PageData) error {
 	return c.cfg.Template.Execute(buf, d)
@@ -376,7 +402,7 @@ func (c *Challenger) appendPassCookie(dst []byte, r *http.Request, prefix netip.
 	line := append(append(dst, c.cfg.CookieName...), '=')
 	line = c.cfg.Signer.AppendIssueHash(line, prefix, bh, level, t, c.cfg.PassTTL)
 	line = append(line, "; Path=/; Expires="...)
-	line = t.Add(c.cfg.PassTTL).UTC().AppendFormat(line, http.TimeFormat)
+	line = c.expires.append(line, t.Add(c.cfg.PassTTL)) // t.Add(PassTTL).UTC().AppendFormat(line, http.TimeFormat)
 	line = append(line, "; Max-Age="...)
 	line = strconv.AppendInt(line, int64(c.cfg.PassTTL/time.Second), 10)
 	line = append(line, "; HttpOnly"...)

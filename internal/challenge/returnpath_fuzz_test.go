@@ -14,6 +14,9 @@ func FuzzReturnPath(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		out := returnPath(in)
+		if want := returnPathReference(in); out != want {
+			t.Fatalf("returnPath(%q) = %q, parsed it is %q", in, out, want)
+		}
 		if !strings.HasPrefix(out, "/") || strings.HasPrefix(out, "//") || strings.ContainsAny(out, "\\\"'<> ") {
 			t.Fatalf("returnPath(%q) = %q: not a plain same-site path", in, out)
 		}

@@ -68,7 +68,7 @@ type skeletons struct {
 // execute (the template). d is a cookie-level page.
 func (s *skeletons) render(buf *bytes.Buffer, d *PageData, execute func(*bytes.Buffer, *PageData) error) error {
 	if !safeReturnTo(d.ReturnTo) || !safeHost(d.Host) || !safeNonce(d.CSPNonce) {
-		return execute(buf, d)
+		return executeCopy(buf, d, execute)
 	}
 	k := skeletonKey{lang: d.Lang, refresh: d.RefreshSeconds, retry: d.Retry}
 	v, ok := s.m.Load(k)
@@ -77,11 +77,19 @@ func (s *skeletons) render(buf *bytes.Buffer, d *PageData, execute func(*bytes.B
 	}
 	sk := v.(*skeleton)
 	if sk == nil {
-		return execute(buf, d)
+		return executeCopy(buf, d, execute)
 	}
 	values := [...]string{holeReturnTo: d.ReturnTo, holeHost: d.Host, holeNonce: d.CSPNonce}
 	sk.fill(buf, &values)
 	return nil
+}
+
+// executeCopy renders a copy of d with execute. The template gets a copy so that d, made
+// for every challenge, stays on its caller's stack: passed to execute (a function value) it
+// would be moved to the heap, an allocation for every challenge page, filled or not.
+func executeCopy(buf *bytes.Buffer, d *PageData, execute func(*bytes.Buffer, *PageData) error) error {
+	dd := *d
+	return execute(buf, &dd)
 }
 
 // fill writes the skeleton with values in its holes.

@@ -133,7 +133,7 @@ func (c *Challenger) HandleVerify(w http.ResponseWriter, r *http.Request, prefix
 		if !level.Valid() {
 			level = pass.LevelWork
 		}
-		c.serve(w, r, level, prefix, ret, true)
+		c.serve(w, r, new(answerHeader), level, prefix, ret, true)
 		return out
 	}
 	c.setPass(w, r, prefix, out.Level)
@@ -210,6 +210,25 @@ func returnPath(s string) string {
 	if s == "" || len(s) > 2048 || s[0] != '/' || strings.HasPrefix(s, "//") {
 		return "/"
 	}
+	if plainReturnPath(s) {
+		return s
+	}
+	return parsedReturnPath(s)
+}
+
+// plainReturnPath reports whether returnPath(s) is s itself, without parsing it: s starts
+// with a single '/' (checked by the caller) and holds only what safeReturnTo accepts — letters,
+// digits, "/-._~?=" and '%' with two hexadecimal digits: no scheme (no ':'), no fragment, no
+// byte to escape — and it does not end in '?' (a lone trailing '?' is dropped by the parse).
+// Every challenge page starts from the request's URI, and the parse cost a stealth flood's
+// challenge answer a URL and two strings (BenchmarkHandlerChallenge); TestReturnPathPlain
+// and FuzzReturnPath compare both ways.
+func plainReturnPath(s string) bool {
+	return s[len(s)-1] != '?' && safeReturnTo(s)
+}
+
+// parsedReturnPath is returnPath for a path that is not plain: parsed, re-escaped.
+func parsedReturnPath(s string) string {
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x20 || s[i] == 0x7f || s[i] == '\\' {
 			return "/"

@@ -98,8 +98,10 @@ func (s *Signer) AppendSeal(dst []byte, purpose Purpose, body []byte) []byte {
 	m.Reset()
 	st.p[0] = byte(purpose)
 	m.Write(st.p[:])
-	m.Write(body)
+	// The HMAC hashes the copy in st.raw, not body: body written to the hash (an interface)
+	// would escape, and the caller's body array with it (an allocation for every pass issued).
 	out := append(st.raw[:0], body...)
+	m.Write(out)
 	return base64.RawURLEncoding.AppendEncode(dst, m.Sum(out))
 }
 
