@@ -97,6 +97,7 @@ type Limit struct {
 	winPostN    int     // answers of the window that count in a test's measurement
 	winDrops    int
 	winPeak     int  // most requests in flight during the window
+	winPages    int  // most pages in flight when one was admitted (see StartedPage)
 	winAdmitted int  // most requests in flight when an answer of the window was admitted
 	winPressure bool // the limit was reached (someone waited or was refused)
 	// winHeld: a request was held back below the limit by the Controller's reserve alone
@@ -140,9 +141,10 @@ type Limit struct {
 	// start queueing (0: nowhere measured).
 	knee   *knee
 	kneeAt int
-	// used is the most requests calm traffic has had in flight at a healthy latency: the
-	// peak of a window in which every request was admitted at once (nobody waited, nobody
-	// was held back by the reserve) and whose answers were healthy. The knee is looked for
+	// used is the most pages (requests other than static files, see StartedPage) calm
+	// traffic has had in flight at a healthy latency: the peak of a window in which every
+	// request was admitted at once (nobody waited, nobody was held back by the reserve) and
+	// whose answers were healthy. The knee is looked for
 	// only above it, and its cut never goes below it: what the backend carried for calm
 	// demand is no queue, and holding calm traffic below it makes people wait in the proxy
 	// on a calm day (session 6: a knee read in calm noise held a 32-worker backend's limit
@@ -322,6 +324,13 @@ func (l *Limit) Started(now time.Duration, inflight int) {
 	}
 }
 
+// StartedPage records that a page (a request other than a static file) was admitted with
+// pages pages in flight. What calm traffic used (see used) counts pages alone: a static
+// file holds a worker for a millisecond, and a browser's burst of them takes the requests in
+// flight far past a small backend's workers with no page waiting, which is no measure of
+// the pages the backend carries at once.
+func (l *Limit) StartedPage(pages int) { l.winPages = max(l.winPages, pages) }
+
 // Ignored records that a request admitted at time at ended without teaching anything (its
 // answer says nothing of the backend: a static file, a client that left): a measurement
 // under way does not wait for it.
@@ -350,7 +359,8 @@ func (l *Limit) SampleOf(now, latency time.Duration, dropped bool, inflight, adm
 	return l.SampleAt(now, latency, dropped, inflight, admitted, admitted, at)
 }
 
-// SampleAt is SampleOf for a request admitted with real requests really in flight, admitted
+// SampleAt is SampleOf for a request admitted with real pages really in flight (static files
+// not counted, see StartedPage), admitted
 // being the concurrency the limit committed (the Controller's free reserve counted as in
 // use): the knee is measured by the real one.
 func (l *Limit) SampleAt(now, latency time.Duration, dropped bool, inflight, admitted, real int, at time.Duration) bool {
@@ -408,6 +418,7 @@ func (l *Limit) SampleAt(now, latency time.Duration, dropped bool, inflight, adm
 		l.closeWindow(now)
 	}
 	l.winStart, l.winN, l.winSum, l.winSq, l.winDrops, l.winPeak, l.winAdmitted, l.winPressure, l.winHeld, l.winWaited = now, 0, 0, 0, 0, inflight, 0, false, false, false
+	l.winPages = 0
 	l.winPostN = 0
 	if l.surgeAt > 0 && now-l.surgeAt >= length {
 		// A surge is judged over a window at most: what came before says nothing now.
@@ -520,7 +531,7 @@ func (l *Limit) closeWindow(now time.Duration) {
 	n := float64(l.winN)
 	se := math.Sqrt(math.Max(0, l.winSq/n-raw*raw) / n)
 	if !reached && !l.winWaited && base > 0 && mean <= Tolerance*base+se {
-		l.used = math.Max(l.used, float64(l.winPeak)) // calm demand, carried healthily
+		l.used = math.Max(l.used, float64(l.winPages)) // calm demand, carried healthily
 	}
 
 	switch {
