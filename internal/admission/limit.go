@@ -57,6 +57,8 @@ import (
 //     requests spend in the backend, those still in its queue included; past twice the
 //     healthy latency the limit is cut at once in proportion, and the cut is tested (see
 //     surge).
+//   - A cut is never below what the backend was seen to carry at a healthy latency, and a
+//     cut whose test found the lower concurrency healthy is not cut again (see testCut).
 //   - The first baseline: a flood at start queues some of the first window's answers in
 //     the backend; when the limit was reached, only the answers of requests admitted at
 //     half the limit or less count.
@@ -483,7 +485,13 @@ func (l *Limit) surge(now time.Duration) bool {
 	l.slowStart = false
 	from := l.limit
 	next := l.limit*Tolerance*float64(l.baseline)/spent + math.Max(0.5, math.Sqrt(l.limit)/4)
-	l.limit = math.Max(l.min, math.Min(next, l.limit*cutStep))
+	// Never below what the backend was seen to carry at a healthy latency (shown): judged a
+	// page time after the limit filled, with a backend of equal pages (the matrix's) that
+	// has answered its workers once and is answering them a second time, the answers
+	// counted are fewer than the time integrated says, and spent reads up to twice the
+	// backend's (4 workers × 200 ms, 8 in flight: 640 ms for 400), a cut to half the
+	// workers (see TestFloodAfterCalmAssets).
+	l.limit = math.Max(math.Max(l.min, l.shown), math.Min(next, l.limit*cutStep))
 	l.cutFrom, l.cutLatency, l.cutSE, l.probe, l.suspect = from, spent, spent/math.Sqrt(float64(n)), false, false
 	l.measureFrom(now)
 	l.surgeAt = 0
@@ -670,16 +678,22 @@ func (l *Limit) testCut(now time.Duration) {
 		l.baseline = time.Duration(math.Min(float64(l.baseline), post+2*se))
 		l.probeCut(now, post, se)
 	case elastic:
-		// The backend queued at the higher limit: the cut stands. Latency still climbing, or falling in proportion to the
-		// cut (the backend still queues, every request behind the others): cut again, this
-		// measurement being the next cut's before.
+		// The backend queued at the higher limit: the cut stands. Latency still climbing
+		// past the healthy one (the backend still queues): cut again, this measurement
+		// being the next cut's before.
 		l.endTest()
 		if low := post + 2*se; low*Tolerance*Tolerance < float64(l.baseline) {
 			// Far below the baseline: it was learned with a queue (a flood at start).
 			l.baseline = time.Duration(low)
 		}
-		proportional := drop >= 0.9*before*(1-share)
-		if (post > healthy || proportional) && l.limit > l.min {
+		// Not when the cohort at the lower limit answered at a healthy latency: the backend
+		// carried that concurrency without a queue, and a cut below it is no test of
+		// anything. (A drop in proportion to the cut also cut again, as a backend still
+		// queueing behind the others would show; but a surge's reading, taken while the
+		// backend's queue filled, is high enough that any healthy cohort drops in
+		// proportion: the matrix's dip to half the workers at a flood's start, issue11's
+		// least 4 on 8 workers. See TestFloodAfterCalmAssets.)
+		if post > healthy && l.limit > l.min {
 			l.cutFrom, l.cutLatency, l.cutSE = l.limit, post, se
 			l.shrink(now, post)
 			return
