@@ -56,3 +56,31 @@ func TestFloodAfterCalmAssets(t *testing.T) {
 		})
 	}
 }
+
+// The knee at a flood's start: 4 workers × 200 ms answered 1 to 4 requests in flight at a
+// healthy latency, then a flood filled a limit of 8 and its answers, admitted with 6 to 8
+// in flight, waited behind the queue it filled before any cut: 2.1 to 2.8 page times, not
+// the 1.5 to 2 of a steady queue. Little's law read from them says 3 workers, and the limit would go to
+// the knee less one, 3 (the matrix's all-open-30x-4w200 on this branch before: least 3 on
+// 4 workers). The backend answered 4 at once healthily: the knee is above that.
+func TestKneeAboveWhatWasCarried(t *testing.T) {
+	ms := time.Millisecond
+	var k knee
+	at := 0
+	for w := 0; w < kneeMemory; w++ {
+		for c := 1; c <= 4; c++ {
+			for i := 0; i < 4; i++ {
+				k.add(c, 200*ms+time.Duration(i)*ms, 200*ms)
+			}
+		}
+		for c := 6; c <= 8; c++ { // 420-560 ms; a steady queue: 300-400
+			for i := 0; i < 8; i++ {
+				k.add(c, time.Duration(c)*70*ms+time.Duration(i)*ms, 200*ms)
+			}
+		}
+		at = k.close(0, at, 0)
+	}
+	if at != 5 {
+		t.Errorf("knee %d on 4 workers that answered 4 at once healthily, want 5", at)
+	}
+}

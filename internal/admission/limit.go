@@ -840,12 +840,15 @@ func (k *knee) close(delay float64, at, floor int) int {
 		k.n[c], k.sum[c], k.sq[c] = 0, 0, 0
 	}
 	var n, sum, sq float64 // answers admitted below the concurrency looked at
+	carried := 0           // the most in flight whose answers, enough of them, were healthy
 	for c := 1; c <= kneeTrack; c++ {
 		cn := k.sn[c]
 		if c > floor && cn >= kneeSamples && n >= kneeSamples {
 			mean, ref := k.ssum[c]/cn, sum/n
 			se := k.se(c) + math.Sqrt(math.Max(0, sq/n-ref*ref)/n)
-			if mean > Tolerance*ref+2*se {
+			if mean <= Tolerance*ref+2*se {
+				carried = c
+			} else {
 				// A new knee takes a concurrency above confirming the queue; the last one
 				// stays while what is measured there and above is consistent with it.
 				if consistent, confirmed := k.queues(c, ref); confirmed || (consistent && at > 0 && at <= c) {
@@ -853,8 +856,12 @@ func (k *knee) close(delay float64, at, floor int) int {
 					// with c in flight take c/workers page times. A flood holds the
 					// concurrency at the limit, and a limit grown by half a window at a time
 					// leaves the ones between without answers enough to speak.
+					// Never at or below a concurrency the backend answered healthily
+					// (carried): a flood's first answers at c waited behind the queue it
+					// filled before any cut, and read as fewer workers than there are
+					// (4 × 200 ms: a knee at 4, the limit at 3).
 					w := math.Round(float64(c) * ref / mean)
-					return int(math.Max(float64(floor+1), math.Min(float64(c), w+1)))
+					return int(math.Max(float64(max(floor, carried)+1), math.Min(float64(c), w+1)))
 				}
 			}
 		}
