@@ -451,8 +451,14 @@ func (l *Limit) inFlight(now time.Duration, inflight int) {
 // Little's law, they answer limit / time requests a second, each in a baseline). The cut
 // is then tested as every cut is: the time before is this one, its standard error that of
 // the count of answers, so a latency the proxy added to every answer puts the limit back.
-// It needs a baseline since the limit was reached (every worker has answered once) and
-// surgeSamples answers; not during a test's measurement after a cut, which holds the limit
+// It needs a baseline since the limit was reached (every worker has answered once) and as
+// many answers as the limit (at least surgeSamples): judged a page time after the limit
+// filled, with a backend of pages of equal cost (the matrix's) that has answered its workers
+// once and is answering them a second time, the answers counted are fewer than the time
+// integrated says, and spent read up to twice the backend's (4 workers × 200 ms, 8 in
+// flight: 640 ms for 400): a cut to half the workers, the matrix's dip at a flood's start
+// (issue11: least 4 on 8 workers). Once as many have answered as were in flight, every one
+// of them has been replaced once and the reading is the backend's. Not during a test's measurement after a cut, which holds the limit
 // where it is (one measuring before a cut may be overtaken). A limit within a window's
 // headroom of what the backend was seen to carry (see shown) is left to the windows: only
 // a limit grown past that untested (slow start, the reserve's held-back demand, a calm day
@@ -463,7 +469,7 @@ func (l *Limit) surge(now time.Duration) bool {
 		return false
 	}
 	n := l.surgeN
-	if n < surgeSamples {
+	if n < max(surgeSamples, int(l.limit)) {
 		return false
 	}
 	l.inFlight(now, l.inflight)
@@ -485,13 +491,14 @@ func (l *Limit) surge(now time.Duration) bool {
 	l.slowStart = false
 	from := l.limit
 	next := l.limit*Tolerance*float64(l.baseline)/spent + math.Max(0.5, math.Sqrt(l.limit)/4)
-	// Never below what the backend was seen to carry at a healthy latency (shown): judged a
-	// page time after the limit filled, with a backend of equal pages (the matrix's) that
-	// has answered its workers once and is answering them a second time, the answers
-	// counted are fewer than the time integrated says, and spent reads up to twice the
-	// backend's (4 workers × 200 ms, 8 in flight: 640 ms for 400), a cut to half the
-	// workers (see TestFloodAfterCalmAssets).
-	l.limit = math.Max(math.Max(l.min, l.shown), math.Min(next, l.limit*cutStep))
+	// Never below what the backend was seen to carry at a healthy latency, in pages (the
+	// knee's carried). A floor counted in all requests in flight (shown: static files and
+	// the reserve among them) held a flood at 9 on 4 workers in the matrix.
+	floor := l.min
+	if l.knee != nil {
+		floor = math.Max(floor, float64(l.knee.carried))
+	}
+	l.limit = math.Max(floor, math.Min(next, l.limit*cutStep))
 	l.cutFrom, l.cutLatency, l.cutSE, l.probe, l.suspect = from, spent, spent/math.Sqrt(float64(n)), false, false
 	l.measureFrom(now)
 	l.surgeAt = 0
@@ -799,6 +806,9 @@ type knee struct {
 	// squares of latencies (ns, ns²).
 	n, sum, sq    [kneeTrack + 1]float64
 	sn, ssum, ssq [kneeTrack + 1]float64
+	// carried is, as of the last window, the most pages in flight whose answers (enough of
+	// them) were healthy: what the backend has been seen to carry at once without a queue.
+	carried int
 }
 
 const (
@@ -840,14 +850,17 @@ func (k *knee) close(delay float64, at, floor int) int {
 		k.n[c], k.sum[c], k.sq[c] = 0, 0, 0
 	}
 	var n, sum, sq float64 // answers admitted below the concurrency looked at
-	carried := 0           // the most in flight whose answers, enough of them, were healthy
+	k.carried = 0
 	for c := 1; c <= kneeTrack; c++ {
 		cn := k.sn[c]
+		if c <= floor && cn >= kneeSamples {
+			k.carried = c // what calm traffic used, healthily (see Limit.used)
+		}
 		if c > floor && cn >= kneeSamples && n >= kneeSamples {
 			mean, ref := k.ssum[c]/cn, sum/n
 			se := k.se(c) + math.Sqrt(math.Max(0, sq/n-ref*ref)/n)
 			if mean <= Tolerance*ref+2*se {
-				carried = c
+				k.carried = c
 			} else {
 				// A new knee takes a concurrency above confirming the queue; the last one
 				// stays while what is measured there and above is consistent with it.
@@ -861,7 +874,7 @@ func (k *knee) close(delay float64, at, floor int) int {
 					// filled before any cut, and read as fewer workers than there are
 					// (4 × 200 ms: a knee at 4, the limit at 3).
 					w := math.Round(float64(c) * ref / mean)
-					return int(math.Max(float64(max(floor, carried)+1), math.Min(float64(c), w+1)))
+					return int(math.Max(float64(max(floor, k.carried)+1), math.Min(float64(c), w+1)))
 				}
 			}
 		}
