@@ -53,12 +53,13 @@ import (
 //   - A surge: a flood filling a limit that grew untested (slow start, the reserve's
 //     held-back demand, a calm day) past a small backend's workers queues people inside the
 //     backend for as long as the window takes to show it (a second at 4 workers × 200 ms).
-//     Once the limit has been reached for a baseline, Little's law tells the time the
-//     requests spend in the backend, those still in its queue included; past twice the
-//     healthy latency the limit is cut at once in proportion, and the cut is tested (see
-//     surge).
-//   - A cut is never below what the backend was seen to carry at a healthy latency, and a
-//     cut whose test found the lower concurrency healthy is not cut again (see testCut).
+//     Once the limit has been reached for a baseline and as many answers as the limit
+//     have come, Little's law tells the time the requests spend in the backend, those
+//     still in its queue included; past twice the healthy latency the limit is cut at
+//     once in proportion, and the cut is tested (see surge).
+//   - A cut is never below what the backend was seen to carry at a healthy latency (in
+//     pages, see knee), and a cut whose test found the lower concurrency healthy is not
+//     cut again (see testCut).
 //   - The first baseline: a flood at start queues some of the first window's answers in
 //     the backend; when the limit was reached, only the answers of requests admitted at
 //     half the limit or less count.
