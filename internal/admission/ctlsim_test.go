@@ -177,7 +177,7 @@ func (s *ctlSim) run(d time.Duration, seed uint64, flows ...simFlow) simResult {
 			release()
 		}
 		send := func(i int, static bool) bool {
-			tk, err := s.c.Acquire(s.ended, flows[i].site, flows[i].tier, 0)
+			tk, err := s.c.acquire(s.ended, flows[i].site, flows[i].tier, 0, nil, static) // as the handler: AcquireStatic for a static file
 			if err != nil {
 				return false
 			}

@@ -60,7 +60,7 @@ func TestDispatchInvariants(t *testing.T) {
 				s := sites[r.IntN(len(sites))]
 				tier := Tier(1 + r.IntN(NumTiers))
 				if s.room() && c.roomFor(tier) {
-					c.start(s, tier, 0)
+					c.start(s, tier, 0, false)
 					held = append(held, slot{s, tier})
 					continue
 				}
@@ -74,7 +74,7 @@ func TestDispatchInvariants(t *testing.T) {
 			i := r.IntN(len(held))
 			h := held[i]
 			held = append(held[:i], held[i+1:]...)
-			c.finish(h.s, h.tier)
+			c.finish(h.s, h.tier, false)
 			c.dispatch(0)
 			// No waiter is admitted while a more trusted one whose site has room still
 			// waits (one release may admit several: with the more trusted tiers' reserve

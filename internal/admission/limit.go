@@ -53,10 +53,13 @@ import (
 //   - A surge: a flood filling a limit that grew untested (slow start, the reserve's
 //     held-back demand, a calm day) past a small backend's workers queues people inside the
 //     backend for as long as the window takes to show it (a second at 4 workers × 200 ms).
-//     Once the limit has been reached for a baseline, Little's law tells the time the
-//     requests spend in the backend, those still in its queue included; past twice the
-//     healthy latency the limit is cut at once in proportion, and the cut is tested (see
-//     surge).
+//     Once the limit has been reached for a baseline and as many answers as the limit
+//     have come, Little's law tells the time the requests spend in the backend, those
+//     still in its queue included; past twice the healthy latency the limit is cut at
+//     once in proportion, and the cut is tested (see surge).
+//   - A cut is never below what the backend was seen to carry at a healthy latency (in
+//     pages, see knee), and a cut whose test found the lower concurrency healthy is not
+//     cut again (see testCut).
 //   - The first baseline: a flood at start queues some of the first window's answers in
 //     the backend; when the limit was reached, only the answers of requests admitted at
 //     half the limit or less count.
@@ -97,6 +100,7 @@ type Limit struct {
 	winPostN    int     // answers of the window that count in a test's measurement
 	winDrops    int
 	winPeak     int  // most requests in flight during the window
+	winPages    int  // most pages in flight when one was admitted (see StartedPage)
 	winAdmitted int  // most requests in flight when an answer of the window was admitted
 	winPressure bool // the limit was reached (someone waited or was refused)
 	// winHeld: a request was held back below the limit by the Controller's reserve alone
@@ -140,9 +144,10 @@ type Limit struct {
 	// start queueing (0: nowhere measured).
 	knee   *knee
 	kneeAt int
-	// used is the most requests calm traffic has had in flight at a healthy latency: the
-	// peak of a window in which every request was admitted at once (nobody waited, nobody
-	// was held back by the reserve) and whose answers were healthy. The knee is looked for
+	// used is the most pages (requests other than static files, see StartedPage) calm
+	// traffic has had in flight at a healthy latency: the peak of a window in which every
+	// request was admitted at once (nobody waited, nobody was held back by the reserve) and
+	// whose answers were healthy. The knee is looked for
 	// only above it, and its cut never goes below it: what the backend carried for calm
 	// demand is no queue, and holding calm traffic below it makes people wait in the proxy
 	// on a calm day (session 6: a knee read in calm noise held a 32-worker backend's limit
@@ -322,6 +327,13 @@ func (l *Limit) Started(now time.Duration, inflight int) {
 	}
 }
 
+// StartedPage records that a page (a request other than a static file) was admitted with
+// pages pages in flight. What calm traffic used (see used) counts pages alone: a static
+// file holds a worker for a millisecond, and a browser's burst of them takes the requests in
+// flight far past a small backend's workers with no page waiting, which is no measure of
+// the pages the backend carries at once.
+func (l *Limit) StartedPage(pages int) { l.winPages = max(l.winPages, pages) }
+
 // Ignored records that a request admitted at time at ended without teaching anything (its
 // answer says nothing of the backend: a static file, a client that left): a measurement
 // under way does not wait for it.
@@ -350,7 +362,8 @@ func (l *Limit) SampleOf(now, latency time.Duration, dropped bool, inflight, adm
 	return l.SampleAt(now, latency, dropped, inflight, admitted, admitted, at)
 }
 
-// SampleAt is SampleOf for a request admitted with real requests really in flight, admitted
+// SampleAt is SampleOf for a request admitted with real pages really in flight (static files
+// not counted, see StartedPage), admitted
 // being the concurrency the limit committed (the Controller's free reserve counted as in
 // use): the knee is measured by the real one.
 func (l *Limit) SampleAt(now, latency time.Duration, dropped bool, inflight, admitted, real int, at time.Duration) bool {
@@ -408,6 +421,7 @@ func (l *Limit) SampleAt(now, latency time.Duration, dropped bool, inflight, adm
 		l.closeWindow(now)
 	}
 	l.winStart, l.winN, l.winSum, l.winSq, l.winDrops, l.winPeak, l.winAdmitted, l.winPressure, l.winHeld, l.winWaited = now, 0, 0, 0, 0, inflight, 0, false, false, false
+	l.winPages = 0
 	l.winPostN = 0
 	if l.surgeAt > 0 && now-l.surgeAt >= length {
 		// A surge is judged over a window at most: what came before says nothing now.
@@ -438,8 +452,14 @@ func (l *Limit) inFlight(now time.Duration, inflight int) {
 // Little's law, they answer limit / time requests a second, each in a baseline). The cut
 // is then tested as every cut is: the time before is this one, its standard error that of
 // the count of answers, so a latency the proxy added to every answer puts the limit back.
-// It needs a baseline since the limit was reached (every worker has answered once) and
-// surgeSamples answers; not during a test's measurement after a cut, which holds the limit
+// It needs a baseline since the limit was reached (every worker has answered once) and as
+// many answers as the limit (at least surgeSamples): judged a page time after the limit
+// filled, with a backend of pages of equal cost (the matrix's) that has answered its workers
+// once and is answering them a second time, the answers counted are fewer than the time
+// integrated says, and spent read up to twice the backend's (4 workers × 200 ms, 8 in
+// flight: 640 ms for 400): a cut to half the workers, the matrix's dip at a flood's start
+// (issue11: least 4 on 8 workers). Once as many have answered as were in flight, every one
+// of them has been replaced once and the reading is the backend's. Not during a test's measurement after a cut, which holds the limit
 // where it is (one measuring before a cut may be overtaken). A limit within a window's
 // headroom of what the backend was seen to carry (see shown) is left to the windows: only
 // a limit grown past that untested (slow start, the reserve's held-back demand, a calm day
@@ -450,7 +470,7 @@ func (l *Limit) surge(now time.Duration) bool {
 		return false
 	}
 	n := l.surgeN
-	if n < surgeSamples {
+	if n < max(surgeSamples, int(l.limit)) {
 		return false
 	}
 	l.inFlight(now, l.inflight)
@@ -472,7 +492,14 @@ func (l *Limit) surge(now time.Duration) bool {
 	l.slowStart = false
 	from := l.limit
 	next := l.limit*Tolerance*float64(l.baseline)/spent + math.Max(0.5, math.Sqrt(l.limit)/4)
-	l.limit = math.Max(l.min, math.Min(next, l.limit*cutStep))
+	// Never below what the backend was seen to carry at a healthy latency, in pages (the
+	// knee's carried). A floor counted in all requests in flight (shown: static files and
+	// the reserve among them) held a flood at 9 on 4 workers in the matrix.
+	floor := l.min
+	if l.knee != nil {
+		floor = math.Max(floor, float64(l.knee.carried))
+	}
+	l.limit = math.Max(floor, math.Min(next, l.limit*cutStep))
 	l.cutFrom, l.cutLatency, l.cutSE, l.probe, l.suspect = from, spent, spent/math.Sqrt(float64(n)), false, false
 	l.measureFrom(now)
 	l.surgeAt = 0
@@ -520,7 +547,7 @@ func (l *Limit) closeWindow(now time.Duration) {
 	n := float64(l.winN)
 	se := math.Sqrt(math.Max(0, l.winSq/n-raw*raw) / n)
 	if !reached && !l.winWaited && base > 0 && mean <= Tolerance*base+se {
-		l.used = math.Max(l.used, float64(l.winPeak)) // calm demand, carried healthily
+		l.used = math.Max(l.used, float64(l.winPages)) // calm demand, carried healthily
 	}
 
 	switch {
@@ -659,16 +686,22 @@ func (l *Limit) testCut(now time.Duration) {
 		l.baseline = time.Duration(math.Min(float64(l.baseline), post+2*se))
 		l.probeCut(now, post, se)
 	case elastic:
-		// The backend queued at the higher limit: the cut stands. Latency still climbing, or falling in proportion to the
-		// cut (the backend still queues, every request behind the others): cut again, this
-		// measurement being the next cut's before.
+		// The backend queued at the higher limit: the cut stands. Latency still climbing
+		// past the healthy one (the backend still queues): cut again, this measurement
+		// being the next cut's before.
 		l.endTest()
 		if low := post + 2*se; low*Tolerance*Tolerance < float64(l.baseline) {
 			// Far below the baseline: it was learned with a queue (a flood at start).
 			l.baseline = time.Duration(low)
 		}
-		proportional := drop >= 0.9*before*(1-share)
-		if (post > healthy || proportional) && l.limit > l.min {
+		// Not when the cohort at the lower limit answered at a healthy latency: the backend
+		// carried that concurrency without a queue, and a cut below it is no test of
+		// anything. (A drop in proportion to the cut also cut again, as a backend still
+		// queueing behind the others would show; but a surge's reading, taken while the
+		// backend's queue filled, is high enough that any healthy cohort drops in
+		// proportion: the matrix's dip to half the workers at a flood's start, issue11's
+		// least 4 on 8 workers. See TestFloodAfterCalmAssets.)
+		if post > healthy && l.limit > l.min {
 			l.cutFrom, l.cutLatency, l.cutSE = l.limit, post, se
 			l.shrink(now, post)
 			return
@@ -774,6 +807,9 @@ type knee struct {
 	// squares of latencies (ns, ns²).
 	n, sum, sq    [kneeTrack + 1]float64
 	sn, ssum, ssq [kneeTrack + 1]float64
+	// carried is, as of the last window, the most pages in flight whose answers (enough of
+	// them) were healthy: what the backend has been seen to carry at once without a queue.
+	carried int
 }
 
 const (
@@ -815,12 +851,18 @@ func (k *knee) close(delay float64, at, floor int) int {
 		k.n[c], k.sum[c], k.sq[c] = 0, 0, 0
 	}
 	var n, sum, sq float64 // answers admitted below the concurrency looked at
+	k.carried = 0
 	for c := 1; c <= kneeTrack; c++ {
 		cn := k.sn[c]
+		if c <= floor && cn >= kneeSamples {
+			k.carried = c // what calm traffic used, healthily (see Limit.used)
+		}
 		if c > floor && cn >= kneeSamples && n >= kneeSamples {
 			mean, ref := k.ssum[c]/cn, sum/n
 			se := k.se(c) + math.Sqrt(math.Max(0, sq/n-ref*ref)/n)
-			if mean > Tolerance*ref+2*se {
+			if mean <= Tolerance*ref+2*se {
+				k.carried = c
+			} else {
 				// A new knee takes a concurrency above confirming the queue; the last one
 				// stays while what is measured there and above is consistent with it.
 				if consistent, confirmed := k.queues(c, ref); confirmed || (consistent && at > 0 && at <= c) {
@@ -828,8 +870,12 @@ func (k *knee) close(delay float64, at, floor int) int {
 					// with c in flight take c/workers page times. A flood holds the
 					// concurrency at the limit, and a limit grown by half a window at a time
 					// leaves the ones between without answers enough to speak.
+					// Never at or below a concurrency the backend answered healthily
+					// (carried): a flood's first answers at c waited behind the queue it
+					// filled before any cut, and read as fewer workers than there are
+					// (4 × 200 ms: a knee at 4, the limit at 3).
 					w := math.Round(float64(c) * ref / mean)
-					return int(math.Max(float64(floor+1), math.Min(float64(c), w+1)))
+					return int(math.Max(float64(max(floor, k.carried)+1), math.Min(float64(c), w+1)))
 				}
 			}
 		}

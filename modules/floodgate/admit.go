@@ -24,11 +24,15 @@ import (
 // untrusted clients (slow down), with Retry-After either way.
 func admit(ctx context.Context, w http.ResponseWriter, st *state, site string, tier admission.Tier, siteCap int, sample *protect.Sample) (admission.Ticket, error) {
 	m := st.metrics
-	var pressed func(string)
+	var tk admission.Ticket
+	var err error
 	if sample.Requests > 0 {
-		pressed = st.protection.pressed // the detector hears of pressure as it is met
+		// The detector hears of pressure as it is met.
+		tk, err = st.protection.admission.AcquireNotify(ctx, site, tier, siteCap, st.protection.pressed)
+	} else {
+		// A static file: not a page the limit learns calm demand from (see AcquireStatic).
+		tk, err = st.protection.admission.AcquireStatic(ctx, site, tier, siteCap, nil)
 	}
-	tk, err := st.protection.admission.AcquireNotify(ctx, site, tier, siteCap, pressed)
 	// Pressure from this site's own traffic (not a moment's wait behind another site's
 	// flood); static files count neither as pages nor as pressure.
 	pressure := tk.Pressure && sample.Requests > 0
