@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -172,6 +173,15 @@ func TestOverheadRequestsReuseConnections(t *testing.T) {
 		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK || want != http.StatusOK {
 			t.Fatalf("request %d: status %d, want %d", i, resp.StatusCode, want)
+		}
+		// A browser people run, sending what browsers send: floodgate ranks an outdated
+		// User-Agent or a bare request in its lowest tiers, and the run would measure
+		// admission's queue instead of a browser's allowed path.
+		if ua := req.Header.Get("User-Agent"); !slices.Contains(CurrentBrowserUserAgents, ua) {
+			t.Fatalf("request %d: User-Agent %q is not a current browser's", i, ua)
+		}
+		if req.Header.Get("Accept") == "" || req.Header.Get("Accept-Language") == "" {
+			t.Fatalf("request %d: no Accept or Accept-Language: %v", i, req.Header)
 		}
 	}
 	if got := conns.Load(); got != 1 {
