@@ -1,32 +1,17 @@
 package floodgate_test
 
 import (
-	"bufio"
 	"fmt"
-	"net"
 	"net/http"
 	"testing"
-	"time"
 )
 
 // rawUA sends one GET with its User-Agent header line written by hand, the header's name
 // spelled as given, and returns the status.
 func rawUA(t *testing.T, p *proxy, host, ip, name, ua, path string) int {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p.port), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\n%s: %s\r\nX-Forwarded-For: %s\r\nConnection: close\r\n\r\n",
-		path, host, name, ua, ip)
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	return rawRequest(t, p, fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\n%s: %s\r\nX-Forwarded-For: %s\r\nConnection: close\r\n\r\n",
+		path, host, name, ua, ip))
 }
 
 // TestUserAgentHeaderSpellings: the handler reads the User-Agent by its canonical key

@@ -45,17 +45,27 @@ func (u *loggingUpstream) take() []string {
 // path, as curl --path-as-is does not) and returns the status.
 func raw(t *testing.T, p *proxy, method, target, host, ip string) int {
 	t.Helper()
+	return rawRequest(t, p, fmt.Sprintf("%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nX-Forwarded-For: %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+		method, target, host, uaBrowser, ip))
+}
+
+// rawRequest writes request, a whole HTTP/1.1 request as it goes on the wire, to p on a
+// connection of its own and returns the answer's status.
+func rawRequest(t *testing.T, p *proxy, request string) int {
+	t.Helper()
 	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p.port), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nX-Forwarded-For: %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-		method, target, host, uaBrowser, ip)
+	if _, err := conn.Write([]byte(request)); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, target, err)
+		line, _, _ := strings.Cut(request, "\r\n")
+		t.Fatalf("%s: %v", line, err)
 	}
 	resp.Body.Close()
 	return resp.StatusCode

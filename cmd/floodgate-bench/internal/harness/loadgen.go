@@ -454,7 +454,7 @@ func doCapture(ctx context.Context, c *http.Client, method string, site int, pat
 	}
 	req.Header.Set("User-Agent", ua)
 	req.Header.Set("X-Forwarded-For", ip.String())
-	req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+	req.Header.Set("Accept", BrowserAccept)
 	if class == Humans || class == StealthScrapers {
 		// What every browser sends; the stealth scrapers pass for browsers.
 		req.Header.Set("Accept-Language", acceptLanguageOf(ip))

@@ -419,7 +419,7 @@ func overheadRequest(ctx context.Context, listen string, n uint64, refusals bool
 	req.Header.Set("User-Agent", ua)
 	req.Header.Set("X-Forwarded-For", addr)
 	if !refusals {
-		req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+		req.Header.Set("Accept", BrowserAccept)
 		req.Header.Set("Accept-Language", AcceptLanguages[n%uint64(len(AcceptLanguages))])
 	}
 	return req, want

@@ -59,6 +59,9 @@ var CurrentBrowserUserAgents = []string{
 	"Mozilla/5.0 (Linux; Android 14; SM-S928B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36",
 }
 
+// BrowserAccept is the Accept header a browser sends for a page.
+const BrowserAccept = "text/html,application/xhtml+xml,*/*;q=0.8"
+
 // AcceptLanguages are what people's browsers send in Accept-Language (every browser sends
 // one); a client is given one by its address.
 var AcceptLanguages = []string{"fr-FR,fr;q=0.9,en-US;q=0.8,en;q=0.7", "en-US,en;q=0.9", "de-DE,de;q=0.9,en;q=0.8", "fr,en-US;q=0.7,en;q=0.3", "es-ES,es;q=0.9", "en-GB,en;q=0.9"}
