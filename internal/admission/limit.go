@@ -536,10 +536,14 @@ func (l *Limit) surge(now time.Duration) bool {
 	// bias of a reading judged between two batches of answers (8 workers × 50 ms judged
 	// at the first answer of the second batch: 167 ms read for 94, a cut to 6).
 	answered := float64(n) + float64(min(l.surged(), carried))/2
-	spent = math.Max(l.own(l.surgeArea/answered, delay), float64(l.baseline))
+	// The test's latency before the cut stays the reading as taken: judged against the
+	// lower one, the cohort at the cut's lower limit fell by less than the noise after the
+	// first wave of a flood refused upstream, the limit went back to 13 on 4 workers and
+	// stayed there with no demand left to test it (all-open-30x-4w200).
+	depth := math.Max(l.own(l.surgeArea/answered, delay), float64(l.baseline))
 	l.slowStart = false
 	from := l.limit
-	next := l.limit*Tolerance*float64(l.baseline)/spent + math.Max(0.5, math.Sqrt(l.limit)/4)
+	next := l.limit*Tolerance*float64(l.baseline)/depth + math.Max(0.5, math.Sqrt(l.limit)/4)
 	// Never below what the backend was seen to carry at a healthy latency, in pages (the
 	// knee's carried). A floor counted in all requests in flight (shown: static files and
 	// the reserve among them) held a flood at 9 on 4 workers in the matrix.
