@@ -53,8 +53,8 @@ import (
 //   - A surge: a flood filling a limit that grew untested (slow start, the reserve's
 //     held-back demand, a calm day) past a small backend's workers queues people inside the
 //     backend for as long as the window takes to show it (a second at 4 workers × 200 ms).
-//     Once the limit has been reached for a baseline and as many answers have come as
-//     the backend was seen to carry at once, Little's law tells the time the requests spend in the backend, those
+//     Once the limit has been reached for a baseline and as many answers as the limit
+//     have come, Little's law tells the time the requests spend in the backend, those
 //     still in its queue included; past twice the healthy latency the limit is cut at
 //     once in proportion, and the cut is tested (see surge).
 //   - A cut is never below what the backend was seen to carry at a healthy latency (in
@@ -126,10 +126,6 @@ type Limit struct {
 	surgeN     int
 	inflight   int
 	inflightAt time.Duration
-	// pages is the pages in flight (requests other than static files), once the Controller
-	// reports them (byPage, see Pages): the surge is then read in pages alone.
-	pages  int
-	byPage bool
 
 	// baseline is the healthy latency; 0 until the first window. firstN and firstSum
 	// count the answers of the first window admitted at half the limit or less.
@@ -341,18 +337,11 @@ func (l *Limit) Started(now time.Duration, inflight int) {
 // the pages the backend carries at once.
 func (l *Limit) StartedPage(pages int) { l.winPages = max(l.winPages, pages) }
 
-// Pages records, at time now, that pages pages (requests other than static files) are in
-// flight: from the first call on, a surge is read in pages alone (see surge).
-func (l *Limit) Pages(now time.Duration, pages int) {
-	l.inFlight(now, l.inflight)
-	l.pages, l.byPage = pages, true
-}
-
 // Ignored records that a request admitted at time at ended without teaching anything (its
-// answer says nothing of the backend: a static file, a client that left; page: it was not a
-// static file): a measurement under way does not wait for it.
-func (l *Limit) Ignored(at time.Duration, page bool) {
-	if l.surgeAt > 0 && (page || !l.byPage) {
+// answer says nothing of the backend: a static file, a client that left): a measurement
+// under way does not wait for it.
+func (l *Limit) Ignored(at time.Duration) {
+	if l.surgeAt > 0 {
 		l.surgeN++ // it left the requests in flight all the same (Little's law)
 	}
 	if l.testAt > 0 && at >= l.testAt && (l.cohortEnd == 0 || at <= l.cohortEnd) {
@@ -447,18 +436,9 @@ func (l *Limit) SampleAt(now, latency time.Duration, dropped bool, inflight, adm
 // inFlight integrates the requests in flight up to now, inflight from now on.
 func (l *Limit) inFlight(now time.Duration, inflight int) {
 	if l.surgeAt > 0 && now > l.inflightAt {
-		l.surgeArea += float64(l.surged()) * float64(now-l.inflightAt)
+		l.surgeArea += float64(l.inflight) * float64(now-l.inflightAt)
 	}
 	l.inflight, l.inflightAt = inflight, now
-}
-
-// surged is what a surge counts in flight: pages, once the Controller reports them (see
-// surge), else every request.
-func (l *Limit) surged() int {
-	if l.byPage {
-		return l.pages
-	}
-	return l.inflight
 }
 
 // surge cuts the limit, ahead of the window's end, when a flood has filled it past what the
@@ -476,27 +456,13 @@ func (l *Limit) surged() int {
 // is then tested as every cut is: the time before is this one, its standard error that of
 // the count of answers, so a latency the proxy added to every answer puts the limit back.
 // It needs a baseline since the limit was reached (every worker has answered once) and as
-// many answers as the backend was seen to carry at once at a healthy latency (the knee's
-// carried; at least surgeSamples): every worker known to exist has answered once, and the
-// reading speaks for the backend, not for one page. Not as many as the limit (session 8):
-// the limit is what grew untested past the backend, and on the class of backend a surge
-// is for, a few workers with slow pages, it took limit / workers page times to judge
-// (post-closed-10x-4w200: 600 ms on 4 workers × 200 ms, 3-4 more POSTs served ahead of
-// people, people's p95 1.19-1.36× against 1.06-1.18× before). Judged that early, with pages
-// of equal cost (the matrix's) the answers come in batches of the workers, and a reading
-// taken at the first answer of the second batch counts the time of the batch still in
-// service but not its answers: up to twice the backend's (8 workers × 50 ms: 167 ms for
-// 94), a cut to half the workers, the matrix's dip at a flood's start (issue11: least 4 on
-// 8 workers). The cut's depth counts the requests known to be in service as half
-// answered, which takes that bias out; the trigger does not, so that a limit barely past
-// twice the healthy latency is still cut.
-// Counted in pages, once the Controller reports them (see Pages): a static file holds a
-// worker for a millisecond, a browser fetches a page's worth of them at once, and counted
-// among the answers they diluted the reading below the pages' time it is compared with
-// (4 workers × 200 ms, people fetching 5 files a page: the cut late or never within the
-// first second in 6 seeds of 10, and the limit of 13 held through a whole
-// post-closed-10x-4w200 flood in half the runs).
-// Not during a test's measurement after a cut, which holds the limit
+// many answers as the limit (at least surgeSamples): judged a page time after the limit
+// filled, with a backend of pages of equal cost (the matrix's) that has answered its workers
+// once and is answering them a second time, the answers counted are fewer than the time
+// integrated says, and spent read up to twice the backend's (4 workers × 200 ms, 8 in
+// flight: 640 ms for 400): a cut to half the workers, the matrix's dip at a flood's start
+// (issue11: least 4 on 8 workers). Once as many have answered as were in flight, every one
+// of them has been replaced once and the reading is the backend's. Not during a test's measurement after a cut, which holds the limit
 // where it is (one measuring before a cut may be overtaken). A limit within a window's
 // headroom of what the backend was seen to carry (see shown) is left to the windows: only
 // a limit grown past that untested (slow start, the reserve's held-back demand, a calm day
@@ -507,11 +473,7 @@ func (l *Limit) surge(now time.Duration) bool {
 		return false
 	}
 	n := l.surgeN
-	carried := 0
-	if l.knee != nil {
-		carried = l.knee.carried
-	}
-	if n < max(surgeSamples, carried) {
+	if n < max(surgeSamples, int(l.limit)) {
 		return false
 	}
 	l.inFlight(now, l.inflight)
@@ -530,24 +492,16 @@ func (l *Limit) surge(now time.Duration) bool {
 	if spent <= 2*Tolerance*float64(l.baseline) {
 		return false
 	}
-	// The cut's depth: the requests in service when it is judged have done, on average,
-	// half their page, which the area counts and the answers do not yet. The backend
-	// serves at least carried at once; counting them as half answered takes out the
-	// bias of a reading judged between two batches of answers (8 workers × 50 ms judged
-	// at the first answer of the second batch: 167 ms read for 94, a cut to 6).
-	answered := float64(n) + float64(min(l.surged(), carried))/2
-	// The test's latency before the cut stays the reading as taken: judged against the
-	// lower one, the cohort at the cut's lower limit fell by less than the noise after the
-	// first wave of a flood refused upstream, the limit went back to 13 on 4 workers and
-	// stayed there with no demand left to test it (all-open-30x-4w200).
-	depth := math.Max(l.own(l.surgeArea/answered, delay), float64(l.baseline))
 	l.slowStart = false
 	from := l.limit
-	next := l.limit*Tolerance*float64(l.baseline)/depth + math.Max(0.5, math.Sqrt(l.limit)/4)
+	next := l.limit*Tolerance*float64(l.baseline)/spent + math.Max(0.5, math.Sqrt(l.limit)/4)
 	// Never below what the backend was seen to carry at a healthy latency, in pages (the
 	// knee's carried). A floor counted in all requests in flight (shown: static files and
 	// the reserve among them) held a flood at 9 on 4 workers in the matrix.
-	floor := math.Max(l.min, float64(carried))
+	floor := l.min
+	if l.knee != nil {
+		floor = math.Max(floor, float64(l.knee.carried))
+	}
 	l.limit = math.Max(floor, math.Min(next, l.limit*cutStep))
 	l.cutFrom, l.cutLatency, l.cutSE, l.probe, l.suspect = from, spent, spent/math.Sqrt(float64(n)), false, false
 	l.measureFrom(now)

@@ -369,7 +369,7 @@ func TestCohortSkipsIgnoredAnswers(t *testing.T) {
 	for i := 0; i < testSamples; i++ {
 		l.Pressure()
 		if i%4 == 0 {
-			l.Ignored(at, true)
+			l.Ignored(at)
 			continue
 		}
 		l.SampleOf(now, 100*time.Millisecond, false, 15, 16, at)

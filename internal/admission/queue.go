@@ -372,7 +372,6 @@ func (c *Controller) acquire(ctx context.Context, siteName string, tier Tier, si
 		} else {
 			// Nobody will use it: give it to the next waiter.
 			c.finish(s, tier, static)
-			c.backend.Pages(c.clock(), c.pages)
 			c.dispatch(c.clock())
 		}
 	case w.pushedOut:
@@ -408,11 +407,10 @@ func (t Ticket) release(outcome Outcome, latency time.Duration) {
 	now := c.clock()
 	s := t.site
 	c.finish(s, t.tier, t.static)
-	c.backend.Pages(now, c.pages)
 	c.demand.held(t.tier, now-t.start)
 	if outcome == OutcomeIgnore {
-		c.backend.Ignored(t.start, !t.static)
-		s.limit.Ignored(t.start, !t.static)
+		c.backend.Ignored(t.start)
+		s.limit.Ignored(t.start)
 	} else {
 		if latency < 0 {
 			latency = now - t.start
@@ -549,7 +547,6 @@ func (c *Controller) start(s *site, tier Tier, now time.Duration, static bool) i
 	if !static {
 		c.pages++
 		c.backend.StartedPage(c.pages)
-		c.backend.Pages(now, c.pages)
 	}
 	s.limit.Started(now, s.inflight)
 	return c.inflight + c.reserveFree(c.demand.lowest)
