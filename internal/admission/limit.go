@@ -59,7 +59,10 @@ import (
 //     once in proportion, and the cut is tested (see surge).
 //   - A cut is never below what the backend was seen to carry at a healthy latency (in
 //     pages, see knee), and a cut whose test found the lower concurrency healthy is not
-//     cut again (see testCut).
+//     cut again (see testCut). What it carried is forgotten once no answer has come from
+//     that concurrency for as long as the knee's means remember (kneeMemory windows), and
+//     a knee found below it takes shown down with the limit: a backend that lost workers
+//     is not held to what it carried before.
 //   - The first baseline: a flood at start queues some of the first window's answers in
 //     the backend; when the limit was reached, only the answers of requests admitted at
 //     half the limit or less count.
@@ -525,6 +528,9 @@ func (l *Limit) closeWindow(now time.Duration) {
 		// backend there: the limit goes just below.
 		l.limit = below     // never below what calm traffic used (see used)
 		l.slowStart = false // the capacity is found
+		// And the backend no longer carries more than this (it may have once, on more
+		// workers): a limit grown past it again is untested (see surge).
+		l.shown = math.Min(l.shown, l.limit)
 		l.endTest()
 		return
 	}
@@ -807,8 +813,13 @@ type knee struct {
 	// squares of latencies (ns, ns²).
 	n, sum, sq    [kneeTrack + 1]float64
 	sn, ssum, ssq [kneeTrack + 1]float64
+	// idle counts, by concurrency, the windows since one of its answers last came. What
+	// was measured at a concurrency no answer has come from for kneeMemory windows is
+	// forgotten (see close).
+	idle [kneeTrack + 1]int
 	// carried is, as of the last window, the most pages in flight whose answers (enough of
-	// them) were healthy: what the backend has been seen to carry at once without a queue.
+	// them, within the memory: see idle) were healthy: what the backend has been seen to
+	// carry at once without a queue.
 	carried int
 }
 
@@ -849,6 +860,22 @@ func (k *knee) close(delay float64, at, floor int) int {
 		wsq := k.sq[c] - 2*delay*k.sum[c] + k.n[c]*delay*delay
 		k.sn[c], k.ssum[c], k.ssq[c] = k.sn[c]*keep+wn, k.ssum[c]*keep+ws, k.ssq[c]*keep+wsq
 		k.n[c], k.sum[c], k.sq[c] = 0, 0, 0
+		if k.idle[c]++; wn > 0 {
+			k.idle[c] = 0
+		}
+		if k.idle[c] > kneeMemory {
+			// The memory is kneeMemory windows: an exponential average remembers the mean
+			// that long, but the count of answers behind it decays only by a sixteenth a
+			// window, and a busy phase's thousands at a concurrency kept it above
+			// kneeSamples for a minute or more after the last answer there. Those old
+			// healthy answers then spoke against a knee measured now below them (see
+			// queues) and for what the backend carried (carried, the floor of a surge's
+			// cut): a backend that lost capacity (12 workers, then 2) kept its limit at
+			// 7-9 (TestCapacityDropAfterBusyPhase; TestLimitFollowsRealBackend's flake).
+			// A concurrency not reached for as long as the means remember says nothing of
+			// the backend now.
+			k.sn[c], k.ssum[c], k.ssq[c] = 0, 0, 0
+		}
 	}
 	var n, sum, sq float64 // answers admitted below the concurrency looked at
 	k.carried = 0
