@@ -128,6 +128,13 @@ type OverheadRun struct {
 	CPUMicrosPerRequest float64 `json:"cpu_us_per_request"`
 	// InstructionsPerRequest is from perf stat, when perf counts instructions here; else 0.
 	InstructionsPerRequest float64 `json:"instructions_per_request,omitempty"`
+	// SwitchesPerRequest and PreemptionsPerRequest are the proxy's context switches per
+	// request, summed over its threads (/proc/PID/task/*/status): voluntary ones (a thread
+	// parked in futex or epoll: a goroutine handed over, a timer, idle) and involuntary ones
+	// (a thread preempted by the kernel). Where /proc CPU exceeds instructions, these say
+	// whether the excess is the scheduler's.
+	SwitchesPerRequest    float64 `json:"ctxt_switches_per_request"`
+	PreemptionsPerRequest float64 `json:"preemptions_per_request"`
 }
 
 // OverheadArm is the medians of one arm and its ratios to plain Caddy.
@@ -144,6 +151,10 @@ type OverheadArm struct {
 	MedianCPU float64 `json:"median_cpu_us_per_request"`
 	// MedianInstructions is the median instructions per request (0 without perf).
 	MedianInstructions float64 `json:"median_instructions_per_request,omitempty"`
+	// MedianSwitches and MedianPreemptions are the medians of OverheadRun's per-request
+	// voluntary and involuntary context switches.
+	MedianSwitches    float64 `json:"median_ctxt_switches_per_request"`
+	MedianPreemptions float64 `json:"median_preemptions_per_request"`
 	// RPSRatio is the median over repeats of this arm's rps / plain's rps in the same round.
 	RPSRatio float64 `json:"rps_ratio_to_plain"`
 	// CPURatio is the median of the per-round CPU-per-request ratios to plain.
@@ -330,13 +341,14 @@ func summarizeOverhead(arms []string, runs []OverheadRun) []OverheadArm {
 	}
 	var out []OverheadArm
 	for _, arm := range arms {
-		var rps, p50, p99, cpu, ins, rr, cr, ir []float64
+		var rps, p50, p99, cpu, ins, rr, cr, ir, sw, pre []float64
 		a := OverheadArm{Name: arm}
 		for _, r := range runs {
 			if r.Arm != arm {
 				continue
 			}
 			rps, p50, p99, cpu = append(rps, r.RPS), append(p50, r.Latency.P50), append(p99, r.Latency.P99), append(cpu, r.CPUMicrosPerRequest)
+			sw, pre = append(sw, r.SwitchesPerRequest), append(pre, r.PreemptionsPerRequest)
 			if r.InstructionsPerRequest > 0 {
 				ins = append(ins, r.InstructionsPerRequest)
 			}
@@ -351,6 +363,7 @@ func summarizeOverhead(arms []string, runs []OverheadRun) []OverheadArm {
 		}
 		a.MedianRPS, a.MedianP50, a.MedianP99 = round2(Median(rps)), round2(Median(p50)), round2(Median(p99))
 		a.MedianCPU, a.MedianInstructions = round2(Median(cpu)), math.Round(Median(ins))
+		a.MedianSwitches, a.MedianPreemptions = round2(Median(sw)), round2(Median(pre))
 		a.RPSRatio, a.CPURatio, a.InstructionsRatio = round4(Median(rr)), round4(Median(cr)), round4(Median(ir))
 		if m := Median(rps); m > 0 && len(rps) > 0 {
 			lo, hi := rps[0], rps[0]
@@ -452,6 +465,7 @@ func loadOnce(ctx context.Context, p *Proxy, conc int, d time.Duration, seq *ato
 		perf = startPerf(p.PID())
 	}
 	cpu0, cpuErr := procCPU(p.PID())
+	sw0, swErr := procSwitches(p.PID())
 	start := time.Now()
 	deadline := start.Add(d)
 	lats := make([][]float64, conc)
@@ -480,6 +494,7 @@ func loadOnce(ctx context.Context, p *Proxy, conc int, d time.Duration, seq *ato
 	wg.Wait()
 	elapsed := time.Since(start)
 	cpu1, cpuErr2 := procCPU(p.PID())
+	sw1, swErr2 := procSwitches(p.PID())
 	var instr float64
 	if perf != nil {
 		instr = perf.stop()
@@ -495,6 +510,10 @@ func loadOnce(ctx context.Context, p *Proxy, conc int, d time.Duration, seq *ato
 	run.Latency = Summarize(all)
 	if cpuErr == nil && cpuErr2 == nil && len(all) > 0 {
 		run.CPUMicrosPerRequest = round2((cpu1 - cpu0).Seconds() * 1e6 / float64(len(all)))
+	}
+	if swErr == nil && swErr2 == nil && len(all) > 0 {
+		run.SwitchesPerRequest = round2(float64(sw1.voluntary-sw0.voluntary) / float64(len(all)))
+		run.PreemptionsPerRequest = round2(float64(sw1.involuntary-sw0.involuntary) / float64(len(all)))
 	}
 	if instr > 0 && len(all) > 0 {
 		run.InstructionsPerRequest = math.Round(instr / float64(len(all)))
@@ -528,6 +547,40 @@ func procCPU(pid int) (time.Duration, error) {
 		return 0, errors.New("unexpected /proc stat format")
 	}
 	return time.Duration(u+s) * time.Second / clockTicks, nil
+}
+
+// switches are a process's context switches so far, summed over its threads.
+type switches struct{ voluntary, involuntary uint64 }
+
+// procSwitches sums the voluntary and involuntary context switches of pid's threads
+// (/proc/PID/task/*/status; /proc/PID/status counts only the main thread's). A thread that
+// exited takes its count with it: Go rarely ends a thread, so the sum barely undercounts.
+func procSwitches(pid int) (switches, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return switches{}, err
+	}
+	var sum switches
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+		if err != nil {
+			continue // the thread ended meanwhile
+		}
+		sum.voluntary += statusField(b, "voluntary_ctxt_switches:")
+		sum.involuntary += statusField(b, "nonvoluntary_ctxt_switches:")
+	}
+	return sum, nil
+}
+
+// statusField is the number after name at a line's start in a /proc status file, or 0.
+func statusField(b []byte, name string) uint64 {
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name); ok {
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 // perfWorks says whether `perf stat -e instructions` counts on this machine.
@@ -617,11 +670,15 @@ func (r *OverheadReport) Markdown() string {
 			fmt.Fprintf(&b, "| %s | %.0f | %.3f |\n", a.Name, a.MedianInstructions, a.InstructionsRatio)
 		}
 	}
+	b.WriteString("\nThe proxy's context switches per request (all its threads, /proc/PID/task/*/status): voluntary (a thread parked: futex, epoll, idle) and involuntary (preempted).\n\n| arm | voluntary/req | involuntary/req |\n|---|---:|---:|\n")
+	for _, a := range r.Arms {
+		fmt.Fprintf(&b, "| %s | %.2f | %.2f |\n", a.Name, a.MedianSwitches, a.MedianPreemptions)
+	}
 	b.WriteString(r.callgrindMarkdown())
 	fmt.Fprintf(&b, "\nTarget (issue 6): floodgate's allowed path ≥ 0.90× plain Caddy's requests/s: **%s**.\n", passFail(r.TargetMet))
-	b.WriteString("\n| round | arm | req/s | p50 ms | p99 ms | CPU µs/req |\n|---:|---|---:|---:|---:|---:|\n")
+	b.WriteString("\n| round | arm | req/s | p50 ms | p99 ms | CPU µs/req | switches/req | preemptions/req |\n|---:|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, run := range r.Runs {
-		fmt.Fprintf(&b, "| %d | %s | %.0f | %.2f | %.2f | %.0f |\n", run.Repeat, run.Arm, run.RPS, run.Latency.P50, run.Latency.P99, run.CPUMicrosPerRequest)
+		fmt.Fprintf(&b, "| %d | %s | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f |\n", run.Repeat, run.Arm, run.RPS, run.Latency.P50, run.Latency.P99, run.CPUMicrosPerRequest, run.SwitchesPerRequest, run.PreemptionsPerRequest)
 	}
 	return b.String()
 }

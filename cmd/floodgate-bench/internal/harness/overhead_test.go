@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestSummarizeOverhead(t *testing.T) {
@@ -230,5 +231,25 @@ func TestOverheadArmsSameLogAndMetrics(t *testing.T) {
 		if fg := strings.Contains(cf, "\tfloodgate\n"); fg != (arm != ArmPlain && arm != ArmPlainRefusal) {
 			t.Errorf("arm %s: floodgate directive %v", arm, fg)
 		}
+	}
+}
+
+func TestProcSwitches(t *testing.T) {
+	for range 3 {
+		time.Sleep(time.Millisecond) // a sleeping thread parks: voluntary switches
+	}
+	sw, err := procSwitches(os.Getpid())
+	if err != nil || sw.voluntary == 0 {
+		t.Errorf("procSwitches(self) = %+v, %v; want voluntary switches after sleeps", sw, err)
+	}
+	if _, err := procSwitches(-1); err == nil {
+		t.Error("procSwitches(-1) succeeded")
+	}
+	status := []byte("Name:\tcaddy\nvoluntary_ctxt_switches:\t1234\nnonvoluntary_ctxt_switches:\t56\n")
+	if v, n := statusField(status, "voluntary_ctxt_switches:"), statusField(status, "nonvoluntary_ctxt_switches:"); v != 1234 || n != 56 {
+		t.Errorf("statusField = %d, %d; want 1234, 56", v, n)
+	}
+	if v := statusField(status, "Threads:"); v != 0 {
+		t.Errorf("statusField(missing) = %d; want 0", v)
 	}
 }
