@@ -302,15 +302,23 @@ func (l *holdLaw) step(hold, delay, baseline time.Duration, n, sum int64) time.D
 			return baseline
 		}
 	}
-	if delay <= target || hold < baseline {
-		next := nextHold(min(hold, baseline), delay, baseline)
-		if hold > baseline && delay <= target {
-			next = hold - hold/8 // shrink from where it is, not from the healthy latency
-			if next < baseline {
-				l.held = 0
-			}
+	if hold > baseline && delay <= target {
+		// A hold a probe found paying shrinks only once the proxy's delay is under half
+		// its target (it has CPU to spare), from where it is; between half and the
+		// target it stays: shrinking it there only brings the flood back for the next
+		// probe to push out again (stealth-closed-30x-4w20: the hold fell back to the
+		// healthy latency within half a second of each kept probe).
+		if delay >= target/2 {
+			return hold
 		}
-		return next
+		next := hold - hold/8
+		if next < baseline {
+			l.held = 0
+		}
+		return max(next, baseline)
+	}
+	if delay <= target || hold < baseline {
+		return nextHold(min(hold, baseline), delay, baseline)
 	}
 	// The delay is above its target at the healthy latency or past it: probe a longer hold?
 	probe := min(2*hold, maxAnswerHold)

@@ -277,6 +277,13 @@ func TestHoldGrowsOnlyWhileItPays(t *testing.T) {
 	if n0, n1 := closed.answersIn(base), closed.answersIn(holds[len(holds)-1]); n1*10 > n0 {
 		t.Errorf("closed loop: %d answers a tick at the end, %d at the healthy latency: want a tenth or less", n1, n0)
 	}
+	// The delay between half its target and the target: a hold past the healthy latency
+	// stays where it is.
+	atTarget := func(time.Duration) time.Duration { return 1500 * time.Microsecond }
+	kept := holds[len(holds)-1]
+	if h := l.run(kept, base, 20, closed, atTarget)[19]; h != kept {
+		t.Errorf("delay within its target: hold %v after 2 s, want it kept at %v", h, kept)
+	}
 	// The proxy calm again: the hold shrinks back to none within 6 s.
 	holds = l.run(holds[len(holds)-1], base, 60, closed, calm)
 	if h := holds[len(holds)-1]; h != 0 {
