@@ -112,9 +112,11 @@ func paceable(in *verdict.Request, v *verdict.Verdict) bool {
 // nothing is held. Nothing here is a number to guess:
 //   - the target is the backend's healthy latency times (admission.Tolerance - 1): the
 //     proxy's own queue is given the room the limit gives the backend's (10 %);
-//   - the hold is at most the healthy latency: a person's first page on a site under attack
-//     (a challenge, then the page) waits at most one more page time, and a flood cannot make
-//     it wait longer; before a healthy latency is learned, nothing is held.
+//   - the hold is at most the healthy latency unless measured probes find it pays to hold
+//     longer (holdLaw: a closed-loop flood), then at most maxAnswerHold: a person's first
+//     page on a site under attack (a challenge, then the page) waits at most one more page
+//     time, or that hold while such a flood is held longer; before a healthy latency is
+//     learned, nothing is held.
 //
 // Never held: anyone above tier new (pass holders, returning visitors, browsers that kept
 // their cookie), verified search engines and allowed automation (tier trusted), answers to
