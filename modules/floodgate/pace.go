@@ -42,6 +42,7 @@ type pacer struct {
 	max   int64
 	hold  atomic.Int64 // nanoseconds
 	total atomic.Int64 // answers held so far
+	seen  atomic.Int64 // answers paced so far, held or not (the hold law's rate)
 }
 
 // newPacer returns a pacer holding at most max refusals, each for hold.
@@ -58,6 +59,7 @@ var refusals = newPacer(maxHeldRefusals, refusalHold)
 // pace holds the caller for the pacer's hold, or until ctx ends (a hold of watchedHold or
 // more), unless p.max refusals are held already. It reports whether it held.
 func (p *pacer) pace(ctx context.Context) bool {
+	p.seen.Add(1)
 	hold := time.Duration(p.hold.Load())
 	if hold <= 0 {
 		return false
@@ -110,9 +112,11 @@ func paceable(in *verdict.Request, v *verdict.Verdict) bool {
 // nothing is held. Nothing here is a number to guess:
 //   - the target is the backend's healthy latency times (admission.Tolerance - 1): the
 //     proxy's own queue is given the room the limit gives the backend's (10 %);
-//   - the hold is at most the healthy latency: a person's first page on a site under attack
-//     (a challenge, then the page) waits at most one more page time, and a flood cannot make
-//     it wait longer; before a healthy latency is learned, nothing is held.
+//   - the hold is at most the healthy latency unless measured probes find it pays to hold
+//     longer (holdLaw: a closed-loop flood), then at most maxAnswerHold: a person's first
+//     page on a site under attack (a challenge, then the page) waits at most one more page
+//     time, or that hold while such a flood is held longer; before a healthy latency is
+//     learned, nothing is held.
 //
 // Never held: anyone above tier new (pass holders, returning visitors, browsers that kept
 // their cookie), verified search engines and allowed automation (tier trusted), answers to
@@ -158,6 +162,7 @@ var holdPin atomic.Int64
 func adaptHolds(p *pacer, sched admission.SchedDelay, baseline func() time.Duration, stop <-chan struct{}) {
 	defer p.hold.Store(0)
 	a := newHoldAdapter(sched)
+	a.answers = p.seen.Load
 	t := time.NewTicker(answerTick)
 	defer t.Stop()
 	for {
@@ -174,11 +179,15 @@ func adaptHolds(p *pacer, sched admission.SchedDelay, baseline func() time.Durat
 	}
 }
 
-// holdAdapter turns readings of the proxy's delay into holds (nextHold).
+// holdAdapter turns readings of the proxy's delay, and counts of own answers, into holds
+// (nextHold, then holdLaw past the healthy latency).
 type holdAdapter struct {
 	sched      admission.SchedDelay
 	last       admission.ProxyDelay
 	wait, wake time.Duration // the last measured means
+	answers    func() int64  // own answers paced so far (nil: none counted, no probe)
+	seen       int64         // answers at the last reading
+	law        holdLaw
 }
 
 func newHoldAdapter(sched admission.SchedDelay) *holdAdapter {
@@ -186,12 +195,142 @@ func newHoldAdapter(sched admission.SchedDelay) *holdAdapter {
 }
 
 // next reads the proxy's delay since the last reading, one scheduling wait and one network
-// wake (as admission's limit counts it), and returns the hold that follows hold.
+// wake (as admission's limit counts it), and the own answers paced since, and returns the
+// hold that follows hold.
 func (a *holdAdapter) next(hold, baseline time.Duration) time.Duration {
 	d := a.sched()
 	delay := d.DelaySince(a.last, &a.wait, &a.wake)
 	a.last = d
-	return nextHold(hold, delay, baseline)
+	var n int64
+	if a.answers != nil {
+		seen := a.answers()
+		n, a.seen = seen-a.seen, seen
+	}
+	return a.law.next(hold, delay, baseline, n)
+}
+
+// Past the healthy latency, a hold pays only against a flood that waits for its answer
+// before it sends the next request (closed loop): N such clients send N / (hold + their
+// own time) requests a second, so doubling the hold nearly halves what they cost. An
+// open-loop flood sends at its own rate whatever the hold, and a longer hold only keeps
+// rate × hold requests (goroutines, connections) held at once: session 7 measured a fixed
+// 1 s ceiling take stealth-open-10x-8w50 from 1.01x to 2.08-6.24x calm while it took
+// stealth-closed-30x-4w20 from 2.81-3.26x to 2.05-2.30x. So the hold grows past the healthy
+// latency by probes, each measured: while the proxy's delay stays above its target at a
+// hold at or past the healthy latency, the hold doubles, and is kept only if the own
+// answers a tick then fell by at least probePays (a closed-loop client's rate falls by
+// (h+c)/(2h+c): at least a quarter once the hold is half the client's own time or more);
+// otherwise it goes back and no probe is made for probeBackoff ticks, doubling with each
+// probe in a row that did not pay. A hold past the healthy latency is dropped a step when
+// it stops paying: when the answers held at once (rate × hold) grow by half over what they
+// were when it was kept (an open-loop flood joined), and it shrinks by an eighth a tick
+// like any hold once the delay is low. It is at most maxAnswerHold, and a probe that would
+// hold more than half of the pacer's bound at once is not made.
+const (
+	probePays     = 0.75
+	probeBackoff  = 10 // ticks: 1 s
+	maxAnswerHold = refusalHold
+	probeMeasure  = 2 // ticks the rate is read over, before and after a probe
+)
+
+// holdLaw is the state of the hold past the healthy latency. The zero holdLaw probes
+// nothing yet.
+type holdLaw struct {
+	recent  [probeMeasure]int64 // own answers in the last ticks, newest first
+	from    time.Duration       // the hold before the probe under way (0: none)
+	before  int64               // own answers over probeMeasure ticks at from
+	settle  int                 // ticks left before the probe's rate is read
+	backoff int                 // ticks before the next probe
+	misses  int                 // probes in a row that did not pay
+	held    float64             // answers held at once when the hold past the healthy latency was kept (0: read next)
+	stable  int                 // ticks the hold has not changed
+}
+
+// next returns the hold that follows hold, for the proxy's delay over the last tick, the
+// backend's healthy latency (baseline) and the n own answers paced over the last tick.
+func (l *holdLaw) next(hold, delay, baseline time.Duration, n int64) time.Duration {
+	copy(l.recent[1:], l.recent[:])
+	l.recent[0] = n
+	var sum int64
+	for _, r := range l.recent {
+		sum += r
+	}
+	if l.backoff > 0 {
+		l.backoff--
+	}
+	next := l.step(hold, delay, baseline, n, sum)
+	if next == hold {
+		l.stable++
+	} else {
+		l.stable = 0
+	}
+	return next
+}
+
+func (l *holdLaw) step(hold, delay, baseline time.Duration, n, sum int64) time.Duration {
+	target := time.Duration(float64(baseline) * (admission.Tolerance - 1))
+	if baseline < minAnswerHold {
+		*l = holdLaw{}
+		return 0
+	}
+	if l.from > 0 { // a probe is under way at hold
+		if l.settle > 0 {
+			l.settle--
+			return hold
+		}
+		if float64(sum) <= probePays*float64(l.before) { // it paid: kept
+			l.from, l.misses, l.held = 0, 0, 0
+			return hold
+		}
+		back := l.from
+		l.from = 0
+		l.misses++
+		l.backoff = probeBackoff << min(l.misses-1, 5)
+		return back
+	}
+	if hold > baseline {
+		held := float64(n) * float64(hold) / float64(answerTick)
+		switch {
+		case l.held == 0:
+			l.held = held
+		case held > 1.5*l.held: // stopped paying: an open-loop flood joined
+			// The reading it was kept at stays: a closed-loop flood holds as many at
+			// once at any hold, so the hold keeps dropping until it holds no more
+			// than half again as many, or is back at the healthy latency.
+			if next := max(hold/2, baseline); next > baseline {
+				return next
+			}
+			l.held = 0
+			return baseline
+		}
+	}
+	if hold > baseline && delay <= target {
+		// A hold a probe found paying shrinks only once the proxy's delay is under half
+		// its target (it has CPU to spare), from where it is; between half and the
+		// target it stays: shrinking it there only brings the flood back for the next
+		// probe to push out again (stealth-closed-30x-4w20: the hold fell back to the
+		// healthy latency within half a second of each kept probe).
+		if delay >= target/2 {
+			return hold
+		}
+		next := hold - hold/8
+		if next < baseline {
+			l.held = 0
+		}
+		return max(next, baseline)
+	}
+	if delay <= target || hold < baseline {
+		return nextHold(min(hold, baseline), delay, baseline)
+	}
+	// The delay is above its target at the healthy latency or past it: probe a longer hold?
+	probe := min(2*hold, maxAnswerHold)
+	if probe <= hold || l.backoff > 0 || sum == 0 || l.stable+1 < probeMeasure ||
+		float64(n)*float64(probe)/float64(answerTick) > float64(maxHeldRefusals)/2 {
+		return hold
+	}
+	l.from, l.before = hold, sum
+	l.settle = int((probe+answerTick-1)/answerTick) + probeMeasure - 1
+	return probe
 }
 
 // ownAnswer reports whether verdict v has floodgate answer the request itself (a

@@ -217,3 +217,128 @@ func AnswersHeld() int64 { return answers.total.Load() }
 
 // AnswerHold is the hold of own answers now.
 func AnswerHold() time.Duration { return time.Duration(answers.hold.Load()) }
+
+// flood is a simulated flood of own answers for the hold law: closed clients that each
+// wait for their answer (the hold plus own, their own time) before the next request, and
+// open ones arriving at open answers a second whatever the hold.
+type flood struct {
+	closed float64
+	own    time.Duration
+	open   float64
+}
+
+// answersIn is how many own answers the flood sends in a tick at hold.
+func (f flood) answersIn(hold time.Duration) int64 {
+	tick := answerTick.Seconds()
+	n := f.open * tick
+	if f.closed > 0 {
+		n += f.closed * tick / (hold + f.own).Seconds()
+	}
+	return int64(n)
+}
+
+// run runs the law for ticks ticks with the proxy's delay from delay(hold), and returns
+// the holds after each tick.
+func (l *holdLaw) run(hold, baseline time.Duration, ticks int, f flood, delay func(time.Duration) time.Duration) []time.Duration {
+	holds := make([]time.Duration, ticks)
+	for i := range holds {
+		hold = l.next(hold, delay(hold), baseline, f.answersIn(hold))
+		holds[i] = hold
+	}
+	return holds
+}
+
+// Past the healthy latency the hold grows only while growing it lowers the own answers a
+// tick (a closed-loop flood), is given back when it does not (an open-loop flood, whose
+// answers held at once would only pile up), drops when an open-loop flood joins, shrinks
+// back to none once the proxy is calm, and is never longer than maxAnswerHold.
+func TestHoldGrowsOnlyWhileItPays(t *testing.T) {
+	const base = 20 * time.Millisecond
+	short := func(time.Duration) time.Duration { return 10 * time.Millisecond } // target 2 ms
+	calm := func(time.Duration) time.Duration { return 0 }
+	closed := flood{closed: 120, own: 5 * time.Millisecond}
+	open := flood{open: 2000}
+
+	// A closed-loop flood while the proxy stays short of CPU: the hold grows to the most.
+	var l holdLaw
+	holds := l.run(0, base, 100, closed, short)
+	reached := 0
+	for i, h := range holds {
+		if h > maxAnswerHold {
+			t.Fatalf("closed loop: tick %d hold %v past the most, %v", i, h, maxAnswerHold)
+		}
+		if h == maxAnswerHold && reached == 0 {
+			reached = i + 1
+		}
+	}
+	if reached == 0 || reached > 60 {
+		t.Errorf("closed loop: the hold reached %v after %d ticks, want within 60 (holds %v)", maxAnswerHold, reached, holds)
+	}
+	if n0, n1 := closed.answersIn(base), closed.answersIn(holds[len(holds)-1]); n1*10 > n0 {
+		t.Errorf("closed loop: %d answers a tick at the end, %d at the healthy latency: want a tenth or less", n1, n0)
+	}
+	// The delay between half its target and the target: a hold past the healthy latency
+	// stays where it is.
+	atTarget := func(time.Duration) time.Duration { return 1500 * time.Microsecond }
+	kept := holds[len(holds)-1]
+	if h := l.run(kept, base, 20, closed, atTarget)[19]; h != kept {
+		t.Errorf("delay within its target: hold %v after 2 s, want it kept at %v", h, kept)
+	}
+	// The proxy calm again: the hold shrinks back to none within 6 s.
+	holds = l.run(holds[len(holds)-1], base, 60, closed, calm)
+	if h := holds[len(holds)-1]; h != 0 {
+		t.Errorf("calm after a closed-loop flood: hold %v after 6 s, want 0 (holds %v)", h, holds)
+	}
+
+	// An open-loop flood: probes are given back, and made ever less often.
+	l = holdLaw{}
+	holds = l.run(0, base, 600, open, short)
+	past, probes := 0, 0
+	for i, h := range holds {
+		if h > 2*base {
+			t.Fatalf("open loop: tick %d hold %v, more than one probe past the healthy latency %v", i, h, base)
+		}
+		if h > base {
+			past++
+			if i == 0 || holds[i-1] <= base {
+				probes++
+			}
+		}
+	}
+	if past > 60 || probes > 8 || probes == 0 {
+		t.Errorf("open loop: %d probes, %d of 600 ticks past the healthy latency; want 1-8 probes, at most 60 ticks", probes, past)
+	}
+	if h := holds[len(holds)-1]; h != base {
+		t.Errorf("open loop: hold %v at the end, want the healthy latency %v", h, base)
+	}
+
+	// A closed-loop flood held long, then an open-loop one joins: the hold drops back.
+	l = holdLaw{}
+	holds = l.run(0, base, 100, closed, short)
+	if h := holds[len(holds)-1]; h < 8*base {
+		t.Fatalf("closed loop: hold %v, want at least %v", h, 8*base)
+	}
+	both := flood{closed: closed.closed, own: closed.own, open: 1000}
+	was := holds[len(holds)-1]
+	holds = l.run(was, base, 100, both, short)
+	if h := holds[len(holds)-1]; h > was/4 {
+		t.Errorf("an open-loop flood joined: hold %v after 10 s, want a quarter of the %v before or less (holds %v)", h, was, holds)
+	}
+
+	// A probe that would hold more than half of the bound at once is not made.
+	l = holdLaw{}
+	big := flood{closed: 20000, own: 5 * time.Millisecond} // 800,000 a second at 20 ms: 16,000 held
+	for i, h := range l.run(0, base, 100, big, short) {
+		if h > base {
+			t.Fatalf("tick %d: hold %v past the healthy latency with %d answers a tick", i, h, big.answersIn(h))
+		}
+	}
+
+	// No answers counted (the adapter without a counter): never past the healthy latency.
+	l = holdLaw{}
+	for i, h := range l.run(0, base, 100, flood{}, short) {
+		if h > base {
+			t.Fatalf("no answers counted: tick %d hold %v past the healthy latency", i, h)
+		}
+	}
+}
