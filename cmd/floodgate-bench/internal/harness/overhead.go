@@ -135,6 +135,11 @@ type OverheadRun struct {
 	// whether the excess is the scheduler's.
 	SwitchesPerRequest    float64 `json:"ctxt_switches_per_request"`
 	PreemptionsPerRequest float64 `json:"preemptions_per_request"`
+	// HeldPerRequest is the share of requests whose answer floodgate held before sending
+	// it (floodgate_held_answers_total, both pacers, read from the proxy's metrics before
+	// and after): a held answer is a park and a wake, so a refusal arm whose answers were
+	// held measured the pacer, not a refusal's cost. 0 for plain Caddy.
+	HeldPerRequest float64 `json:"held_per_request"`
 }
 
 // OverheadArm is the medians of one arm and its ratios to plain Caddy.
@@ -155,6 +160,8 @@ type OverheadArm struct {
 	// voluntary and involuntary context switches.
 	MedianSwitches    float64 `json:"median_ctxt_switches_per_request"`
 	MedianPreemptions float64 `json:"median_preemptions_per_request"`
+	// MedianHeld is the median of OverheadRun's HeldPerRequest.
+	MedianHeld float64 `json:"median_held_per_request"`
 	// RPSRatio is the median over repeats of this arm's rps / plain's rps in the same round.
 	RPSRatio float64 `json:"rps_ratio_to_plain"`
 	// CPURatio is the median of the per-round CPU-per-request ratios to plain.
@@ -341,7 +348,7 @@ func summarizeOverhead(arms []string, runs []OverheadRun) []OverheadArm {
 	}
 	var out []OverheadArm
 	for _, arm := range arms {
-		var rps, p50, p99, cpu, ins, rr, cr, ir, sw, pre []float64
+		var rps, p50, p99, cpu, ins, rr, cr, ir, sw, pre, held []float64
 		a := OverheadArm{Name: arm}
 		for _, r := range runs {
 			if r.Arm != arm {
@@ -349,6 +356,7 @@ func summarizeOverhead(arms []string, runs []OverheadRun) []OverheadArm {
 			}
 			rps, p50, p99, cpu = append(rps, r.RPS), append(p50, r.Latency.P50), append(p99, r.Latency.P99), append(cpu, r.CPUMicrosPerRequest)
 			sw, pre = append(sw, r.SwitchesPerRequest), append(pre, r.PreemptionsPerRequest)
+			held = append(held, r.HeldPerRequest)
 			if r.InstructionsPerRequest > 0 {
 				ins = append(ins, r.InstructionsPerRequest)
 			}
@@ -364,6 +372,7 @@ func summarizeOverhead(arms []string, runs []OverheadRun) []OverheadArm {
 		a.MedianRPS, a.MedianP50, a.MedianP99 = round2(Median(rps)), round2(Median(p50)), round2(Median(p99))
 		a.MedianCPU, a.MedianInstructions = round2(Median(cpu)), math.Round(Median(ins))
 		a.MedianSwitches, a.MedianPreemptions = round2(Median(sw)), round2(Median(pre))
+		a.MedianHeld = round4(Median(held))
 		a.RPSRatio, a.CPURatio, a.InstructionsRatio = round4(Median(rr)), round4(Median(cr)), round4(Median(ir))
 		if m := Median(rps); m > 0 && len(rps) > 0 {
 			lo, hi := rps[0], rps[0]
@@ -466,6 +475,7 @@ func loadOnce(ctx context.Context, p *Proxy, conc int, d time.Duration, seq *ato
 	}
 	cpu0, cpuErr := procCPU(p.PID())
 	sw0, swErr := procSwitches(p.PID())
+	held0 := heldAnswers(p)
 	start := time.Now()
 	deadline := start.Add(d)
 	lats := make([][]float64, conc)
@@ -495,6 +505,7 @@ func loadOnce(ctx context.Context, p *Proxy, conc int, d time.Duration, seq *ato
 	elapsed := time.Since(start)
 	cpu1, cpuErr2 := procCPU(p.PID())
 	sw1, swErr2 := procSwitches(p.PID())
+	held1 := heldAnswers(p)
 	var instr float64
 	if perf != nil {
 		instr = perf.stop()
@@ -514,6 +525,9 @@ func loadOnce(ctx context.Context, p *Proxy, conc int, d time.Duration, seq *ato
 	if swErr == nil && swErr2 == nil && len(all) > 0 {
 		run.SwitchesPerRequest = round2(float64(sw1.voluntary-sw0.voluntary) / float64(len(all)))
 		run.PreemptionsPerRequest = round2(float64(sw1.involuntary-sw0.involuntary) / float64(len(all)))
+	}
+	if len(all) > 0 {
+		run.HeldPerRequest = round4((held1 - held0) / float64(len(all)))
 	}
 	if instr > 0 && len(all) > 0 {
 		run.InstructionsPerRequest = math.Round(instr / float64(len(all)))
@@ -670,9 +684,9 @@ func (r *OverheadReport) Markdown() string {
 			fmt.Fprintf(&b, "| %s | %.0f | %.3f |\n", a.Name, a.MedianInstructions, a.InstructionsRatio)
 		}
 	}
-	b.WriteString("\nThe proxy's context switches per request (all its threads, /proc/PID/task/*/status): voluntary (a thread parked: futex, epoll, idle) and involuntary (preempted).\n\n| arm | voluntary/req | involuntary/req |\n|---|---:|---:|\n")
+	b.WriteString("\nThe proxy's context switches per request (all its threads, /proc/PID/task/*/status): voluntary (a thread parked: futex, epoll, idle) and involuntary (preempted); and the share of answers floodgate held before sending them (its pacers: a park and a wake each).\n\n| arm | voluntary/req | involuntary/req | held/req |\n|---|---:|---:|---:|\n")
 	for _, a := range r.Arms {
-		fmt.Fprintf(&b, "| %s | %.2f | %.2f |\n", a.Name, a.MedianSwitches, a.MedianPreemptions)
+		fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.4f |\n", a.Name, a.MedianSwitches, a.MedianPreemptions, a.MedianHeld)
 	}
 	b.WriteString(r.callgrindMarkdown())
 	fmt.Fprintf(&b, "\nTarget (issue 6): floodgate's allowed path ≥ 0.90× plain Caddy's requests/s: **%s**.\n", passFail(r.TargetMet))
@@ -748,4 +762,19 @@ func niceCeil(v float64) float64 {
 		}
 	}
 	return 10 * p
+}
+
+// heldAnswers is the proxy's count of answers held by floodgate's pacers so far
+// (floodgate_held_answers_total, summed over its kinds); 0 when it has none (plain Caddy)
+// or its metrics cannot be read.
+func heldAnswers(p *Proxy) float64 {
+	lines, err := p.Metrics("floodgate_held_answers_total")
+	if err != nil {
+		return 0
+	}
+	var n float64
+	for _, m := range ParseMetricLines(lines) {
+		n += m.Value
+	}
+	return n
 }

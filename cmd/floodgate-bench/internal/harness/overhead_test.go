@@ -253,3 +253,35 @@ func TestProcSwitches(t *testing.T) {
 		t.Errorf("statusField(missing) = %d; want 0", v)
 	}
 }
+
+// TestHeldAnswers: the count of held answers is summed over the pacers' kinds from the
+// admin endpoint's metrics, other metrics ignored; an endpoint without it (plain Caddy) or
+// one that does not answer reads 0.
+func TestHeldAnswers(t *testing.T) {
+	metrics := "# HELP floodgate_held_answers_total Answers held.\n" +
+		"# TYPE floodgate_held_answers_total counter\n" +
+		"floodgate_held_answers_total{kind=\"answer\"} 12\n" +
+		"floodgate_held_answers_total{kind=\"refusal\"} 30\n" +
+		"floodgate_answer_hold_seconds 0.02\n" +
+		"caddy_http_requests_total{server=\"srv0\"} 999\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = io.WriteString(w, metrics)
+	}))
+	defer srv.Close()
+	p := &Proxy{Config: ProxyConfig{Name: "fg", Admin: strings.TrimPrefix(srv.URL, "http://")}}
+	if n := heldAnswers(p); n != 42 {
+		t.Errorf("heldAnswers = %v; want 42 (12 answers + 30 refusals)", n)
+	}
+	metrics = "caddy_http_requests_total{server=\"srv0\"} 999\n"
+	if n := heldAnswers(p); n != 0 {
+		t.Errorf("heldAnswers(plain Caddy) = %v; want 0", n)
+	}
+	srv.Close()
+	if n := heldAnswers(p); n != 0 {
+		t.Errorf("heldAnswers(no endpoint) = %v; want 0", n)
+	}
+}
