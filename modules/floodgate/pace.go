@@ -124,10 +124,16 @@ func paceable(in *verdict.Request, v *verdict.Verdict) bool {
 // through to the backend.
 const answerTick = 100 * time.Millisecond
 
+// holdTarget is the proxy's delay the hold of own answers aims under, for a backend whose
+// healthy latency is baseline: the room the limit gives the backend's queue (see above).
+func holdTarget(baseline time.Duration) time.Duration {
+	return time.Duration(float64(baseline) * (admission.Tolerance - 1))
+}
+
 // nextHold is the hold of the next tick, from the hold now and the proxy's delay measured
 // over the last tick, for a backend whose healthy latency is baseline (0: not learned).
 func nextHold(hold, delay, baseline time.Duration) time.Duration {
-	target := time.Duration(float64(baseline) * (admission.Tolerance - 1))
+	target := holdTarget(baseline)
 	switch {
 	case baseline < minAnswerHold: // none learned yet (0), or too fast to be worth a hold
 		return 0
@@ -233,6 +239,11 @@ const (
 	probeMeasure  = 2 // ticks the rate is read over, before and after a probe
 )
 
+// heldAtOnce is how many answers a hold keeps held at once, n arriving a tick (rate × hold).
+func heldAtOnce(n int64, hold time.Duration) float64 {
+	return float64(n) * float64(hold) / float64(answerTick)
+}
+
 // holdLaw is the state of the hold past the healthy latency. The zero holdLaw probes
 // nothing yet.
 type holdLaw struct {
@@ -268,7 +279,7 @@ func (l *holdLaw) next(hold, delay, baseline time.Duration, n int64) time.Durati
 }
 
 func (l *holdLaw) step(hold, delay, baseline time.Duration, n, sum int64) time.Duration {
-	target := time.Duration(float64(baseline) * (admission.Tolerance - 1))
+	target := holdTarget(baseline)
 	if baseline < minAnswerHold {
 		*l = holdLaw{}
 		return 0
@@ -289,7 +300,7 @@ func (l *holdLaw) step(hold, delay, baseline time.Duration, n, sum int64) time.D
 		return back
 	}
 	if hold > baseline {
-		held := float64(n) * float64(hold) / float64(answerTick)
+		held := heldAtOnce(n, hold)
 		switch {
 		case l.held == 0:
 			l.held = held
@@ -325,7 +336,7 @@ func (l *holdLaw) step(hold, delay, baseline time.Duration, n, sum int64) time.D
 	// The delay is above its target at the healthy latency or past it: probe a longer hold?
 	probe := min(2*hold, maxAnswerHold)
 	if probe <= hold || l.backoff > 0 || sum == 0 || l.stable+1 < probeMeasure ||
-		float64(n)*float64(probe)/float64(answerTick) > float64(maxHeldRefusals)/2 {
+		heldAtOnce(n, probe) > float64(maxHeldRefusals)/2 {
 		return hold
 	}
 	l.from, l.before = hold, sum

@@ -473,9 +473,9 @@ func loadOnce(ctx context.Context, p *Proxy, conc int, d time.Duration, seq *ato
 	if withPerf {
 		perf = startPerf(p.PID())
 	}
+	held0 := heldAnswers(p) // before the CPU reading: serving /metrics is not a request's cost
 	cpu0, cpuErr := procCPU(p.PID())
 	sw0, swErr := procSwitches(p.PID())
-	held0 := heldAnswers(p)
 	start := time.Now()
 	deadline := start.Add(d)
 	lats := make([][]float64, conc)
