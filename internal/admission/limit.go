@@ -36,10 +36,12 @@ import (
 //     fast pages are not favoured.
 //   - The verdict. A backend whose own queue made the latency climb answers faster at the
 //     lower concurrency: the cut stands (and if latency still climbs, the next cut starts
-//     from this measurement). A latency that fell by less than half the cut's share, and
-//     by no more than the noise of the two means (two standard errors), is not this
-//     backend's queue — it is the proxy's own CPU saturated by a flood it is refusing, the
-//     network, or a backend slower at every concurrency — and cutting for it only makes
+//     from this measurement); so does any cut from twice the healthy latency or more to a
+//     healthy one, however noisy the reading before (a surge's, see testCut). A latency
+//     that fell by less than half the cut's share, and by no more than the noise of the
+//     two means (two standard errors), is not this backend's queue — it is the proxy's
+//     own CPU saturated by a flood it is refusing, the network, or a backend slower at
+//     every concurrency — and cutting for it only makes
 //     people wait in the proxy while the backend sits idle: the limit goes back where it
 //     was and the cut is tested once more (a backend losing capacity while the latency
 //     before the cut was measured can look the same once); found again, the latency
