@@ -317,7 +317,7 @@ func (c *Controller) acquire(ctx context.Context, siteName string, tier Tier, si
 		// With healthy latency it grows the limit, below where the backend was last seen
 		// to queue (see Limit.HeldBack), so that a calm big backend's limit does not stay
 		// where the reserve holds its less trusted visitors back.
-		c.backend.HeldBack()
+		c.backend.HeldBack(tier)
 	}
 	if !s.room() {
 		s.limit.Pressure()
