@@ -89,10 +89,26 @@ type bytesStore interface {
 //
 // Rule files and sites in shadow count and log from step 1 on: their refusals are log.
 func (d *Decider) Decide(ctx context.Context, in *Request) Verdict {
+	return d.Settle(in, d.Count(ctx, in))
+}
+
+// Count runs the steps of the decision that count the request (1 and 2: outright actions and
+// budgets) and returns their verdict, for Settle. Decide is Settle(in, Count(ctx, in)).
+func (d *Decider) Count(ctx context.Context, in *Request) Verdict {
 	var v Verdict
 	if d.outright(in, &v) {
 		d.budgets(ctx, in, &v)
 	}
+	return v
+}
+
+// Settle runs the steps that read the sites' state as it is now (3 to 7: quarantine, under
+// attack, shadow, spared, tier) on a verdict of Count, and counts nothing. Settling the same
+// counted verdict again later decides a request anew on the sites' state of that moment
+// without counting it twice: a request that waited for the backend while its site switched
+// to under-attack mode or was quarantined meets the switch (the handler does, see
+// Handler.recheck), instead of reaching the backend on a decision its flood has made stale.
+func (d *Decider) Settle(in *Request, v Verdict) Verdict {
 	d.quarantine(in, &v)
 	d.underAttack(in, &v)
 	shadow(in, &v)

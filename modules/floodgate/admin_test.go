@@ -17,16 +17,7 @@ func TestAdminAPI(t *testing.T) {
 	admin := l.Addr().String()
 	l.Close()
 	p := startProxyWith(t, &proxy{admin: admin}, "rules "+protectRules, up.Listener.Addr().String(), "")
-	call := func(method, path string) (int, string) {
-		req, _ := http.NewRequest(method, "http://"+admin+path, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	call := adminCaller(t, admin)
 	sites := func() (quarantined, attacked []string) {
 		code, body := call("GET", "/floodgate/sites")
 		if code != 200 {
@@ -138,5 +129,21 @@ func TestAdminAPI(t *testing.T) {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// adminCaller returns a function that calls Caddy's admin endpoint at admin, as a tech would
+// with curl, and returns the status and body.
+func adminCaller(t *testing.T, admin string) func(method, path string) (int, string) {
+	return func(method, path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://"+admin+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
 	}
 }

@@ -32,6 +32,7 @@ type metrics struct {
 	underAttack         *prometheus.GaugeVec
 	underAttackSwitches *prometheus.CounterVec
 	backendBusy         *prometheus.CounterVec
+	rechecked           *prometheus.CounterVec
 	admissions          *prometheus.CounterVec
 	admissionWait       *prometheus.HistogramVec
 	// admitted holds admissions' counters of requests admitted at once and after a wait
@@ -113,6 +114,10 @@ func newMetrics(reg *prometheus.Registry, st limiter.Store, decider *verdict.Dec
 		Namespace: "floodgate", Name: "backend_busy_total",
 		Help: "Requests answered 503 because their site or the backend was at its in-flight cap, by reason (queue_full, wait_timeout).",
 	}, []string{"reason"})
+	m.rechecked = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "floodgate", Name: "rechecked_total",
+		Help: "Requests decided again once admitted after waiting for the backend, because their site switched to under-attack mode or was quarantined while they waited, by what they got instead of the backend (challenge, throttle).",
+	}, []string{"action"})
 	admissions, admissionWait, admissionState := newAdmissionMetrics(func() *admission.Controller {
 		if p := currentProtection.Load(); p != nil {
 			return p.admission
@@ -121,7 +126,7 @@ func newMetrics(reg *prometheus.Registry, st limiter.Store, decider *verdict.Dec
 	})
 	m.admissions, m.admissionWait = admissions, admissionWait
 	cs := []prometheus.Collector{m.requests.vec, m.storeErrors, m.delayed, m.challengesIssued, m.challengesPassed, m.challengesFailed, m.passesRefused,
-		m.quarantines, m.quarantineRefusals, m.underAttack, m.underAttackSwitches, m.backendBusy, m.admissions, m.admissionWait, admissionState}
+		m.quarantines, m.quarantineRefusals, m.underAttack, m.underAttackSwitches, m.backendBusy, m.rechecked, m.admissions, m.admissionWait, admissionState}
 	cs = append(cs, pacerMetrics()...)
 	if h, ok := st.(healthReporter); ok {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
