@@ -84,6 +84,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		caddyfile   = fs.String("caddyfile", "", "matrix: the shipped Caddyfile the floodgate arm runs (default: Caddyfile.example of this repository)")
 		note        = fs.String("note", "", "matrix: a line added to the report (e.g. which main it ran on)")
 		history     = fs.Bool("history", true, "matrix: regulars' jars start with the visitor cookie of their visits on earlier days (false: empty)")
+		floodNice   = fs.Int("flood-nice", 0, "matrix: start the flood process under nice -n N, both arms (a measurement of the attacker's CPU contending with the proxy on this host; not a default)")
+		proxyEnv    = fs.String("proxy-env", "", "matrix: KEY=VALUE pairs, comma-separated, added to every proxy's environment (GOGC=200, say; a measurement)")
 		floodProc   = fs.Bool("flood-process", true, "matrix: the flood's clients run in a process of their own, as an attacker's CPU is not the host's (false: in the harness process, with the backend and the people's clients)")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -202,7 +204,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 		}
 		rep, err := harness.RunMatrix(ctx, harness.MatrixOptions{Bin: *bin, Dir: logDir, Shipped: shipped, Cells: sel, Seed: *seed,
-			Calm: mc, Flood: mf, Run: harness.DefaultRunConfig(""), Log: stdout, AfterCell: partial, History: *history, FloodBin: floodBin})
+			Calm: mc, Flood: mf, Run: harness.DefaultRunConfig(""), Log: stdout, AfterCell: partial, History: *history, FloodBin: floodBin,
+			FloodNice: *floodNice, ProxyEnv: splitList(*proxyEnv)})
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"time"
 )
 
@@ -46,7 +47,8 @@ type FloodProcess struct {
 }
 
 // StartFloodProcess starts bin as a flood process for spec; logPath receives its stderr.
-func StartFloodProcess(bin string, spec FloodSpec, logPath string) (*FloodProcess, error) {
+// A niceness other than 0 starts it under `nice -n niceness` (every thread of it).
+func StartFloodProcess(bin string, spec FloodSpec, logPath string, niceness int) (*FloodProcess, error) {
 	in, err := json.Marshal(spec)
 	if err != nil {
 		return nil, err
@@ -55,7 +57,7 @@ func StartFloodProcess(bin string, spec FloodSpec, logPath string) (*FloodProces
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, FloodWorkerFlag)
+	cmd := floodCommand(bin, niceness)
 	cmd.Stdin = bytes.NewReader(in)
 	cmd.Stderr = logf
 	out, err := cmd.StdoutPipe()
@@ -68,6 +70,15 @@ func StartFloodProcess(bin string, spec FloodSpec, logPath string) (*FloodProces
 		return nil, fmt.Errorf("starting the flood process %s: %w", bin, err)
 	}
 	return &FloodProcess{cmd: cmd, out: out, stderr: logf}, nil
+}
+
+// floodCommand is the flood process's command: bin as a flood worker, under `nice -n
+// niceness` (every thread it starts inherits it) unless niceness is 0.
+func floodCommand(bin string, niceness int) *exec.Cmd {
+	if niceness != 0 {
+		return exec.Command("nice", "-n", strconv.Itoa(niceness), bin, FloodWorkerFlag)
+	}
+	return exec.Command(bin, FloodWorkerFlag)
 }
 
 // PID is the flood process's id.

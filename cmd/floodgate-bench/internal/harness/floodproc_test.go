@@ -1,6 +1,9 @@
 package harness
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // A run split in two processes sends every request once: the flood process the flood's
 // populations, the harness the people and Googlebot.
@@ -31,5 +34,23 @@ func TestTimeSplit(t *testing.T) {
 	ts := timeSplit(samples, func(s *Sample) bool { return s.Phase == Flood })
 	if ts.Requests != 2 || ts.Total.Max != 100 || ts.Backend.Max != 60 || ts.Rest.Max != 40 || ts.Rest.P50 != 0 {
 		t.Errorf("split %+v: want 2 requests, total max 100, backend max 60, rest 0 and 40", ts)
+	}
+}
+
+// The flood process runs under nice only when asked (-flood-nice, a measurement): by default
+// it is the bench binary itself, as every figure before the flag was measured.
+func TestFloodCommandNice(t *testing.T) {
+	for _, c := range []struct {
+		niceness int
+		want     string
+	}{
+		{0, "/tmp/bench " + FloodWorkerFlag},
+		{19, "nice -n 19 /tmp/bench " + FloodWorkerFlag},
+		{-5, "nice -n -5 /tmp/bench " + FloodWorkerFlag},
+	} {
+		cmd := floodCommand("/tmp/bench", c.niceness)
+		if got := strings.Join(cmd.Args, " "); got != c.want {
+			t.Errorf("niceness %d: command %q, want %q", c.niceness, got, c.want)
+		}
 	}
 }

@@ -46,6 +46,12 @@ type MatrixOptions struct {
 	// bench's own), started with FloodWorkerFlag (see floodproc.go). Empty: the flood's
 	// clients run in the harness process with the backend and the people's clients.
 	FloodBin string
+	// FloodNice, when not 0, starts the flood process under `nice -n FloodNice` (both arms):
+	// a measurement of how much of people's time is the attacker's CPU contending with the
+	// proxy on this host's cores, which a real attacker's is not. Not a default.
+	FloodNice int
+	// ProxyEnv is added to every arm's proxy environment (GOGC=200, say), for measurements.
+	ProxyEnv []string
 }
 
 // RunMatrix runs every cell, both arms (plain Caddy, then floodgate as shipped), each arm
@@ -165,7 +171,7 @@ func runCellArm(ctx context.Context, o MatrixOptions, c Cell, sc Scenario, sched
 		if err != nil {
 			return ArmReport{}, err
 		}
-		p, err := StartProxy(ctx, ProxyConfig{Name: name, Bin: o.Bin, Dir: o.Dir, Listen: listen, Admin: admin, Upstream: upstream, Raw: cf, LogCap: 1 << 20})
+		p, err := StartProxy(ctx, ProxyConfig{Name: name, Bin: o.Bin, Dir: o.Dir, Listen: listen, Admin: admin, Upstream: upstream, Raw: cf, LogCap: 1 << 20, Env: o.ProxyEnv})
 		if err != nil {
 			return ArmReport{}, err
 		}
@@ -190,7 +196,7 @@ func runCellArm(ctx context.Context, o MatrixOptions, c Cell, sc Scenario, sched
 		rc.Part, rc.Start = WithoutFlood, time.Now().Add(time.Second)
 		flood, err = StartFloodProcess(o.FloodBin, FloodSpec{Scenario: sc, Targets: rc.Targets, MaxInFlight: rc.MaxInFlight,
 			MaxClosedRequests: rc.MaxClosedRequests, AttackTimeout: rc.AttackTimeout, Start: rc.Start},
-			filepath.Join(o.Dir, c.Name+"-"+arm+".flood.log"))
+			filepath.Join(o.Dir, c.Name+"-"+arm+".flood.log"), o.FloodNice)
 		if err != nil {
 			return ArmReport{}, err
 		}
