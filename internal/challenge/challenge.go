@@ -85,6 +85,7 @@ type Challenger struct {
 	recent    *recentChallenges
 	skeletons skeletons     // the cookie-level page, prerendered (skeleton.go)
 	bindings  *bindingCache // the binding hashes of recent challenges (bindcache.go)
+	visits    *bindingCache // those of allowed requests' visitor cookies and passes
 	expires   httpDate      // the Expires of the passes issued this second (httpdate.go)
 }
 
@@ -132,7 +133,8 @@ func New(cfg Config) (*Challenger, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	c := &Challenger{cfg: cfg, recent: newRecentChallenges(), bindings: newBindingCache()}
+	c := &Challenger{cfg: cfg, recent: newRecentChallenges(), bindings: newBindingCache(bindingSlots),
+		visits: newBindingCache(visitBindingSlots)}
 	c.bufs.New = func() any { return new(bytes.Buffer) }
 	return c, nil
 }
@@ -205,7 +207,7 @@ func (c *Challenger) eachPass(r *http.Request, prefix netip.Prefix, fn func(pass
 			return
 		}
 		if verified == 0 {
-			bh = bindingHash(r)
+			bh = c.visitBinding(r)
 		}
 		verified++
 		if !fn(c.cfg.Signer.VerifyHash(value, prefix, bh, t)) {

@@ -83,7 +83,7 @@ func (c *Challenger) VisitorOf(r *http.Request, prefix netip.Prefix) (v pass.Vis
 			break
 		}
 		if verified == 0 {
-			bh = bindingHash(r)
+			bh = c.visitBinding(r)
 		}
 		verified++
 		got, verr := c.cfg.Signer.VerifyVisitorHash(value, prefix, bh, t, vc.TTL)
@@ -143,7 +143,7 @@ func (c *Challenger) AppendVisitCookie(dst []byte, r *http.Request, prefix netip
 	// set on the first answer to every browser without the cookie, floods of them included.
 	line := append(dst, vc.CookieName...)
 	line = append(line, '=')
-	line = c.cfg.Signer.AppendVisitorHash(line, prefix, bindingHash(r), v)
+	line = c.cfg.Signer.AppendVisitorHash(line, prefix, c.visitBinding(r), v)
 	line = append(line, "; Path=/; Max-Age="...)
 	line = strconv.AppendInt(line, int64(vc.TTL/time.Second), 10)
 	line = append(line, "; HttpOnly; SameSite=Lax"...)
