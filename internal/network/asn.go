@@ -1,7 +1,6 @@
 package network
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -110,40 +109,14 @@ func (db *ASNDB) slot(offset uintptr) *atomic.Pointer[cachedRecord] {
 // the block gets the same answer), and by address when the network is narrower: a client then
 // skips the walk down the search tree (up to 128 steps for IPv6) and the decoding, a fifth of
 // a cached classification. Bounded like the User-Agent cache: a full shard is emptied.
-//
-// In front of the shards, a direct-mapped table answers the blocks asked most often without
-// a lock: reading a RWMutex writes its reader count, a cache line that two cores hand back
-// and forth on every lookup (BenchmarkHandlerDecision/browser-allowed: 1.7 % of the samples in
-// RLock alone). A front slot holds the last answer put or found there with its key, compared
-// whole, so it is never another block's.
 type asnCache struct {
-	front  [asnFrontSlots]atomic.Pointer[asnFrontEntry]
 	shards [asnCacheShards]asnShard
 }
 
 const (
 	asnCacheShards   = 16
 	asnCacheShardCap = 4096 // 64k blocks and addresses in all
-	asnFrontBits     = 13
-	asnFrontSlots    = 1 << asnFrontBits // 8k slots, 64 KB of pointers, their entries 48 bytes each
 )
-
-// asnFrontEntry is an answer and its key; never written once stored.
-type asnFrontEntry struct {
-	k asnKey
-	v asnCached
-}
-
-// frontSlot returns k's slot in the front table.
-func (c *asnCache) frontSlot(k asnKey) *atomic.Pointer[asnFrontEntry] {
-	a := k.addr.As16()
-	hi, lo := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])
-	h := (hi*0x9E3779B97F4A7C15 ^ lo) * 0xBF58476D1CE4E5B9 // Fibonacci-style mixing: blocks are not uniform
-	if k.exact {
-		h = ^h
-	}
-	return &c.front[h>>(64-asnFrontBits)]
-}
 
 type asnShard struct {
 	mu sync.RWMutex
@@ -179,16 +152,11 @@ func (c *asnCache) shard(k asnKey) *asnShard {
 // get returns the cached answer for ip, in block or its own.
 func (c *asnCache) get(block netip.Prefix, ip netip.Addr) (asnCached, bool) {
 	for _, k := range [2]asnKey{{addr: block.Addr()}, {addr: ip, exact: true}} {
-		slot := c.frontSlot(k)
-		if e := slot.Load(); e != nil && e.k == k {
-			return e.v, true
-		}
 		sh := c.shard(k)
 		sh.mu.RLock()
 		v, ok := sh.m[k]
 		sh.mu.RUnlock()
 		if ok {
-			slot.Store(&asnFrontEntry{k: k, v: v})
 			return v, true
 		}
 	}
@@ -203,7 +171,6 @@ func (c *asnCache) put(k asnKey, v asnCached) {
 	}
 	sh.m[k] = v
 	sh.mu.Unlock()
-	c.frontSlot(k).Store(&asnFrontEntry{k: k, v: v})
 }
 
 func (c *asnCache) clear() {
@@ -212,9 +179,6 @@ func (c *asnCache) clear() {
 		sh.mu.Lock()
 		sh.m = nil
 		sh.mu.Unlock()
-	}
-	for i := range c.front {
-		c.front[i].Store(nil)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -508,62 +507,5 @@ func TestASNCacheAgainstReader(t *testing.T) {
 	}
 	if cached == 0 {
 		t.Error("nothing was cached: the test says nothing of the cache")
-	}
-}
-
-// TestASNCacheFront: the lock-free front of the ASN cache answers a block or an address with
-// what was put for that very key — never the answer of another key sharing its slot, never a
-// block's for an exact address or the reverse — over many more keys than it has slots, from
-// the front or the shards, first and second time; and nothing once cleared (Close).
-func TestASNCacheFront(t *testing.T) {
-	var c asnCache
-	type query struct {
-		block netip.Prefix
-		ip    netip.Addr
-		want  asnCached
-	}
-	var qs []query
-	for i := range 3 * asnFrontSlots {
-		// A block of 10.0.0.0/8 cached whole, and an address of 11.0.0.0/8 cached alone (its
-		// network narrower than its /24) whose bits are the block's but for the first byte.
-		b := netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0})
-		c.put(asnKey{addr: b}, asnCached{asn: ASN{Number: uint32(i + 1)}, ok: true})
-		qs = append(qs, query{netip.PrefixFrom(b, 24), b.Next(), asnCached{asn: ASN{Number: uint32(i + 1)}, ok: true}})
-		a := netip.AddrFrom4([4]byte{11, byte(i >> 8), byte(i), 9})
-		want := asnCached{asn: ASN{Number: uint32(i + 5e6), Org: "org" + strconv.Itoa(i)}, ok: i%3 != 0}
-		c.put(asnKey{addr: a, exact: true}, want)
-		qs = append(qs, query{netip.PrefixFrom(a, 24).Masked(), a, want})
-	}
-	v6 := netip.MustParseAddr("2001:db8::")
-	c.put(asnKey{addr: v6}, asnCached{asn: ASN{Number: 64500}, ok: true})
-	qs = append(qs, query{netip.PrefixFrom(v6, 48), v6.Next(), asnCached{asn: ASN{Number: 64500}, ok: true}})
-	hits := 0
-	for round := range 2 {
-		for i, q := range qs {
-			got, hit := c.get(q.block, q.ip)
-			if !hit {
-				continue // emptied when its shard filled: a miss, never a wrong answer
-			}
-			hits++
-			if got != q.want {
-				t.Fatalf("round %d, query %d: get(%v, %v) = %+v, want %+v", round, i, q.block, q.ip, got, q.want)
-			}
-		}
-		// Neither a block nor an address never put is answered.
-		if v, hit := c.get(netip.MustParsePrefix("12.0.0.0/24"), netip.MustParseAddr("12.0.0.1")); hit {
-			t.Fatalf("round %d: an address never put answered %+v", round, v)
-		}
-	}
-	if hits < len(qs) {
-		t.Errorf("%d hits of %d queries: the test says little of the front", hits, 2*len(qs))
-	}
-	c.clear()
-	for i := range c.front {
-		if c.front[i].Load() != nil {
-			t.Fatalf("front slot %d kept after clear", i)
-		}
-	}
-	if _, hit := c.get(netip.PrefixFrom(v6, 48), v6); hit {
-		t.Error("cleared cache still answers")
 	}
 }
