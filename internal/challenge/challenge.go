@@ -46,6 +46,15 @@ const (
 // now is the clock; tests replace it.
 var now = time.Now
 
+// orNow is t, or the clock's time when t is zero: the *At methods take the request's time
+// from a caller that read the clock already.
+func orNow(t time.Time) time.Time {
+	if t.IsZero() {
+		return now()
+	}
+	return t
+}
+
 // Config configures a Challenger. Only Signer is required.
 type Config struct {
 	// Signer signs passes and challenges; share its keys between floodgate
@@ -85,6 +94,7 @@ type Challenger struct {
 	recent    *recentChallenges
 	skeletons skeletons     // the cookie-level page, prerendered (skeleton.go)
 	bindings  *bindingCache // the binding hashes of recent challenges (bindcache.go)
+	visits    *bindingCache // those of allowed requests' visitor cookies and passes
 	expires   httpDate      // the Expires of the passes issued this second (httpdate.go)
 }
 
@@ -132,7 +142,8 @@ func New(cfg Config) (*Challenger, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	c := &Challenger{cfg: cfg, recent: newRecentChallenges(), bindings: newBindingCache()}
+	c := &Challenger{cfg: cfg, recent: newRecentChallenges(), bindings: newBindingCache(bindingSlots),
+		visits: newBindingCache(visitBindingSlots)}
 	c.bufs.New = func() any { return new(bytes.Buffer) }
 	return c, nil
 }
@@ -151,7 +162,7 @@ func (c *Challenger) IsVerify(r *http.Request) bool { return r.URL.Path == c.cfg
 func (c *Challenger) Check(r *http.Request, prefix netip.Prefix, need pass.Level) (pass.Pass, error) {
 	err := error(pass.ReasonMissing)
 	var found pass.Pass
-	c.eachPass(r, prefix, func(p pass.Pass, verr error) bool {
+	c.eachPass(r, prefix, time.Time{}, func(p pass.Pass, verr error) bool {
 		switch {
 		case verr != nil:
 			err = verr
@@ -170,8 +181,13 @@ func (c *Challenger) Check(r *http.Request, prefix netip.Prefix, need pass.Level
 // prefix and User-Agent, or pass.LevelNone and why none is valid (pass.ReasonMissing when
 // there is no pass cookie). A request without cookies costs nothing.
 func (c *Challenger) Held(r *http.Request, prefix netip.Prefix) (pass.Level, pass.Reason) {
+	return c.HeldAt(r, prefix, time.Time{})
+}
+
+// HeldAt is Held at t, the request's time (zero: the clock's).
+func (c *Challenger) HeldAt(r *http.Request, prefix netip.Prefix, t time.Time) (pass.Level, pass.Reason) {
 	level, reason := pass.LevelNone, pass.ReasonMissing
-	c.eachPass(r, prefix, func(p pass.Pass, verr error) bool {
+	c.eachPass(r, prefix, t, func(p pass.Pass, verr error) bool {
 		if verr != nil {
 			if level == pass.LevelNone {
 				reason = pass.ReasonOf(verr)
@@ -192,20 +208,20 @@ const maxPassCookies = 8
 // eachPass calls fn with every pass cookie of r, verified, until fn returns false or
 // maxPassCookies were verified. Every cookie of every line is looked at (a name comparison
 // each): a member site may set dozens of cookies, and a pass after the 64th is still the
-// visitor's pass.
-func (c *Challenger) eachPass(r *http.Request, prefix netip.Prefix, fn func(pass.Pass, error) bool) {
+// visitor's pass. Passes are verified at t (zero: the clock's time).
+func (c *Challenger) eachPass(r *http.Request, prefix netip.Prefix, t time.Time, fn func(pass.Pass, error) bool) {
 	if len(r.Header["Cookie"]) == 0 {
 		return
 	}
 	var bh [pass.HashLen]byte // hashed at the first pass cookie: most cookies are others
-	t := now()
+	t = orNow(t)
 	verified := 0
 	for value := range cookies(r, c.cfg.CookieName) {
 		if verified == maxPassCookies {
 			return
 		}
 		if verified == 0 {
-			bh = bindingHash(r)
+			bh = c.visitBinding(r)
 		}
 		verified++
 		if !fn(c.cfg.Signer.VerifyHash(value, prefix, bh, t)) {

@@ -158,7 +158,7 @@ func TestAppendRequestURI(t *testing.T) {
 // attacker would (case, a trailing NUL, a pair whose concatenation is another's): every
 // answer must be pass.BindingHash of that very pair.
 func TestBindingCacheSameAsHash(t *testing.T) {
-	bc := newBindingCache()
+	bc := newBindingCache(bindingSlots)
 	var uas, hosts []string
 	for i := range 60 {
 		uas = append(uas, "Mozilla/5.0 (X11; Linux x86_64) Firefox/"+strconv.Itoa(100+i))

@@ -70,20 +70,25 @@ func (v *VisitorConfig) valid() error {
 // with the visitor cookie off), else why the cookie was refused; a refused cookie (forged,
 // altered, expired, from another network, browser or site) counts as none.
 func (c *Challenger) VisitorOf(r *http.Request, prefix netip.Prefix) (v pass.Visitor, returning bool, err error) {
+	return c.VisitorOfAt(r, prefix, time.Time{})
+}
+
+// VisitorOfAt is VisitorOf at t, the request's time (zero: the clock's).
+func (c *Challenger) VisitorOfAt(r *http.Request, prefix netip.Prefix, t time.Time) (v pass.Visitor, returning bool, err error) {
 	vc := &c.cfg.Visitor
 	err = pass.ReasonMissing
 	if vc.Off || len(r.Header["Cookie"]) == 0 {
 		return v, false, err
 	}
 	var bh [pass.HashLen]byte // hashed at the first visitor cookie: most cookies are others
-	t := now()
+	t = orNow(t)
 	verified := 0
 	for value := range cookies(r, vc.CookieName) {
 		if verified == maxPassCookies { // each a MAC: bounded like the pass cookies
 			break
 		}
 		if verified == 0 {
-			bh = bindingHash(r)
+			bh = c.visitBinding(r)
 		}
 		verified++
 		got, verr := c.cfg.Signer.VerifyVisitorHash(value, prefix, bh, t, vc.TTL)
@@ -122,11 +127,16 @@ func (c *Challenger) VisitCookie(r *http.Request, prefix netip.Prefix, v pass.Vi
 // in dst (VisitCookieLen), a caller that keeps dst as long as the answer's header (the
 // handler's one allocation per request) sets the cookie without another.
 func (c *Challenger) AppendVisitCookie(dst []byte, r *http.Request, prefix netip.Prefix, v pass.Visitor, err error) ([]byte, bool) {
+	return c.AppendVisitCookieAt(dst, r, prefix, v, err, time.Time{})
+}
+
+// AppendVisitCookieAt is AppendVisitCookie at t, the request's time (zero: the clock's).
+func (c *Challenger) AppendVisitCookieAt(dst []byte, r *http.Request, prefix netip.Prefix, v pass.Visitor, err error, t time.Time) ([]byte, bool) {
 	vc := &c.cfg.Visitor
 	if vc.Off || !prefix.IsValid() {
 		return dst, false
 	}
-	t := now()
+	t = orNow(t)
 	switch {
 	case err != nil:
 		v = pass.Visitor{Visits: 1, First: t, Last: t}
@@ -143,7 +153,7 @@ func (c *Challenger) AppendVisitCookie(dst []byte, r *http.Request, prefix netip
 	// set on the first answer to every browser without the cookie, floods of them included.
 	line := append(dst, vc.CookieName...)
 	line = append(line, '=')
-	line = c.cfg.Signer.AppendVisitorHash(line, prefix, bindingHash(r), v)
+	line = c.cfg.Signer.AppendVisitorHash(line, prefix, c.visitBinding(r), v)
 	line = append(line, "; Path=/; Max-Age="...)
 	line = strconv.AppendInt(line, int64(vc.TTL/time.Second), 10)
 	line = append(line, "; HttpOnly; SameSite=Lax"...)

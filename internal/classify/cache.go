@@ -2,6 +2,7 @@ package classify
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -9,13 +10,20 @@ import (
 // uaCache remembers which rules a User-Agent matched. Most traffic repeats a few thousand
 // User-Agents, so most requests skip pattern matching. Memory is bounded: a shard that fills
 // up is emptied and starts again.
+//
+// In front of the shards, a direct-mapped table answers the User-Agents asked most often
+// without a lock: reading a RWMutex writes its reader count, and a few browser User-Agents
+// make most traffic, so two cores hand that cache line back and forth on most requests. A
+// front slot holds the last entry found or put there with its User-Agent, compared whole.
 type uaCache struct {
+	front  [uaFrontSlots]atomic.Pointer[uaSlot]
 	shards [uaCacheShards]uaShard
 }
 
 const (
 	uaCacheShards   = 32
 	uaCacheShardCap = 2048 // 64k User-Agents in all; each at most MaxUserAgent bytes
+	uaFrontSlots    = 4096 // a pointer each: at most 4,096 entries more than the shards hold
 )
 
 // uaEntry is what the cache keeps for a User-Agent: the rules its User-Agent conditions
@@ -48,6 +56,10 @@ func newUACache() *uaCache {
 
 func (c *uaCache) get(ua string) (uaEntry, bool) {
 	h := xxhash.Sum64String(ua)
+	front := &c.front[(h/uaCacheShards)%uaFrontSlots]
+	if s := front.Load(); s != nil && s.ua == ua {
+		return s.e, true
+	}
 	sh := &c.shards[h%uaCacheShards]
 	sh.mu.RLock()
 	s, ok := sh.m[h]
@@ -55,6 +67,7 @@ func (c *uaCache) get(ua string) (uaEntry, bool) {
 	if !ok || s.ua != ua {
 		return uaEntry{}, false
 	}
+	front.Store(&s)
 	return s.e, true
 }
 
@@ -65,6 +78,8 @@ func (c *uaCache) put(ua string, e uaEntry) {
 	if len(sh.m) >= uaCacheShardCap {
 		sh.m = make(map[uint64]uaSlot, uaCacheShardCap)
 	}
-	sh.m[h] = uaSlot{ua: ua, e: e}
+	s := uaSlot{ua: ua, e: e}
+	sh.m[h] = s
 	sh.mu.Unlock()
+	c.front[(h/uaCacheShards)%uaFrontSlots].Store(&s)
 }

@@ -141,3 +141,38 @@ func describe(r *Result) string {
 		r.Prefix.String(), strconv.FormatBool(r.Verified), strconv.FormatBool(r.Impostor), id,
 		strings.Join(ruleNames(r.Rules), ",")}, "|")
 }
+
+// TestUACacheFront: the lock-free front answers a User-Agent with the entry put for it, never
+// another's that shares its slot, over many more User-Agents than it has slots, the first
+// and second time (from the shards, then from the front); a front slot holding another
+// User-Agent's entry, as a collision leaves it, is a miss.
+func TestUACacheFront(t *testing.T) {
+	c := newUACache()
+	n := 3 * uaFrontSlots
+	ua := func(i int) string { return "Mozilla/5.0 (X11; Linux x86_64) Firefox/" + strconv.Itoa(i) }
+	for i := range n {
+		c.put(ua(i), uaEntry{facts: uaFacts{major: i}})
+	}
+	hits := 0
+	for round := range 2 {
+		for i := range n {
+			e, ok := c.get(ua(i))
+			if !ok {
+				continue // its shard was emptied: a miss, never a wrong answer
+			}
+			hits++
+			if e.facts.major != i {
+				t.Fatalf("round %d: get(%q) gives the entry of User-Agent %d", round, ua(i), e.facts.major)
+			}
+		}
+	}
+	if hits == 0 {
+		t.Fatal("no hits: the test says nothing of the front")
+	}
+	// Another User-Agent's entry in curl/8's front slot, and none in the shards.
+	h := xxhash.Sum64String("curl/8")
+	c.front[(h/uaCacheShards)%uaFrontSlots].Store(&uaSlot{ua: "spider", e: uaEntry{facts: uaFacts{major: 1}}})
+	if e, ok := c.get("curl/8"); ok {
+		t.Errorf("get(curl/8) = %v from spider's entry in its front slot; want a miss", e)
+	}
+}

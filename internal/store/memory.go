@@ -27,6 +27,8 @@ const DefaultMaxKeys = 1_000_000
 // costs no allocation.
 type Memory struct {
 	tab *memTable
+	// now is the store's clock; nil: the system clock, which the *At methods take from their
+	// caller (one reading per request instead of one per counter).
 	now func() time.Time
 }
 
@@ -36,7 +38,7 @@ func NewMemory(maxKeys int) *Memory {
 	if maxKeys <= 0 {
 		maxKeys = DefaultMaxKeys
 	}
-	return &Memory{tab: newMemTable(maxKeys), now: time.Now}
+	return &Memory{tab: newMemTable(maxKeys)}
 }
 
 // Len returns the number of counters held.
@@ -44,28 +46,50 @@ func (m *Memory) Len() int { return m.tab.len() }
 
 // Increment counts count hits for key and returns the resulting state.
 func (m *Memory) Increment(_ context.Context, key string, count int64, rate limiter.Rate) (limiter.Context, error) {
-	return m.increment(key, count, rate)
+	return m.increment(key, count, rate, m.clock(time.Time{}))
 }
 
 // IncrementBytes is Increment with the key as bytes, which it copies only to store a new
 // counter: counting a key it holds makes no string. The caller may reuse key at once.
-func (m *Memory) IncrementBytes(_ context.Context, key []byte, count int64, rate limiter.Rate) (limiter.Context, error) {
-	return m.increment(unsafe.String(unsafe.SliceData(key), len(key)), count, rate)
+func (m *Memory) IncrementBytes(ctx context.Context, key []byte, count int64, rate limiter.Rate) (limiter.Context, error) {
+	return m.IncrementBytesAt(ctx, key, count, rate, time.Time{})
+}
+
+// IncrementBytesAt is IncrementBytes at now, the caller's reading of the system clock
+// (zero: the store reads it). A store on another clock (NewMemoryAt) reads its own.
+func (m *Memory) IncrementBytesAt(_ context.Context, key []byte, count int64, rate limiter.Rate, now time.Time) (limiter.Context, error) {
+	return m.increment(unsafe.String(unsafe.SliceData(key), len(key)), count, rate, m.clock(now))
 }
 
 // PeekBytes is Peek with the key as bytes (not kept).
 func (m *Memory) PeekBytes(ctx context.Context, key []byte, rate limiter.Rate) (limiter.Context, error) {
-	return m.Peek(ctx, unsafe.String(unsafe.SliceData(key), len(key)), rate)
+	return m.PeekBytesAt(ctx, key, rate, time.Time{})
+}
+
+// PeekBytesAt is PeekBytes at now, as IncrementBytesAt.
+func (m *Memory) PeekBytesAt(_ context.Context, key []byte, rate limiter.Rate, now time.Time) (limiter.Context, error) {
+	return m.peek(unsafe.String(unsafe.SliceData(key), len(key)), rate, m.clock(now))
+}
+
+// clock is the time to count at: the store's own clock's, else at (the system clock's
+// reading by the caller), else the system clock's.
+func (m *Memory) clock(at time.Time) time.Time {
+	switch {
+	case m.now != nil:
+		return m.now()
+	case at.IsZero():
+		return time.Now()
+	}
+	return at
 }
 
 // increment counts for key, which it does not keep (a new counter holds a copy of its
-// bytes).
-func (m *Memory) increment(key string, count int64, rate limiter.Rate) (limiter.Context, error) {
+// bytes), at now.
+func (m *Memory) increment(key string, count int64, rate limiter.Rate, now time.Time) (limiter.Context, error) {
 	if err := checkRate(count, rate); err != nil {
 		return limiter.Context{}, err
 	}
 	key = compactKey(key)
-	now := m.now()
 	idx := windowIndex(now, rate.Period)
 	h, s := m.tab.lookup(key)
 	s.mu.Lock()
@@ -87,11 +111,15 @@ func (m *Memory) Get(ctx context.Context, key string, rate limiter.Rate) (limite
 
 // Peek returns the state of key without counting a hit.
 func (m *Memory) Peek(_ context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
+	return m.peek(key, rate, m.clock(time.Time{}))
+}
+
+// peek reads key's state at now.
+func (m *Memory) peek(key string, rate limiter.Rate, now time.Time) (limiter.Context, error) {
 	if err := checkRate(0, rate); err != nil {
 		return limiter.Context{}, err
 	}
 	key = compactKey(key)
-	now := m.now()
 	var cur, prev int64
 	h, s := m.tab.lookup(key)
 	s.mu.Lock()
@@ -114,7 +142,7 @@ func (m *Memory) Reset(_ context.Context, key string, rate limiter.Rate) (limite
 	s.mu.Lock()
 	s.remove(h, key)
 	s.mu.Unlock()
-	return contextFor(m.now(), rate, 0, 0), nil
+	return contextFor(m.clock(time.Time{}), rate, 0, 0), nil
 }
 
 var _ limiter.Store = (*Memory)(nil)

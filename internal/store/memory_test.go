@@ -200,3 +200,70 @@ func TestMemoryNewKeysRecycleWithoutAllocating(t *testing.T) {
 		t.Errorf("a new key costs %.2f allocations, want none (a seventh are longer than a node holds)", allocs)
 	}
 }
+
+// atStore counts in a Memory on the system clock through IncrementBytesAt and PeekBytesAt,
+// at the times of a fake clock: the caller's reading of the clock, as the decider passes a
+// request's.
+type atStore struct {
+	*Memory
+	now func() time.Time
+}
+
+func (s atStore) Increment(ctx context.Context, key string, count int64, rate limiter.Rate) (limiter.Context, error) {
+	return s.IncrementBytesAt(ctx, []byte(key), count, rate, s.now())
+}
+
+func (s atStore) Get(ctx context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
+	return s.Increment(ctx, key, 1, rate)
+}
+
+func (s atStore) Peek(ctx context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
+	return s.PeekBytesAt(ctx, []byte(key), rate, s.now())
+}
+
+// Reset forgets key (Memory.Reset) and reads its state at the fake clock's time.
+func (s atStore) Reset(ctx context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
+	if _, err := s.Memory.Reset(ctx, key, rate); err != nil {
+		return limiter.Context{}, err
+	}
+	return s.Peek(ctx, key, rate)
+}
+
+// TestMemoryCountsAtCallersTime: a store on the system clock counts at the time its caller
+// passes (the window cases hold at a fake clock's times, hours from the system's), and reads
+// the system clock when passed none.
+func TestMemoryCountsAtCallersTime(t *testing.T) {
+	c := newFakeClock()
+	c.advance(-1000 * time.Hour) // far from the system clock: counting at it would fail the cases
+	m := NewMemory(0)
+	runWindowCases(t, harness{store: atStore{Memory: m, now: c.now}, now: c.now, wait: c.advance})
+
+	rate := limiter.Rate{Period: time.Hour, Limit: 1}
+	ctx := context.Background()
+	if _, err := m.IncrementBytesAt(ctx, []byte("zero"), 1, rate, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Peek(ctx, "zero", rate)
+	if err != nil || got.Remaining != 0 {
+		t.Errorf("counted at a zero time, then peeked on the system clock: %+v, %v; want 0 remaining", got, err)
+	}
+}
+
+// TestMemoryOwnClockIgnoresCallersTime: a store on its own clock (NewMemoryAt, a replay of
+// an old log) counts on it whatever time its caller passes.
+func TestMemoryOwnClockIgnoresCallersTime(t *testing.T) {
+	c := newFakeClock()
+	m := NewMemoryAt(0, c.now)
+	rate := limiter.Rate{Period: time.Minute, Limit: 2}
+	ctx := context.Background()
+	elsewhere := c.now().Add(-24 * time.Hour)
+	for i, want := range []int64{1, 0} {
+		got, err := m.IncrementBytesAt(ctx, []byte("k"), 1, rate, elsewhere.Add(time.Duration(i)*time.Hour))
+		if err != nil || got.Remaining != want {
+			t.Fatalf("hit %d: %+v, %v; want %d remaining (one window of the store's clock)", i+1, got, err, want)
+		}
+	}
+	if got, _ := m.PeekBytesAt(ctx, []byte("k"), rate, elsewhere); got.Remaining != 0 {
+		t.Errorf("peek at another time: %+v, want the store clock's window (0 remaining)", got)
+	}
+}

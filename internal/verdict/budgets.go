@@ -33,7 +33,7 @@ func (d *Decider) budgets(ctx context.Context, in *Request, v *Verdict) {
 				*keyBuf = key
 				// Response budgets are counted once the response is known (CountResponse);
 				// here they only say whether the client is already past them.
-				lc, err := c.count(key, b, !r.IsResponse())
+				lc, err := c.count(key, b, !r.IsResponse(), in.Now)
 				if apply(in, v, r, b, key, lc, err, r.Shadow || siteShadow) {
 					reset = lc.Reset
 					*deciding = append((*deciding)[:0], key...)
@@ -72,7 +72,7 @@ func apply(in *Request, v *Verdict, r *rules.Rule, b *rules.Budget, key []byte, 
 		in.Trace.budget(r, b, key, lc, nil, false, shadow)
 		return false
 	}
-	retryAfter, delay := waits(time.Unix(lc.Reset, 0).Sub(now()), b)
+	retryAfter, delay := waits(time.Unix(lc.Reset, 0).Sub(in.clock()), b)
 	if b.Action == v.Action && !shadow && retryAfter > v.RetryAfter {
 		// Two budgets past their rate with the same action: the longer wait holds.
 		v.RetryAfter = retryAfter
@@ -98,12 +98,13 @@ type counter struct {
 
 func (d *Decider) counter(ctx context.Context) counter { return counter{d: d, ctx: ctx} }
 
-// count counts one hit of budget b for key (increment), or reads its state.
-func (c *counter) count(key []byte, b *rules.Budget, increment bool) (limiter.Context, error) {
+// count counts one hit of budget b for key (increment), or reads its state, at the
+// request's time at (zero: the store's clock).
+func (c *counter) count(key []byte, b *rules.Budget, increment bool, at time.Time) (limiter.Context, error) {
 	if c.cancel == nil && c.d.timeout > 0 {
 		c.ctx, c.cancel = context.WithTimeout(c.ctx, c.d.timeout)
 	}
-	return c.d.count(c.ctx, key, limiter.Rate{Period: b.Rate.Period, Limit: b.Rate.Limit}, increment)
+	return c.d.count(c.ctx, key, limiter.Rate{Period: b.Rate.Period, Limit: b.Rate.Limit}, increment, at)
 }
 
 // done ends the deadline.
@@ -141,7 +142,7 @@ func (d *Decider) CountResponse(ctx context.Context, req *classify.Request, res 
 			for wide := range keysOf(b, res) {
 				key := d.appendKey((*keyBuf)[:0], r, i, b, req, res, e.Overridden, wide == 1)
 				*keyBuf = key
-				_, _ = c.count(key, b, true)
+				_, _ = c.count(key, b, true, time.Time{})
 			}
 		}
 	}
@@ -151,13 +152,14 @@ func (d *Decider) CountResponse(ctx context.Context, req *classify.Request, res 
 // (bytesStore), which makes a stack buffer escape.
 var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 128); return &b }}
 
-// count counts one hit for key (increment) or reads its state (peek).
-func (d *Decider) count(ctx context.Context, key []byte, rate limiter.Rate, increment bool) (limiter.Context, error) {
+// count counts one hit for key (increment) or reads its state (peek), at the request's time
+// at when the store takes it (bytesStore; zero: the store's clock).
+func (d *Decider) count(ctx context.Context, key []byte, rate limiter.Rate, increment bool, at time.Time) (limiter.Context, error) {
 	switch {
 	case d.bytes != nil && increment:
-		return d.bytes.IncrementBytes(ctx, key, 1, rate)
+		return d.bytes.IncrementBytesAt(ctx, key, 1, rate, at)
 	case d.bytes != nil:
-		return d.bytes.PeekBytes(ctx, key, rate)
+		return d.bytes.PeekBytesAt(ctx, key, rate, at)
 	case increment:
 		return d.store.Increment(ctx, string(key), 1, rate)
 	}

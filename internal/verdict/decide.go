@@ -67,9 +67,10 @@ func New(store limiter.Store, opt Options) *Decider {
 
 // bytesStore is a store that takes counting keys as bytes it does not keep (it copies a key
 // it stores), so that counting a budget makes no string. store.Memory is one.
+// The *At methods take the request's time (Request.Now; zero: the store reads its clock).
 type bytesStore interface {
-	IncrementBytes(ctx context.Context, key []byte, count int64, rate limiter.Rate) (limiter.Context, error)
-	PeekBytes(ctx context.Context, key []byte, rate limiter.Rate) (limiter.Context, error)
+	IncrementBytesAt(ctx context.Context, key []byte, count int64, rate limiter.Rate, now time.Time) (limiter.Context, error)
+	PeekBytesAt(ctx context.Context, key []byte, rate limiter.Rate, now time.Time) (limiter.Context, error)
 }
 
 // Decide decides what happens to the request, in this order:
@@ -195,10 +196,7 @@ func (d *Decider) quarantine(in *Request, v *Verdict) {
 	if !unsafeMethod(in.Req.Method) || v.Action >= rules.ActionThrottle {
 		return
 	}
-	t := in.Now
-	if t.IsZero() {
-		t = now()
-	}
+	t := in.clock()
 	var until time.Time
 	ok := false
 	if in.Sites != nil {

@@ -49,7 +49,8 @@ type Request struct {
 	Shadow bool
 	// Sites tells the site's quarantine and under-attack state; nil: neither.
 	Sites SiteView
-	// Now is when the request came; zero: the clock.
+	// Now is when the request came; zero: the clock. Budgets are counted at it when the
+	// store counts on the system clock (store.Memory): one reading of the clock per request.
 	Now time.Time
 
 	// Trace, when not nil, records the decision step by step (floodgate explain).
@@ -74,6 +75,14 @@ func (in *Request) SiteName() string {
 		return in.Class.Site.Name
 	}
 	return in.Req.Host
+}
+
+// clock is when the request came: Now, else the clock's time.
+func (in *Request) clock() time.Time {
+	if in.Now.IsZero() {
+		return now()
+	}
+	return in.Now
 }
 
 // Verdict is the decision for one request.

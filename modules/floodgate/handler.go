@@ -159,8 +159,11 @@ func (h *Handler) classify(r *http.Request, st *state, x *exchange) {
 //
 //go:noinline
 func (h *Handler) decide(r *http.Request, st *state, x *exchange) {
-	x.in = h.input(r, st, &x.req, &x.res)
-	x.visit = h.visitor(r, st, &x.res)
+	// The request's time, read once: passes, the visitor cookie, budgets and the status
+	// page's rates all take it (the clock cost ~45 ns a reading, seven a request before).
+	t := time.Now()
+	x.in = h.input(r, st, &x.req, &x.res, t)
+	x.visit = h.visitor(r, st, &x.res, t)
 	x.in.Returning = x.visit.returning
 	x.in.Visitor = x.visit.count && x.visit.err == nil
 	x.counted = st.decider.Count(r.Context(), &x.in)
@@ -177,7 +180,7 @@ func (h *Handler) decide(r *http.Request, st *state, x *exchange) {
 //
 //go:noinline
 func countVisit(w http.ResponseWriter, r *http.Request, st *state, x *exchange, f *flight) {
-	line, ok := st.challenger.AppendVisitCookie(f.cookieLine[:0], r, x.res.Prefix, x.visit.v, x.visit.err)
+	line, ok := st.challenger.AppendVisitCookieAt(f.cookieLine[:0], r, x.res.Prefix, x.visit.v, x.visit.err, x.in.Now)
 	if !ok {
 		return
 	}
@@ -220,14 +223,14 @@ type visit struct {
 	err       error
 }
 
-// visitor reads the visitor cookie of a browser, unless the site or the app turned visitor
-// cookies off.
-func (h *Handler) visitor(r *http.Request, st *state, res *classify.Result) visit {
+// visitor reads the visitor cookie of a browser at t, unless the site or the app turned
+// visitor cookies off.
+func (h *Handler) visitor(r *http.Request, st *state, res *classify.Result, t time.Time) visit {
 	if h.VisitorCookie == "off" || res.Class != rules.ClassBrowser {
 		return visit{}
 	}
 	out := visit{count: true}
-	out.v, out.returning, out.err = st.challenger.VisitorOf(r, res.Prefix)
+	out.v, out.returning, out.err = st.challenger.VisitorOfAt(r, res.Prefix, t)
 	return out
 }
 
@@ -250,10 +253,10 @@ func requestOf(r *http.Request) classify.Request {
 }
 
 // input is the decision's input: the classified request and what the handler knows beside
-// it (the client's pass, exempt paths, shadow, the sites' state).
-func (h *Handler) input(r *http.Request, st *state, req *classify.Request, res *classify.Result) verdict.Request {
-	level, refused := st.challenger.Held(r, res.Prefix)
-	return verdict.Request{Req: req, Class: res, Pass: level, PassRefused: refused,
+// it (the client's pass, exempt paths, shadow, the sites' state), at the request's time t.
+func (h *Handler) input(r *http.Request, st *state, req *classify.Request, res *classify.Result, t time.Time) verdict.Request {
+	level, refused := st.challenger.HeldAt(r, res.Prefix, t)
+	return verdict.Request{Req: req, Class: res, Pass: level, PassRefused: refused, Now: t,
 		Exempt: h.exempt.Allows(req.Method, req.Path, req.Query), Shadow: h.Shadow || st.shadow, Sites: st.protection}
 }
 
@@ -388,7 +391,7 @@ func (h *Handler) report(r *http.Request, st *state, in *verdict.Request, v *ver
 	}
 	a.annotate(r, res, v)
 	st.metrics.requests.inc(res.Class, v.Action, ruleName)
-	hostRates.Add(time.Now(), res.Class, v.Action) // floodgate status: the last minute
+	hostRates.Add(in.Now, res.Class, v.Action) // floodgate status: the last minute
 	if v.StoreErrors > 0 {
 		st.metrics.storeErrors.Add(float64(v.StoreErrors))
 	}
