@@ -3,6 +3,7 @@ package floodgate_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,11 +14,11 @@ import (
 	"time"
 )
 
-// TestWaitingRequestMeetsTheSwitch: requests that wait for the backend while their site
-// switches to under-attack mode get what a request arriving after the switch gets — a
-// challenge for a new browser and for a crawler within its budget — and never reach the
-// backend on their stale decision; a returning visitor (spared at the cookie level) waiting
-// beside them is served. The backend holds its one slot (backend_max_inflight 1) until the
+// TestWaitingRequestMeetsTheSwitch: requests of the tiers refused first (a crawler within
+// its budget, declared automation) that wait for the backend while their site switches to
+// under-attack mode get what a request arriving after the switch gets — a challenge — and
+// never reach the backend on their stale decision; browsers waiting beside them (a new
+// one, a returning visitor) keep the turn they waited for and are served. The backend holds its one slot (backend_max_inflight 1) until the
 // test lets it go, so nothing here depends on timing.
 func TestWaitingRequestMeetsTheSwitch(t *testing.T) {
 	release := make(chan struct{})
@@ -68,18 +69,35 @@ func TestWaitingRequestMeetsTheSwitch(t *testing.T) {
 		who  string
 		code int
 	}
-	results := make(chan result, 3)
+	results := make(chan result, 4)
 	waiters := []struct {
 		who, ip, ua, path string
 		client            *http.Client
 	}{
 		{"new browser", "90.2.2.2", uaBrowser, "/new", e2eClient},
+		{"declared automation", "90.4.4.4", "curl/8.5.0", "/automation", e2eClient},
 		{"crawler within its budget", "3.0.0.9", "Mozilla/5.0 (compatible; GPTBot/1.2; +https://openai.com/gptbot)", "/crawler", e2eClient},
 		{"returning visitor", "90.9.9.9", uaBrowser, "/returning", person},
 	}
 	for _, wt := range waiters {
 		go func() {
-			code, _ := p.hit(wt.client, "GET", "w.example", wt.ip, wt.ua, wt.path)
+			req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d%s", p.port, wt.path), nil)
+			req.Host = "w.example"
+			req.Header.Set("User-Agent", wt.ua)
+			req.Header.Set("X-Forwarded-For", wt.ip)
+			if wt.ua == uaBrowser {
+				// What every browser sends: without it, a browser's User-Agent is a tier lower
+				// (classify.HeaderFlagsOf), among the tiers refused first.
+				req.Header.Set("Accept-Language", "fr-FR,fr;q=0.9")
+				req.Header.Set("Sec-Fetch-Mode", "navigate")
+				req.Header.Set("Sec-Fetch-Site", "none")
+			}
+			code := 0
+			if resp, err := wt.client.Do(req); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				code = resp.StatusCode
+			}
 			results <- result{wt.who, code}
 		}()
 	}
@@ -95,14 +113,14 @@ func TestWaitingRequestMeetsTheSwitch(t *testing.T) {
 	if code := <-first; code != 200 {
 		t.Errorf("the request admitted before the switch: %d, want 200", code)
 	}
-	want := map[string]int{"new browser": http.StatusForbidden, "crawler within its budget": http.StatusForbidden, "returning visitor": 200}
+	want := map[string]int{"new browser": 200, "declared automation": http.StatusForbidden, "crawler within its budget": http.StatusForbidden, "returning visitor": 200}
 	for range waiters {
 		r := <-results
 		if r.code != want[r.who] {
 			t.Errorf("%s, waiting when the site switched: %d, want %d", r.who, r.code, want[r.who])
 		}
 	}
-	for _, path := range []string{"/new", "/crawler"} {
+	for _, path := range []string{"/automation", "/crawler"} {
 		if _, ok := served.Load(path); ok {
 			t.Errorf("%s reached the backend on its decision from before the switch", path)
 		}
