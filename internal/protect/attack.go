@@ -265,20 +265,33 @@ type Detector struct {
 	// active is the set of sites on, replaced by a copy at every switch (rare), so that
 	// Active takes no lock.
 	active atomic.Pointer[map[string]struct{}]
+	// tickAll turns quiet sites off (tests: the reference the skipping is compared with).
+	tickAll bool
 }
 
-// attackSite is the state of one site.
+// attackSite is the state of one site. Its first fields are what Tick reads of a quiet
+// site (one cache line: the state is allocated in a 576-byte size class, 64-byte aligned),
+// so that a quiet site costs a tick one cache line, not the 2 KB of its rings.
 type attackSite struct {
-	// Hot path: written by Observe and read by Active without d.mu held for writing.
-	active  atomic.Bool
-	cur     counts
-	slowAt  atomic.Int64 // latency trigger in ns, 0 = off
-	calmAt  atomic.Int64 // latency release in ns, 0 = off
-	created bool         // set on creation, cleared by the first Tick
-	kept    bool         // Keep(site): never forgotten nor evicted
+	// touched is set by Observe when it counts a sample (and by SetMode and Reconfigure):
+	// the site had something since the last tick. Cleared by Tick.
+	touched atomic.Bool
+	active  atomic.Bool // read by Active without d.mu held for writing
+	created bool        // set on creation, cleared by the first Tick
+	kept    bool        // Keep(site): never forgotten nor evicted
+	// quiet: at its last tick the site had nothing in its window nor in the tick, was in
+	// ModeAuto and not on: every tick after it would only close empty buckets, so Tick
+	// skips it until it is touched (then wake rebuilds its rings as those ticks would have
+	// left them). Owned by Tick.
+	quiet    bool
+	mode     Mode      // owned by Tick and SetMode, like the fields below the hot path
+	lastSeen time.Time // owned by Tick
+	// Hot path: written by Observe without d.mu held for writing.
+	cur    counts
+	slowAt atomic.Int64 // latency trigger in ns, 0 = off
+	calmAt atomic.Int64 // latency release in ns, 0 = off
 
 	// Owned by Tick and SetMode (under d.mu held for writing).
-	mode      Mode
 	th        SiteThresholds
 	ring      []bucket // the whole window, a second (slowStep) a bucket
 	next      int      // ring position of the next bucket
@@ -290,7 +303,6 @@ type attackSite struct {
 	runSince  time.Time // first of the run of ticks whose own signals are past a trigger
 	calmSince time.Time
 	onSince   time.Time
-	lastSeen  time.Time
 	baseline  float64 // healthy mean upstream latency in ns, 0 until learned
 }
 
@@ -370,6 +382,7 @@ func (d *Detector) Reconfigure(opts DetectorOptions) {
 	d.opts = opts.withDefaults()
 	for name, s := range d.sites {
 		s.kept = d.opts.Keep != nil && d.opts.Keep(name)
+		s.touched.Store(true) // ticked in full at the next tick, with the new options
 		d.resolve(name, s)
 		if n := d.ringLen(); len(s.ring) != n {
 			s.ring, s.next = make([]bucket, n), 0
@@ -456,6 +469,9 @@ func (d *Detector) evictOne() bool {
 
 // traffic is the number of requests of s in its ring and the current second.
 func (s *attackSite) traffic() int64 {
+	if s.quiet { // nothing in the window: its rings hold only buckets older than it
+		return s.cur.req.Load()
+	}
 	n := s.cur.req.Load() + s.acc.req // acc.req is 0 when acc is empty
 	for i := range s.ring {
 		n += s.ring[i].req
@@ -486,6 +502,9 @@ func (d *Detector) Observe(site string, smp Sample) {
 			d.mu.RUnlock()
 			return
 		}
+	}
+	if !s.touched.Load() { // read first: most samples find it set, and a store is a write
+		s.touched.Store(true)
 	}
 	c := &s.cur
 	if smp.Pressed {
@@ -561,6 +580,7 @@ func (d *Detector) SetMode(site string, m Mode) {
 	}
 	if s != nil {
 		s.mode = m
+		s.touched.Store(true) // a quiet site is ticked again: its mode changed
 		t := now()
 		switch {
 		case m == ModeOn && !s.active.Load():
@@ -590,8 +610,10 @@ func (d *Detector) emit(ev []switchEvent) {
 }
 
 // Tick closes the current second of every site, measures the signals over the window and
-// switches sites on or off. Call it once a second (from a time.Ticker) with the current
-// time; its cost is proportional to the number of sites tracked, never per request.
+// switches sites on or off. Call it every Resolution (from a time.Ticker) with the current
+// time; its cost is proportional to the number of sites with traffic in their window, or
+// on, never per request: a quiet site (see attackSite.quiet) costs a map entry and a cache
+// line.
 func (d *Detector) Tick(t time.Time) {
 	d.tickMu.Lock()
 	defer d.tickMu.Unlock()
@@ -607,6 +629,17 @@ func (d *Detector) Tick(t time.Time) {
 	d.last = t
 	fromN, tn := d.ns(from), d.ns(t)
 	for name, s := range d.sites {
+		if s.quiet {
+			if !s.touched.Load() && !disorder {
+				// Nothing since its window emptied: the tick would only close empty buckets.
+				if !s.kept && t.Sub(s.lastSeen) >= d.opts.ForgetAfter { // quiet: ModeAuto, off
+					delete(d.sites, name)
+				}
+				continue
+			}
+			d.wake(s, fromN)
+		}
+		s.touched.Store(false) // Observe holds d.mu for reading: none runs during the tick
 		if disorder {
 			s.roll.invalidate(len(s.ring) + 1)
 		}
@@ -664,6 +697,44 @@ func take(c *atomic.Int64) int64 {
 // ns is t in nanoseconds since d's epoch.
 func (d *Detector) ns(t time.Time) int64 {
 	return int64(t.Sub(d.epoch))
+}
+
+// wake makes the rings of a quiet site what the ticks Tick skipped would have left them,
+// up to fromN (the previous tick): empty buckets, a second each in the ring and a tick
+// each in the fast ring, and the partial second since the last second closed. The skipped
+// ticks would have closed a second every second after the site's last close (the ticks
+// come every Resolution): wake closes them there, so that the window's span, the
+// denominator of its rates, is the one those ticks would have left. Only when ticks came
+// late or early (a loaded host) can its seconds close a tick away from where the skipped
+// ticks would have closed them. The rest of a quiet site's state (calm since its first
+// quiet tick, nothing over, its baseline) is what the skipped ticks would have kept.
+func (d *Detector) wake(s *attackSite, fromN int64) {
+	s.quiet = false
+	last := fromN // the site's last close: where its partial second began
+	if s.acc.at != 0 {
+		last = s.acc.from
+	} else if nb := s.ring[(s.next+len(s.ring)-1)%len(s.ring)]; nb.at != 0 {
+		last = nb.at
+	}
+	last = min(last, fromN) // a close after fromN: the clock was set back since
+	step := int64(slowStep)
+	closed := last + (fromN-last)/step*step // the skipped ticks' last close
+	// Oldest at position 0, the next one to be overwritten.
+	for i := range s.ring {
+		at := closed - int64(len(s.ring)-1-i)*step
+		s.ring[i] = bucket{from: at - step, at: at}
+	}
+	s.next, s.acc = 0, bucket{}
+	if closed < fromN {
+		s.acc = bucket{from: closed, at: fromN}
+	}
+	s.roll = rolling{n: len(s.ring)} // every bucket in the window, summing to nothing
+	res := int64(d.opts.Resolution)
+	for i := range s.fast {
+		at := fromN - int64(len(s.fast)-1-i)*res
+		s.fast[i] = bucket{from: at - res, at: at}
+	}
+	s.fastNext = 0
 }
 
 // tickSite closes the current tick of s, measures its signals and runs its switch; d.mu is
@@ -751,6 +822,9 @@ func (d *Detector) tickSite(name string, s *attackSite, from, t time.Time, fromN
 	if s.mode != ModeAuto {
 		return switchEvent{}, false
 	}
+	// Nothing in the window nor in this tick, calm, off: the ticks to come close empty
+	// buckets until the site is touched (a switch on needs a signal past its trigger).
+	s.quiet = !d.tickAll && !s.active.Load() && sum == (tally{}) && b.tally == (tally{}) && calm && over == ""
 	if holdFrom.IsZero() || s.overSince.Before(holdFrom) {
 		holdFrom = s.overSince
 	}

@@ -83,6 +83,8 @@ type proxy struct {
 	admin string
 	// looseProxies leaves trusted_proxies_strict out (what floodgate warns about).
 	looseProxies bool
+	// noErrorRoutes leaves the handle_errors route out: floodgate writes its refusals itself.
+	noErrorRoutes bool
 }
 
 // caddyfile renders a Caddyfile for the test: floodgate options, then a site proxying to up.
@@ -94,6 +96,10 @@ func (p *proxy) caddyfile(globalOpts, upstreamAddr, extra string) string {
 	strict := "trusted_proxies_strict"
 	if p.looseProxies {
 		strict = ""
+	}
+	errorRoutes := "handle_errors 429 {\n\t\trespond \"slow down\" 429\n\t}"
+	if p.noErrorRoutes {
+		errorRoutes = ""
 	}
 	return fmt.Sprintf(`{
 	admin %s
@@ -111,9 +117,7 @@ func (p *proxy) caddyfile(globalOpts, upstreamAddr, extra string) string {
 http://:%d {
 	bind 127.0.0.1
 	floodgate
-	handle_errors 429 {
-		respond "slow down" 429
-	}
+	%s
 	%s
 	reverse_proxy %s
 	log {
@@ -121,7 +125,7 @@ http://:%d {
 		format json
 	}
 }
-`, admin, strict, abs("../../testdata/mmdb/test-asn.mmdb"), globalOpts, p.global, p.port, extra, upstreamAddr, p.log)
+`, admin, strict, abs("../../testdata/mmdb/test-asn.mmdb"), globalOpts, p.global, p.port, errorRoutes, extra, upstreamAddr, p.log)
 }
 
 // load adapts and loads a Caddyfile into the running Caddy, as `floodgate reload` does.

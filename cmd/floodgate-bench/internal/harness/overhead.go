@@ -126,6 +126,14 @@ type OverheadRun struct {
 	Latency LatencySummary `json:"latency"`
 	// CPUMicrosPerRequest is the proxy process's CPU time (user+system) per request.
 	CPUMicrosPerRequest float64 `json:"cpu_us_per_request"`
+	// SystemMicrosPerRequest is the part of CPUMicrosPerRequest spent in the kernel
+	// (/proc/PID/stat stime): sockets, epoll, futex, page faults.
+	SystemMicrosPerRequest float64 `json:"system_us_per_request"`
+	// ReadCallsPerRequest and WriteCallsPerRequest are the proxy's read- and write-type
+	// system calls per request (/proc/PID/io syscr, syscw): an answer written in two
+	// writes, or a connection read twice, shows here.
+	ReadCallsPerRequest  float64 `json:"read_calls_per_request"`
+	WriteCallsPerRequest float64 `json:"write_calls_per_request"`
 	// InstructionsPerRequest is from perf stat, when perf counts instructions here; else 0.
 	InstructionsPerRequest float64 `json:"instructions_per_request,omitempty"`
 	// SwitchesPerRequest and PreemptionsPerRequest are the proxy's context switches per
@@ -154,12 +162,21 @@ type OverheadArm struct {
 	MedianP99 float64 `json:"median_p99_ms"`
 	// MedianCPU is the median CPU µs per request.
 	MedianCPU float64 `json:"median_cpu_us_per_request"`
+	// MedianSystem is the median of OverheadRun's SystemMicrosPerRequest.
+	MedianSystem float64 `json:"median_system_us_per_request"`
+	// MedianReads and MedianWrites are the medians of OverheadRun's read and write system
+	// calls per request.
+	MedianReads  float64 `json:"median_read_calls_per_request"`
+	MedianWrites float64 `json:"median_write_calls_per_request"`
 	// MedianInstructions is the median instructions per request (0 without perf).
 	MedianInstructions float64 `json:"median_instructions_per_request,omitempty"`
 	// MedianSwitches and MedianPreemptions are the medians of OverheadRun's per-request
 	// voluntary and involuntary context switches.
 	MedianSwitches    float64 `json:"median_ctxt_switches_per_request"`
 	MedianPreemptions float64 `json:"median_preemptions_per_request"`
+	// IdleCPUPerSecond is the proxy's CPU (ms) per second while the other arms were loaded:
+	// its background work, charged to its requests in CPU per request too.
+	IdleCPUPerSecond float64 `json:"idle_cpu_ms_per_second"`
 	// MedianHeld is the median of OverheadRun's HeldPerRequest.
 	MedianHeld float64 `json:"median_held_per_request"`
 	// RPSRatio is the median over repeats of this arm's rps / plain's rps in the same round.
@@ -278,6 +295,7 @@ func RunOverhead(ctx context.Context, o OverheadOptions) (*OverheadReport, error
 			return nil, err
 		}
 	}
+	idle := startIdle(proxies)
 	for round := 0; round < o.Repeats; round++ {
 		for k := range arms {
 			arm := arms[(k+round)%len(arms)] // rotate the order every round
@@ -287,10 +305,11 @@ func RunOverhead(ctx context.Context, o OverheadOptions) (*OverheadReport, error
 			}
 			run.Arm, run.Repeat = arm, round
 			rep.Runs = append(rep.Runs, run)
-			fmt.Fprintf(o.Log, "round %d %-17s %8.0f req/s  p50 %.2f ms  p99 %.2f ms  cpu %.0f µs/req  non-200 %d\n", round, arm, run.RPS, run.Latency.P50, run.Latency.P99, run.CPUMicrosPerRequest, run.Non200)
+			fmt.Fprintf(o.Log, "round %d %-17s %8.0f req/s  p50 %.2f ms  p99 %.2f ms  cpu %.0f µs/req (system %.0f)  syscalls r/w %.2f/%.2f  non-200 %d\n", round, arm, run.RPS, run.Latency.P50, run.Latency.P99, run.CPUMicrosPerRequest, run.SystemMicrosPerRequest, run.ReadCallsPerRequest, run.WriteCallsPerRequest, run.Non200)
 		}
 	}
 	rep.Arms = summarizeOverhead(arms, rep.Runs)
+	idle.finish(rep.Arms, rep.Runs)
 	if o.Callgrind > 0 {
 		for _, p := range proxies {
 			_ = p.Stop() // idle now: their memory back for valgrind's
@@ -317,6 +336,51 @@ func RunOverhead(ctx context.Context, o OverheadOptions) (*OverheadReport, error
 		}
 	}
 	return rep, nil
+}
+
+// idleMeter measures each proxy's CPU while the others are loaded: its background work
+// (timers, the under-attack detector's tick, the garbage collector's), which the CPU per
+// request of its loaded windows includes too.
+type idleMeter struct {
+	start time.Time
+	cpu0  map[string]time.Duration
+	pids  map[string]int
+}
+
+func startIdle(proxies map[string]*Proxy) *idleMeter {
+	m := &idleMeter{start: time.Now(), cpu0: map[string]time.Duration{}, pids: map[string]int{}}
+	for arm, p := range proxies {
+		if c, err := procCPU(p.PID()); err == nil {
+			m.cpu0[arm], m.pids[arm] = c, p.PID()
+		}
+	}
+	return m
+}
+
+// finish sets each arm's IdleCPUPerSecond: its CPU over the rounds less its loaded
+// windows' (from runs), per second of the rest of the time.
+func (m *idleMeter) finish(arms []OverheadArm, runs []OverheadRun) {
+	total := time.Since(m.start).Seconds()
+	for i := range arms {
+		c0, ok := m.cpu0[arms[i].Name]
+		if !ok {
+			continue
+		}
+		c1, err := procCPU(m.pids[arms[i].Name])
+		if err != nil {
+			continue
+		}
+		var loadedCPU, loadedSecs float64
+		for _, r := range runs {
+			if r.Arm == arms[i].Name && r.RPS > 0 {
+				loadedCPU += r.CPUMicrosPerRequest * float64(r.Requests) / 1e6
+				loadedSecs += float64(r.Requests) / r.RPS
+			}
+		}
+		if idleSecs := total - loadedSecs; idleSecs > 0 {
+			arms[i].IdleCPUPerSecond = round2(math.Max(0, (c1-c0).Seconds()-loadedCPU) * 1e3 / idleSecs)
+		}
+	}
 }
 
 // overheadProxy is the configuration of an overhead arm's proxy. Every arm keeps the same
@@ -348,7 +412,7 @@ func summarizeOverhead(arms []string, runs []OverheadRun) []OverheadArm {
 	}
 	var out []OverheadArm
 	for _, arm := range arms {
-		var rps, p50, p99, cpu, ins, rr, cr, ir, sw, pre, held []float64
+		var rps, p50, p99, cpu, ins, rr, cr, ir, sw, pre, held, sys, rd, wr []float64
 		a := OverheadArm{Name: arm}
 		for _, r := range runs {
 			if r.Arm != arm {
@@ -357,6 +421,7 @@ func summarizeOverhead(arms []string, runs []OverheadRun) []OverheadArm {
 			rps, p50, p99, cpu = append(rps, r.RPS), append(p50, r.Latency.P50), append(p99, r.Latency.P99), append(cpu, r.CPUMicrosPerRequest)
 			sw, pre = append(sw, r.SwitchesPerRequest), append(pre, r.PreemptionsPerRequest)
 			held = append(held, r.HeldPerRequest)
+			sys, rd, wr = append(sys, r.SystemMicrosPerRequest), append(rd, r.ReadCallsPerRequest), append(wr, r.WriteCallsPerRequest)
 			if r.InstructionsPerRequest > 0 {
 				ins = append(ins, r.InstructionsPerRequest)
 			}
@@ -373,6 +438,7 @@ func summarizeOverhead(arms []string, runs []OverheadRun) []OverheadArm {
 		a.MedianCPU, a.MedianInstructions = round2(Median(cpu)), math.Round(Median(ins))
 		a.MedianSwitches, a.MedianPreemptions = round2(Median(sw)), round2(Median(pre))
 		a.MedianHeld = round4(Median(held))
+		a.MedianSystem, a.MedianReads, a.MedianWrites = round2(Median(sys)), round2(Median(rd)), round2(Median(wr))
 		a.RPSRatio, a.CPURatio, a.InstructionsRatio = round4(Median(rr)), round4(Median(cr)), round4(Median(ir))
 		if m := Median(rps); m > 0 && len(rps) > 0 {
 			lo, hi := rps[0], rps[0]
@@ -474,8 +540,9 @@ func loadOnce(ctx context.Context, p *Proxy, conc int, d time.Duration, seq *ato
 		perf = startPerf(p.PID())
 	}
 	held0 := heldAnswers(p) // before the CPU reading: serving /metrics is not a request's cost
-	cpu0, cpuErr := procCPU(p.PID())
+	cpu0, cpuErr := procTimes(p.PID())
 	sw0, swErr := procSwitches(p.PID())
+	io0, ioErr := procIO(p.PID())
 	start := time.Now()
 	deadline := start.Add(d)
 	lats := make([][]float64, conc)
@@ -503,8 +570,9 @@ func loadOnce(ctx context.Context, p *Proxy, conc int, d time.Duration, seq *ato
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	cpu1, cpuErr2 := procCPU(p.PID())
+	cpu1, cpuErr2 := procTimes(p.PID())
 	sw1, swErr2 := procSwitches(p.PID())
+	io1, ioErr2 := procIO(p.PID())
 	held1 := heldAnswers(p)
 	var instr float64
 	if perf != nil {
@@ -520,7 +588,13 @@ func loadOnce(ctx context.Context, p *Proxy, conc int, d time.Duration, seq *ato
 	run.RPS = round2(float64(len(all)) / elapsed.Seconds())
 	run.Latency = Summarize(all)
 	if cpuErr == nil && cpuErr2 == nil && len(all) > 0 {
-		run.CPUMicrosPerRequest = round2((cpu1 - cpu0).Seconds() * 1e6 / float64(len(all)))
+		user, system := cpu1.user-cpu0.user, cpu1.system-cpu0.system
+		run.CPUMicrosPerRequest = round2((user + system).Seconds() * 1e6 / float64(len(all)))
+		run.SystemMicrosPerRequest = round2(system.Seconds() * 1e6 / float64(len(all)))
+	}
+	if ioErr == nil && ioErr2 == nil && len(all) > 0 {
+		run.ReadCallsPerRequest = round2(float64(io1.reads-io0.reads) / float64(len(all)))
+		run.WriteCallsPerRequest = round2(float64(io1.writes-io0.writes) / float64(len(all)))
 	}
 	if swErr == nil && swErr2 == nil && len(all) > 0 {
 		run.SwitchesPerRequest = round2(float64(sw1.voluntary-sw0.voluntary) / float64(len(all)))
@@ -541,26 +615,48 @@ const clockTicks = 100
 
 // procCPU returns the process's user+system CPU time from /proc/PID/stat.
 func procCPU(pid int) (time.Duration, error) {
+	t, err := procTimes(pid)
+	return t.user + t.system, err
+}
+
+// cpuTimes are a process's CPU times so far: in user space and in the kernel.
+type cpuTimes struct{ user, system time.Duration }
+
+// procTimes returns the process's user and system CPU times from /proc/PID/stat.
+func procTimes(pid int) (cpuTimes, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return cpuTimes{}, err
 	}
 	// The command name (field 2) is in parentheses and may hold spaces: split after it.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, errors.New("unexpected /proc stat format")
+		return cpuTimes{}, errors.New("unexpected /proc stat format")
 	}
 	f := strings.Fields(string(b[i+1:]))
 	// After the name: state is field 3, utime 14, stime 15 → indexes 11 and 12 here.
 	if len(f) < 13 {
-		return 0, errors.New("unexpected /proc stat format")
+		return cpuTimes{}, errors.New("unexpected /proc stat format")
 	}
 	u, err1 := strconv.ParseUint(f[11], 10, 64)
 	s, err2 := strconv.ParseUint(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, errors.New("unexpected /proc stat format")
+		return cpuTimes{}, errors.New("unexpected /proc stat format")
 	}
-	return time.Duration(u+s) * time.Second / clockTicks, nil
+	return cpuTimes{user: time.Duration(u) * time.Second / clockTicks, system: time.Duration(s) * time.Second / clockTicks}, nil
+}
+
+// ioCalls are a process's read- and write-type system calls so far (/proc/PID/io syscr
+// and syscw: read, readv, recvmsg... and write, writev, sendmsg...; not epoll or futex).
+type ioCalls struct{ reads, writes uint64 }
+
+// procIO returns pid's read and write system calls so far.
+func procIO(pid int) (ioCalls, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return ioCalls{}, err
+	}
+	return ioCalls{reads: statusField(b, "syscr:"), writes: statusField(b, "syscw:")}, nil
 }
 
 // switches are a process's context switches so far, summed over its threads.
@@ -684,15 +780,15 @@ func (r *OverheadReport) Markdown() string {
 			fmt.Fprintf(&b, "| %s | %.0f | %.3f |\n", a.Name, a.MedianInstructions, a.InstructionsRatio)
 		}
 	}
-	b.WriteString("\nThe proxy's context switches per request (all its threads, /proc/PID/task/*/status): voluntary (a thread parked: futex, epoll, idle) and involuntary (preempted); and the share of answers floodgate held before sending them (its pacers: a park and a wake each).\n\n| arm | voluntary/req | involuntary/req | held/req |\n|---|---:|---:|---:|\n")
+	b.WriteString("\nThe proxy's CPU per request split into user space and kernel (/proc/PID/stat utime, stime), its read- and write-type system calls per request (/proc/PID/io syscr, syscw), its context switches per request (all its threads, /proc/PID/task/*/status): voluntary (a thread parked: futex, epoll, idle) and involuntary (preempted); the share of answers floodgate held before sending them (its pacers: a park and a wake each); and its CPU while the other arms were loaded (background: timers, the under-attack detector's tick, GC), per second.\n\n| arm | user µs/req | system µs/req | reads/req | writes/req | voluntary/req | involuntary/req | held/req | idle CPU ms/s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, a := range r.Arms {
-		fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.4f |\n", a.Name, a.MedianSwitches, a.MedianPreemptions, a.MedianHeld)
+		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.4f | %.1f |\n", a.Name, a.MedianCPU-a.MedianSystem, a.MedianSystem, a.MedianReads, a.MedianWrites, a.MedianSwitches, a.MedianPreemptions, a.MedianHeld, a.IdleCPUPerSecond)
 	}
 	b.WriteString(r.callgrindMarkdown())
 	fmt.Fprintf(&b, "\nTarget (issue 6): floodgate's allowed path ≥ 0.90× plain Caddy's requests/s: **%s**.\n", passFail(r.TargetMet))
-	b.WriteString("\n| round | arm | req/s | p50 ms | p99 ms | CPU µs/req | switches/req | preemptions/req |\n|---:|---|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("\n| round | arm | req/s | p50 ms | p99 ms | CPU µs/req | system µs/req | switches/req | preemptions/req |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, run := range r.Runs {
-		fmt.Fprintf(&b, "| %d | %s | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f |\n", run.Repeat, run.Arm, run.RPS, run.Latency.P50, run.Latency.P99, run.CPUMicrosPerRequest, run.SwitchesPerRequest, run.PreemptionsPerRequest)
+		fmt.Fprintf(&b, "| %d | %s | %.0f | %.2f | %.2f | %.0f | %.0f | %.2f | %.2f |\n", run.Repeat, run.Arm, run.RPS, run.Latency.P50, run.Latency.P99, run.CPUMicrosPerRequest, run.SystemMicrosPerRequest, run.SwitchesPerRequest, run.PreemptionsPerRequest)
 	}
 	return b.String()
 }

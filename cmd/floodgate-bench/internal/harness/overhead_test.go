@@ -82,6 +82,77 @@ func TestProcCPU(t *testing.T) {
 	}
 }
 
+// procTimes splits the CPU into user and system time, and procIO counts system calls: a
+// process that writes to a pipe makes write calls, and spends time in the kernel doing so.
+func TestProcTimesAndIO(t *testing.T) {
+	if _, err := os.Stat("/proc/self/io"); err != nil {
+		t.Skip("no /proc/PID/io")
+	}
+	io0, err := procIO(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	buf := make([]byte, 1)
+	for range 20000 { // a write and a read each: about 40,000 system calls
+		if _, err := w.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	io1, err := procIO(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := io1.writes - io0.writes; d < 20000 {
+		t.Errorf("write calls counted %d, want at least the 20,000 made", d)
+	}
+	if d := io1.reads - io0.reads; d < 20000 {
+		t.Errorf("read calls counted %d, want at least the 20,000 made", d)
+	}
+	ct, err := procTimes(os.Getpid())
+	if err != nil || ct.system <= 0 {
+		t.Errorf("procTimes(self) = %+v, %v; want system time after 40,000 system calls", ct, err)
+	}
+	if all, err := procCPU(os.Getpid()); err != nil || all < ct.user+ct.system {
+		t.Errorf("procCPU(self) = %v, %v; want at least user+system %v", all, err, ct.user+ct.system)
+	}
+	if _, err := procIO(-1); err == nil {
+		t.Error("procIO(-1) succeeded")
+	}
+}
+
+// The idle meter charges a proxy's CPU outside its loaded windows to the time the other
+// arms were loaded.
+func TestIdleMeterSubtractsLoadedWindows(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	m := &idleMeter{start: time.Now().Add(-10 * time.Second), cpu0: map[string]time.Duration{}, pids: map[string]int{}}
+	c, err := procCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.cpu0["a"], m.pids["a"] = c-2*time.Second, os.Getpid() // 2 s of CPU since the start
+	// Loaded 5 s of the 10, using 1.5 s of CPU then: 0.5 s in the 5 s idle = 100 ms/s.
+	runs := []OverheadRun{{Arm: "a", Requests: 5000, RPS: 1000, CPUMicrosPerRequest: 300}}
+	arms := []OverheadArm{{Name: "a"}, {Name: "unknown"}}
+	m.finish(arms, runs)
+	if got := arms[0].IdleCPUPerSecond; got < 95 || got > 115 {
+		t.Errorf("idle CPU %v ms/s, want about 100", got)
+	}
+	if arms[1].IdleCPUPerSecond != 0 {
+		t.Errorf("an arm without a proxy got idle CPU %v", arms[1].IdleCPUPerSecond)
+	}
+}
+
 // Every request of the overhead run comes from an address floodgate has not seen (issue 9's
 // measure), spread evenly over the /24s of the residential network.
 func TestOverheadAddrsFreshAndUnderBudgets(t *testing.T) {
@@ -130,7 +201,11 @@ func TestSummarizeOverheadRefusalBase(t *testing.T) {
 		{Arm: ArmPlainRefusal, Repeat: 0, RPS: 4000, CPUMicrosPerRequest: 40},
 		{Arm: ArmFloodgateRefusal, Repeat: 0, RPS: 3000, CPUMicrosPerRequest: 44},
 	}
+	runs[2].SystemMicrosPerRequest, runs[2].ReadCallsPerRequest, runs[2].WriteCallsPerRequest = 8, 2, 1.02
 	arms := summarizeOverhead([]string{ArmPlain, ArmPlainRefusal, ArmFloodgateRefusal}, runs)
+	if got := arms[2]; got.MedianSystem != 8 || got.MedianReads != 2 || got.MedianWrites != 1.02 {
+		t.Errorf("floodgate-429: system %v µs/req, reads %v, writes %v; want 8, 2, 1.02", got.MedianSystem, got.MedianReads, got.MedianWrites)
+	}
 	if got := arms[2]; got.CPURatio != 1.1 || got.RPSRatio != 0.75 {
 		t.Errorf("floodgate-429: CPU ratio %v, req/s ratio %v; want 1.1 and 0.75 (to plain-429)", got.CPURatio, got.RPSRatio)
 	}
