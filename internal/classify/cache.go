@@ -38,7 +38,7 @@ type uaEntry struct {
 // take turns in the slot: the stored string is compared before an entry is used.
 type uaShard struct {
 	mu sync.RWMutex
-	m  map[uint64]uaSlot
+	m  map[uint64]*uaSlot // shared with the front: promoting an entry copies a pointer
 }
 
 type uaSlot struct {
@@ -49,7 +49,7 @@ type uaSlot struct {
 func newUACache() *uaCache {
 	c := &uaCache{}
 	for i := range c.shards {
-		c.shards[i].m = make(map[uint64]uaSlot)
+		c.shards[i].m = make(map[uint64]*uaSlot)
 	}
 	return c
 }
@@ -67,7 +67,7 @@ func (c *uaCache) get(ua string) (uaEntry, bool) {
 	if !ok || s.ua != ua {
 		return uaEntry{}, false
 	}
-	front.Store(&s)
+	front.Store(s)
 	return s.e, true
 }
 
@@ -76,10 +76,10 @@ func (c *uaCache) put(ua string, e uaEntry) {
 	sh := &c.shards[h%uaCacheShards]
 	sh.mu.Lock()
 	if len(sh.m) >= uaCacheShardCap {
-		sh.m = make(map[uint64]uaSlot, uaCacheShardCap)
+		sh.m = make(map[uint64]*uaSlot, uaCacheShardCap)
 	}
-	s := uaSlot{ua: ua, e: e}
+	s := &uaSlot{ua: ua, e: e}
 	sh.m[h] = s
 	sh.mu.Unlock()
-	c.front[(h/uaCacheShards)%uaFrontSlots].Store(&s)
+	c.front[(h/uaCacheShards)%uaFrontSlots].Store(s)
 }

@@ -76,7 +76,7 @@ func TestUACacheHashCollision(t *testing.T) {
 	}
 	// Put spider's entry in curl's slot, as a collision would leave it.
 	h := xxhash.Sum64String("curl/8")
-	c.shards[h%uaCacheShards].m[h] = uaSlot{ua: "spider", e: spider}
+	c.shards[h%uaCacheShards].m[h] = &uaSlot{ua: "spider", e: spider}
 	if e, ok := c.get("curl/8"); ok {
 		t.Errorf("get(curl/8) = %v from spider's slot; want a miss", e)
 	}

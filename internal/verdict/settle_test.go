@@ -38,13 +38,18 @@ func TestSettleAgain(t *testing.T) {
 
 		before, after rules.Action
 		step          Step
+		// recheck: Recheck gives the request an answer of its own instead of the backend
+		// (the tiers refused first only: a browser that waited its turn keeps it).
+		recheck bool
 	}{
 		{name: "new browser meets under attack", ua: firefox, ip: home, path: "/", attack: true,
 			before: rules.ActionNone, after: rules.ActionChallenge, step: StepUnderAttack},
 		{name: "declared automation meets under attack", ua: monitor, ip: home, path: "/", attack: true,
-			before: rules.ActionNone, after: rules.ActionChallenge, step: StepUnderAttack},
+			before: rules.ActionNone, after: rules.ActionChallenge, step: StepUnderAttack, recheck: true},
+		{name: "declared automation's POST meets quarantine", ua: monitor, ip: home, method: "POST", path: "/", quarantine: true,
+			before: rules.ActionNone, after: rules.ActionThrottle, step: StepQuarantine, recheck: true},
 		{name: "AI crawler within its budget meets under attack", ua: gpt, ip: cloud, path: "/", attack: true,
-			before: rules.ActionNone, after: rules.ActionChallenge, step: StepUnderAttack},
+			before: rules.ActionNone, after: rules.ActionChallenge, step: StepUnderAttack, recheck: true},
 		{name: "POST meets quarantine", ua: firefox, ip: home, method: "POST", path: "/", quarantine: true,
 			before: rules.ActionNone, after: rules.ActionThrottle, step: StepQuarantine},
 		{name: "delayed request meets under attack", ua: firefox, ip: home, path: "/slow", attack: true,
@@ -79,8 +84,9 @@ func TestSettleAgain(t *testing.T) {
 				return in, p.d.Count(context.Background(), &in)
 			}
 			in, counted := decide()
-			if v := p.d.Settle(&in, counted); v.Action != tt.before {
-				t.Fatalf("before the switch: %v, want %v", v.Action, tt.before)
+			settled := p.d.Settle(&in, counted)
+			if settled.Action != tt.before {
+				t.Fatalf("before the switch: %v, want %v", settled.Action, tt.before)
 			}
 			if tt.attack {
 				sites.d.SetMode(host, protect.ModeOn)
@@ -92,6 +98,10 @@ func TestSettleAgain(t *testing.T) {
 				if v := p.d.Settle(&in, counted); v.Action != tt.after || v.Step != tt.step {
 					t.Fatalf("settled again (%d): %v at step %v, want %v at step %v", i, v.Action, v.Step, tt.after, tt.step)
 				}
+			}
+			if v, changed := p.d.Recheck(&in, &counted, &settled); changed != tt.recheck ||
+				(changed && (v.Action != tt.after || v.Step != tt.step)) || (!changed && v != settled) {
+				t.Errorf("rechecked (tier %v): %v at step %v, changed %v; want changed %v", settled.Tier, v.Action, v.Step, changed, tt.recheck)
 			}
 			// Nothing was counted twice: the shipped budgets of 1/hour (GPTBot, /slow, POST
 			// quarantine) are past their rate at the client's second request, not before.

@@ -132,7 +132,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		return err
 	}
-	if ticket.Waited && x.v.Tier > admission.TierNew {
+	if ticket.Waited {
 		if answered, err := h.recheck(w, r, st, x, f, ticket); answered {
 			return err
 		}
@@ -279,22 +279,12 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request, st *state, in *ver
 }
 
 // recheck decides a request that waited for the backend once more, on its site's state now
-// (verdict.Decider.Settle: nothing is counted twice). A flood's first seconds fill the
-// backend's queue before its site switches to under-attack mode (or is quarantined); the
-// requests still waiting then were decided before the switch, and would each take a worker
-// on that stale decision (a POST burst on 4 workers × 200 ms: 7 of 28 POSTs reached the
-// backend up to 2 s after their site switched, people waiting behind them). When settling
-// again gives a challenge or a refusal the first decision did not, the request gives its
-// slot back unused and gets what a request arriving now gets. It reports whether it answered.
-//
-// ServeHTTP rechecks only the tiers refused first (declared automation, untrusted): a
-// browser that waited its turn, a person as far as floodgate knows, keeps it. Sent back to
-// pass a challenge, it would wait a second time at the end of the queue (a flash crowd of
-// new visitors on a site switched on by its own pressure: in the matrix's flash-2x-4w200,
-// sites not attacked went to 3.73× calm against 1.85× when every tier was rechecked).
+// (verdict.Decider.Recheck says which requests and what they get; nothing is counted
+// twice). One that now gets a challenge or a refusal gives its slot back unused and gets it.
+// It reports whether it answered.
 func (h *Handler) recheck(w http.ResponseWriter, r *http.Request, st *state, x *exchange, f *flight, ticket admission.Ticket) (answered bool, err error) {
-	v := st.decider.Settle(&x.in, x.counted)
-	if v.Action < rules.ActionChallenge || v.Action <= x.v.Action {
+	v, changed := st.decider.Recheck(&x.in, &x.counted, &x.v)
+	if !changed {
 		return false, nil
 	}
 	ticket.Release(admission.OutcomeIgnore)
