@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/floodgate-proxy/floodgate/internal/network"
@@ -529,68 +530,67 @@ identity:
 	}
 }
 
-// matchRest checks every condition but the User-Agent ones (already checked) and class.
+// matchRest checks every condition but the User-Agent ones (already checked) and class:
+// outdated, then the request's method, host and path (requestHolds), its query
+// (queryHolds), the client's ASN (asnHolds) and address (addressHolds), cheapest first.
 func (c *Classifier) matchRest(r *rules.Rule, req *Request, id *Identity, facts *reqFacts) bool {
 	m := &r.Match
 	if m.Outdated && !id.Outdated {
 		return false
 	}
+	return requestHolds(m, req) && c.queryHolds(r, req.Query, facts) && asnHolds(m.ASN, id.ASN) && addressHolds(m, req.IP)
+}
+
+// requestHolds reports whether the request's method, host and path are among m's (those m
+// names).
+func requestHolds(m *rules.Match, req *Request) bool {
 	if len(m.Method) > 0 && !contains(m.Method, req.Method) {
 		return false
 	}
 	if m.Hosts != nil && !m.Hosts.Contains(req.Host) {
 		return false
 	}
-	if m.Paths != nil && !m.Paths.Contains(req.Path) {
-		return false
+	return m.Paths == nil || m.Paths.Contains(req.Path)
+}
+
+// queryHolds reports whether one of r's query tests, if it has any, holds for query: from
+// the tests of all rules answered together in one pass, read once per request (facts), or,
+// for a rule past the first 64 distinct tests, one by one.
+func (c *Classifier) queryHolds(r *rules.Rule, query string, facts *reqFacts) bool {
+	tests := r.Match.Queries
+	if len(tests) == 0 {
+		return true
 	}
-	if qm := &c.queryMasks[r.Index]; len(m.Queries) > 0 && !qm.overflow {
+	if qm := &c.queryMasks[r.Index]; !qm.overflow {
 		if !facts.queriesRead {
-			facts.queries, facts.queriesRead = c.queries.Matching(req.Query), true
+			facts.queries, facts.queriesRead = c.queries.Matching(query), true
 		}
-		if facts.queries&qm.bits == 0 {
-			return false
-		}
-	} else if len(m.Queries) > 0 {
-		ok := false
-		for _, q := range m.Queries {
-			if q.Matches(req.Query) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
+		return facts.queries&qm.bits != 0
+	}
+	for _, q := range tests {
+		if q.Matches(query) {
+			return true
 		}
 	}
-	if len(m.ASN) > 0 {
-		ok := false
-		for _, a := range m.ASN {
-			if a == id.ASN {
-				ok = true
-				break
-			}
-		}
-		if !ok || id.ASN == 0 {
-			return false
-		}
+	return false
+}
+
+// asnHolds reports whether the client's ASN is in list, when list is not empty; an unknown
+// ASN (0) is in no list.
+func asnHolds(list []uint32, asn uint32) bool {
+	if len(list) == 0 {
+		return true
 	}
-	if len(m.CIDR) > 0 {
-		ok := false
-		for _, p := range m.CIDR {
-			if p.Contains(req.IP.Unmap()) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	if len(m.RangeSets) > 0 && !inAny(m.RangeSets, req.IP) {
+	return asn != 0 && slices.Contains(list, asn)
+}
+
+// addressHolds reports whether the client's address is in one of m's CIDR prefixes and one
+// of its range sets (those m names).
+func addressHolds(m *rules.Match, ip netip.Addr) bool {
+	if len(m.CIDR) > 0 && !slices.ContainsFunc(m.CIDR, func(p netip.Prefix) bool { return p.Contains(ip.Unmap()) }) {
 		return false
 	}
-	return true
+	return len(m.RangeSets) == 0 || inAny(m.RangeSets, ip)
 }
 
 // onlyUserAgent reports whether a match looks at nothing but the User-Agent.
