@@ -143,6 +143,73 @@ func (l *Limit) closeWindowMain(now time.Duration) {
 	}
 }
 
+// sampleAtMain is SampleAt as it was on main (7e9b39f) before it was split into named steps,
+// kept as the reference of TestSampleAtAgainstMain. Do not edit.
+func (l *Limit) sampleAtMain(now, latency time.Duration, dropped bool, inflight, admitted, real int, at time.Duration) bool {
+	if l.knee != nil && !dropped {
+		l.knee.add(real, latency, l.baseline)
+	}
+	l.inFlight(now, inflight)
+	if l.surgeAt > 0 {
+		l.surgeN++
+	}
+	if admitted > l.winAdmitted {
+		l.winAdmitted = admitted
+	}
+	if at <= 0 {
+		at = now - latency
+	}
+	if l.testAt > 0 && at >= l.testAt && (l.cohortEnd == 0 || at <= l.cohortEnd) {
+		// One of the requests admitted for the current measurement of a test (the cohort):
+		// all of them count, fast and slow, however long the slow ones take.
+		l.cohortDone++
+		if !dropped {
+			l.postN++
+			l.postSum += latency
+			l.postSq += float64(latency) * float64(latency)
+			l.winPostN++
+		}
+	}
+	if dropped {
+		l.winDrops++
+	} else {
+		if l.baseline > 0 && latency > outlierFactor*l.baseline {
+			latency = outlierFactor * l.baseline
+		}
+		l.winN++
+		l.winSum += latency
+		l.winSq += float64(latency) * float64(latency)
+		if l.baseline == 0 && admitted > 0 && float64(admitted) <= l.limit/2 {
+			l.firstN++
+			l.firstSum += latency
+		}
+	}
+	span := now - l.winStart
+	length := min(max(2*l.baseline, minWindow), maxWindow)
+	surged := l.surgeAt > 0 && now-l.surgeAt >= l.baseline && l.surge(now)
+	if !surged && (span < length || (l.winN+l.winDrops < minSamples && span < maxWindow)) {
+		return false
+	}
+	before := int(l.limit)
+	l.readDelay()
+	l.postDelay += time.Duration(l.winPostN) * l.delay
+	if l.knee != nil {
+		l.kneeAt = l.knee.close(float64(l.delay), l.kneeAt, int(l.used))
+	}
+	if !surged {
+		l.closeWindowMain(now)
+	}
+	l.winStart, l.winN, l.winSum, l.winSq, l.winDrops, l.winPeak, l.winAdmitted, l.winPressure, l.winHeld, l.winWaited = now, 0, 0, 0, 0, inflight, 0, false, false, false
+	l.winHeldNew = false
+	l.winPages = 0
+	l.winPostN = 0
+	if l.surgeAt > 0 && now-l.surgeAt >= length {
+		// A surge is judged over a window at most: what came before says nothing now.
+		l.surgeAt, l.surgeArea, l.surgeN = now, 0, 0
+	}
+	return int(l.limit) != before
+}
+
 // TestCloseWindowAgainstMain: closeWindow, split into named steps, decides as the single
 // function it was (closeWindowMain) on every window: random states of every field
 // closeWindow reads (each branch of it taken), and the states a Limit really passes through,
@@ -240,6 +307,14 @@ func randomWindow(rng *rand.Rand) *Limit {
 // failures, and a reserve holding some tiers back; closing calls close(l, now) before every
 // answer is told to the limit, the state in which SampleAt may close the window.
 func driveLimit(rng *rand.Rand, closing func(l *Limit, now time.Duration)) {
+	driveLimitSampling(rng, func(l *Limit, now, latency time.Duration, dropped bool, inflight, admitted, real int, at time.Duration) {
+		closing(l, now)
+		l.SampleAt(now, latency, dropped, inflight, admitted, real, at)
+	})
+}
+
+// driveLimitSampling is driveLimit telling each answer to sample, which must tell it to l.
+func driveLimitSampling(rng *rand.Rand, sample func(l *Limit, now, latency time.Duration, dropped bool, inflight, admitted, real int, at time.Duration)) {
 	workers := []int{2, 4, 8, 16, 32}[rng.IntN(5)]
 	b := &simBackend{workers: workers, pages: pageMix(rng.Uint64(), 20*time.Millisecond, 200*time.Millisecond)}
 	now := time.Millisecond
@@ -260,10 +335,13 @@ func driveLimit(rng *rand.Rand, closing func(l *Limit, now time.Duration)) {
 		for end := now + time.Duration(500+rng.IntN(3000))*time.Millisecond; now < end; now += time.Millisecond {
 			done = b.step(now, done)
 			for _, r := range done {
-				closing(l, now)
 				inflight--
 				dropped := failing && rng.IntN(2) == 0
-				l.SampleAt(now, now-r.admitted, dropped, inflight, r.with, r.with, r.admitted)
+				if rng.IntN(5) == 0 { // as Sample tells it: admitted when and with how many unknown
+					sample(l, now, now-r.admitted, dropped, inflight, 0, 0, 0)
+					continue
+				}
+				sample(l, now, now-r.admitted, dropped, inflight, r.with, r.with, r.admitted)
 			}
 			for acc += rate; acc >= 1000; acc -= 1000 {
 				switch {
@@ -286,3 +364,35 @@ func driveLimit(rng *rand.Rand, closing func(l *Limit, now time.Duration)) {
 
 // pickOf returns one of xs, at random.
 func pickOf[T any](rng *rand.Rand, xs ...T) T { return xs[rng.IntN(len(xs))] }
+
+// TestSampleAtAgainstMain: SampleAt, split into named steps, counts an answer and ends a
+// window as it did (sampleAtMain) at every answer of simulated backends (see driveLimit):
+// the same state, the knee's included, and the same report.
+func TestSampleAtAgainstMain(t *testing.T) {
+	compared, ended := 0, 0
+	for seed := range uint64(12) {
+		rng := rand.New(rand.NewPCG(seed, 14))
+		driveLimitSampling(rng, func(l *Limit, now, latency time.Duration, dropped bool, inflight, admitted, real int, at time.Duration) {
+			a, b := *l, *l
+			ka, kb := *l.knee, *l.knee
+			a.knee, b.knee = &ka, &kb
+			ra := a.SampleAt(now, latency, dropped, inflight, admitted, real, at)
+			rb := b.sampleAtMain(now, latency, dropped, inflight, admitted, real, at)
+			compared++
+			if a.winStart != l.winStart {
+				ended++
+			}
+			if (ra != rb || !reflect.DeepEqual(a, b)) && !t.Failed() {
+				t.Errorf("seed %d: SampleAt and sampleAtMain differ (%v, %v)\nsplit %+v\nmain  %+v", seed, ra, rb, a, b)
+			}
+			*l = a // the driven limit goes on from the split one's state
+		})
+		if t.Failed() {
+			return
+		}
+	}
+	if ended < 1000 {
+		t.Errorf("only %d windows ended in %d answers", ended, compared)
+	}
+	t.Logf("%d answers compared, %d ended a window", compared, ended)
+}

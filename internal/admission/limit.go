@@ -362,7 +362,7 @@ func (l *Limit) Ignored(at time.Duration) {
 	if l.surgeAt > 0 {
 		l.surgeN++ // it left the requests in flight all the same (Little's law)
 	}
-	if l.testAt > 0 && at >= l.testAt && (l.cohortEnd == 0 || at <= l.cohortEnd) {
+	if l.inCohort(at) {
 		l.cohortN--
 	}
 }
@@ -395,43 +395,79 @@ func (l *Limit) SampleAt(now, latency time.Duration, dropped bool, inflight, adm
 	if l.surgeAt > 0 {
 		l.surgeN++
 	}
-	if admitted > l.winAdmitted {
-		l.winAdmitted = admitted
-	}
+	l.winAdmitted = max(l.winAdmitted, admitted)
 	if at <= 0 {
 		at = now - latency
 	}
-	if l.testAt > 0 && at >= l.testAt && (l.cohortEnd == 0 || at <= l.cohortEnd) {
-		// One of the requests admitted for the current measurement of a test (the cohort):
-		// all of them count, fast and slow, however long the slow ones take.
-		l.cohortDone++
-		if !dropped {
-			l.postN++
-			l.postSum += latency
-			l.postSq += float64(latency) * float64(latency)
-			l.winPostN++
-		}
-	}
-	if dropped {
-		l.winDrops++
-	} else {
-		if l.baseline > 0 && latency > outlierFactor*l.baseline {
-			latency = outlierFactor * l.baseline
-		}
-		l.winN++
-		l.winSum += latency
-		l.winSq += float64(latency) * float64(latency)
-		if l.baseline == 0 && admitted > 0 && float64(admitted) <= l.limit/2 {
-			l.firstN++
-			l.firstSum += latency
-		}
-	}
-	span := now - l.winStart
-	length := min(max(2*l.baseline, minWindow), maxWindow)
+	l.countForTest(at, latency, dropped)
+	l.countInWindow(latency, dropped, admitted)
+	length := l.windowLength()
 	surged := l.surgeAt > 0 && now-l.surgeAt >= l.baseline && l.surge(now)
-	if !surged && (span < length || (l.winN+l.winDrops < minSamples && span < maxWindow)) {
+	if !surged && !l.windowDone(now, length) {
 		return false
 	}
+	return l.endWindow(now, inflight, length, surged)
+}
+
+// inCohort reports whether a request admitted at time at is one of those admitted for the
+// current measurement of a test (the cohort, see testCut).
+func (l *Limit) inCohort(at time.Duration) bool {
+	return l.testAt > 0 && at >= l.testAt && (l.cohortEnd == 0 || at <= l.cohortEnd)
+}
+
+// countForTest counts an answer of the cohort (see inCohort) for the test's measurement:
+// all of them count, fast and slow, however long the slow ones take; failures count as
+// answered, not in the mean.
+func (l *Limit) countForTest(at, latency time.Duration, dropped bool) {
+	if !l.inCohort(at) {
+		return
+	}
+	l.cohortDone++
+	if !dropped {
+		l.postN++
+		l.postSum += latency
+		l.postSq += float64(latency) * float64(latency)
+		l.winPostN++
+	}
+}
+
+// countInWindow counts an answer in the window: a failure, or a latency (capped at
+// outlierFactor baselines); before the first baseline, also among the first window's
+// answers admitted at half the limit or less (see closeWindow).
+func (l *Limit) countInWindow(latency time.Duration, dropped bool, admitted int) {
+	if dropped {
+		l.winDrops++
+		return
+	}
+	if l.baseline > 0 && latency > outlierFactor*l.baseline {
+		latency = outlierFactor * l.baseline
+	}
+	l.winN++
+	l.winSum += latency
+	l.winSq += float64(latency) * float64(latency)
+	if l.baseline == 0 && admitted > 0 && float64(admitted) <= l.limit/2 {
+		l.firstN++
+		l.firstSum += latency
+	}
+}
+
+// windowLength is how long a window lasts: two baselines, within minWindow and maxWindow.
+func (l *Limit) windowLength() time.Duration {
+	return min(max(2*l.baseline, minWindow), maxWindow)
+}
+
+// windowDone reports whether the window that began at winStart is over at now: it lasted
+// length and has minSamples answers, or lasted maxWindow.
+func (l *Limit) windowDone(now, length time.Duration) bool {
+	span := now - l.winStart
+	return span >= length && (l.winN+l.winDrops >= minSamples || span >= maxWindow)
+}
+
+// endWindow ends the window at now, inflight requests in flight: reads the proxy's delay,
+// closes the knee's window and, unless a surge already moved the limit, moves the baseline
+// and the limit (closeWindow); then starts the next window. It reports whether the limit
+// changed.
+func (l *Limit) endWindow(now time.Duration, inflight int, length time.Duration, surged bool) bool {
 	before := int(l.limit)
 	l.readDelay()
 	l.postDelay += time.Duration(l.winPostN) * l.delay
