@@ -283,7 +283,7 @@ func (c *Controller) AcquireStatic(ctx context.Context, siteName string, tier Ti
 }
 
 // acquire is Acquire's path, in steps: the request arrives (its site found and counted);
-// admitNow when its site and the backend have room for its tier; else it records the
+// it is admitted at once when its site and the backend have room for its tier; else it records the
 // pressure it met (meetLimit), is refused at once when the queues are full of requests at
 // least as trusted (queueFull), or waits (enqueueWaiter, waiter.wait) until endWait settles
 // how the wait ended: a slot, a place given away, the wait bound or the client gone.
@@ -297,7 +297,8 @@ func (c *Controller) acquire(ctx context.Context, siteName string, tier Tier, si
 		// The queue invariant (see dispatch): with room in the backend for a tier, no site
 		// with room has a waiter of that tier or a more trusted one, so nobody more trusted
 		// is passed over.
-		t := c.admitNow(s, tier, now, static)
+		inflight := c.start(s, tier, now, static)
+		t := Ticket{c: c, site: s, tier: tier, start: now, inflight: inflight, siteInflight: s.inflight, real: c.pages, static: static}
 		c.mu.Unlock()
 		return t, nil
 	}
@@ -331,12 +332,6 @@ func (c *Controller) arrive(key uint64, tier Tier, siteCap int, now time.Duratio
 		c.updateReserve(now)
 	}
 	return s
-}
-
-// admitNow admits a request of tier to site s at once, without waiting. c.mu is held.
-func (c *Controller) admitNow(s *site, tier Tier, now time.Duration, static bool) Ticket {
-	inflight := c.start(s, tier, now, static)
-	return Ticket{c: c, site: s, tier: tier, start: now, inflight: inflight, siteInflight: s.inflight, real: c.pages, static: static}
 }
 
 // meetLimit records, for the limits, a request of tier that site s or the backend has no
