@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// closeWindowMain is closeWindow as it was on main (7e9b39f) before it was split into named
+// closeWindowMain is closeWindow as it was on main (cc1cb69) before it was split into named
 // steps, kept as the reference of TestCloseWindowAgainstMain. Do not edit.
 func (l *Limit) closeWindowMain(now time.Duration) {
 	carried := l.winPressure || float64(l.winPeak) >= l.limit // the limit itself was met
@@ -143,7 +143,7 @@ func (l *Limit) closeWindowMain(now time.Duration) {
 	}
 }
 
-// sampleAtMain is SampleAt as it was on main (7e9b39f) before it was split into named steps,
+// sampleAtMain is SampleAt as it was on main (cc1cb69) before it was split into named steps,
 // kept as the reference of TestSampleAtAgainstMain. Do not edit.
 func (l *Limit) sampleAtMain(now, latency time.Duration, dropped bool, inflight, admitted, real int, at time.Duration) bool {
 	if l.knee != nil && !dropped {
