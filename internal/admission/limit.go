@@ -362,7 +362,7 @@ func (l *Limit) Ignored(at time.Duration) {
 	if l.surgeAt > 0 {
 		l.surgeN++ // it left the requests in flight all the same (Little's law)
 	}
-	if l.testAt > 0 && at >= l.testAt && (l.cohortEnd == 0 || at <= l.cohortEnd) {
+	if l.inCohort(at) {
 		l.cohortN--
 	}
 }
@@ -395,43 +395,79 @@ func (l *Limit) SampleAt(now, latency time.Duration, dropped bool, inflight, adm
 	if l.surgeAt > 0 {
 		l.surgeN++
 	}
-	if admitted > l.winAdmitted {
-		l.winAdmitted = admitted
-	}
+	l.winAdmitted = max(l.winAdmitted, admitted)
 	if at <= 0 {
 		at = now - latency
 	}
-	if l.testAt > 0 && at >= l.testAt && (l.cohortEnd == 0 || at <= l.cohortEnd) {
-		// One of the requests admitted for the current measurement of a test (the cohort):
-		// all of them count, fast and slow, however long the slow ones take.
-		l.cohortDone++
-		if !dropped {
-			l.postN++
-			l.postSum += latency
-			l.postSq += float64(latency) * float64(latency)
-			l.winPostN++
-		}
-	}
-	if dropped {
-		l.winDrops++
-	} else {
-		if l.baseline > 0 && latency > outlierFactor*l.baseline {
-			latency = outlierFactor * l.baseline
-		}
-		l.winN++
-		l.winSum += latency
-		l.winSq += float64(latency) * float64(latency)
-		if l.baseline == 0 && admitted > 0 && float64(admitted) <= l.limit/2 {
-			l.firstN++
-			l.firstSum += latency
-		}
-	}
-	span := now - l.winStart
-	length := min(max(2*l.baseline, minWindow), maxWindow)
+	l.countForTest(at, latency, dropped)
+	l.countInWindow(latency, dropped, admitted)
+	length := l.windowLength()
 	surged := l.surgeAt > 0 && now-l.surgeAt >= l.baseline && l.surge(now)
-	if !surged && (span < length || (l.winN+l.winDrops < minSamples && span < maxWindow)) {
+	if !surged && !l.windowDone(now, length) {
 		return false
 	}
+	return l.endWindow(now, inflight, length, surged)
+}
+
+// inCohort reports whether a request admitted at time at is one of those admitted for the
+// current measurement of a test (the cohort, see testCut).
+func (l *Limit) inCohort(at time.Duration) bool {
+	return l.testAt > 0 && at >= l.testAt && (l.cohortEnd == 0 || at <= l.cohortEnd)
+}
+
+// countForTest counts an answer of the cohort (see inCohort) for the test's measurement:
+// all of them count, fast and slow, however long the slow ones take; failures count as
+// answered, not in the mean.
+func (l *Limit) countForTest(at, latency time.Duration, dropped bool) {
+	if !l.inCohort(at) {
+		return
+	}
+	l.cohortDone++
+	if !dropped {
+		l.postN++
+		l.postSum += latency
+		l.postSq += float64(latency) * float64(latency)
+		l.winPostN++
+	}
+}
+
+// countInWindow counts an answer in the window: a failure, or a latency (capped at
+// outlierFactor baselines); before the first baseline, also among the first window's
+// answers admitted at half the limit or less (see closeWindow).
+func (l *Limit) countInWindow(latency time.Duration, dropped bool, admitted int) {
+	if dropped {
+		l.winDrops++
+		return
+	}
+	if l.baseline > 0 && latency > outlierFactor*l.baseline {
+		latency = outlierFactor * l.baseline
+	}
+	l.winN++
+	l.winSum += latency
+	l.winSq += float64(latency) * float64(latency)
+	if l.baseline == 0 && admitted > 0 && float64(admitted) <= l.limit/2 {
+		l.firstN++
+		l.firstSum += latency
+	}
+}
+
+// windowLength is how long a window lasts: two baselines, within minWindow and maxWindow.
+func (l *Limit) windowLength() time.Duration {
+	return min(max(2*l.baseline, minWindow), maxWindow)
+}
+
+// windowDone reports whether the window that began at winStart is over at now: it lasted
+// length and has minSamples answers, or lasted maxWindow.
+func (l *Limit) windowDone(now, length time.Duration) bool {
+	span := now - l.winStart
+	return span >= length && (l.winN+l.winDrops >= minSamples || span >= maxWindow)
+}
+
+// endWindow ends the window at now, inflight requests in flight: reads the proxy's delay,
+// closes the knee's window and, unless a surge already moved the limit, moves the baseline
+// and the limit (closeWindow); then starts the next window. It reports whether the limit
+// changed.
+func (l *Limit) endWindow(now time.Duration, inflight int, length time.Duration, surged bool) bool {
 	before := int(l.limit)
 	l.readDelay()
 	l.postDelay += time.Duration(l.winPostN) * l.delay
@@ -528,132 +564,215 @@ func (l *Limit) surge(now time.Duration) bool {
 	return true
 }
 
-// closeWindow moves the baseline and the limit by the window just ended.
+// closeWindow moves the baseline and the limit by the window just ended. The steps, in
+// order; the first three may end the window's say:
+//
+//  1. holdBelowKnee: the window went past where the backend queues; the limit goes just below.
+//  2. backOffFailures: upstream failures were a quarter of the answers at the limit; it backs off.
+//  3. A window with no answer but failures teaches nothing more.
+//  4. learnCalmUse: a calm, healthy window tells what calm traffic uses.
+//  5. The baseline: learnFirstBaseline from the first window; followCalmLatency after a
+//     window below the limit, which also ends a test under way and, application-limited,
+//     says nothing of the limit.
+//  6. The limit, by the window's latency: a test under way moves on (testCut); a healthy
+//     latency grows the limit or probes a raised baseline (healthyWindow); a climbing one
+//     starts a test, or cuts at once (climbingWindow).
 func (l *Limit) closeWindow(now time.Duration) {
-	carried := l.winPressure || float64(l.winPeak) >= l.limit // the limit itself was met
-	reached := carried || l.winHeld
+	carried, reached := l.windowReach()
 	if !reached {
 		l.surgeAt = 0 // the surge, if any, is over
 	}
-	// Past the knee: the reserve holds the lower tiers back below a limit the backend
-	// queues at, or a flood held elsewhere (its site's limit) took the backend there; not
-	// while a test of a cut measures (the gradient finds its own way down, to where a
-	// backend that lost workers now queues).
-	past := l.winHeld || (l.winWaited && l.winPeak >= l.kneeAt && l.cutFrom == 0)
-	if below := math.Max(l.min, math.Max(float64(l.kneeAt-1), l.used)); past && l.kneeAt > 0 && l.limit > below {
-		// Answers admitted with kneeAt in flight waited inside the backend while those
-		// admitted with fewer, in the same windows, did not (so it is not the proxy's CPU
-		// or a slower backend). The more trusted tiers' reserve, when used, would take the
-		// backend there: the limit goes just below.
-		l.limit = below     // never below what calm traffic used (see used)
-		l.slowStart = false // the capacity is found
-		// And the backend no longer carries more than this (it may have once, on more
-		// workers): a limit grown past it again is untested (see surge).
-		l.shown = math.Min(l.shown, l.limit)
-		l.endTest()
+	if l.holdBelowKnee() || l.backOffFailures(reached) || l.winN == 0 {
 		return
 	}
-	if l.winDrops > 0 && reached && l.winDrops*dropShare >= l.winN+l.winDrops {
-		backoff := dropBackoff
-		if l.slowStart {
-			backoff = 1 / slowStartGrowth // back to where it was
-		}
-		l.limit = math.Max(l.min, l.limit*backoff)
-		l.slowStart = false
-		l.endTest()
+	mean, se := l.windowLatency()
+	l.learnCalmUse(reached, mean, se)
+	if l.baseline == 0 {
+		l.learnFirstBaseline(now, mean, reached)
 		return
-	}
-	if l.winN == 0 {
-		return
-	}
-	raw := float64(l.winSum) / float64(l.winN)
-	mean := l.own(raw, float64(l.delay))
-	base := float64(l.baseline)
-	n := float64(l.winN)
-	se := math.Sqrt(math.Max(0, l.winSq/n-raw*raw) / n)
-	if !reached && !l.winWaited && base > 0 && mean <= Tolerance*base+se {
-		l.used = math.Max(l.used, float64(l.winPages)) // calm demand, carried healthily
-	}
-
-	switch {
-	case base == 0:
-		// A flood at start may have queued some of these answers behind the first ones:
-		// when known, only those admitted at half the limit or less count.
-		l.baseline = time.Duration(mean)
-		if l.firstN > 0 && reached {
-			l.baseline = l.firstSum / time.Duration(l.firstN)
-		}
-		if reached {
-			l.startTest(now, true) // and probe it at once
-		}
-		return
-	case !reached && mean < base:
-		l.baseline = time.Duration(base + (mean-base)*baselineDown)
-		l.calm, l.raised = l.baseline, false
-	case !reached:
-		l.baseline = time.Duration(base + (mean-base)*baselineUp)
-		l.calm, l.raised = l.baseline, false
 	}
 	if !reached {
-		// Demand fell below the limit: a test under way says nothing any more.
-		l.endTest()
-		if float64(l.winPeak) < l.limit/2 && !l.winPressure && !l.winHeld {
-			// Application-limited: the backend was never asked for more than half the
-			// limit, so this window says nothing about the limit.
+		l.followCalmLatency(mean)
+		l.endTest() // demand fell below the limit: a test under way says nothing any more
+		if l.applicationLimited() {
 			return
 		}
 	}
 	l.sinceTest++
-	if l.cutFrom > 0 {
+	switch {
+	case l.cutFrom > 0:
 		l.testCut(now)
-		return
+	case Tolerance*float64(l.baseline)+se >= mean:
+		l.healthyWindow(now, carried, reached)
+	default:
+		l.climbingWindow(now, mean, se)
 	}
-	if Tolerance*float64(l.baseline)+se >= mean {
-		if !reached {
-			return // latency fine but the limit was not reached: no evidence that more helps
-		}
-		if l.raised && l.sinceTest >= probeEvery {
-			// Probe a raised baseline: measure here, then a quarter lower.
-			l.startTest(now, true)
-			return
-		}
-		// Healthy latency: grow by √limit/2 (at least one), to find added capacity within
-		// a second or two; in slow start, by half, if that is more. From the concurrency
-		// the window's answers were admitted at (when known): a limit they did not reach is
-		// not tested yet.
-		tested := l.limit
-		if l.winAdmitted > 0 {
-			tested = math.Min(tested, float64(l.winAdmitted))
-		}
-		l.shown = math.Max(l.shown, tested)
-		next := tested + math.Max(1, math.Sqrt(tested)/2)
-		switch {
-		case carried && l.slowStart:
-			next = math.Max(next, slowStartGrowth*tested)
-		case !carried && !l.winHeldNew:
-			// Only the tiers refused first held back by the reserve (see HeldBack): no
-			// demand to find the backend more capacity for.
-			next = l.limit
-		case !carried && l.kneeAt == 0:
-			// Demand held back by the reserve, and the backend never seen to queue at any
-			// concurrency it was given (a latency that climbed for every answer alike, the
-			// proxy's CPU or noise, may have ended slow start): it grows as in slow start,
-			// so that a calm big backend's less trusted visitors do not wait behind a
-			// limit the reserve keeps them below (session 5: a calm limit of 8 on 32
-			// workers, people's p95 1,070 ms against plain Caddy's 203). A small backend
-			// shows its knee within a window or two of being passed, and the limit goes
-			// below it (see knee).
-			next = math.Max(next, slowStartGrowth*tested)
-		case !carried:
-			// Only demand held back by the reserve: never to where the backend queues.
-			next = math.Min(next, math.Max(float64(l.kneeAt-1), l.used))
-		}
-		l.limit = math.Min(l.max, math.Max(l.limit, next))
-		return
+}
+
+// windowReach says how far the window's demand went: carried, the limit itself was met (a
+// request waited or was refused at it, or as many were in flight); reached, that or the
+// Controller's reserve held a request back below it (see HeldBack).
+func (l *Limit) windowReach() (carried, reached bool) {
+	carried = l.winPressure || float64(l.winPeak) >= l.limit
+	return carried, carried || l.winHeld
+}
+
+// holdBelowKnee puts the limit just below the knee (see knee), never below what calm
+// traffic used (see used), when the window went past it: the reserve held the lower tiers
+// back below a limit the backend queues at, or a flood held elsewhere (its site's limit)
+// took the backend there; not while a test of a cut measures (the gradient finds its own
+// way down, to where a backend that lost workers now queues). It reports whether it moved
+// the limit: the window then says nothing more.
+func (l *Limit) holdBelowKnee() bool {
+	past := l.winHeld || (l.winWaited && l.winPeak >= l.kneeAt && l.cutFrom == 0)
+	below := math.Max(l.min, math.Max(float64(l.kneeAt-1), l.used))
+	if !past || l.kneeAt == 0 || l.limit <= below {
+		return false
 	}
-	// Latency climbing, by more than a page mix's noise: measure it at this limit, then
-	// cut; at twice the healthy latency or more the window is measurement enough (a
-	// backend that lost capacity; its queue grows while we measure).
+	// Answers admitted with kneeAt in flight waited inside the backend while those
+	// admitted with fewer, in the same windows, did not (so it is not the proxy's CPU
+	// or a slower backend). The more trusted tiers' reserve, when used, would take the
+	// backend there: the limit goes just below.
+	l.limit = below     // never below what calm traffic used (see used)
+	l.slowStart = false // the capacity is found
+	// And the backend no longer carries more than this (it may have once, on more
+	// workers): a limit grown past it again is untested (see surge).
+	l.shown = math.Min(l.shown, l.limit)
+	l.endTest()
+	return true
+}
+
+// backOffFailures backs the limit off when upstream failures were at least one in dropShare
+// of the window's answers and the window reached the limit, as AIMD does (in slow start,
+// back to where it was before the last growth); a trickle of failures, or failures below
+// the limit, say nothing of concurrency. It reports whether it backed off: the window then
+// says nothing more.
+func (l *Limit) backOffFailures(reached bool) bool {
+	if l.winDrops == 0 || !reached || l.winDrops*dropShare < l.winN+l.winDrops {
+		return false
+	}
+	backoff := dropBackoff
+	if l.slowStart {
+		backoff = 1 / slowStartGrowth // back to where it was
+	}
+	l.limit = math.Max(l.min, l.limit*backoff)
+	l.slowStart = false
+	l.endTest()
+	return true
+}
+
+// windowLatency is the mean latency of the window's answers that is the backend's (less the
+// proxy's delay, see own), and the standard error of their raw mean. The window has answers.
+func (l *Limit) windowLatency() (mean, se float64) {
+	n := float64(l.winN)
+	raw := float64(l.winSum) / n
+	return l.own(raw, float64(l.delay)), math.Sqrt(math.Max(0, l.winSq/n-raw*raw) / n)
+}
+
+// learnCalmUse raises what calm traffic used (see used) to the window's peak of pages, when
+// the window was calm (below the limit, nobody waited) and its latency healthy.
+func (l *Limit) learnCalmUse(reached bool, mean, se float64) {
+	base := float64(l.baseline)
+	if !reached && !l.winWaited && base > 0 && mean <= Tolerance*base+se {
+		l.used = math.Max(l.used, float64(l.winPages)) // calm demand, carried healthily
+	}
+}
+
+// learnFirstBaseline takes the first window's mean as the baseline. A flood at start may have
+// queued some of these answers behind the first ones: when known, only those admitted at half
+// the limit or less count, and a baseline learnt at the limit is probed at once.
+func (l *Limit) learnFirstBaseline(now time.Duration, mean float64, reached bool) {
+	l.baseline = time.Duration(mean)
+	if l.firstN > 0 && reached {
+		l.baseline = l.firstSum / time.Duration(l.firstN)
+	}
+	if reached {
+		l.startTest(now, true) // and probe it at once
+	}
+}
+
+// followCalmLatency moves the baseline towards the mean of a window below the limit (the
+// backend's own latency, not one we caused): quickly down, slowly up. That is what calm
+// windows teach, and the baseline is no longer raised by a test.
+func (l *Limit) followCalmLatency(mean float64) {
+	base := float64(l.baseline)
+	step := baselineUp
+	if mean < base {
+		step = baselineDown
+	}
+	l.baseline = time.Duration(base + (mean-base)*step)
+	l.calm, l.raised = l.baseline, false
+}
+
+// applicationLimited reports whether the backend was never asked for more than half the
+// limit in the window, nobody held back: the window says nothing about the limit.
+func (l *Limit) applicationLimited() bool {
+	return float64(l.winPeak) < l.limit/2 && !l.winPressure && !l.winHeld
+}
+
+// healthyWindow moves the limit after a window at a healthy latency: nothing when the limit
+// was not reached (no evidence that more helps); a probe of a raised baseline every
+// probeEvery windows (measure here, then a quarter lower); else growth (see grow).
+func (l *Limit) healthyWindow(now time.Duration, carried, reached bool) {
+	switch {
+	case !reached:
+		return
+	case l.raised && l.sinceTest >= probeEvery:
+		l.startTest(now, true)
+	default:
+		l.grow(carried)
+	}
+}
+
+// grow raises the limit after a healthy window that reached it, from the concurrency the
+// window's answers were admitted at (when known): a limit they did not reach is not tested
+// yet, but what they reached the backend was seen to carry (shown). By how much is
+// growthFrom's; the limit never goes down here, nor past its ceiling.
+func (l *Limit) grow(carried bool) {
+	tested := l.limit
+	if l.winAdmitted > 0 {
+		tested = math.Min(tested, float64(l.winAdmitted))
+	}
+	l.shown = math.Max(l.shown, tested)
+	l.limit = math.Min(l.max, math.Max(l.limit, l.growthFrom(tested, carried)))
+}
+
+// growthFrom is where a healthy window takes the limit from tested: by √limit/2 (at least
+// one), to find added capacity within a second or two; in slow start, by half, if that is
+// more. A window that only the reserve held back (not carried) grows it for the demand of
+// TierNew alone, and not to where the backend queues (see HeldBack).
+func (l *Limit) growthFrom(tested float64, carried bool) float64 {
+	next := tested + math.Max(1, math.Sqrt(tested)/2)
+	switch {
+	case carried && l.slowStart:
+		return math.Max(next, slowStartGrowth*tested)
+	case carried:
+		return next
+	case !l.winHeldNew:
+		// Only the tiers refused first held back by the reserve (see HeldBack): no
+		// demand to find the backend more capacity for.
+		return l.limit
+	case l.kneeAt == 0:
+		// Demand held back by the reserve, and the backend never seen to queue at any
+		// concurrency it was given (a latency that climbed for every answer alike, the
+		// proxy's CPU or noise, may have ended slow start): it grows as in slow start,
+		// so that a calm big backend's less trusted visitors do not wait behind a
+		// limit the reserve keeps them below (session 5: a calm limit of 8 on 32
+		// workers, people's p95 1,070 ms against plain Caddy's 203). A small backend
+		// shows its knee within a window or two of being passed, and the limit goes
+		// below it (see knee).
+		return math.Max(next, slowStartGrowth*tested)
+	default:
+		// Only demand held back by the reserve: never to where the backend queues.
+		return math.Min(next, math.Max(float64(l.kneeAt-1), l.used))
+	}
+}
+
+// climbingWindow starts a test after a window whose latency climbed by more than a page
+// mix's noise: measure it at this limit, then cut. At twice the healthy latency or more
+// the window is measurement enough (a backend that lost capacity; its queue grows while we
+// measure): the limit is cut at once, and slow start ends.
+func (l *Limit) climbingWindow(now time.Duration, mean, se float64) {
 	l.startTest(now, false)
 	if mean > 2*Tolerance*float64(l.baseline) {
 		l.slowStart = false

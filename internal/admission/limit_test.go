@@ -382,3 +382,17 @@ func TestCohortSkipsIgnoredAnswers(t *testing.T) {
 		t.Errorf("after the cohort answered (a quarter of it ignored): limit %d, latency before the cut %v; want the climb measured and the limit cut", l.Current(), time.Duration(l.cutLatency))
 	}
 }
+
+// A window of failures alone, the limit not reached, teaches nothing: no baseline from no
+// answers, the limit where it was.
+func TestLimitWindowOfFailuresBelowLimit(t *testing.T) {
+	l := NewLimit(8, 0, 0, 0)
+	now := time.Duration(0)
+	for range 3 * minSamples {
+		now += 10 * time.Millisecond
+		l.Sample(now, 20*time.Millisecond, true, 1)
+	}
+	if l.Current() != 8 || l.Baseline() != 0 {
+		t.Errorf("after windows of failures below the limit: limit %d, baseline %v; want 8 and none", l.Current(), l.Baseline())
+	}
+}

@@ -282,11 +282,43 @@ func (c *Controller) AcquireStatic(ctx context.Context, siteName string, tier Ti
 	return c.acquire(ctx, siteName, tier, siteCap, pressed, true)
 }
 
+// acquire is Acquire's path, in steps: the request arrives (its site found and counted);
+// it is admitted at once when its site and the backend have room for its tier; else it records the
+// pressure it met (meetLimit), is refused at once when the queues are full of requests at
+// least as trusted (queueFull), or waits (enqueueWaiter, waiter.wait) until endWait settles
+// how the wait ended: a slot, a place given away, the wait bound or the client gone.
 func (c *Controller) acquire(ctx context.Context, siteName string, tier Tier, siteCap int, pressed func(site string), static bool) (Ticket, error) {
 	tier = tier.orUntrusted()
 	key := maphash.String(c.seed, siteName)
 	c.mu.Lock()
 	now := c.clock()
+	s := c.arrive(key, tier, siteCap, now)
+	if s.room() && c.roomFor(tier) {
+		// The queue invariant (see dispatch): with room in the backend for a tier, no site
+		// with room has a waiter of that tier or a more trusted one, so nobody more trusted
+		// is passed over.
+		inflight := c.start(s, tier, now, static)
+		t := Ticket{c: c, site: s, tier: tier, start: now, inflight: inflight, siteInflight: s.inflight, real: c.pages, static: static}
+		c.mu.Unlock()
+		return t, nil
+	}
+	pressure := c.meetLimit(s, tier)
+	if c.queueFull(s, tier) {
+		c.mu.Unlock()
+		tellPressure(pressed, siteName, pressure)
+		return Ticket{Pressure: pressure}, ErrQueueFull
+	}
+	w := c.enqueueWaiter(s, tier, now, static)
+	maxWait := c.maxWait
+	c.mu.Unlock()
+	tellPressure(pressed, siteName, pressure)
+	return c.endWait(w, pressure, w.wait(ctx, maxWait))
+}
+
+// arrive returns the state of the request's site (see lookup) and counts the request: the
+// site's hits, its configured cap (siteCap) when it changed, the tiers' demand, which may move
+// the reserve. c.mu is held.
+func (c *Controller) arrive(key uint64, tier Tier, siteCap int, now time.Duration) *site {
 	s := c.lookup(key, now)
 	if s.hits < ^uint32(0) {
 		s.hits++
@@ -299,15 +331,13 @@ func (c *Controller) acquire(ctx context.Context, siteName string, tier Tier, si
 	if c.demand.arrive(tier, now) {
 		c.updateReserve(now)
 	}
-	if s.room() && c.roomFor(tier) {
-		// The queue invariant (see dispatch): with room in the backend for a tier, no site
-		// with room has a waiter of that tier or a more trusted one, so nobody more trusted
-		// is passed over.
-		inflight := c.start(s, tier, now, static)
-		t := Ticket{c: c, site: s, tier: tier, start: now, inflight: inflight, siteInflight: s.inflight, real: c.pages, static: static}
-		c.mu.Unlock()
-		return t, nil
-	}
+	return s
+}
+
+// meetLimit records, for the limits, a request of tier that site s or the backend has no
+// room for, and reports whether it is pressure for the under-attack detector (see
+// Ticket.Pressure). c.mu is held.
+func (c *Controller) meetLimit(s *site, tier Tier) (pressure bool) {
 	c.backend.Waited() // not calm traffic's alone (see Limit.used)
 	switch {
 	case !c.backendRoom():
@@ -322,25 +352,38 @@ func (c *Controller) acquire(ctx context.Context, siteName string, tier Tier, si
 	if !s.room() {
 		s.limit.Pressure()
 	}
-	pressure := !s.room() || c.overShare(s)
-	if (s.waiting >= c.siteQueueLen && !c.pushOutOfSite(s, tier)) ||
-		(c.waiting >= c.queueLen && !c.pushOut(s, tier)) {
-		c.mu.Unlock()
-		if pressure && pressed != nil {
-			pressed(siteName)
-		}
-		return Ticket{Pressure: pressure}, ErrQueueFull
+	return !s.room() || c.overShare(s)
+}
+
+// queueFull reports whether a request of tier from site s finds no place to wait: its
+// site's queue, or the whole queue, is full and no less trusted waiter can be pushed out to
+// make room (see pushOutOfSite, pushOut; one that can is pushed out). c.mu is held.
+func (c *Controller) queueFull(s *site, tier Tier) bool {
+	return (s.waiting >= c.siteQueueLen && !c.pushOutOfSite(s, tier)) ||
+		(c.waiting >= c.queueLen && !c.pushOut(s, tier))
+}
+
+// tellPressure calls pressed, when set, with the site when the request met pressure; the
+// lock is not held.
+func tellPressure(pressed func(site string), siteName string, pressure bool) {
+	if pressure && pressed != nil {
+		pressed(siteName)
 	}
+}
+
+// enqueueWaiter puts a request of tier to site s, arrived at now, in the queue, with a
+// pooled waiter. c.mu is held.
+func (c *Controller) enqueueWaiter(s *site, tier Tier, now time.Duration, static bool) *waiter {
 	w := c.waiters.Get().(*waiter)
 	w.site, w.tier, w.seq, w.queued, w.static = s, tier, c.seq, now, static
 	c.seq++
 	c.enqueue(w)
-	maxWait := c.maxWait
-	c.mu.Unlock()
-	if pressure && pressed != nil {
-		pressed(siteName)
-	}
+	return w
+}
 
+// wait blocks until w is granted a slot or pushed out (nil), maxWait passes
+// (ErrWaitTimeout) or ctx ends (its error). c.mu is not held.
+func (w *waiter) wait(ctx context.Context, maxWait time.Duration) error {
 	if w.timer == nil {
 		w.timer = time.NewTimer(maxWait)
 	} else {
@@ -355,7 +398,16 @@ func (c *Controller) acquire(ctx context.Context, siteName string, tier Tier, si
 		err = ctx.Err()
 	}
 	w.timer.Stop()
+	return err
+}
 
+// endWait settles a wait that ended with err, and gives w back to the pool. The Controller
+// may have decided while the wait ended, before the lock was taken back: a slot granted as
+// the wait bound passed is used; one granted as the client left goes to the next waiter; a
+// place given away is ErrShed however the wait ended. Else a waiter that gave up leaves the
+// queue.
+func (c *Controller) endWait(w *waiter, pressure bool, err error) (Ticket, error) {
+	s, tier, static := w.site, w.tier, w.static
 	c.mu.Lock()
 	t := Ticket{Pressure: pressure, Waited: true, Wait: c.clock() - w.queued}
 	admitted := Ticket{c: c, site: s, tier: tier, start: w.start, inflight: w.inflight, siteInflight: w.siteInfl, real: w.real, static: static, Waited: true, Wait: w.start - w.queued, Pressure: pressure}

@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/floodgate-proxy/floodgate/internal/network"
@@ -257,7 +258,8 @@ func (c *Classifier) indexQueries() {
 func (c *Classifier) Set() *rules.Set { return c.set }
 
 // uaRules returns the rules whose User-Agent conditions hold for ua (rules without such
-// conditions included) and the User-Agent's facts. The result is shared: do not modify it.
+// conditions included) and the User-Agent's facts, from the cache or matched (see
+// matchUserAgent). The result is shared: do not modify it.
 func (c *Classifier) uaRules(ua string) uaEntry {
 	// Only the first MaxUserAgent bytes are matched: the cost of the regexes grows with the
 	// length, and no browser sends more (a longer header is cut, and cached by its prefix).
@@ -269,29 +271,99 @@ func (c *Classifier) uaRules(ua string) uaEntry {
 		return e
 	}
 	facts := readUAFacts(ua, c.outdatedBelow)
-	s := newRuleSet(len(c.set.Rules))
-	s.copyFrom(c.noUA)
-	blank := strings.TrimSpace(ua) == ""
-	if blank {
-		s.union(c.emptyUA)
+	e := uaEntry{rules: c.matchUserAgent(ua), facts: facts}
+	if cut {
+		ua = strings.Clone(ua) // the cache must not keep the whole long header alive
 	}
-	// A rule's bit is set when one of its user_agent entries is found; a regex's bit in
-	// maybe, and its rule's in cand, when one of its necessary literals is.
-	var maybeBuf, candBuf [8]uint64
-	maybe, cand := ruleSet(maybeBuf[:]), ruleSet(candBuf[:])
+	c.cache.put(ua, e)
+	return e
+}
+
+// uaScan is the state of matching one User-Agent against the rules' User-Agent conditions
+// (see matchUserAgent). Its sets and positions are in uaScanBuffers on matchUserAgent's
+// stack for a rule set of usual size. It does not hold the User-Agent: the regexes keep
+// what they are given alive, and the escape analysis would then move the buffers to the
+// heap with it.
+type uaScan struct {
+	// blank: the User-Agent is empty or spaces; ascii: it is ASCII; unfiltered: it is not,
+	// and folds to ASCII, so the regexes' literals say nothing (every mixed rule is looked at).
+	blank, ascii, unfiltered bool
+	// maybe: the regexes (indexes in Classifier.regexes) one of whose necessary literals was
+	// found; cand: the mixed rules (indexes in Classifier.mixed) to look at.
+	maybe, cand ruleSet
 	// first and last: where a regex's literals found start first and end last (read only
 	// for the regexes marked in maybe).
-	var firstBuf, lastBuf [256]int32
-	first, last := firstBuf[:], lastBuf[:]
-	if n := len(c.regexes); n > len(firstBuf) {
-		maybe = newRuleSet(n)
-		first, last = make([]int32, n), make([]int32, n)
+	first, last []int32
+	// listed: the mixed rules (by rule index) one of whose user_agent entries was found.
+	listed ruleSet
+	// decided is the first identity rule that matches on the User-Agent alone: identity
+	// rules after it are never the first match, so their regexes are skipped.
+	decided int
+}
+
+// uaScanBuffers hold a uaScan's sets and positions for a rule set of up to 512 rules, 512
+// mixed rules and 256 regexes, without allocating.
+type uaScanBuffers struct {
+	maybe, cand, listed [8]uint64
+	first, last         [256]int32
+}
+
+// matchUserAgent returns the rules whose User-Agent conditions hold for ua, rules without
+// such conditions included. The steps: the rules with no User-Agent condition, and those
+// needing a blank one; one pass of the automaton (findLiterals) sets the rules whose
+// user_agent entry is found and notes the regexes' literals found; firstDirectIdentity
+// decides what it can; the mixed rules (several User-Agent conditions, or a regex) are held
+// apart (holdMixedApart) and set again for those whose conditions all hold (checkMixed).
+func (c *Classifier) matchUserAgent(ua string) ruleSet {
+	s := newRuleSet(len(c.set.Rules))
+	s.copyFrom(c.noUA)
+	var buf uaScanBuffers
+	sc := c.newUAScan(ua, &buf, len(s))
+	if sc.blank {
+		s.union(c.emptyUA)
 	}
-	if n := len(c.mixed); n > len(candBuf)*64 {
-		cand = newRuleSet(n)
+	c.findLiterals(ua, &sc, s)
+	if sc.unfiltered { // the literals say nothing: every mixed rule is looked at
+		for i := range sc.cand {
+			sc.cand[i] = ^uint64(0)
+		}
 	}
-	cand = cand[:len(c.mixedAlways)]
-	cand.copyFrom(c.mixedAlways)
+	sc.decided = c.firstDirectIdentity(s)
+	c.holdMixedApart(s, sc.listed)
+	c.checkMixed(ua, &sc, s)
+	return s
+}
+
+// newUAScan starts the scan of ua, its sets in buf when it is large enough for the rule set
+// (words: the words of a set over the rules), else allocated; cand starts with the mixed
+// rules always looked at.
+func (c *Classifier) newUAScan(ua string, buf *uaScanBuffers, words int) uaScan {
+	sc := uaScan{blank: strings.TrimSpace(ua) == "", ascii: true,
+		maybe: buf.maybe[:], cand: buf.cand[:], first: buf.first[:], last: buf.last[:], listed: buf.listed[:]}
+	if n := len(c.regexes); n > len(buf.first) {
+		sc.maybe = newRuleSet(n)
+		sc.first, sc.last = make([]int32, n), make([]int32, n)
+	}
+	if n := len(c.mixed); n > len(buf.cand)*64 {
+		sc.cand = newRuleSet(n)
+	}
+	sc.cand = sc.cand[:len(c.mixedAlways)]
+	sc.cand.copyFrom(c.mixedAlways)
+	if words > len(buf.listed) {
+		sc.listed = newRuleSet(len(c.set.Rules))
+	}
+	sc.listed = sc.listed[:words]
+	if len(c.regexes) > 0 {
+		sc.ascii = isASCII(ua)
+		sc.unfiltered = !sc.ascii && foldsToASCII(ua)
+	}
+	return sc
+}
+
+// findLiterals runs the automaton over the User-Agent once: a rule's bit is set in s when
+// one of its user_agent entries is found; a regex's bit in maybe, its rule's in cand, and
+// where it lies in first and last, when one of its necessary literals is.
+func (c *Classifier) findLiterals(ua string, sc *uaScan, s ruleSet) {
 	nSub := int32(len(c.subRule))
 	c.subs.each(ua, func(id int32, end int) {
 		if id < nSub {
@@ -299,86 +371,91 @@ func (c *Classifier) uaRules(ua string) uaEntry {
 			return
 		}
 		k, start := c.litRe[id-nSub], int32(end)-c.litLen[id-nSub]
-		if !maybe.has(int(k)) {
-			maybe.add(int(k))
-			cand.add(int(c.mixedOf[k]))
-			first[k] = start
+		if !sc.maybe.has(int(k)) {
+			sc.maybe.add(int(k))
+			sc.cand.add(int(c.mixedOf[k]))
+			sc.first[k] = start
 		}
-		first[k], last[k] = min(first[k], start), int32(end)
+		sc.first[k], sc.last[k] = min(sc.first[k], start), int32(end)
 	})
-	ascii, unfiltered := true, false
-	if len(c.regexes) > 0 {
-		ascii = isASCII(ua)
-		unfiltered = !ascii && foldsToASCII(ua)
-	}
-	if unfiltered { // the literals say nothing: every mixed rule is looked at
-		for i := range cand {
-			cand[i] = ^uint64(0)
-		}
-	}
-	// decided is the first identity rule that matches on the User-Agent alone: identity rules
-	// after it are never the first match, so their regexes are skipped.
-	decided := len(c.set.Rules)
+}
+
+// firstDirectIdentity returns the first identity rule that the automaton alone decides
+// (uaDirect) among s, or len(c.set.Rules) when none.
+func (c *Classifier) firstDirectIdentity(s ruleSet) int {
 	for w := range s {
 		if x := s[w] & c.uaDirect[w]; x != 0 {
-			decided = w*64 + bits.TrailingZeros64(x)
-			break
+			return w*64 + bits.TrailingZeros64(x)
 		}
 	}
-	// Mixed rules need all their User-Agent conditions (AND): their bits are cleared, then set
-	// again for those of the candidates that hold. listed keeps which user_agent lists matched.
-	var listedBuf [8]uint64
-	listed := ruleSet(listedBuf[:])
-	if len(s) > len(listedBuf) {
-		listed = newRuleSet(len(c.set.Rules))
-	}
-	listed = listed[:len(s)]
+	return len(c.set.Rules)
+}
+
+// holdMixedApart clears the mixed rules' bits in s: they need all their User-Agent
+// conditions (AND), and are set again by checkMixed for those that hold. listed keeps
+// which of them had a user_agent entry found.
+func (c *Classifier) holdMixedApart(s, listed ruleSet) {
 	for w := range s {
 		listed[w] = s[w] & c.mixedRules[w]
 		s[w] &^= c.mixedRules[w]
 	}
-	cand.each(func(i int) bool {
+}
+
+// checkMixed sets in s the candidate mixed rules whose User-Agent conditions all hold,
+// skipping identity rules after the one decided (see uaScan.decided), which an identity rule
+// with User-Agent conditions only moves earlier when it holds.
+func (c *Classifier) checkMixed(ua string, sc *uaScan, s ruleSet) {
+	sc.cand.each(func(i int) bool {
 		if i >= len(c.mixed) {
 			return false
 		}
 		mr := &c.mixed[i]
-		if mr.index > decided && mr.identity {
+		if mr.index > sc.decided && mr.identity {
 			return true
 		}
-		ok := (!mr.list || listed.has(mr.index)) && (!mr.empty || blank)
-		if ok && len(mr.regexes) > 0 {
-			ok = false
-			for _, k := range mr.regexes {
-				re := &c.regexes[k]
-				switch {
-				case re.precise && ascii:
-					ok = maybe.has(k)
-				case re.always || unfiltered:
-					ok = re.re.MatchString(ua)
-				case maybe.has(k):
-					// Only the part of the User-Agent around the literals found.
-					lo, hi := re.filter.window(int(first[k]), int(last[k]), len(ua))
-					ok = re.re.MatchString(ua[lo:hi])
-				}
-				if ok {
-					break
-				}
-			}
-		}
-		if ok {
+		if c.mixedHolds(ua, sc, mr) {
 			s.add(mr.index)
-			if mr.index < decided && mr.uaOnly {
-				decided = mr.index
+			if mr.index < sc.decided && mr.uaOnly {
+				sc.decided = mr.index
 			}
 		}
 		return true
 	})
-	e := uaEntry{rules: s, facts: facts}
-	if cut {
-		ua = strings.Clone(ua) // the cache must not keep the whole long header alive
+}
+
+// mixedHolds reports whether the User-Agent conditions of mr all hold: its user_agent list
+// (found by the automaton), user_agent_empty, and one of its regexes (see regexHolds).
+func (c *Classifier) mixedHolds(ua string, sc *uaScan, mr *mixedRule) bool {
+	if (mr.list && !sc.listed.has(mr.index)) || (mr.empty && !sc.blank) {
+		return false
 	}
-	c.cache.put(ua, e)
-	return e
+	if len(mr.regexes) == 0 {
+		return true
+	}
+	for _, k := range mr.regexes {
+		if c.regexHolds(ua, sc, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// regexHolds reports whether regex k matches the User-Agent: a precise one (its literals
+// are the whole regex) on an ASCII User-Agent when a literal was found; one without
+// literals, or on a User-Agent they cannot filter, run on the whole; else, when a literal
+// was found, run on the part of the User-Agent around the literals found.
+func (c *Classifier) regexHolds(ua string, sc *uaScan, k int) bool {
+	re := &c.regexes[k]
+	switch {
+	case re.precise && sc.ascii:
+		return sc.maybe.has(k)
+	case re.always || sc.unfiltered:
+		return re.re.MatchString(ua)
+	case sc.maybe.has(k):
+		lo, hi := re.filter.window(int(sc.first[k]), int(sc.last[k]), len(ua))
+		return re.re.MatchString(ua[lo:hi])
+	}
+	return false
 }
 
 // Classify fills out with the request's identity and the rules that apply. out's Rules slice
@@ -453,68 +530,67 @@ identity:
 	}
 }
 
-// matchRest checks every condition but the User-Agent ones (already checked) and class.
+// matchRest checks every condition but the User-Agent ones (already checked) and class:
+// outdated, then the request's method, host and path (requestHolds), its query
+// (queryHolds), the client's ASN (asnHolds) and address (addressHolds), cheapest first.
 func (c *Classifier) matchRest(r *rules.Rule, req *Request, id *Identity, facts *reqFacts) bool {
 	m := &r.Match
 	if m.Outdated && !id.Outdated {
 		return false
 	}
+	return requestHolds(m, req) && c.queryHolds(r, req.Query, facts) && asnHolds(m.ASN, id.ASN) && addressHolds(m, req.IP)
+}
+
+// requestHolds reports whether the request's method, host and path are among m's (those m
+// names).
+func requestHolds(m *rules.Match, req *Request) bool {
 	if len(m.Method) > 0 && !contains(m.Method, req.Method) {
 		return false
 	}
 	if m.Hosts != nil && !m.Hosts.Contains(req.Host) {
 		return false
 	}
-	if m.Paths != nil && !m.Paths.Contains(req.Path) {
-		return false
+	return m.Paths == nil || m.Paths.Contains(req.Path)
+}
+
+// queryHolds reports whether one of r's query tests, if it has any, holds for query: from
+// the tests of all rules answered together in one pass, read once per request (facts), or,
+// for a rule past the first 64 distinct tests, one by one.
+func (c *Classifier) queryHolds(r *rules.Rule, query string, facts *reqFacts) bool {
+	tests := r.Match.Queries
+	if len(tests) == 0 {
+		return true
 	}
-	if qm := &c.queryMasks[r.Index]; len(m.Queries) > 0 && !qm.overflow {
+	if qm := &c.queryMasks[r.Index]; !qm.overflow {
 		if !facts.queriesRead {
-			facts.queries, facts.queriesRead = c.queries.Matching(req.Query), true
+			facts.queries, facts.queriesRead = c.queries.Matching(query), true
 		}
-		if facts.queries&qm.bits == 0 {
-			return false
-		}
-	} else if len(m.Queries) > 0 {
-		ok := false
-		for _, q := range m.Queries {
-			if q.Matches(req.Query) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
+		return facts.queries&qm.bits != 0
+	}
+	for _, q := range tests {
+		if q.Matches(query) {
+			return true
 		}
 	}
-	if len(m.ASN) > 0 {
-		ok := false
-		for _, a := range m.ASN {
-			if a == id.ASN {
-				ok = true
-				break
-			}
-		}
-		if !ok || id.ASN == 0 {
-			return false
-		}
+	return false
+}
+
+// asnHolds reports whether the client's ASN is in list, when list is not empty; an unknown
+// ASN (0) is in no list.
+func asnHolds(list []uint32, asn uint32) bool {
+	if len(list) == 0 {
+		return true
 	}
-	if len(m.CIDR) > 0 {
-		ok := false
-		for _, p := range m.CIDR {
-			if p.Contains(req.IP.Unmap()) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	if len(m.RangeSets) > 0 && !inAny(m.RangeSets, req.IP) {
+	return asn != 0 && slices.Contains(list, asn)
+}
+
+// addressHolds reports whether the client's address is in one of m's CIDR prefixes and one
+// of its range sets (those m names).
+func addressHolds(m *rules.Match, ip netip.Addr) bool {
+	if len(m.CIDR) > 0 && !slices.ContainsFunc(m.CIDR, func(p netip.Prefix) bool { return p.Contains(ip.Unmap()) }) {
 		return false
 	}
-	return true
+	return len(m.RangeSets) == 0 || inAny(m.RangeSets, ip)
 }
 
 // onlyUserAgent reports whether a match looks at nothing but the User-Agent.

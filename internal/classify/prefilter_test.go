@@ -118,30 +118,38 @@ func TestUARulesAgainstNaive(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	uas := append(realUAs(t), "", " ", "ComboBot/2.0", "Other/2.0", "curl/8", "\u212Alaus crawler")
 	for _, c := range []*Classifier{shippedClassifier(t), newTestClassifier(t)} {
-		failures := 0
-		for _, ua := range uas {
-			for _, v := range variants(rng, ua) {
-				got := c.uaRules(v).rules
-				// Identity rules after the first one that matches on the User-Agent alone are
-				// skipped (they can never be the first match): not compared.
-				decided := len(c.set.Rules)
-				for _, r := range c.set.Rules {
-					if r.IsIdentity() && onlyUserAgent(&r.Match) && naiveUARule(r, v) {
-						decided = r.Index
-						break
-					}
+		compareWithNaive(t, c, rng, uas)
+	}
+}
+
+// compareWithNaive checks that, for every User-Agent of uas and variants of it, c finds the
+// rules naiveUARule finds (identity rules after the first that matches on the User-Agent
+// alone excepted: their regexes must not have run).
+func compareWithNaive(t *testing.T, c *Classifier, rng *rand.Rand, uas []string) {
+	t.Helper()
+	failures := 0
+	for _, ua := range uas {
+		for _, v := range variants(rng, ua) {
+			got := c.uaRules(v).rules
+			// Identity rules after the first one that matches on the User-Agent alone are
+			// skipped (they can never be the first match): not compared.
+			decided := len(c.set.Rules)
+			for _, r := range c.set.Rules {
+				if r.IsIdentity() && onlyUserAgent(&r.Match) && naiveUARule(r, v) {
+					decided = r.Index
+					break
 				}
-				for _, r := range c.set.Rules {
-					if r.Index > decided && r.IsIdentity() {
-						if got.has(r.Index) && r.Match.HasUserAgent() && len(r.Match.UserAgentRegex) > 0 {
-							t.Errorf("rule %s after the decided identity rule: its regexes ran", r.Name)
-						}
-						continue
+			}
+			for _, r := range c.set.Rules {
+				if r.Index > decided && r.IsIdentity() {
+					if got.has(r.Index) && r.Match.HasUserAgent() && len(r.Match.UserAgentRegex) > 0 {
+						t.Errorf("rule %s after the decided identity rule: its regexes ran", r.Name)
 					}
-					if want := naiveUARule(r, v); got.has(r.Index) != want && failures < 10 {
-						failures++
-						t.Errorf("rule %s (%s:%d), UA %q: classifier says %v, plain loop %v", r.Name, r.File, r.Line, v, got.has(r.Index), want)
-					}
+					continue
+				}
+				if want := naiveUARule(r, v); got.has(r.Index) != want && failures < 10 {
+					failures++
+					t.Errorf("rule %s (%s:%d), UA %q: classifier says %v, plain loop %v", r.Name, r.File, r.Line, v, got.has(r.Index), want)
 				}
 			}
 		}
