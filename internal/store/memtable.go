@@ -13,16 +13,16 @@ import (
 // and one fresh client address per request means a new counter per request:
 //
 //   - No pointers: a counter is a memNode, key and all, in pages of nodes; the LRU list
-//     and the hash chains link nodes by index, and the index is a map from a 64-bit hash
-//     to a node index. The garbage collector marks none of it: a collection costs the
+//     links nodes by index, and the index (memIndex) is a flat array of hash tags and
+//     node indexes. The garbage collector marks none of it: a collection costs the
 //     same with a million counters as with none.
 //   - No allocation for a new key: its bytes are copied into the node (the first
 //     inlineKey of them; the rest of a longer key into a spill slot), and the nodes and
 //     slots of dropped counters are reused.
 //
-// The hash is maphash's, seeded per table, so clients cannot aim keys at one chain. Two
-// keys with the same hash never share a counter: each has its own node on the hash's
-// chain, and a lookup compares the full key.
+// The hash is maphash's, seeded per table, so clients cannot aim keys at one run of slots. Two
+// keys with the same hash never share a counter: each has its own node and index slot, and
+// a lookup compares the full key.
 type memTable struct {
 	shards []memShard
 	seed   maphash.Seed
@@ -34,7 +34,7 @@ type memTable struct {
 // memShard is one lock's share of a memTable.
 type memShard struct {
 	mu    sync.Mutex
-	index map[uint64]int32 // hash → first node of its chain
+	index memIndex // hash → node
 	nodes slab[memNode]
 	spill slab[[spillKey]byte]
 	head  int32 // most recently used node (0: none)
@@ -44,13 +44,12 @@ type memShard struct {
 }
 
 // memNode is one counter: its window counts and its key, with the links of its shard's LRU
-// list and hash chain. Node index 0 is never used, so 0 means "none".
+// list. Node index 0 is never used, so 0 means "none".
 type memNode struct {
 	hash uint64
 	counts
 	period       time.Duration
 	newer, older int32 // LRU list: towards the head, towards the tail
-	chain        int32 // next node filed under the same hash
 	spill        int32 // spill slot with the key's bytes past inlineKey (0: none)
 	klen         uint8
 	key          [inlineKey]byte
@@ -73,7 +72,6 @@ func newMemTable(maxKeys int) *memTable {
 	}
 	t := &memTable{shards: make([]memShard, n), seed: maphash.MakeSeed(), mask: ^uint64(0)}
 	for i := range t.shards {
-		t.shards[i].index = make(map[uint64]int32)
 		t.shards[i].max = min(maxKeys/n, maxSlab)
 	}
 	return t
@@ -97,34 +95,38 @@ func (t *memTable) len() int {
 	return n
 }
 
-// find returns the node of key (filed under h), or 0.
+// find returns the node of key (filed under h), or 0: the index's slots from h's home
+// until an empty one, a node checked for each slot of h's tag.
 func (s *memShard) find(h uint64, key string) int32 {
-	i, _ := s.findHead(h, key)
-	return i
-}
-
-// findHead returns the node of key (filed under h), or 0, and the first node of h's chain
-// (0: none), so that an insert that follows needs no second look-up of h.
-func (s *memShard) findHead(h uint64, key string) (node, head int32) {
-	head = s.index[h]
-	for i := head; i != 0; i = s.nodes.at(i).chain {
-		if s.holds(s.nodes.at(i), key) {
-			return i, head
+	x := &s.index
+	if len(x.slots) == 0 {
+		return 0
+	}
+	tag, m := tagOf(h), x.mask()
+	for i := x.home(tag); ; i = (i + 1) & m {
+		v := x.slots[i]
+		if v == 0 {
+			return 0
+		}
+		if uint32(v>>32) != tag {
+			continue
+		}
+		node := int32(uint32(v))
+		if n := s.nodes.at(node); n.hash == h && s.holds(n, key) {
+			return node
 		}
 	}
-	return 0, head
 }
 
 // getOrInsert returns the counter of key (filed under h), marking it recently used, or
-// inserts a zero one (as insert does): a never-seen key costs one hash (the caller's) and
-// two map operations, the look-up that misses and the one that files it.
+// inserts a zero one (as insert does): a never-seen key costs one hash (the caller's), the
+// look-up that misses and the slot that files it.
 func (s *memShard) getOrInsert(h uint64, key string, now int64) *memNode {
-	i, head := s.findHead(h, key)
-	if i != 0 {
+	if i := s.find(h, key); i != 0 {
 		s.moveFront(i)
 		return s.nodes.at(i)
 	}
-	return s.insert(h, key, now, head)
+	return s.insert(h, key, now)
 }
 
 // holds reports whether n is the counter of key.
@@ -150,19 +152,12 @@ func (s *memShard) peek(h uint64, key string) *memNode {
 // insert adds a zero counter for key (which must be absent, and at most MaxKeyLen long)
 // and returns it. Before that it drops up to two counters whose windows ended by now from
 // the cold end and, when the shard is full, its least recently used counter.
-// head is the first node of h's chain as a find just read it.
-func (s *memShard) insert(h uint64, key string, now int64, head int32) *memNode {
-	known := true
+func (s *memShard) insert(h uint64, key string, now int64) *memNode {
 	for k := 0; k < 2 && s.tail != 0 && s.nodes.at(s.tail).ended(now); k++ {
 		s.drop(s.tail)
-		known = false // the dropped counter may have been on h's chain
 	}
 	for s.n >= s.max && s.tail != 0 {
 		s.drop(s.tail)
-		known = false
-	}
-	if !known {
-		head = s.index[h]
 	}
 	i := s.nodes.alloc()
 	n := s.nodes.at(i)
@@ -172,8 +167,7 @@ func (s *memShard) insert(h uint64, key string, now int64, head int32) *memNode 
 		n.spill = s.spill.alloc()
 		copy(s.spill.at(n.spill)[:], key[inlineKey:])
 	}
-	n.chain = head
-	s.index[h] = i
+	s.index.add(tagOf(h), i)
 	s.n++
 	s.pushFront(i)
 	return n
@@ -192,22 +186,10 @@ func (s *memShard) remove(h uint64, key string) {
 	}
 }
 
-// drop unlinks node i from its chain and the LRU list and recycles it.
+// drop unfiles node i from the index, unlinks it from the LRU list and recycles it.
 func (s *memShard) drop(i int32) {
 	n := s.nodes.at(i)
-	if first := s.index[n.hash]; first == i {
-		if n.chain == 0 {
-			delete(s.index, n.hash)
-		} else {
-			s.index[n.hash] = n.chain
-		}
-	} else {
-		p := s.nodes.at(first)
-		for p.chain != i {
-			p = s.nodes.at(p.chain)
-		}
-		p.chain = n.chain
-	}
+	s.index.remove(tagOf(n.hash), i)
 	s.unlink(i)
 	if n.spill != 0 {
 		s.spill.release(n.spill)

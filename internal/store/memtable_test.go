@@ -22,9 +22,10 @@ func keyOf(s *memShard, n *memNode) string {
 	return string(n.key[:]) + string(s.spill.at(n.spill)[:int(n.klen)-inlineKey])
 }
 
-// checkMemTable checks that a table's index, hash chains and LRU lists agree: every node
-// on the LRU list is on the chain of its key's hash exactly once, in the shard its hash
-// picks, every chained node is on the LRU list, no key is held twice, and the counts match.
+// checkMemTable checks that a table's index and LRU lists agree: every node on the LRU list
+// is found by its key, in the shard its hash picks, and filed in the index exactly once,
+// under its hash's tag, every filed node is on the LRU list, every slot is found from its
+// home (no empty slot between), no key is held twice, and the counts match.
 func checkMemTable(t testing.TB, tab *memTable) {
 	t.Helper()
 	for si := range tab.shards {
@@ -56,17 +57,25 @@ func checkMemTable(t testing.TB, tab *memTable) {
 		if newer != s.tail || len(onList) != s.n {
 			t.Fatalf("shard %d: LRU list of %d nodes ending at %d; shard says %d nodes, tail %d", si, len(onList), newer, s.n, s.tail)
 		}
-		chained := 0
-		for h, first := range s.index {
-			for i := first; i != 0; i = s.nodes.at(i).chain {
-				if !onList[i] || s.nodes.at(i).hash != h {
-					t.Fatalf("shard %d: chain of %x holds node %d (on the LRU list: %v, hash %x)", si, h, i, onList[i], s.nodes.at(i).hash)
+		filed := map[int32]bool{}
+		x := &s.index
+		for i, v := range x.slots {
+			if v == 0 {
+				continue
+			}
+			node := int32(uint32(v))
+			if !onList[node] || tagOf(s.nodes.at(node).hash) != uint32(v>>32) || filed[node] {
+				t.Fatalf("shard %d: slot %d files node %d (on the LRU list: %v, hash %x, filed before: %v)", si, i, node, onList[node], s.nodes.at(node).hash, filed[node])
+			}
+			filed[node] = true
+			for j := x.home(uint32(v >> 32)); j != i; j = (j + 1) & x.mask() {
+				if x.slots[j] == 0 {
+					t.Fatalf("shard %d: slot %d (node %d) not found from its home %d: slot %d is empty", si, i, node, x.home(uint32(v>>32)), j)
 				}
-				chained++
 			}
 		}
-		if chained != s.n {
-			t.Fatalf("shard %d: %d nodes on chains, %d held", si, chained, s.n)
+		if len(filed) != s.n || x.n != s.n {
+			t.Fatalf("shard %d: %d nodes filed (index says %d), %d held", si, len(filed), x.n, s.n)
 		}
 		s.mu.Unlock()
 	}
@@ -217,12 +226,8 @@ func TestMemoryInsertAfterDroppingChainHead(t *testing.T) {
 			if _, err := m.Increment(ctx, b, 1, rate); err != nil {
 				t.Fatal(err)
 			}
-			s := &m.tab.shards[shardOf(a)]
-			steps := 0
-			for i := s.index[0]; i != 0; i = s.nodes.at(i).chain {
-				if steps++; steps > s.n {
-					t.Fatalf("chain of hash 0 longer than the %d counters held: it loops", s.n)
-				}
+			if s := &m.tab.shards[shardOf(a)]; s.index.n != s.n {
+				t.Fatalf("index files %d nodes, %d counters held", s.index.n, s.n)
 			}
 			if got, _ := m.Peek(ctx, b, rate); got.Remaining != 99 {
 				t.Errorf("%s: remaining %d, want 99", b, got.Remaining)
