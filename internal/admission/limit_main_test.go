@@ -9,7 +9,10 @@ import (
 )
 
 // closeWindowMain is closeWindow as it was on main (cc1cb69) before it was split into named
-// steps, kept as the reference of TestCloseWindowAgainstMain. Do not edit.
+// steps, kept as the reference of TestCloseWindowAgainstMain. Do not edit. It holds the split
+// to the old behaviour, not the behaviour itself: a change to closeWindow's behaviour made
+// on purpose retires this copy and its differential test (git keeps them), and the table
+// tests of limit_test.go and ctlsim_test.go say what the limit does.
 func (l *Limit) closeWindowMain(now time.Duration) {
 	carried := l.winPressure || float64(l.winPeak) >= l.limit // the limit itself was met
 	reached := carried || l.winHeld
@@ -144,7 +147,7 @@ func (l *Limit) closeWindowMain(now time.Duration) {
 }
 
 // sampleAtMain is SampleAt as it was on main (cc1cb69) before it was split into named steps,
-// kept as the reference of TestSampleAtAgainstMain. Do not edit.
+// kept as the reference of TestSampleAtAgainstMain. Do not edit; retired like closeWindowMain.
 func (l *Limit) sampleAtMain(now, latency time.Duration, dropped bool, inflight, admitted, real int, at time.Duration) bool {
 	if l.knee != nil && !dropped {
 		l.knee.add(real, latency, l.baseline)
